@@ -52,6 +52,8 @@ type Error struct {
 	Operation string // e.g. "PersonpostXML"
 	Kind      Kind
 	Err       error
+	// permanent marks a failure that trying again cannot mend.
+	permanent bool
 }
 
 // Error implements error; the text is for logs only.
@@ -80,6 +82,12 @@ func (e *Error) Public() string {
 // Errorf builds an *Error.
 func Errorf(source, op string, kind Kind, format string, args ...any) *Error {
 	return &Error{Source: source, Operation: op, Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// Permanent marks e as not worth retrying and returns it.
+func Permanent(e *Error) *Error {
+	e.permanent = true
+	return e
 }
 
 // KindOf returns the kind of an upstream error, or 0 for other errors.

@@ -1,0 +1,295 @@
+// Package config is Kommungraf's one typed configuration: a YAML file with
+// ${ENV} expansion, unknown keys rejected and every error reported at once.
+// No file at all means the embedded demo.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	Sources  Sources  `yaml:"sources"`
+	Batching Batching `yaml:"batching"`
+	Redis    Redis    `yaml:"redis"`
+	Log      Log      `yaml:"log"`
+}
+
+// Server configures the HTTP side.
+type Server struct {
+	// Addr is host:port to listen on (default 127.0.0.1:8080).
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes caps a request body (default 1 MiB).
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// RequestTimeout bounds one GraphQL request, upstream calls included (default 15s).
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	// ShutdownTimeout is how long in-flight requests get on SIGTERM (default 20s).
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// MaxComplexity and MaxDepth limit an operation's cost and nesting.
+	MaxComplexity int `yaml:"maxComplexity"`
+	MaxDepth      int `yaml:"maxDepth"`
+	// Introspection and GraphiQL are on by default; turn them off for a
+	// gateway that only serves known clients.
+	Introspection *bool `yaml:"introspection"`
+	GraphiQL      *bool `yaml:"graphiql"`
+}
+
+// HTTPSource configures the client of one HTTP upstream.
+type HTTPSource struct {
+	// URL is the upstream's base URL.
+	URL string `yaml:"url"`
+	// Timeout bounds one attempt (default 3s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxBodyBytes caps a response body (default 4 MiB).
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// Retries for idempotent calls (default 2; -1 for none).
+	Retries int `yaml:"retries"`
+	// RetryBackoff is the first wait between attempts (default 50ms).
+	RetryBackoff time.Duration `yaml:"retryBackoff"`
+	// BreakerFailures consecutive failures open the circuit (default 5) for
+	// BreakerOpen (default 10s).
+	BreakerFailures uint32        `yaml:"breakerFailures"`
+	BreakerOpen     time.Duration `yaml:"breakerOpen"`
+}
+
+// Registry configures the population registry (SOAP).
+type Registry struct {
+	HTTPSource `yaml:",inline"`
+	// OrgNr is the municipality's organisation number.
+	OrgNr string `yaml:"orgNr"`
+	// BestallningsID is the registry's id of the authorised order.
+	BestallningsID string `yaml:"bestallningsId"`
+}
+
+// Database configures the school database.
+type Database struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is a file path (sqlite) or a postgres:// URL. Keep passwords in the
+	// environment: dsn: ${KOMMUNGRAF_DATABASE_URL}.
+	DSN string `yaml:"dsn"`
+	// MaxOpenConns caps the pool (default 10).
+	MaxOpenConns int `yaml:"maxOpenConns"`
+	// QueryTimeout bounds one query (default 2s).
+	QueryTimeout time.Duration `yaml:"queryTimeout"`
+}
+
+// Sources are the four upstream systems.
+type Sources struct {
+	Folkbokforing Registry   `yaml:"folkbokforing"`
+	Etjanst       HTTPSource `yaml:"etjanst"`
+	Geodata       HTTPSource `yaml:"geodata"`
+	Skoldatabas   Database   `yaml:"skoldatabas"`
+}
+
+// Batching tunes the dataloaders.
+type Batching struct {
+	// Wait is how long a loader collects keys (default 2ms).
+	Wait time.Duration `yaml:"wait"`
+	// MaxBatch caps one batch (default 100).
+	MaxBatch int `yaml:"maxBatch"`
+	// FanOut bounds concurrent calls to upstreams without a batch form (default 16).
+	FanOut int `yaml:"fanOut"`
+}
+
+// Redis configures the shared cache (used once caching lands).
+type Redis struct {
+	// URL such as redis://host:6379/0; empty means no Redis.
+	URL string `yaml:"url"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is json or text (default json outside demo mode).
+	Format string `yaml:"format"`
+}
+
+// Environment variables that override the file in every mode, demo included.
+const (
+	EnvDatabaseURL = "KOMMUNGRAF_DATABASE_URL"
+	EnvRedisURL    = "KOMMUNGRAF_REDIS_URL"
+)
+
+// Load reads, expands and validates a configuration file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(raw)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Parse expands ${VAR} and ${VAR:-default}, decodes strictly and validates.
+// All problems are returned together.
+func Parse(raw []byte) (*Config, error) {
+	var problems []error
+	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		if v, ok := os.LookupEnv(string(sub[1])); ok {
+			return []byte(v)
+		}
+		if sub[2] != nil {
+			return sub[3]
+		}
+		problems = append(problems, fmt.Errorf("environment variable %s is not set", sub[1]))
+		return nil
+	})
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty configuration
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, e := range te.Errors {
+				problems = append(problems, errors.New(e))
+			}
+		} else {
+			problems = append(problems, err)
+		}
+	}
+	c.ApplyEnv()
+	c.defaults()
+	problems = append(problems, c.validate(false)...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(problems...))
+	}
+	return &c, nil
+}
+
+// Demo is the configuration of the embedded demo: every source is filled in
+// at start by the in-process simulators and the embedded database.
+func Demo() *Config {
+	c := &Config{}
+	c.Log.Format = "text"
+	c.ApplyEnv()
+	c.defaults()
+	return c
+}
+
+// ApplyEnv applies the environment overrides of the production services.
+func (c *Config) ApplyEnv() {
+	if v := os.Getenv(EnvDatabaseURL); v != "" {
+		c.Sources.Skoldatabas.Driver = "postgres"
+		c.Sources.Skoldatabas.DSN = v
+	}
+	if v := os.Getenv(EnvRedisURL); v != "" {
+		c.Redis.URL = v
+	}
+}
+
+func (c *Config) defaults() {
+	if c.Server.Addr == "" {
+		c.Server.Addr = "127.0.0.1:8080"
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 1 << 20
+	}
+	if c.Server.RequestTimeout == 0 {
+		c.Server.RequestTimeout = 15 * time.Second
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 20 * time.Second
+	}
+	t := true
+	if c.Server.Introspection == nil {
+		c.Server.Introspection = &t
+	}
+	if c.Server.GraphiQL == nil {
+		c.Server.GraphiQL = &t
+	}
+	if c.Sources.Skoldatabas.Driver == "" {
+		c.Sources.Skoldatabas.Driver = "sqlite"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+}
+
+// ValidateSources checks the upstream settings; the demo calls it once the
+// simulators have filled them in.
+func (c *Config) ValidateSources() error { return errors.Join(c.validate(true)...) }
+
+func (c *Config) validate(sourcesOnly bool) []error {
+	var p []error
+	bad := func(format string, args ...any) { p = append(p, fmt.Errorf(format, args...)) }
+	if !sourcesOnly {
+		if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+			bad("server.addr %q: %v", c.Server.Addr, err)
+		}
+		if c.Server.MaxBodyBytes < 1024 {
+			bad("server.maxBodyBytes must be at least 1024")
+		}
+		if c.Server.RequestTimeout < 0 || c.Server.ShutdownTimeout < 0 {
+			bad("server timeouts must not be negative")
+		}
+		switch c.Log.Level {
+		case "debug", "info", "warn", "error":
+		default:
+			bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+		}
+		switch c.Log.Format {
+		case "json", "text":
+		default:
+			bad("log.format %q: want json or text", c.Log.Format)
+		}
+		if c.Redis.URL != "" {
+			if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+				bad("redis.url: want redis:// or rediss://")
+			}
+		}
+		if c.Batching.Wait < 0 || c.Batching.Wait > time.Second {
+			bad("batching.wait must be between 0 and 1s")
+		}
+		if c.Batching.MaxBatch < 0 || c.Batching.FanOut < 0 {
+			bad("batching.maxBatch and batching.fanOut must not be negative")
+		}
+	}
+	checkHTTP := func(name string, s HTTPSource) {
+		u, err := url.Parse(s.URL)
+		if s.URL == "" {
+			bad("sources.%s.url is required", name)
+		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("sources.%s.url %q: want an absolute http(s) URL", name, s.URL)
+		}
+		if s.Timeout < 0 || s.RetryBackoff < 0 || s.BreakerOpen < 0 || s.MaxBodyBytes < 0 || s.Retries < -1 {
+			bad("sources.%s: timeouts, sizes and retries must not be negative", name)
+		}
+	}
+	checkHTTP("folkbokforing", c.Sources.Folkbokforing.HTTPSource)
+	checkHTTP("etjanst", c.Sources.Etjanst)
+	checkHTTP("geodata", c.Sources.Geodata)
+	if c.Sources.Folkbokforing.OrgNr == "" || c.Sources.Folkbokforing.BestallningsID == "" {
+		bad("sources.folkbokforing.orgNr and bestallningsId are required")
+	}
+	db := c.Sources.Skoldatabas
+	switch db.Driver {
+	case "sqlite", "postgres":
+	default:
+		bad("sources.skoldatabas.driver %q: want sqlite or postgres", db.Driver)
+	}
+	if db.DSN == "" {
+		bad("sources.skoldatabas.dsn is required (or set %s)", EnvDatabaseURL)
+	} else if db.Driver == "postgres" && !strings.HasPrefix(db.DSN, "postgres://") && !strings.HasPrefix(db.DSN, "postgresql://") {
+		bad("sources.skoldatabas.dsn: want a postgres:// URL")
+	}
+	return p
+}

@@ -1,0 +1,224 @@
+// Package gateway wires Kommungraf together: sources, loaders, the GraphQL
+// handler and the HTTP endpoints around it. In demo mode it also starts the
+// simulated upstream systems and seeds the school database.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/graph"
+	"github.com/kommungraf/kommungraf/resolvers"
+	"github.com/kommungraf/kommungraf/sources/loaders"
+	"github.com/kommungraf/kommungraf/sources/rest"
+	"github.com/kommungraf/kommungraf/sources/sim"
+	"github.com/kommungraf/kommungraf/sources/soap"
+	"github.com/kommungraf/kommungraf/sources/sqldb"
+	"github.com/kommungraf/kommungraf/sources/upstream"
+)
+
+// DemoOrder is the registry order the demo's simulated registry accepts.
+const (
+	DemoOrgNr = "212000-0000"
+	DemoOrder = "KOMMUNGRAF-DEMO"
+)
+
+// Options are the gateway's start-up choices beyond the config file.
+type Options struct {
+	// Demo starts the simulators in process and points the sources at them.
+	Demo bool
+	// DemoLatency and DemoJitter are added to every simulated upstream call.
+	DemoLatency, DemoJitter time.Duration
+	// Seed and People select the demo's synthetic world.
+	Seed   uint64
+	People int
+	// World reuses a generated world (tests); nil generates one.
+	World *sim.World
+	// DisableBatching makes every loader key its own upstream call (benchmarks).
+	DisableBatching bool
+	// Logger is the gateway's logger.
+	Logger *slog.Logger
+}
+
+// Gateway is an assembled Kommungraf.
+type Gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	handler  http.Handler
+	sim      *sim.Running
+	store    *sqldb.Store
+	checks   map[string]func(context.Context) error
+	tmpDir   string
+	registry *prometheus.Registry
+}
+
+// New assembles the gateway. In demo mode cfg's sources are filled in here.
+func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	g = &Gateway{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry(), checks: map[string]func(context.Context) error{}}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if opts.Demo {
+		if err := g.startDemo(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.ValidateSources(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	src, err := g.openSources(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Demo {
+		if err := sim.SeedSchoolDB(ctx, g.store, g.sim.World); err != nil {
+			return nil, fmt.Errorf("demo: seeding school database: %w", err)
+		}
+	}
+
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
+	if _, err := authz.Classify(schema); err != nil {
+		return nil, err
+	}
+	gql := graph.NewHandler(graph.HandlerOptions{
+		Resolvers:     &resolvers.Resolver{},
+		MaxComplexity: cfg.Server.MaxComplexity,
+		MaxDepth:      cfg.Server.MaxDepth,
+		Introspection: *cfg.Server.Introspection,
+		Registerer:    g.registry,
+		Logger:        g.log,
+	})
+	factory := loaders.NewFactory(src, loaders.Options{
+		Wait: cfg.Batching.Wait, MaxBatch: cfg.Batching.MaxBatch, FanOut: cfg.Batching.FanOut,
+		Disabled: opts.DisableBatching,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))
+	if *cfg.Server.GraphiQL {
+		mux.Handle("GET /{$}", playground.GraphiqlHandler("Kommungraf", "/graphql"))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", g.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
+	if g.sim != nil {
+		mux.Handle("/demo/upstream-stats", loopbackOnly(g.sim.Stats))
+	}
+	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
+	return g, nil
+}
+
+func (g *Gateway) startDemo(ctx context.Context, opts Options) error {
+	running, err := sim.Start(ctx, sim.Options{
+		Seed: opts.Seed, People: opts.People, World: opts.World, Latency: opts.DemoLatency, Jitter: opts.DemoJitter,
+	})
+	if err != nil {
+		return fmt.Errorf("demo: starting simulators: %w", err)
+	}
+	g.sim = running
+	s := &g.cfg.Sources
+	s.Folkbokforing.URL, s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = running.NavetURL, DemoOrgNr, DemoOrder
+	s.Etjanst.URL = running.ETjanstURL
+	s.Geodata.URL = running.GeodataURL
+	if s.Skoldatabas.DSN == "" {
+		dir, err := os.MkdirTemp("", "kommungraf-demo-")
+		if err != nil {
+			return fmt.Errorf("demo: temp dir: %w", err)
+		}
+		g.tmpDir = dir
+		s.Skoldatabas.Driver, s.Skoldatabas.DSN = "sqlite", filepath.Join(dir, "skoldatabas.db")
+	}
+	return nil
+}
+
+func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slog.Logger) upstream.Options {
+	return upstream.Options{
+		Name: name, BaseURL: s.URL, Timeout: s.Timeout, MaxBodyBytes: s.MaxBodyBytes,
+		Retries: s.Retries, RetryBackoff: s.RetryBackoff,
+		BreakerFailures: s.BreakerFailures, BreakerOpen: s.BreakerOpen,
+		Metrics: m, Logger: log,
+	}
+}
+
+func (g *Gateway) openSources(ctx context.Context, opts Options) (loaders.Sources, error) {
+	m := upstream.NewMetrics(g.registry)
+	s := g.cfg.Sources
+	registry, err := soap.NewNavet(soap.NavetOptions{
+		Options: httpOptions("folkbokforing", s.Folkbokforing.HTTPSource, m, g.log),
+		OrgNr:   s.Folkbokforing.OrgNr, BestallningsID: s.Folkbokforing.BestallningsID,
+	})
+	if err != nil {
+		return loaders.Sources{}, err
+	}
+	errands, err := rest.NewETjanst(httpOptions("etjanst", s.Etjanst, m, g.log))
+	if err != nil {
+		return loaders.Sources{}, err
+	}
+	geo, err := rest.NewGeodata(httpOptions("geodata", s.Geodata, m, g.log))
+	if err != nil {
+		return loaders.Sources{}, err
+	}
+	var rec sqldb.Recorder
+	if g.sim != nil {
+		rec = g.sim.Stats
+	}
+	g.store, err = sqldb.Open(ctx, sqldb.Options{
+		Driver: s.Skoldatabas.Driver, DSN: s.Skoldatabas.DSN, MaxOpenConns: s.Skoldatabas.MaxOpenConns,
+		QueryTimeout: s.Skoldatabas.QueryTimeout, Recorder: rec,
+	})
+	if err != nil {
+		return loaders.Sources{}, fmt.Errorf("skoldatabas: %w", err)
+	}
+	g.checks["folkbokforing"] = registry.Ping
+	g.checks["etjanst"] = errands.Ping
+	g.checks["geodata"] = geo.Ping
+	g.checks["skoldatabas"] = g.store.Ping
+	return loaders.Sources{Registry: registry, Errands: errands, Geodata: geo, School: g.store}, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Sim returns the in-process simulators (demo mode), or nil.
+func (g *Gateway) Sim() *sim.Running { return g.sim }
+
+// Config returns the effective configuration.
+func (g *Gateway) Config() *config.Config { return g.cfg }
+
+// Close releases the database, the simulators and the demo's temp files.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+	}
+	if g.sim != nil {
+		errs = append(errs, g.sim.Close())
+	}
+	if g.tmpDir != "" {
+		errs = append(errs, os.RemoveAll(g.tmpDir))
+	}
+	return errors.Join(errs...)
+}

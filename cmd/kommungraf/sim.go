@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/kommungraf/kommungraf/sources/sim"
+	"github.com/kommungraf/kommungraf/sources/sqldb"
+)
+
+// simulate runs the simulated upstream systems standalone, for a gateway
+// started with a config file, for fault drills and for load tests.
+func simulate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	navet := fs.String("navet-addr", "127.0.0.1:8081", "population registry (SOAP) listen address")
+	etjanst := fs.String("etjanst-addr", "127.0.0.1:8082", "e-service platform (REST) listen address")
+	geodata := fs.String("geodata-addr", "127.0.0.1:8083", "property register (OGC API) listen address")
+	seed := fs.Uint64("seed", 1, "seed of the synthetic data")
+	people := fs.Int("people", sim.DefaultPeople, "number of synthetic people")
+	latency := fs.Duration("latency", 0, "latency added to every call")
+	jitter := fs.Duration("jitter", 0, "random extra latency, 0 to this")
+	sqlite := fs.String("sqlite", "", "also write the school database to this SQLite file")
+	pg := fs.String("database-url", "", "also seed the school database into this PostgreSQL URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	world := sim.NewWorld(sim.WorldOptions{Seed: *seed, People: *people})
+	for _, db := range []sqldb.Options{{Driver: "sqlite", DSN: *sqlite}, {Driver: "postgres", DSN: *pg}} {
+		if db.DSN == "" {
+			continue
+		}
+		store, err := sqldb.Open(ctx, db)
+		if err != nil {
+			return err
+		}
+		err = sim.SeedSchoolDB(ctx, store, world)
+		store.Close()
+		if err != nil {
+			return fmt.Errorf("seeding %s: %w", db.Driver, err)
+		}
+	}
+	r, err := sim.Start(ctx, sim.Options{World: world, Latency: *latency, Jitter: *jitter,
+		NavetAddr: *navet, ETjanstAddr: *etjanst, GeodataAddr: *geodata})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(os.Stderr, "simulators (synthetic data, %d people, seed %d):\n  folkbokforing  %s\n  etjanst        %s\n  geodata        %s\ncounters at /__stats, faults at /__faults on each\n",
+		len(world.People), *seed, r.NavetURL, r.ETjanstURL, r.GeodataURL)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,267 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/upstream"
+)
+
+// Error codes the gateway itself sets (gqlgen sets GRAPHQL_PARSE_FAILED,
+// GRAPHQL_VALIDATION_FAILED and COMPLEXITY_LIMIT_EXCEEDED).
+const (
+	CodeInternal      = "INTERNAL_SERVER_ERROR"
+	CodeBadUserInput  = "BAD_USER_INPUT"
+	CodeDepthExceeded = "DEPTH_LIMIT_EXCEEDED"
+)
+
+// HandlerOptions assemble the GraphQL handler.
+type HandlerOptions struct {
+	// Resolvers is the resolver root.
+	Resolvers ResolverRoot
+	// MaxComplexity caps an operation's cost; list fields cost their page
+	// size times their children (default 30000).
+	MaxComplexity int
+	// MaxDepth caps the nesting of selections (default 12).
+	MaxDepth int
+	// Introspection enables __schema and __type.
+	Introspection bool
+	// Registerer receives the request metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger gets internal errors and recovered panics.
+	Logger *slog.Logger
+	// FieldMiddleware runs around every field before its resolver (authorization).
+	FieldMiddleware graphql.FieldMiddleware
+}
+
+// NewHandler assembles the GraphQL handler: explicit transports (POST, and GET
+// for queries only), a bounded query cache, parser and complexity limits, the
+// error presenter that turns every failure into a coded error, and a recover
+// func that never lets a panic or stack trace reach the client.
+func NewHandler(opts HandlerOptions) *handler.Server {
+	if opts.MaxComplexity <= 0 {
+		opts.MaxComplexity = 30000
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = 12
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := Config{Resolvers: opts.Resolvers}
+	setComplexity(&cfg.Complexity)
+	srv := handler.New(NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(10000)
+	srv.SetDisableSuggestion(true)
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(depthLimit{max: opts.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	if opts.Registerer != nil {
+		srv.Use(newRequestMetrics(opts.Registerer))
+	}
+	if opts.FieldMiddleware != nil {
+		srv.AroundFields(opts.FieldMiddleware)
+	}
+	log := opts.Logger
+	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
+		return presentError(ctx, log, err)
+	})
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		log.ErrorContext(ctx, "panic in GraphQL execution", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": CodeInternal}}
+	})
+	return srv
+}
+
+// presentError maps every error to a message a client may see and an
+// extensions.code. Upstream details, SQL text and faultstrings stay in the log.
+func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		return &gqlerror.Error{
+			Message:    ue.Public(),
+			Path:       graphql.GetPath(ctx),
+			Extensions: map[string]any{"code": ue.Kind.Code(), "source": ue.Source},
+		}
+	}
+	var ge *gqlerror.Error
+	if errors.As(err, &ge) {
+		if _, ok := ge.Extensions["code"]; ok {
+			if ge.Path == nil {
+				ge.Path = graphql.GetPath(ctx)
+			}
+			return ge
+		}
+		if ge.Err == nil {
+			// gqlgen's own messages about arguments and variables (coercion).
+			out := *ge
+			if out.Path == nil {
+				out.Path = graphql.GetPath(ctx)
+			}
+			errcode.Set(&out, CodeBadUserInput)
+			return &out
+		}
+	}
+	log.ErrorContext(ctx, "internal error", "error", err.Error(), "path", graphql.GetPath(ctx).String())
+	return &gqlerror.Error{
+		Message:    "internal error",
+		Path:       graphql.GetPath(ctx),
+		Extensions: map[string]any{"code": CodeInternal},
+	}
+}
+
+// setComplexity makes list fields cost their page size times their children,
+// so a deeply nested query of large pages is refused before it reaches upstreams.
+func setComplexity(c *ComplexityRoot) {
+	page := func(first *int) int {
+		if first == nil || *first < 1 {
+			return 20
+		}
+		return *first
+	}
+	c.Query.Errands = func(child int, first *int, _ *string, _ *model.ErrandStatus, _ *string) int {
+		return 1 + page(first)*child
+	}
+	c.Query.SchoolUnits = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
+	c.SchoolUnit.Placements = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
+	// People lists are short (a family), but each member costs a registry call.
+	c.Person.Guardians = func(child int) int { return 1 + 2*child }
+	c.Person.Children = func(child int) int { return 1 + 4*child }
+	c.Person.Errands = func(child int) int { return 1 + 5*child }
+	c.Person.Placements = func(child int) int { return 1 + 2*child }
+	c.Errand.Stakeholders = func(child int) int { return 1 + 3*child }
+	c.Property.Owners = func(child int) int { return 1 + 2*child }
+}
+
+// depthLimit refuses operations nested deeper than max.
+type depthLimit struct{ max int }
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0); depth > d.max {
+		err := gqlerror.Errorf("operation is nested %d levels deep, which exceeds the limit of %d", depth, d.max)
+		errcode.Set(err, CodeDepthExceeded)
+		return err
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
+	if seen > 64 { // fragment cycles are rejected by validation; this is a backstop
+		return seen
+	}
+	deepest := 0
+	for _, s := range set {
+		d := 0
+		switch s := s.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) > 0 {
+				d = 1 + selectionDepth(s.SelectionSet, frags, seen+1)
+			} else {
+				d = 1
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, frags, seen+1)
+		case *ast.FragmentSpread:
+			if f := frags.ForName(s.Name); f != nil {
+				d = selectionDepth(f.SelectionSet, frags, seen+1)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}
+
+// requestMetrics records request latency by operation and errors by code.
+type requestMetrics struct {
+	duration *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+}
+
+func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
+	m := &requestMetrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kommungraf_graphql_request_duration_seconds",
+			Help:    "GraphQL request latency by operation name.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"operation"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_graphql_errors_total",
+			Help: "GraphQL errors returned to clients, by extensions.code.",
+		}, []string{"code"}),
+	}
+	reg.MustRegister(m.duration, m.errors)
+	return m
+}
+
+func (*requestMetrics) ExtensionName() string                   { return "RequestMetrics" }
+func (*requestMetrics) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (m *requestMetrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	start := time.Now()
+	resp := next(ctx)
+	op := "unknown"
+	if graphql.HasOperationContext(ctx) {
+		op = operationLabel(graphql.GetOperationContext(ctx).OperationName)
+	}
+	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if resp != nil {
+		for _, e := range resp.Errors {
+			code, _ := e.Extensions["code"].(string)
+			if code == "" {
+				code = "UNKNOWN"
+			}
+			m.errors.WithLabelValues(code).Inc()
+		}
+	}
+	return resp
+}
+
+// operationLabel bounds the label's cardinality: clients choose operation
+// names, so only short identifier-like names are kept.
+func operationLabel(name string) string {
+	if name == "" {
+		return "anonymous"
+	}
+	if len(name) > 64 {
+		return "other"
+	}
+	for _, r := range name {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return "other"
+		}
+	}
+	return name
+}
+
+var (
+	_ graphql.HandlerExtension        = depthLimit{}
+	_ graphql.OperationContextMutator = depthLimit{}
+	_ graphql.HandlerExtension        = (*requestMetrics)(nil)
+	_ graphql.ResponseInterceptor     = (*requestMetrics)(nil)
+)

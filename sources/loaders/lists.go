@@ -1,0 +1,47 @@
+package loaders
+
+import (
+	"context"
+
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/rest"
+)
+
+// Lists are the paged top-level reads. They are single calls, not batches, and
+// they prime the request's loaders so that a later lookup of the same entity
+// costs nothing.
+
+// Errands returns one window of the errand listing and the total count.
+func (l *Loaders) Errands(ctx context.Context, f rest.ErrandFilter, offset, n int) ([]*model.Errand, int, error) {
+	errands, total, err := l.src.Errands.Errands(ctx, f, offset, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, e := range errands {
+		l.Errand.Prime(ctx, e.ErrandNumber, e)
+	}
+	return errands, total, nil
+}
+
+// SchoolUnits returns one window of the school units and the total count.
+func (l *Loaders) SchoolUnits(ctx context.Context, offset, n int) ([]*model.SchoolUnit, int, error) {
+	units, total, err := l.src.School.SchoolUnits(ctx, offset, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, u := range units {
+		l.SchoolUnit.Prime(ctx, u.Code, u)
+	}
+	return units, total, nil
+}
+
+// PropertyByDesignation looks a property up by designation and primes the
+// id loader with it.
+func (l *Loaders) PropertyByDesignation(ctx context.Context, designation string) (*model.Property, error) {
+	p, err := l.src.Geodata.PropertyByDesignation(ctx, designation)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	l.Property.Prime(ctx, p.ObjectID, p)
+	return p, nil
+}

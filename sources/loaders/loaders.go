@@ -1,0 +1,177 @@
+// Package loaders holds the per-request dataloaders (graph-gophers/dataloader/v7)
+// that turn the GraphQL layer's one-key-at-a-time reads into batched upstream
+// calls: one call per batch where the upstream has a batch form, and deduped,
+// bounded fan-out where it has none (PersonpostXML, decisions, lagfart).
+package loaders
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/rest"
+	"github.com/kommungraf/kommungraf/sources/soap"
+	"github.com/kommungraf/kommungraf/sources/sqldb"
+)
+
+// Sources are the connectors the loaders read from.
+type Sources struct {
+	Registry *soap.Navet
+	Errands  *rest.ETjanst
+	Geodata  *rest.Geodata
+	School   *sqldb.Store
+}
+
+// Options tune batching.
+type Options struct {
+	// Wait is how long a loader collects keys before it calls the upstream
+	// (default 2ms; the library's 16ms default would add 16ms per level of
+	// the query). See docs/BENCHMARKS.md for the measurement behind it.
+	Wait time.Duration
+	// MaxBatch caps the keys of one batch (default 100, the upstreams' page cap).
+	MaxBatch int
+	// FanOut bounds concurrent calls to upstreams without a batch form (default 16).
+	FanOut int
+	// Disabled turns batching off: every key is its own call. For benchmarks only.
+	Disabled bool
+}
+
+// DefaultWait is the batch wait chosen for production.
+const DefaultWait = 2 * time.Millisecond
+
+func (o *Options) defaults() {
+	if o.Wait <= 0 {
+		o.Wait = DefaultWait
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 100
+	}
+	if o.FanOut <= 0 {
+		o.FanOut = 16
+	}
+}
+
+// Factory makes fresh loaders for each request.
+type Factory struct {
+	src  Sources
+	opts Options
+}
+
+// NewFactory returns a factory of per-request loaders.
+func NewFactory(src Sources, opts Options) *Factory {
+	opts.defaults()
+	return &Factory{src: src, opts: opts}
+}
+
+// Loaders are one request's loaders. They cache what they loaded for the
+// request's lifetime only, so one caller never sees another caller's data here.
+type Loaders struct {
+	src  Sources
+	opts Options
+
+	Person           *dataloader.Loader[string, *model.Person]
+	PersonalNumber   *dataloader.Loader[string, string] // partyId -> personnummer
+	Party            *dataloader.Loader[string, string] // personnummer -> partyId
+	Errand           *dataloader.Loader[string, *model.Errand]
+	ErrandsByParty   *dataloader.Loader[string, []*model.Errand]
+	Decisions        *dataloader.Loader[string, []*model.Decision]
+	Property         *dataloader.Loader[string, *model.Property]
+	Owners           *dataloader.Loader[string, []*model.PropertyOwner]
+	SchoolUnit       *dataloader.Loader[string, *model.SchoolUnit]
+	UnitPlacements   *dataloader.Loader[UnitPage, sqldb.PlacementPage]
+	PersonPlacements *dataloader.Loader[string, []*model.Placement]
+	Diets            *dataloader.Loader[string, []string]
+	Absences         *dataloader.Loader[string, []model.Absence]
+}
+
+// UnitPage is a key of UnitPlacements: one page of one unit's placements.
+type UnitPage struct {
+	Code          string
+	Offset, Limit int
+}
+
+func newLoader[K comparable, V any](o Options, batch dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
+	if o.Disabled {
+		return dataloader.NewBatchedLoader(batch, dataloader.WithBatchCapacity[K, V](1), dataloader.WithWait[K, V](0))
+	}
+	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](o.Wait), dataloader.WithBatchCapacity[K, V](o.MaxBatch))
+}
+
+// New returns fresh loaders for one request.
+func (f *Factory) New() *Loaders {
+	l := &Loaders{src: f.src, opts: f.opts}
+	o := f.opts
+	l.Person = newLoader(o, fanOut(o.FanOut, f.src.Registry.Person))
+	l.PersonalNumber = newLoader(o, fromMap(f.src.Errands.PersonalNumbersByParty))
+	l.Party = newLoader(o, fromMap(f.src.Errands.PartiesByPersonalNumber))
+	l.Errand = newLoader(o, fromMap(f.src.Errands.ErrandsByNumber))
+	l.ErrandsByParty = newLoader(o, fromMap(f.src.Errands.ErrandsByParty))
+	l.Decisions = newLoader(o, fanOut(o.FanOut, f.src.Errands.Decisions))
+	l.Property = newLoader(o, fromMap(f.src.Geodata.PropertiesByID))
+	l.Owners = newLoader(o, fanOut(o.FanOut, f.src.Geodata.Owners))
+	l.SchoolUnit = newLoader(o, fromMap(f.src.School.SchoolUnitsByCode))
+	l.UnitPlacements = newLoader(o, f.unitPlacements)
+	l.PersonPlacements = newLoader(o, fromMap(f.src.School.PlacementsByPerson))
+	l.Diets = newLoader(o, fromMap(f.src.School.DietsByPerson))
+	l.Absences = newLoader(o, fromMap(f.src.School.AbsencesByPerson))
+	return l
+}
+
+// unitPlacements groups the keys by page window so that the usual case (every
+// unit asks for the same page) is one query.
+func (f *Factory) unitPlacements(ctx context.Context, keys []UnitPage) []*dataloader.Result[sqldb.PlacementPage] {
+	type window struct{ offset, limit int }
+	groups := map[window][]string{}
+	for _, k := range keys {
+		w := window{k.Offset, k.Limit}
+		groups[w] = append(groups[w], k.Code)
+	}
+	pages := map[UnitPage]sqldb.PlacementPage{}
+	errs := map[window]error{}
+	for w, codes := range groups {
+		m, err := f.src.School.PlacementsByUnit(ctx, codes, w.offset, w.limit)
+		if err != nil {
+			errs[w] = err
+			continue
+		}
+		for code, p := range m {
+			pages[UnitPage{code, w.offset, w.limit}] = p
+		}
+	}
+	out := make([]*dataloader.Result[sqldb.PlacementPage], len(keys))
+	for i, k := range keys {
+		if err := errs[window{k.Offset, k.Limit}]; err != nil {
+			out[i] = &dataloader.Result[sqldb.PlacementPage]{Error: err}
+			continue
+		}
+		out[i] = &dataloader.Result[sqldb.PlacementPage]{Data: pages[k]}
+	}
+	return out
+}
+
+type ctxKey struct{}
+
+// NewContext returns a context carrying the request's loaders.
+func NewContext(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
+
+// FromContext returns the request's loaders. It panics when the middleware is
+// missing: that is a wiring bug, and the recover func turns it into a coded error.
+func FromContext(ctx context.Context) *Loaders {
+	l, ok := ctx.Value(ctxKey{}).(*Loaders)
+	if !ok {
+		panic("loaders: no loaders in context; is loaders.Middleware installed?")
+	}
+	return l
+}
+
+// Middleware gives every request fresh loaders.
+func (f *Factory) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), f.New())))
+	})
+}

@@ -1,0 +1,110 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/upstream"
+)
+
+// maxItems is how many features one items call asks for.
+const maxItems = 100
+
+// Geodata is the client of the property register (OGC API Features plus the
+// legacy XML title register).
+type Geodata struct {
+	c client
+}
+
+// NewGeodata builds the property register client.
+func NewGeodata(opts upstream.Options) (*Geodata, error) {
+	if opts.Name == "" {
+		opts.Name = "geodata"
+	}
+	up, err := upstream.NewClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Geodata{c: client{up: up}}, nil
+}
+
+// PropertiesByID fetches properties by objektidentitet with the items batch
+// filter; unknown ids are absent.
+func (g *Geodata) PropertiesByID(ctx context.Context, ids []string) (map[string]*model.Property, error) {
+	out := make(map[string]*model.Property, len(ids))
+	for start := 0; start < len(ids); start += maxItems {
+		chunk := ids[start:min(start+maxItems, len(ids))]
+		q := url.Values{"objektidentitet": {strings.Join(chunk, ",")}, "limit": {strconv.Itoa(len(chunk))}}
+		var fc FeatureCollection
+		if err := g.c.get(ctx, "items", "collections/fastigheter/items", q, &fc); err != nil {
+			return nil, err
+		}
+		for _, f := range fc.Features {
+			p := propertyFromFeature(f)
+			out[p.ObjectID] = p
+		}
+	}
+	return out, nil
+}
+
+// PropertyByDesignation finds a property by its designation; nil when unknown.
+func (g *Geodata) PropertyByDesignation(ctx context.Context, designation string) (*model.Property, error) {
+	q := url.Values{"beteckning": {designation}, "limit": {"1"}}
+	var fc FeatureCollection
+	if err := g.c.get(ctx, "items", "collections/fastigheter/items", q, &fc); err != nil {
+		return nil, err
+	}
+	if len(fc.Features) == 0 {
+		return nil, nil
+	}
+	return propertyFromFeature(fc.Features[0]), nil
+}
+
+// Owners returns the registered owners from the legacy XML endpoint, which
+// has no batch form.
+func (g *Geodata) Owners(ctx context.Context, objectID string) ([]*model.PropertyOwner, error) {
+	var info Lagfartsinformation
+	if err := g.c.get(ctx, "lagfart", "legacy/lagfart/"+url.PathEscape(objectID), nil, &info); err != nil {
+		return nil, err
+	}
+	out := make([]*model.PropertyOwner, 0, len(info.Agare))
+	for _, a := range info.Agare {
+		o, err := ownerFromXML(a)
+		if err != nil {
+			return nil, upstream.Errorf("geodata", "lagfart", upstream.BadResponse, "owner of %s: %w", objectID, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// Ping checks that the register answers.
+func (g *Geodata) Ping(ctx context.Context) error { return g.c.up.Ping(ctx, "conformance") }
+
+func propertyFromFeature(f Feature) *model.Property {
+	id := f.Properties.Objektidentitet
+	if id == "" {
+		id = f.ID
+	}
+	return &model.Property{
+		ObjectID: id, Designation: f.Properties.Beteckning, AreaM2: f.Properties.ArealM2,
+		Address: f.Properties.Adress, Geometry: model.GeoJSON(f.Geometry),
+	}
+}
+
+func ownerFromXML(a LagfarenAgare) (*model.PropertyOwner, error) {
+	o := &model.PropertyOwner{Name: a.Namn, PersonalNumber: a.Personnummer, OrganisationNumber: a.Organisationsnummer, Share: a.Andel}
+	if a.Inskrivningsdag != "" {
+		d, err := time.Parse(time.DateOnly, a.Inskrivningsdag)
+		if err != nil {
+			return nil, fmt.Errorf("inskrivningsdag %q: %w", a.Inskrivningsdag, err)
+		}
+		o.AcquiredOn = d
+	}
+	return o, nil
+}

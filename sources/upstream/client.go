@@ -1,0 +1,343 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Options configures the client of one upstream system.
+type Options struct {
+	// Name identifies the upstream in metrics, logs and client-visible errors,
+	// e.g. "folkbokforing".
+	Name string
+	// BaseURL is the upstream's root; request paths are resolved against it.
+	BaseURL string
+	// Timeout bounds one attempt, from sending the request to the last byte of
+	// the body (default 3s).
+	Timeout time.Duration
+	// MaxBodyBytes caps a response body; a larger one is a bad response
+	// (default 4 MiB).
+	MaxBodyBytes int64
+	// Retries is how many times an idempotent call is tried again after a
+	// transient failure (default 2; negative means none).
+	Retries int
+	// RetryBackoff is the first wait between attempts; it grows exponentially
+	// with jitter (default 50ms).
+	RetryBackoff time.Duration
+	// BreakerFailures is how many consecutive failed calls open the circuit
+	// breaker (default 5).
+	BreakerFailures uint32
+	// BreakerOpen is how long an open breaker refuses calls before it lets a
+	// probe through (default 10s).
+	BreakerOpen time.Duration
+	// Transport is the HTTP transport (default: a tuned clone of http.DefaultTransport).
+	Transport http.RoundTripper
+	// Metrics records calls; nil records nothing.
+	Metrics *Metrics
+	// Logger receives failure details that clients never see (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 4 << 20
+	}
+	if o.Retries == 0 {
+		o.Retries = 2
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 50 * time.Millisecond
+	}
+	if o.BreakerFailures == 0 {
+		o.BreakerFailures = 5
+	}
+	if o.BreakerOpen <= 0 {
+		o.BreakerOpen = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Request is one call to an upstream.
+type Request struct {
+	// Operation names the call in metrics and errors, e.g. "PersonpostXML".
+	Operation string
+	Method    string
+	// Path is relative to the base URL and already escaped (use url.PathEscape
+	// for every segment that carries a value).
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   []byte
+	// Idempotent calls are retried after transient failures.
+	Idempotent bool
+	// Classify turns a response into nil (success) or an *Error. The default
+	// accepts 2xx, maps 404 to NotFound, other 4xx to Rejected (429 to
+	// Unavailable) and 5xx to Unavailable.
+	Classify func(*Response) *Error
+}
+
+// Response is a fully read, size-capped upstream response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// ContentType returns the media type without parameters, lower-cased.
+func (r *Response) ContentType() string {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// Client is the call stack of one upstream: breaker, retries, deadline, size cap.
+type Client struct {
+	opts    Options
+	base    *url.URL
+	http    *http.Client
+	breaker *gobreaker.CircuitBreaker[*Response]
+}
+
+// NewClient builds the client of one upstream.
+func NewClient(opts Options) (*Client, error) {
+	opts.defaults()
+	if opts.Name == "" {
+		return nil, errors.New("upstream: Name is required")
+	}
+	base, err := url.Parse(opts.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("upstream %s: base URL %q must be an absolute http(s) URL", opts.Name, opts.BaseURL)
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	transport := opts.Transport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		t.ResponseHeaderTimeout = opts.Timeout
+		transport = t
+	}
+	c := &Client{opts: opts, base: base, http: &http.Client{
+		Transport: transport,
+		// Upstreams are called by URL from configuration; a redirect elsewhere is not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+	c.breaker = gobreaker.NewCircuitBreaker[*Response](gobreaker.Settings{
+		Name:    opts.Name,
+		Timeout: opts.BreakerOpen,
+		ReadyToTrip: func(counts gobreaker.Counts) bool {
+			return counts.ConsecutiveFailures >= opts.BreakerFailures
+		},
+		IsSuccessful: func(err error) bool {
+			// Only failures of the upstream itself count against it; a caller
+			// that gave up, a not-found or a rejected request do not.
+			switch KindOf(err) {
+			case 0, NotFound, Rejected:
+				return !errors.Is(err, errBreakerNeutral)
+			}
+			return false
+		},
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			opts.Logger.Warn("upstream circuit breaker", "source", name, "from", from.String(), "to", to.String())
+			opts.Metrics.breakerState(name, to)
+		},
+	})
+	opts.Metrics.breakerState(opts.Name, gobreaker.StateClosed)
+	return c, nil
+}
+
+// Name is the upstream's name.
+func (c *Client) Name() string { return c.opts.Name }
+
+// errBreakerNeutral marks a call that the caller abandoned: neither success nor failure.
+var errBreakerNeutral = errors.New("call abandoned by caller")
+
+// Do runs one call through the stack. The returned error is always an *Error.
+func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	start := time.Now()
+	resp, err := c.breaker.Execute(func() (*Response, error) { return c.withRetries(ctx, req) })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		err = &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Unavailable, Err: err}
+	}
+	var ue *Error
+	if err != nil && !errors.As(err, &ue) {
+		err = &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Unavailable, Err: err}
+	}
+	c.opts.Metrics.observe(c.opts.Name, req.Operation, err, time.Since(start))
+	if err != nil && KindOf(err) != NotFound {
+		c.opts.Logger.WarnContext(ctx, "upstream call failed", "source", c.opts.Name, "operation", req.Operation, "error", err.Error())
+	}
+	return resp, err
+}
+
+func (c *Client) withRetries(ctx context.Context, req Request) (*Response, error) {
+	tries := uint(1)
+	if req.Idempotent {
+		tries += uint(c.opts.Retries)
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = c.opts.RetryBackoff
+	b.MaxInterval = 20 * c.opts.RetryBackoff
+	resp, err := backoff.Retry(ctx, func() (*Response, error) {
+		resp, err := c.attempt(ctx, req)
+		if err != nil && (!retryable(err) || ctx.Err() != nil) {
+			return nil, backoff.Permanent(err)
+		}
+		return resp, err
+	}, backoff.WithBackOff(b), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(0))
+	if err != nil && ctx.Err() != nil && KindOf(err) == 0 {
+		// The retry loop itself stopped on the caller's context.
+		err = c.ctxError(ctx, req.Operation, ctx.Err())
+	}
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The client went away: do not hold it against the upstream.
+		err = &Error{Source: c.opts.Name, Operation: req.Operation, Kind: KindOf(err), Err: errors.Join(err, errBreakerNeutral)}
+	}
+	return resp, err
+}
+
+func retryable(err error) bool {
+	var ue *Error
+	if !errors.As(err, &ue) || ue.permanent {
+		return false
+	}
+	return ue.Kind == Unavailable || ue.Kind == Timeout
+}
+
+func (c *Client) ctxError(ctx context.Context, op string, err error) *Error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &Error{Source: c.opts.Name, Operation: op, Kind: Timeout, Err: err}
+	}
+	return &Error{Source: c.opts.Name, Operation: op, Kind: Unavailable, Err: err}
+}
+
+func (c *Client) attempt(parent context.Context, req Request) (*Response, error) {
+	ctx, cancel := context.WithTimeout(parent, c.opts.Timeout)
+	defer cancel()
+	// The path arrives escaped; parsing base+path keeps that escaping, so a
+	// value such as "../x" escaped by the caller stays one inert segment.
+	u, err := url.Parse(c.base.String() + strings.TrimPrefix(req.Path, "/"))
+	if err != nil {
+		return nil, &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Rejected, Err: err, permanent: true}
+	}
+	u.RawQuery = req.Query.Encode()
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(req.Body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Rejected, Err: err, permanent: true}
+	}
+	for k, vs := range req.Header {
+		hreq.Header[k] = vs
+	}
+	if id := RequestIDFromContext(parent); id != "" {
+		hreq.Header.Set("X-Request-Id", id)
+	}
+	hresp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, c.transportError(ctx, req.Operation, err)
+	}
+	defer hresp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(hresp.Body, c.opts.MaxBodyBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, c.ctxError(ctx, req.Operation, err)
+		}
+		return nil, &Error{Source: c.opts.Name, Operation: req.Operation, Kind: BadResponse, Err: fmt.Errorf("reading body: %w", err)}
+	}
+	if int64(len(data)) > c.opts.MaxBodyBytes {
+		return nil, &Error{Source: c.opts.Name, Operation: req.Operation, Kind: BadResponse,
+			Err: fmt.Errorf("body exceeds %d bytes", c.opts.MaxBodyBytes), permanent: true}
+	}
+	resp := &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data}
+	classify := req.Classify
+	if classify == nil {
+		classify = DefaultClassify
+	}
+	if e := classify(resp); e != nil {
+		e.Source, e.Operation = c.opts.Name, req.Operation
+		return nil, e
+	}
+	return resp, nil
+}
+
+func (c *Client) transportError(ctx context.Context, op string, err error) *Error {
+	var ne net.Error
+	if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
+		return c.ctxError(ctx, op, err)
+	}
+	return &Error{Source: c.opts.Name, Operation: op, Kind: Unavailable, Err: err}
+}
+
+// DefaultClassify accepts 2xx and maps other statuses to error kinds.
+func DefaultClassify(r *Response) *Error {
+	return StatusError(r.Status)
+}
+
+// StatusError maps an HTTP status to an error kind, or nil for 2xx.
+func StatusError(status int) *Error {
+	switch {
+	case status >= 200 && status < 300:
+		return nil
+	case status == http.StatusNotFound:
+		return &Error{Kind: NotFound, Err: fmt.Errorf("HTTP %d", status)}
+	case status == http.StatusTooManyRequests:
+		return &Error{Kind: Unavailable, Err: fmt.Errorf("HTTP %d", status)}
+	case status >= 400 && status < 500:
+		return &Error{Kind: Rejected, Err: fmt.Errorf("HTTP %d", status), permanent: true}
+	case status >= 500:
+		return &Error{Kind: Unavailable, Err: fmt.Errorf("HTTP %d", status)}
+	}
+	return &Error{Kind: BadResponse, Err: fmt.Errorf("unexpected HTTP %d", status), permanent: true}
+}
+
+// Ping checks that the upstream answers HTTP at all (any status), bypassing
+// the breaker, for readiness checks.
+func (c *Client) Ping(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	u := c.base.ResolveReference(&url.URL{Path: strings.TrimPrefix(path, "/")})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.opts.Name, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("%s: HTTP %d", c.opts.Name, resp.StatusCode)
+	}
+	return nil
+}
+
+// BreakerState reports the circuit breaker's state ("closed", "open", "half-open").
+func (c *Client) BreakerState() string { return c.breaker.State().String() }

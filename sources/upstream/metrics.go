@@ -1,0 +1,68 @@
+package upstream
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Metrics are the upstream call metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	breaker  *prometheus.GaugeVec
+}
+
+// NewMetrics registers the upstream metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_upstream_calls_total",
+			Help: "Upstream calls by source, operation and outcome (ok or the error code).",
+		}, []string{"source", "operation", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kommungraf_upstream_call_duration_seconds",
+			Help:    "Upstream call latency, retries included, by source and operation.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"source", "operation"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kommungraf_upstream_breaker_open",
+			Help: "1 while the upstream's circuit breaker is open, 0.5 half-open, 0 closed.",
+		}, []string{"source"}),
+	}
+	reg.MustRegister(m.calls, m.duration, m.breaker)
+	return m
+}
+
+// Observe records one call that did not go through a Client (the SQL source).
+func (m *Metrics) Observe(source, operation string, err error, d time.Duration) {
+	m.observe(source, operation, err, d)
+}
+
+func (m *Metrics) observe(source, operation string, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = strings.ToLower(KindOf(err).Code())
+	}
+	m.calls.WithLabelValues(source, operation, outcome).Inc()
+	m.duration.WithLabelValues(source, operation).Observe(d.Seconds())
+}
+
+func (m *Metrics) breakerState(source string, s gobreaker.State) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	switch s {
+	case gobreaker.StateOpen:
+		v = 1
+	case gobreaker.StateHalfOpen:
+		v = 0.5
+	}
+	m.breaker.WithLabelValues(source).Set(v)
+}
