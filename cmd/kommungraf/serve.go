@@ -24,6 +24,7 @@ func serve(ctx context.Context, args []string) error {
 	jitter := fs.Duration("demo-jitter", 0, "demo: random extra latency, 0 to this")
 	seed := fs.Uint64("seed", 1, "demo: seed of the synthetic data")
 	people := fs.Int("people", sim.DefaultPeople, "demo: number of synthetic people")
+	batchWait := fs.Duration("batch-wait", 0, "how long loaders collect keys before calling an upstream (default 2ms, or batching.wait of the config)")
 	noBatch := fs.Bool("no-batching", false, "turn dataloader batching off (for comparisons only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,6 +42,9 @@ func serve(ctx context.Context, args []string) error {
 	}
 	if *addr != "" {
 		cfg.Server.Addr = *addr
+	}
+	if *batchWait > 0 {
+		cfg.Batching.Wait = *batchWait
 	}
 	log := newLogger(cfg.Log)
 	slog.SetDefault(log)

@@ -93,30 +93,38 @@ type UnitPage struct {
 	Offset, Limit int
 }
 
-func newLoader[K comparable, V any](o Options, batch dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
+// sqlBatch caps the keys of one SQL query: far below SQLite's 32766
+// parameters, and large enough that a page of pages (20 units x 100
+// placements) is one query.
+const sqlBatch = 2000
+
+// partyBatch is the party lookup's own cap (1000 keys per call).
+const partyBatch = 1000
+
+func newLoader[K comparable, V any](o Options, capacity int, batch dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
 	if o.Disabled {
 		return dataloader.NewBatchedLoader(batch, dataloader.WithBatchCapacity[K, V](1), dataloader.WithWait[K, V](0))
 	}
-	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](o.Wait), dataloader.WithBatchCapacity[K, V](o.MaxBatch))
+	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](o.Wait), dataloader.WithBatchCapacity[K, V](capacity))
 }
 
 // New returns fresh loaders for one request.
 func (f *Factory) New() *Loaders {
 	l := &Loaders{src: f.src, opts: f.opts}
 	o := f.opts
-	l.Person = newLoader(o, fanOut(o.FanOut, f.src.Registry.Person))
-	l.PersonalNumber = newLoader(o, fromMap(f.src.Errands.PersonalNumbersByParty))
-	l.Party = newLoader(o, fromMap(f.src.Errands.PartiesByPersonalNumber))
-	l.Errand = newLoader(o, fromMap(f.src.Errands.ErrandsByNumber))
-	l.ErrandsByParty = newLoader(o, fromMap(f.src.Errands.ErrandsByParty))
-	l.Decisions = newLoader(o, fanOut(o.FanOut, f.src.Errands.Decisions))
-	l.Property = newLoader(o, fromMap(f.src.Geodata.PropertiesByID))
-	l.Owners = newLoader(o, fanOut(o.FanOut, f.src.Geodata.Owners))
-	l.SchoolUnit = newLoader(o, fromMap(f.src.School.SchoolUnitsByCode))
-	l.UnitPlacements = newLoader(o, f.unitPlacements)
-	l.PersonPlacements = newLoader(o, fromMap(f.src.School.PlacementsByPerson))
-	l.Diets = newLoader(o, fromMap(f.src.School.DietsByPerson))
-	l.Absences = newLoader(o, fromMap(f.src.School.AbsencesByPerson))
+	l.Person = newLoader(o, o.MaxBatch, fanOut(o.FanOut, f.src.Registry.Person))
+	l.PersonalNumber = newLoader(o, partyBatch, fromMap(f.src.Errands.PersonalNumbersByParty))
+	l.Party = newLoader(o, partyBatch, fromMap(f.src.Errands.PartiesByPersonalNumber))
+	l.Errand = newLoader(o, o.MaxBatch, fromMap(f.src.Errands.ErrandsByNumber))
+	l.ErrandsByParty = newLoader(o, o.MaxBatch, fromMap(f.src.Errands.ErrandsByParty))
+	l.Decisions = newLoader(o, o.MaxBatch, fanOut(o.FanOut, f.src.Errands.Decisions))
+	l.Property = newLoader(o, o.MaxBatch, fromMap(f.src.Geodata.PropertiesByID))
+	l.Owners = newLoader(o, o.MaxBatch, fanOut(o.FanOut, f.src.Geodata.Owners))
+	l.SchoolUnit = newLoader(o, sqlBatch, fromMap(f.src.School.SchoolUnitsByCode))
+	l.UnitPlacements = newLoader(o, sqlBatch, f.unitPlacements)
+	l.PersonPlacements = newLoader(o, sqlBatch, fromMap(f.src.School.PlacementsByPerson))
+	l.Diets = newLoader(o, sqlBatch, fromMap(f.src.School.DietsByPerson))
+	l.Absences = newLoader(o, sqlBatch, fromMap(f.src.School.AbsencesByPerson))
 	return l
 }
 

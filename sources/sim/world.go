@@ -94,7 +94,7 @@ var (
 	diets       = []string{"Glutenfri", "Laktosfri", "Nötallergi", "Äggallergi", "Fiskallergi", "Mjölkproteinallergi"}
 	caseWeights = []struct {
 		caseType, prefix, law string
-		weight              int
+		weight                int
 	}{
 		{"BYGGLOV", "BYGG", "Plan- och bygglagen (2010:900) 9 kap. 31 §", 30},
 		{"FORSKOLEPLATS", "FSK", "Skollagen (2010:800) 8 kap. 14 §", 20},

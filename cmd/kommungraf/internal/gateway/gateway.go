@@ -114,9 +114,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))
+	mux.Handle("/graphql", graphqlOnly(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql))))
 	if *cfg.Server.GraphiQL {
-		mux.Handle("GET /{$}", playground.GraphiqlHandler("Kommungraf", "/graphql"))
+		mux.Handle("GET /{$}", playground.Handler("Kommungraf", "/graphql"))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"regexp"
@@ -74,9 +75,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				log.ErrorContext(r.Context(), "panic in HTTP handler", "panic", v, "stack", string(debug.Stack()))
-				writeJSON(w, http.StatusInternalServerError, map[string]any{
-					"errors": []map[string]any{{"message": "internal error", "extensions": map[string]string{"code": "INTERNAL_SERVER_ERROR"}}},
-				})
+				graphqlError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal error")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -151,4 +150,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// graphqlOnly answers requests no GraphQL transport takes (wrong method, a POST
+// that is not JSON) with a coded GraphQL error instead of gqlgen's bare one.
+func graphqlOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodOptions:
+		case http.MethodPost:
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || (mt != "application/json" && mt != "application/graphql-response+json") {
+				graphqlError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "POST a JSON body with Content-Type: application/json")
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			graphqlError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST, or GET for queries")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func graphqlError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
+		"data":   nil,
+	})
 }

@@ -1,0 +1,203 @@
+// Package testenv gives integration tests the real services they need:
+// PostgreSQL and Redis on their standard local ports, as CI provides them.
+// On a laptop without a service the test is skipped with a message that says
+// how to provide it; under CI=true it fails instead, so a missing service can
+// never turn a CI run green.
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+)
+
+// Environment variables that point the helpers at other servers.
+const (
+	EnvDatabaseURL = "KOMMUNGRAF_TEST_DATABASE_URL"
+	EnvRedisURL    = "KOMMUNGRAF_TEST_REDIS_URL"
+)
+
+// Defaults: the services on their standard local ports.
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
+)
+
+// dialTimeout bounds each reachability check, so a firewalled port does not
+// stall the test run.
+const dialTimeout = 3 * time.Second
+
+// Required reports whether services are required: CI=true (or another true
+// value strconv.ParseBool accepts). Then a missing service fails the test.
+func Required() bool {
+	ok, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ok
+}
+
+// unavailable skips the test, or fails it when services are required.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Required() {
+		t.Fatalf("%s (CI=true: integration services are required)", msg)
+	}
+	t.Skipf("%s; skipping (under CI=true this fails)", msg)
+}
+
+// PostgresURL returns a DSN for a fresh, empty schema on the test PostgreSQL
+// (KOMMUNGRAF_TEST_DATABASE_URL, default DefaultDatabaseURL), with
+// search_path set to that schema, so tests can run in parallel without
+// seeing each other's tables. The schema is dropped at t.Cleanup. If the
+// server is unreachable the test is skipped, or fails under CI=true.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvDatabaseURL)
+	if base == "" {
+		base = DefaultDatabaseURL
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		unavailable(t, "testenv: PostgreSQL DSN %s does not parse (set %s): %v", redactURL(base), EnvDatabaseURL, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		unavailable(t, "testenv: PostgreSQL at %s is not reachable (set %s): %v", redactURL(base), EnvDatabaseURL, err)
+	}
+	schema := "kgtest_" + randomHex(8)
+	// The name is generated, not input: quoting it keeps the statement valid regardless.
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+quoteIdent(schema)); err != nil {
+		db.Close()
+		t.Fatalf("testenv: create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		defer db.Close()
+		// The test's context is gone by now: use a fresh one.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE"); err != nil {
+			t.Errorf("testenv: drop schema %s: %v", schema, err)
+		}
+	})
+	return withSearchPath(base, schema)
+}
+
+// withSearchPath sets the search_path run-time parameter in a DSN, which pgx
+// sends in the startup message: a postgres:// URL gets a query parameter, a
+// key=value DSN one more pair.
+func withSearchPath(dsn, schema string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+// RedisURL returns the test Redis URL (KOMMUNGRAF_TEST_REDIS_URL, default
+// DefaultRedisURL) after checking that the server answers PING with +PONG,
+// over a plain TCP connection so the check needs no Redis client. A password
+// in the URL is sent with AUTH first. If Redis is unreachable the test is
+// skipped, or fails under CI=true.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv(EnvRedisURL)
+	if raw == "" {
+		raw = DefaultRedisURL
+	}
+	if err := pingRedis(raw); err != nil {
+		unavailable(t, "testenv: Redis at %s is not reachable (set %s): %v", redactURL(raw), EnvRedisURL, err)
+	}
+	return raw
+}
+
+// pingRedis speaks just enough RESP to ask for PONG.
+func pingRedis(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("URL does not parse: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("scheme %q is not redis://", u.Scheme)
+	}
+	if u.Scheme == "rediss" {
+		return fmt.Errorf("rediss:// (TLS) is not supported by the reachability check")
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "6379")
+	}
+	conn, err := net.DialTimeout("tcp", host, dialTimeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(dialTimeout)); err != nil {
+		return err
+	}
+	r := bufio.NewReader(conn)
+	if pw, ok := u.User.Password(); ok {
+		auth := []string{"AUTH", pw}
+		if name := u.User.Username(); name != "" {
+			auth = []string{"AUTH", name, pw}
+		}
+		if err := roundTrip(conn, r, resp(auth...), "+OK"); err != nil {
+			return fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	return roundTrip(conn, r, "PING\r\n", "+PONG")
+}
+
+// resp encodes a command as a RESP array of bulk strings.
+func resp(parts ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(parts))
+	for _, p := range parts {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(p), p)
+	}
+	return b.String()
+}
+
+func roundTrip(conn net.Conn, r *bufio.Reader, cmd, want string) error {
+	if _, err := conn.Write([]byte(cmd)); err != nil {
+		return err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimRight(line, "\r\n"); got != want {
+		return fmt.Errorf("answered %q, want %q", got, want)
+	}
+	return nil
+}
+
+// redactURL hides a password for messages.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return "(DSN not shown)"
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
