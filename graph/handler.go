@@ -227,7 +227,12 @@ func (m *requestMetrics) InterceptResponse(ctx context.Context, next graphql.Res
 	resp := next(ctx)
 	op := "unknown"
 	if graphql.HasOperationContext(ctx) {
-		op = operationLabel(graphql.GetOperationContext(ctx).OperationName)
+		oc := graphql.GetOperationContext(ctx)
+		name := oc.OperationName
+		if oc.Operation != nil {
+			name = oc.Operation.Name
+		}
+		op = operationLabel(name)
 	}
 	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if resp != nil {
