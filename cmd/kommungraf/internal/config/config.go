@@ -135,21 +135,23 @@ func Load(path string) (*Config, error) {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// Parse expands ${VAR} and ${VAR:-default}, decodes strictly and validates.
-// All problems are returned together.
+// Parse expands ${VAR} and ${VAR:-default} in values (not in comments or
+// keys, and an expanded value can never add structure), decodes strictly and
+// validates. All problems are returned together.
 func Parse(raw []byte) (*Config, error) {
 	var problems []error
-	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := envRef.FindSubmatch(m)
-		if v, ok := os.LookupEnv(string(sub[1])); ok {
-			return []byte(v)
-		}
-		if sub[2] != nil {
-			return sub[3]
-		}
-		problems = append(problems, fmt.Errorf("environment variable %s is not set", sub[1]))
-		return nil
-	})
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	expandNode(&doc, &problems)
+	expanded, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if doc.Kind == 0 {
+		expanded = nil // an empty file
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
@@ -170,6 +172,35 @@ func Parse(raw []byte) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", errors.Join(problems...))
 	}
 	return &c, nil
+}
+
+func expandNode(n *yaml.Node, problems *[]error) {
+	if n.Kind == yaml.ScalarNode {
+		before := n.Value
+		defer func() {
+			if n.Value != before {
+				n.Tag, n.Style = "", 0 // let the expanded text resolve to its own type
+			}
+		}()
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			sub := envRef.FindStringSubmatch(m)
+			if v, ok := os.LookupEnv(sub[1]); ok {
+				return v
+			}
+			if strings.HasPrefix(sub[2], ":-") {
+				return sub[3]
+			}
+			*problems = append(*problems, fmt.Errorf("environment variable %s is not set (line %d)", sub[1], n.Line))
+			return ""
+		})
+		return
+	}
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 {
+			continue // keys are not expanded
+		}
+		expandNode(c, problems)
+	}
 }
 
 // Demo is the configuration of the embedded demo: every source is filled in

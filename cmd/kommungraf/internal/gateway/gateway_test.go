@@ -18,6 +18,7 @@ import (
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/sim"
+	"github.com/kommungraf/kommungraf/sources/testenv"
 )
 
 const q1 = `{ errands(first: 50, caseType: "BYGGLOV") { edges { node {
@@ -267,7 +268,17 @@ type q2Data struct {
 }
 
 func TestQ2MatchesTheSystemsAndIsBatched(t *testing.T) {
-	d := newDemo(t, nil)
+	t.Run("sqlite", func(t *testing.T) { testQ2(t, newDemo(t, nil)) })
+	t.Run("Postgres", func(t *testing.T) {
+		dsn := testenv.PostgresURL(t)
+		testQ2(t, newDemo(t, func(c *config.Config) {
+			c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn
+		}))
+	})
+}
+
+func testQ2(t *testing.T, d *demo) {
+	t.Helper()
 	w := testWorld()
 	r := d.query(t, q2)
 	mustNoErrors(t, r)

@@ -1,0 +1,25 @@
+package config_test
+
+import (
+	"testing"
+
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+)
+
+// TestExampleConfigLoads keeps the documented example valid.
+func TestExampleConfigLoads(t *testing.T) {
+	t.Setenv("NAVET_URL", "https://navet.example.internal/personpost")
+	t.Setenv("NAVET_ORGNR", "212000-0000")
+	t.Setenv("NAVET_BESTALLNINGS_ID", "ORDER-1")
+	t.Setenv("ETJANST_URL", "https://etjanst.example.internal/")
+	t.Setenv("GEODATA_URL", "https://geodata.example.internal/")
+	t.Setenv("KOMMUNGRAF_DATABASE_URL", "postgres://kommungraf@db.example.internal/skola")
+	c, err := config.Load("../../../../deploy/kommungraf.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Addr != "0.0.0.0:8080" || c.Sources.Skoldatabas.Driver != "postgres" ||
+		c.Sources.Folkbokforing.BestallningsID != "ORDER-1" || c.Batching.FanOut != 16 {
+		t.Fatalf("example parsed to %+v", c)
+	}
+}
