@@ -114,7 +114,7 @@ func (e *ETjanst) ErrandsByParty(ctx context.Context, partyIDs []string) (map[st
 		for _, d := range list.Errands {
 			er := errandFromDTO(d)
 			for _, s := range er.Stakeholders {
-				if want[s.PartyID] {
+				if prev := out[s.PartyID]; want[s.PartyID] && (len(prev) == 0 || prev[len(prev)-1] != er) { // once per errand, whatever the roles
 					out[s.PartyID] = append(out[s.PartyID], er)
 				}
 			}

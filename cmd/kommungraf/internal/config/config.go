@@ -152,17 +152,18 @@ func Parse(raw []byte) (*Config, error) {
 	if doc.Kind == 0 {
 		expanded = nil // an empty file
 	}
+	// Unknown keys are found in the file as written, so their line numbers
+	// are the user's; values are decoded from the expanded copy.
+	var probe Config
+	for _, e := range decodeErrors(raw, &probe) {
+		if strings.Contains(e, "not found in type") {
+			problems = append(problems, errors.New(e))
+		}
+	}
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty configuration
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, e := range te.Errors {
-				problems = append(problems, errors.New(e))
-			}
-		} else {
-			problems = append(problems, err)
+	for _, e := range decodeErrors(expanded, &c) {
+		if !strings.Contains(e, "not found in type") {
+			problems = append(problems, errors.New(e))
 		}
 	}
 	c.ApplyEnv()
@@ -172,6 +173,21 @@ func Parse(raw []byte) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", errors.Join(problems...))
 	}
 	return &c, nil
+}
+
+// decodeErrors decodes strictly and returns every problem yaml reports.
+func decodeErrors(raw []byte, c *Config) []string {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	err := dec.Decode(c)
+	if err == nil || errors.Is(err, io.EOF) { // an empty file is an empty configuration
+		return nil
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return te.Errors
+	}
+	return []string{err.Error()}
 }
 
 func expandNode(n *yaml.Node, problems *[]error) {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
@@ -21,5 +22,14 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Server.Addr != "0.0.0.0:8080" || c.Sources.Skoldatabas.Driver != "postgres" ||
 		c.Sources.Folkbokforing.BestallningsID != "ORDER-1" || c.Batching.FanOut != 16 {
 		t.Fatalf("example parsed to %+v", c)
+	}
+}
+
+// TestUnknownKeyLineIsTheFilesLine: blank lines and comments must not shift
+// the line an unknown key is reported at.
+func TestUnknownKeyLineIsTheFilesLine(t *testing.T) {
+	_, err := config.Parse([]byte("# Kommungraf\n\n# server settings\nserver:\n\n  adress: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 6: field adress not found") {
+		t.Fatalf("err = %v, want the unknown key at line 6", err)
 	}
 }

@@ -1,0 +1,456 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cleanEnv clears the production overrides, which CI may have set, and the
+// variables the tests expand, so that every test starts from the file alone.
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{EnvDatabaseURL, EnvRedisURL, "KG_TEST_NAVET_URL", "KG_TEST_ORDER", "KG_TEST_MISSING", "KG_TEST_LEVEL", "KG_TEST_EMPTY"} {
+		t.Setenv(name, "") // restores the old value after the test
+		if err := os.Unsetenv(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func boolp(b bool) *bool { return &b }
+
+// minimal is the smallest configuration that validates. It has no blank
+// line, comment or flow style, so that line numbers in errors are the same
+// in the file and in the document Parse decodes after expansion.
+const minimal = `sources:
+  folkbokforing:
+    url: http://127.0.0.1:9001
+    orgNr: 212000-1880
+    bestallningsId: KOMMUNGRAF-DEMO
+  etjanst:
+    url: http://127.0.0.1:9002
+  geodata:
+    url: http://127.0.0.1:9003
+  skoldatabas:
+    dsn: /var/lib/kommungraf/skola.db
+`
+
+// minimalWant is what minimal parses to, defaults included.
+func minimalWant() *Config {
+	return &Config{
+		Server: Server{
+			Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
+			Introspection: boolp(true), GraphiQL: boolp(true),
+		},
+		Sources: Sources{
+			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001"}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
+			Etjanst:       HTTPSource{URL: "http://127.0.0.1:9002"},
+			Geodata:       HTTPSource{URL: "http://127.0.0.1:9003"},
+			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+func TestParseFullConfig(t *testing.T) {
+	cleanEnv(t)
+	raw := `
+server:
+  addr: 0.0.0.0:9090
+  maxBodyBytes: 2097152
+  requestTimeout: 10s
+  shutdownTimeout: 1m30s
+  maxComplexity: 5000
+  maxDepth: 8
+  introspection: false
+  graphiql: false
+sources:
+  folkbokforing:
+    # The inline HTTPSource fields sit next to the registry's own.
+    url: https://navet.example.se/personpost
+    timeout: 2s
+    maxBodyBytes: 1048576
+    retries: 1
+    retryBackoff: 100ms
+    breakerFailures: 3
+    breakerOpen: 30s
+    orgNr: 212000-1880
+    bestallningsId: ORDER-1
+  etjanst:
+    url: http://etjanst.internal:8080
+    retries: -1
+  geodata:
+    url: http://geodata.internal:8081/ogc
+    timeout: 500ms
+  skoldatabas:
+    driver: postgres
+    dsn: postgres://kg@db:5432/skola?sslmode=disable
+    maxOpenConns: 20
+    queryTimeout: 1500ms
+batching:
+  wait: 3ms
+  maxBatch: 50
+  fanOut: 8
+redis:
+  url: rediss://cache:6380/1
+log:
+  level: debug
+  format: text
+`
+	want := &Config{
+		Server: Server{
+			Addr: "0.0.0.0:9090", MaxBodyBytes: 2 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 90 * time.Second,
+			MaxComplexity: 5000, MaxDepth: 8, Introspection: boolp(false), GraphiQL: boolp(false),
+		},
+		Sources: Sources{
+			Folkbokforing: Registry{
+				HTTPSource: HTTPSource{
+					URL: "https://navet.example.se/personpost", Timeout: 2 * time.Second, MaxBodyBytes: 1 << 20,
+					Retries: 1, RetryBackoff: 100 * time.Millisecond, BreakerFailures: 3, BreakerOpen: 30 * time.Second,
+				},
+				OrgNr: "212000-1880", BestallningsID: "ORDER-1",
+			},
+			Etjanst: HTTPSource{URL: "http://etjanst.internal:8080", Retries: -1},
+			Geodata: HTTPSource{URL: "http://geodata.internal:8081/ogc", Timeout: 500 * time.Millisecond},
+			Skoldatabas: Database{
+				Driver: "postgres", DSN: "postgres://kg@db:5432/skola?sslmode=disable", MaxOpenConns: 20, QueryTimeout: 1500 * time.Millisecond,
+			},
+		},
+		Batching: Batching{Wait: 3 * time.Millisecond, MaxBatch: 50, FanOut: 8},
+		Redis:    Redis{URL: "rediss://cache:6380/1"},
+		Log:      Log{Level: "debug", Format: "text"},
+	}
+
+	t.Run("Parse", func(t *testing.T) {
+		got, err := Parse([]byte(raw))
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Parse\n got %+v\nwant %+v", *got, *want)
+		}
+	})
+	t.Run("Load", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "kommungraf.yaml")
+		if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Load\n got %+v\nwant %+v", *got, *want)
+		}
+	})
+	t.Run("Load of a missing file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "nope.yaml")
+		got, err := Load(path)
+		if got != nil || err == nil || err.Error() != "config: open "+path+": no such file or directory" {
+			t.Errorf("Load(%s) = %v, %v", path, got, err)
+		}
+	})
+	t.Run("minimal file gets the defaults", func(t *testing.T) {
+		got, err := Parse([]byte(minimal))
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if want := minimalWant(); !reflect.DeepEqual(got, want) {
+			t.Errorf("Parse\n got %+v\nwant %+v", *got, *want)
+		}
+	})
+}
+
+func TestParseExpandsEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string // variables to set; the others are unset
+		raw  string
+		edit func(*Config) // applied to minimalWant
+	}{
+		{
+			name: "${VAR} set",
+			env:  map[string]string{"KG_TEST_NAVET_URL": "https://navet.example.se"},
+			raw:  strings.Replace(minimal, "http://127.0.0.1:9001", "${KG_TEST_NAVET_URL}", 1),
+			edit: func(c *Config) { c.Sources.Folkbokforing.URL = "https://navet.example.se" },
+		},
+		{
+			name: "${VAR:-default} unset takes the default",
+			raw:  strings.Replace(minimal, "KOMMUNGRAF-DEMO", "${KG_TEST_ORDER:-FALLBACK-ORDER}", 1),
+			edit: func(c *Config) { c.Sources.Folkbokforing.BestallningsID = "FALLBACK-ORDER" },
+		},
+		{
+			name: "${VAR:-default} set takes the variable",
+			env:  map[string]string{"KG_TEST_ORDER": "FROM-ENV"},
+			raw:  strings.Replace(minimal, "KOMMUNGRAF-DEMO", "${KG_TEST_ORDER:-FALLBACK-ORDER}", 1),
+			edit: func(c *Config) { c.Sources.Folkbokforing.BestallningsID = "FROM-ENV" },
+		},
+		{
+			name: "a variable set to empty is set",
+			env:  map[string]string{"KG_TEST_EMPTY": ""},
+			raw:  minimal + "log:\n  format: ${KG_TEST_EMPTY:-text}\n",
+			edit: func(c *Config) {}, // empty format takes the default, json
+		},
+		{
+			name: "empty default",
+			raw:  minimal + "redis:\n  url: ${KG_TEST_MISSING:-}\n",
+			edit: func(c *Config) {},
+		},
+		{
+			name: "two variables in one value",
+			env:  map[string]string{"KG_TEST_NAVET_URL": "http://navet", "KG_TEST_ORDER": "7000"},
+			raw:  strings.Replace(minimal, "http://127.0.0.1:9001", "${KG_TEST_NAVET_URL}:${KG_TEST_ORDER}/pp", 1),
+			edit: func(c *Config) { c.Sources.Folkbokforing.URL = "http://navet:7000/pp" },
+		},
+		{
+			name: "$VAR without braces is left alone",
+			raw:  strings.Replace(minimal, "KOMMUNGRAF-DEMO", "$KG_TEST_ORDER", 1),
+			edit: func(c *Config) { c.Sources.Folkbokforing.BestallningsID = "$KG_TEST_ORDER" },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cleanEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			got, err := Parse([]byte(tc.raw))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := minimalWant()
+			tc.edit(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Parse\n got %+v\nwant %+v", *got, *want)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	const missingSources = "sources.folkbokforing.url is required\n" +
+		"sources.etjanst.url is required\n" +
+		"sources.geodata.url is required\n" +
+		"sources.folkbokforing.orgNr and bestallningsId are required\n" +
+		"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)"
+	tests := []struct {
+		name string
+		raw  string
+		want string
+	}{
+		{
+			name: "empty file is only the missing sources",
+			raw:  "",
+			want: "config: " + missingSources,
+		},
+		{
+			name: "comments and blank lines only",
+			raw:  "# nothing configured yet\n\n   \n",
+			want: "config: " + missingSources,
+		},
+		{
+			name: "two unknown keys at different levels",
+			raw:  minimal + "server:\n  adress: 0.0.0.0:80\ncache:\n  ttl: 5s\n",
+			want: "config: line 13: field adress not found in type config.Server\n" +
+				"line 14: field cache not found in type config.Config",
+		},
+		{
+			name: "unknown key in an inline struct's parent",
+			raw:  strings.Replace(minimal, "    orgNr:", "    orgnr: x\n    orgNr:", 1),
+			want: "config: line 4: field orgnr not found in type config.Registry",
+		},
+		{
+			name: "semantic errors together",
+			raw: strings.NewReplacer("http://127.0.0.1:9002", "ftp://etjanst.internal", "    dsn:", "    driver: mysql\n    dsn:").Replace(minimal) +
+				"log:\n  level: verbose\n",
+			want: `config: log.level "verbose": want debug, info, warn or error` + "\n" +
+				`sources.etjanst.url "ftp://etjanst.internal": want an absolute http(s) URL` + "\n" +
+				`sources.skoldatabas.driver "mysql": want sqlite or postgres`,
+		},
+		{
+			name: "decode and semantic errors together",
+			raw:  strings.Replace(minimal, "url: http://127.0.0.1:9003", "url: geodata.internal\n    timeout: 5", 1) + "server:\n  addr: localhost\n",
+			want: "config: line 10: cannot unmarshal !!int `5` into time.Duration\n" +
+				`server.addr "localhost": address localhost: missing port in address` + "\n" +
+				`sources.geodata.url "geodata.internal": want an absolute http(s) URL`,
+		},
+		{
+			name: "missing environment variable",
+			raw:  strings.Replace(minimal, "http://127.0.0.1:9002", "${KG_TEST_MISSING}", 1),
+			want: "config: environment variable KG_TEST_MISSING is not set (line 7)\n" +
+				"sources.etjanst.url is required",
+		},
+		{
+			name: "several missing environment variables",
+			raw:  strings.NewReplacer("http://127.0.0.1:9002", "${KG_TEST_MISSING}", "KOMMUNGRAF-DEMO", "${KG_TEST_ORDER}").Replace(minimal),
+			want: "config: environment variable KG_TEST_ORDER is not set (line 5)\n" +
+				"environment variable KG_TEST_MISSING is not set (line 7)\n" +
+				"sources.etjanst.url is required\n" +
+				"sources.folkbokforing.orgNr and bestallningsId are required",
+		},
+		{
+			name: "limits out of range",
+			raw: minimal + "server:\n  maxBodyBytes: 10\n  requestTimeout: -1s\nbatching:\n  wait: 2s\n  fanOut: -1\n" +
+				"redis:\n  url: http://cache:6379\n",
+			want: "config: server.maxBodyBytes must be at least 1024\n" +
+				"server timeouts must not be negative\n" +
+				"redis.url: want redis:// or rediss://\n" +
+				"batching.wait must be between 0 and 1s\n" +
+				"batching.maxBatch and batching.fanOut must not be negative",
+		},
+		{
+			name: "postgres driver needs a postgres URL",
+			raw:  strings.Replace(minimal, "    dsn:", "    driver: postgres\n    dsn:", 1),
+			want: "config: sources.skoldatabas.dsn: want a postgres:// URL",
+		},
+		{
+			name: "negative source settings",
+			raw:  strings.Replace(minimal, "url: http://127.0.0.1:9003", "url: http://127.0.0.1:9003\n    retries: -2\n    timeout: -1s", 1),
+			want: "config: sources.geodata: timeouts, sizes and retries must not be negative",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cleanEnv(t)
+			got, err := Parse([]byte(tc.raw))
+			if got != nil {
+				t.Errorf("Parse returned a configuration with the error: %+v", *got)
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Parse error\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	const dsn = "postgres://kommungraf:secret@db.internal:5432/skola?sslmode=require"
+	tests := []struct {
+		name string
+		env  map[string]string
+		raw  string
+		edit func(*Config)
+		err  string
+	}{
+		{
+			name: "KOMMUNGRAF_DATABASE_URL switches the school database to postgres",
+			env:  map[string]string{EnvDatabaseURL: dsn},
+			raw:  minimal,
+			edit: func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
+		},
+		{
+			name: "KOMMUNGRAF_DATABASE_URL wins over an explicit sqlite driver",
+			env:  map[string]string{EnvDatabaseURL: dsn},
+			raw:  strings.Replace(minimal, "    dsn:", "    driver: sqlite\n    dsn:", 1),
+			edit: func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
+		},
+		{
+			name: "KOMMUNGRAF_DATABASE_URL fills a missing dsn",
+			env:  map[string]string{EnvDatabaseURL: dsn},
+			raw:  strings.Replace(minimal, "    dsn: /var/lib/kommungraf/skola.db\n", "    maxOpenConns: 4\n", 1),
+			edit: func(c *Config) {
+				c.Sources.Skoldatabas = Database{Driver: "postgres", DSN: dsn, MaxOpenConns: 4}
+			},
+		},
+		{
+			name: "KOMMUNGRAF_DATABASE_URL that is not postgres",
+			env:  map[string]string{EnvDatabaseURL: "mysql://db/skola"},
+			raw:  minimal,
+			err:  "config: sources.skoldatabas.dsn: want a postgres:// URL",
+		},
+		{
+			name: "KOMMUNGRAF_REDIS_URL sets redis.url",
+			env:  map[string]string{EnvRedisURL: "redis://cache.internal:6379/2"},
+			raw:  minimal,
+			edit: func(c *Config) { c.Redis.URL = "redis://cache.internal:6379/2" },
+		},
+		{
+			name: "KOMMUNGRAF_REDIS_URL wins over the file",
+			env:  map[string]string{EnvRedisURL: "redis://cache.internal:6379/2"},
+			raw:  minimal + "redis:\n  url: redis://other:6379/0\n",
+			edit: func(c *Config) { c.Redis.URL = "redis://cache.internal:6379/2" },
+		},
+		{
+			name: "KOMMUNGRAF_REDIS_URL that is not redis",
+			env:  map[string]string{EnvRedisURL: "memcached://cache:11211"},
+			raw:  minimal,
+			err:  "config: redis.url: want redis:// or rediss://",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cleanEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			got, err := Parse([]byte(tc.raw))
+			if tc.err != "" {
+				if got != nil || err == nil || err.Error() != tc.err {
+					t.Errorf("Parse = %v, %v; want error %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := minimalWant()
+			tc.edit(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Parse\n got %+v\nwant %+v", *got, *want)
+			}
+		})
+	}
+}
+
+func TestDemo(t *testing.T) {
+	demoWant := func() *Config {
+		return &Config{
+			Server: Server{
+				Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
+				Introspection: boolp(true), GraphiQL: boolp(true),
+			},
+			Sources: Sources{Skoldatabas: Database{Driver: "sqlite"}},
+			Log:     Log{Level: "info", Format: "text"},
+		}
+	}
+	t.Run("defaults", func(t *testing.T) {
+		cleanEnv(t)
+		if got, want := Demo(), demoWant(); !reflect.DeepEqual(got, want) {
+			t.Errorf("Demo()\n got %+v\nwant %+v", *got, *want)
+		}
+	})
+	t.Run("production overrides apply in demo mode too", func(t *testing.T) {
+		cleanEnv(t)
+		t.Setenv(EnvDatabaseURL, "postgres://postgres@127.0.0.1:5432/test")
+		t.Setenv(EnvRedisURL, "redis://127.0.0.1:6379/0")
+		want := demoWant()
+		want.Sources.Skoldatabas = Database{Driver: "postgres", DSN: "postgres://postgres@127.0.0.1:5432/test"}
+		want.Redis.URL = "redis://127.0.0.1:6379/0"
+		if got := Demo(); !reflect.DeepEqual(got, want) {
+			t.Errorf("Demo()\n got %+v\nwant %+v", *got, *want)
+		}
+	})
+	t.Run("sources are validated once the simulators fill them in", func(t *testing.T) {
+		cleanEnv(t)
+		c := Demo()
+		const want = "sources.folkbokforing.url is required\n" +
+			"sources.etjanst.url is required\n" +
+			"sources.geodata.url is required\n" +
+			"sources.folkbokforing.orgNr and bestallningsId are required\n" +
+			"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)"
+		if err := c.ValidateSources(); err == nil || err.Error() != want {
+			t.Errorf("ValidateSources() = %v, want\n%s", err, want)
+		}
+		c.Sources.Folkbokforing = Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:1"}, OrgNr: "212000-1880", BestallningsID: "X"}
+		c.Sources.Etjanst.URL = "http://127.0.0.1:2"
+		c.Sources.Geodata.URL = "http://127.0.0.1:3"
+		c.Sources.Skoldatabas.DSN = "file::memory:"
+		if err := c.ValidateSources(); err != nil {
+			t.Errorf("ValidateSources() after filling in = %v", err)
+		}
+	})
+}
