@@ -11,7 +11,8 @@ import (
 var ErrInvalidPersonalNumber = errors.New("invalid personnummer: want 12 digits YYYYMMDDNNNC with a valid check digit")
 
 // ParsePersonalNumber validates a personnummer and returns it as 12 digits.
-// It accepts YYYYMMDDNNNC and YYYYMMDD-NNNC. Nothing else is let through, so a
+// It accepts YYYYMMDDNNNC, YYYYMMDD-NNNC and YYYYMMDD+NNNC (the plus marks a
+// person aged 100 or more). Nothing else is let through, so a
 // validated number is safe to put in an upstream request.
 func ParsePersonalNumber(s string) (string, error) {
 	if len(s) == 13 && (s[8] == '-' || s[8] == '+') {

@@ -21,6 +21,16 @@ type client struct {
 	up *upstream.Client
 }
 
+// newClient builds the stack of one REST upstream, named name unless the
+// options say otherwise.
+func newClient(name string, opts upstream.Options) (client, error) {
+	if opts.Name == "" {
+		opts.Name = name
+	}
+	up, err := upstream.NewClient(opts)
+	return client{up: up}, err
+}
+
 // get fetches path and decodes the answer into out by its content type.
 func (c *client) get(ctx context.Context, op, path string, q url.Values, out any) error {
 	resp, err := c.up.Do(ctx, upstream.Request{

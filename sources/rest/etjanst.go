@@ -20,14 +20,11 @@ type ETjanst struct {
 
 // NewETjanst builds the e-service platform client.
 func NewETjanst(opts upstream.Options) (*ETjanst, error) {
-	if opts.Name == "" {
-		opts.Name = "etjanst"
-	}
-	up, err := upstream.NewClient(opts)
+	c, err := newClient("etjanst", opts)
 	if err != nil {
 		return nil, err
 	}
-	return &ETjanst{c: client{up: up}}, nil
+	return &ETjanst{c: c}, nil
 }
 
 // ErrandFilter narrows an errand listing; empty fields do not filter.

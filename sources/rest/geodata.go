@@ -23,14 +23,11 @@ type Geodata struct {
 
 // NewGeodata builds the property register client.
 func NewGeodata(opts upstream.Options) (*Geodata, error) {
-	if opts.Name == "" {
-		opts.Name = "geodata"
-	}
-	up, err := upstream.NewClient(opts)
+	c, err := newClient("geodata", opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Geodata{c: client{up: up}}, nil
+	return &Geodata{c: c}, nil
 }
 
 // PropertiesByID fetches properties by objektidentitet with the items batch
@@ -76,7 +73,7 @@ func (g *Geodata) Owners(ctx context.Context, objectID string) ([]*model.Propert
 	for _, a := range info.Agare {
 		o, err := ownerFromXML(a)
 		if err != nil {
-			return nil, upstream.Errorf("geodata", "lagfart", upstream.BadResponse, "owner of %s: %w", objectID, err)
+			return nil, upstream.Errorf(g.c.up.Name(), "lagfart", upstream.BadResponse, "owner of %s: %w", objectID, err)
 		}
 		out = append(out, o)
 	}
