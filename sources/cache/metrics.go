@@ -1,0 +1,93 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric label values.
+const (
+	tierLocal = "local"
+	tierRedis = "redis"
+
+	resultHit   = "hit"
+	resultMiss  = "miss"
+	resultStale = "stale"
+	resultError = "error"
+)
+
+type metrics struct {
+	requests    *prometheus.CounterVec
+	redisErrors *prometheus.CounterVec
+}
+
+// newMetrics builds the collectors and registers them with reg, if any.
+// Several caches may share one registry (replicas in a test, a restart of the
+// wiring): a collector already registered there is reused.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_cache_requests_total",
+			Help: "Record lookups per source, entity and cache tier (local, redis), by result (hit, miss, stale, error).",
+		}, []string{"source", "entity", "tier", "result"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_cache_redis_errors_total",
+			Help: "Failed or timed-out Redis round trips of the record cache, by operation.",
+		}, []string{"op"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.redisErrors, err = register(reg, m.redisErrors); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+			return existing, nil
+		}
+	}
+	return nil, fmt.Errorf("cache: register metrics: %w", err)
+}
+
+// storeMetrics are one Store's counters, resolved once so that a lookup does
+// not hash label values; creating them also makes the zero series visible.
+type storeMetrics struct {
+	localHit, localMiss, localStale             prometheus.Counter
+	redisHit, redisMiss, redisStale, redisError prometheus.Counter
+}
+
+func (m *metrics) forStore(source, entity string) storeMetrics {
+	c := func(tier, result string) prometheus.Counter {
+		return m.requests.WithLabelValues(source, entity, tier, result)
+	}
+	return storeMetrics{
+		localHit:   c(tierLocal, resultHit),
+		localMiss:  c(tierLocal, resultMiss),
+		localStale: c(tierLocal, resultStale),
+		redisHit:   c(tierRedis, resultHit),
+		redisMiss:  c(tierRedis, resultMiss),
+		redisStale: c(tierRedis, resultStale),
+		redisError: c(tierRedis, resultError),
+	}
+}
+
+func add(c prometheus.Counter, n int) {
+	if n > 0 {
+		c.Add(float64(n))
+	}
+}

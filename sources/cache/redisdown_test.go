@@ -1,0 +1,112 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestRedisDown: with Redis cut, every Fetch is answered by the upstream
+// and the cache reports degraded; with Redis back, caching resumes without
+// a restart.
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	px, url := newProxy(t)
+	version := testVersion(t)
+	rawRedis(t, version)
+	reg := prometheus.NewRegistry()
+	// In-process tier off: every Fetch must go through Redis or the upstream.
+	c := newCache(t, Options{Redis: newRedis(t, url), Version: version, LocalMaxEntries: -1, Registerer: reg})
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	up := newUpstream("k")
+	ctx := context.Background()
+	fetch := func() {
+		t.Helper()
+		start := time.Now()
+		found, _, err := s.Fetch(ctx, []string{"k"}, up.fetch)
+		if err != nil || found["k"].ID != "k" {
+			t.Fatalf("found=%v err=%v", found, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Fetch took %s", d)
+		}
+	}
+
+	fetch()
+	fetch()
+	if n := up.numCalls(); n != 1 || c.Degraded() {
+		t.Fatalf("Redis up: %d upstream calls, degraded=%v; want 1, false", n, c.Degraded())
+	}
+
+	px.cut()
+	const rounds = 10
+	for range rounds {
+		fetch()
+	}
+	if n := up.numCalls(); n != 1+rounds {
+		t.Errorf("Redis down: %d upstream calls, want %d (one per Fetch)", n, 1+rounds)
+	}
+	if !c.Degraded() {
+		t.Error("Degraded() = false with Redis down")
+	}
+	if got := metricValue(t, reg, "kommungraf_cache_redis_errors_total", nil); got < breakerFailures {
+		t.Errorf("redis errors counted %v, want at least %d", got, breakerFailures)
+	}
+	if got := metricValue(t, reg, "kommungraf_cache_requests_total", map[string]string{"tier": "redis", "result": "error"}); got != rounds {
+		t.Errorf("redis tier errors %v, want %d", got, rounds)
+	}
+
+	if err := c.Invalidate(ctx, "navet", "person", "k"); !errors.Is(err, ErrDegraded) {
+		t.Errorf("Invalidate with Redis down: err=%v, want ErrDegraded", err)
+	}
+
+	px.restore()
+	// No Fetch needed: asking Degraded probes Redis once the breaker allows.
+	eventually(t, 10*time.Second, "Degraded() clears", func() bool { return !c.Degraded() })
+	n := up.numCalls()
+	fetch()
+	if got := up.numCalls() - n; got != 0 {
+		t.Errorf("Redis back: %d upstream calls, want 0 (the record is still in Redis)", got)
+	}
+	// And new records are written to Redis again.
+	up.set(person{ID: "k2", Name: "Ny"})
+	for range 2 {
+		if _, _, err := s.Fetch(ctx, []string{"k2"}, up.fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := up.numCalls() - n; got != 1 {
+		t.Errorf("Redis back: a new record took %d upstream calls over two Fetches, want 1", got)
+	}
+	if err := c.Invalidate(ctx, "navet", "person", "k"); err != nil {
+		t.Errorf("Invalidate with Redis back: %v", err)
+	}
+}
+
+// TestRedisUnreachableAtStart: New succeeds against a closed port, and the
+// cache serves from the upstream.
+func TestRedisUnreachableAtStart(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, Options{Redis: newRedis(t, "redis://127.0.0.1:1/0"), LocalMaxEntries: -1})
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	up := newUpstream("k")
+	for range breakerFailures + 1 {
+		found, _, err := s.Fetch(context.Background(), []string{"k"}, up.fetch)
+		if err != nil || len(found) != 1 {
+			t.Fatalf("found=%v err=%v", found, err)
+		}
+	}
+	if !c.Degraded() {
+		t.Error("Degraded() = false with Redis unreachable")
+	}
+	start := time.Now()
+	if err := c.Invalidate(context.Background(), "navet", "person", "k"); !errors.Is(err, ErrDegraded) {
+		t.Errorf("Invalidate with Redis unreachable: err=%v, want ErrDegraded", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("Invalidate took %s while degraded, want an immediate answer", d)
+	}
+}

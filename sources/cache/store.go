@@ -1,0 +1,510 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Policy is the freshness policy of one source/entity.
+type Policy struct {
+	// TTL is how long a record is fresh; 0 disables caching for the store.
+	TTL time.Duration
+	// NegativeTTL is how long a "not found" is remembered; 0 does not cache
+	// not-found.
+	NegativeTTL time.Duration
+	// StaleIfError is how long after its TTL a record may still be served
+	// when the upstream fails. Records live in Redis for TTL+StaleIfError.
+	StaleIfError time.Duration
+}
+
+// Stale reports a record served past its TTL because the upstream failed.
+type Stale struct {
+	Source, Entity, Key string
+	// Age is the time since the record was fetched from the upstream.
+	Age time.Duration
+}
+
+// FetchError reports the keys of a Fetch that could be answered neither by
+// the upstream nor by a stale record. Unwrap gives the distinct causes, so
+// errors.Is and errors.As see the upstream's errors.
+type FetchError struct {
+	Source, Entity string
+	// Keys maps each failed key to its cause.
+	Keys map[string]error
+}
+
+// Error names the source/entity, the number of failed keys and the causes.
+func (e *FetchError) Error() string {
+	return fmt.Sprintf("cache: %s/%s: %d key(s) failed: %v", e.Source, e.Entity, len(e.Keys), errors.Join(e.Unwrap()...))
+}
+
+// Unwrap returns the distinct causes, in key order.
+func (e *FetchError) Unwrap() []error {
+	keys := make([]string, 0, len(e.Keys))
+	for k := range e.Keys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs []error
+	for _, k := range keys {
+		if err := e.Keys[k]; !slices.Contains(errs, err) {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// Store is the typed view of one source/entity of a Cache. Values are JSON
+// encoded in Redis; in the in-process tier they are shared between callers
+// as they are, so callers must treat returned values as read-only.
+type Store[V any] struct {
+	c              *Cache
+	source, entity string
+	prefix         string
+	p              Policy
+	sensitive      func(V) bool
+	m              storeMetrics
+}
+
+// NewStore returns the store of source/entity on c. sensitive marks records
+// that must never reach Redis in plain text (nil: none; see the package
+// documentation for how a store with a sensitive function is sealed).
+// Source and entity are names in code, not input: an invalid one (empty, or
+// with characters other than letters, digits, '.', '_', '-') panics.
+func NewStore[V any](c *Cache, source, entity string, p Policy, sensitive func(V) bool) *Store[V] {
+	if c == nil {
+		panic("cache: NewStore with a nil *Cache")
+	}
+	for _, err := range []error{validName("source", source), validName("entity", entity)} {
+		if err != nil {
+			panic(err)
+		}
+	}
+	p.TTL, p.NegativeTTL, p.StaleIfError = max(p.TTL, 0), max(p.NegativeTTL, 0), max(p.StaleIfError, 0)
+	return &Store[V]{
+		c:         c,
+		source:    source,
+		entity:    entity,
+		prefix:    c.prefix(source, entity),
+		p:         p,
+		sensitive: sensitive,
+		m:         c.metrics.forStore(source, entity),
+	}
+}
+
+// entry is a record or a "not found" in the in-process tier, and decoded
+// from Redis.
+type entry struct {
+	val        any // a V; nil when notFound
+	notFound   bool
+	fetchedAt  time.Time
+	freshUntil time.Time
+	staleUntil time.Time // also the Redis expiry
+}
+
+// envelope is an entry as JSON in Redis (sealed or not).
+type envelope struct {
+	FetchedAt  int64           `json:"t"` // Unix milliseconds
+	FreshUntil int64           `json:"f"`
+	StaleUntil int64           `json:"s"`
+	NotFound   bool            `json:"n,omitempty"`
+	Value      json.RawMessage `json:"v,omitempty"`
+}
+
+// candidate is an entry past its TTL, kept in case the upstream fails.
+type candidate struct {
+	e    *entry
+	tier string
+}
+
+// Fetch answers keys from the cache and fetches the misses (deduplicated)
+// with one call of fetch, writes them back and returns them. A key absent
+// from fetch's map is "not found": it is cached for NegativeTTL and absent
+// from found. Concurrent Fetch calls in this process that miss the same key
+// share one upstream fetch.
+//
+// If fetch fails, keys with a record within StaleIfError are served from it
+// and listed in stale; the others are absent from found and err is a
+// *FetchError naming them. A fetch that returns values and an error is
+// taken at its word for the values it returned. Redis errors never fail
+// Fetch.
+func (s *Store[V]) Fetch(ctx context.Context, keys []string, fetch func(ctx context.Context, misses []string) (map[string]V, error)) (found map[string]V, stale []Stale, err error) {
+	keys = dedupe(keys)
+	found = make(map[string]V, len(keys))
+	if len(keys) == 0 {
+		return found, nil, nil
+	}
+	gen := s.c.gen.Load()
+	misses := keys
+	var cands map[string]candidate
+	if s.p.TTL > 0 {
+		misses, cands = s.read(ctx, gen, keys, found)
+	}
+	if len(misses) == 0 {
+		return found, nil, nil
+	}
+	failed := make(map[string]error)
+	s.load(ctx, gen, misses, fetch, found, failed)
+	if len(failed) == 0 {
+		return found, nil, nil
+	}
+	now := time.Now()
+	for _, k := range misses {
+		if _, ok := failed[k]; !ok {
+			continue
+		}
+		cand, ok := cands[k]
+		if !ok || !now.Before(cand.e.staleUntil) {
+			continue
+		}
+		v, ok := cand.e.val.(V)
+		if !ok {
+			continue
+		}
+		found[k] = v
+		delete(failed, k)
+		stale = append(stale, Stale{Source: s.source, Entity: s.entity, Key: k, Age: now.Sub(cand.e.fetchedAt)})
+		if cand.tier == tierLocal {
+			s.m.localStale.Inc()
+		} else {
+			s.m.redisStale.Inc()
+		}
+	}
+	if len(failed) == 0 {
+		return found, stale, nil
+	}
+	return found, stale, &FetchError{Source: s.source, Entity: s.entity, Keys: failed}
+}
+
+// read answers what it can from the tiers into found and returns the keys
+// still to fetch, with any stale entries of theirs.
+func (s *Store[V]) read(ctx context.Context, gen uint64, keys []string, found map[string]V) ([]string, map[string]candidate) {
+	c := s.c
+	now := time.Now()
+	var misses []string
+	var cands map[string]candidate // most batches have none: made on demand
+	addCand := func(k string, cand candidate) {
+		if cands == nil {
+			cands = make(map[string]candidate)
+		}
+		cands[k] = cand
+	}
+	for _, k := range keys {
+		if e := c.localGet(s.prefix + k); e != nil {
+			if now.Before(e.freshUntil) && s.take(k, e, found) {
+				continue
+			}
+			if !e.notFound && now.Before(e.staleUntil) {
+				addCand(k, candidate{e, tierLocal})
+			}
+		}
+		misses = append(misses, k)
+	}
+	if c.local != nil {
+		add(s.m.localHit, len(keys)-len(misses))
+		add(s.m.localMiss, len(misses))
+	}
+	if len(misses) == 0 || c.rdb == nil {
+		return misses, cands
+	}
+	cks := make([]string, len(misses))
+	for i, k := range misses {
+		cks[i] = s.prefix + k
+	}
+	raws, err := c.redisGet(ctx, cks)
+	if err != nil {
+		add(s.m.redisError, len(misses))
+		return misses, cands
+	}
+	var remaining []string
+	var toLocal []localItem
+	for i, k := range misses {
+		e := s.decode(cks[i], raws[i], now)
+		switch {
+		case e == nil:
+		case now.Before(e.freshUntil):
+			if s.take(k, e, found) {
+				toLocal = append(toLocal, localItem{cks[i], e})
+				continue
+			}
+		case !e.notFound:
+			if old, ok := cands[k]; !ok || e.fetchedAt.After(old.e.fetchedAt) {
+				addCand(k, candidate{e, tierRedis})
+			}
+		}
+		remaining = append(remaining, k)
+	}
+	add(s.m.redisHit, len(misses)-len(remaining))
+	add(s.m.redisMiss, len(remaining))
+	c.localSet(gen, toLocal)
+	return remaining, cands
+}
+
+// take puts a fresh entry's answer into found; it reports false if the entry
+// holds another type (a Store of the same source/entity with another V).
+func (s *Store[V]) take(k string, e *entry, found map[string]V) bool {
+	if e.notFound {
+		return true
+	}
+	v, ok := e.val.(V)
+	if ok {
+		found[k] = v
+	}
+	return ok
+}
+
+// call is one key's in-flight upstream fetch.
+type call struct {
+	done     chan struct{}
+	val      any
+	notFound bool
+	err      error
+}
+
+type pending struct {
+	key    string
+	call   *call
+	leader bool
+}
+
+// maxRetries bounds how often a Fetch takes over keys whose in-flight fetch
+// failed only because its leader's context ended.
+const maxRetries = 2
+
+// load fetches misses: keys no one is fetching are fetched by this caller in
+// one call of fetch; keys in flight are awaited.
+func (s *Store[V]) load(ctx context.Context, gen uint64, misses []string, fetch func(context.Context, []string) (map[string]V, error), found map[string]V, failed map[string]error) {
+	for attempt := 0; len(misses) > 0; attempt++ {
+		ps, leading := s.join(misses)
+		if len(leading) > 0 {
+			s.lead(ctx, gen, ps, leading, fetch)
+		}
+		var retry []string
+		for _, p := range ps {
+			if !p.leader {
+				if s.c.onWait != nil {
+					s.c.onWait(p.key)
+				}
+				select {
+				case <-p.call.done:
+				case <-ctx.Done():
+					failed[p.key] = ctx.Err()
+					continue
+				}
+			}
+			switch cl := p.call; {
+			case cl.err != nil:
+				if !p.leader && ctx.Err() == nil && attempt < maxRetries &&
+					(errors.Is(cl.err, context.Canceled) || errors.Is(cl.err, context.DeadlineExceeded)) {
+					retry = append(retry, p.key) // the leader's caller gave up; we have not
+					continue
+				}
+				failed[p.key] = cl.err
+			case cl.notFound:
+			default:
+				if v, ok := cl.val.(V); ok {
+					found[p.key] = v
+				} else {
+					failed[p.key] = fmt.Errorf("cache: %s/%s %q: in-flight value is %T, not %T", s.source, s.entity, p.key, cl.val, *new(V))
+				}
+			}
+		}
+		misses = retry
+	}
+}
+
+// join registers this caller as the leader of the keys no one is fetching
+// and returns every key with its call, and the keys it leads.
+func (s *Store[V]) join(keys []string) ([]pending, []string) {
+	c := s.c
+	ps := make([]pending, len(keys))
+	var leading []string
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range keys {
+		ck := s.prefix + k
+		if cl, ok := c.inflight[ck]; ok {
+			ps[i] = pending{key: k, call: cl}
+			continue
+		}
+		cl := &call{done: make(chan struct{})}
+		c.inflight[ck] = cl
+		ps[i] = pending{key: k, call: cl, leader: true}
+		leading = append(leading, k)
+	}
+	return ps, leading
+}
+
+// lead calls fetch for the keys this caller leads, completes their calls and
+// writes the results back: in-process before waking the waiters, Redis after.
+func (s *Store[V]) lead(ctx context.Context, gen uint64, ps []pending, leading []string, fetch func(context.Context, []string) (map[string]V, error)) {
+	completed := false
+	complete := func() {
+		completed = true
+		s.c.mu.Lock()
+		for _, p := range ps {
+			// An invalidation may have detached the call already.
+			if ck := s.prefix + p.key; p.leader && s.c.inflight[ck] == p.call {
+				delete(s.c.inflight, ck)
+			}
+		}
+		s.c.mu.Unlock()
+		for _, p := range ps {
+			if p.leader {
+				close(p.call.done)
+			}
+		}
+	}
+	defer func() {
+		if completed {
+			return
+		}
+		// fetch panicked (or called runtime.Goexit): release the waiters,
+		// then let the panic go on.
+		r := recover()
+		err := fmt.Errorf("cache: %s/%s: fetch panicked: %v", s.source, s.entity, r)
+		if r == nil {
+			err = fmt.Errorf("cache: %s/%s: fetch did not return", s.source, s.entity)
+		}
+		for _, p := range ps {
+			if p.leader {
+				p.call.err = err
+			}
+		}
+		complete()
+		if r != nil {
+			panic(r)
+		}
+	}()
+
+	res, err := fetch(ctx, leading)
+	now := time.Now()
+	var toLocal []localItem
+	for _, p := range ps {
+		if !p.leader {
+			continue
+		}
+		var e *entry
+		if v, ok := res[p.key]; ok {
+			p.call.val = v
+			if s.p.TTL > 0 {
+				e = &entry{val: v, fetchedAt: now, freshUntil: now.Add(s.p.TTL), staleUntil: now.Add(s.p.TTL + s.p.StaleIfError)}
+			}
+		} else if err != nil {
+			p.call.err = err
+		} else {
+			p.call.notFound = true
+			if s.p.TTL > 0 && s.p.NegativeTTL > 0 {
+				e = &entry{notFound: true, fetchedAt: now, freshUntil: now.Add(s.p.NegativeTTL), staleUntil: now.Add(s.p.NegativeTTL)}
+			}
+		}
+		if e != nil {
+			toLocal = append(toLocal, localItem{s.prefix + p.key, e})
+		}
+	}
+	s.c.localSet(gen, toLocal)
+	complete()
+	if s.c.rdb == nil || len(toLocal) == 0 {
+		return
+	}
+	items := make([]redisItem, 0, len(toLocal))
+	for _, it := range toLocal {
+		if val, ok := s.encode(it.ck, it.e); ok {
+			items = append(items, redisItem{ck: it.ck, val: val, ttl: it.e.staleUntil.Sub(now)})
+		}
+	}
+	// Written even if the caller leaves now: the record is good for others.
+	if len(items) > 0 && s.c.gen.Load() == gen {
+		_ = s.c.redisSet(context.WithoutCancel(ctx), items)
+	}
+}
+
+// encode returns an entry's Redis value. It reports false for an entry that
+// must not reach Redis: a sensitive record without seal keys, or a value
+// that does not encode.
+func (s *Store[V]) encode(ck string, e *entry) ([]byte, bool) {
+	env := envelope{FetchedAt: e.fetchedAt.UnixMilli(), FreshUntil: e.freshUntil.UnixMilli(), StaleUntil: e.staleUntil.UnixMilli(), NotFound: e.notFound}
+	if !e.notFound {
+		v := e.val.(V)
+		if s.sensitive != nil && s.c.seal == nil && s.sensitive(v) {
+			return nil, false
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			s.c.log.Warn("record does not encode: not written to redis", "source", s.source, "entity", s.entity, "err", err)
+			return nil, false
+		}
+		env.Value = raw
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, false
+	}
+	if s.sensitive != nil && s.c.seal != nil {
+		return s.c.seal.seal(ck, body), true
+	}
+	return append([]byte{formatPlain}, body...), true
+}
+
+// decode reads a Redis value; nil means a miss: absent, expired, sealed with
+// a key this cache does not have, or not decodable (a bug or a foreign
+// writer; the record is fetched again and overwritten).
+func (s *Store[V]) decode(ck string, raw []byte, now time.Time) *entry {
+	if len(raw) == 0 {
+		return nil
+	}
+	var body []byte
+	switch raw[0] {
+	case formatPlain:
+		body = raw[1:]
+	case formatSealed:
+		if s.c.seal == nil {
+			return nil
+		}
+		var ok bool
+		if body, ok = s.c.seal.open(ck, raw); !ok {
+			return nil
+		}
+	default:
+		return nil
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil
+	}
+	e := &entry{
+		notFound:   env.NotFound,
+		fetchedAt:  time.UnixMilli(env.FetchedAt),
+		freshUntil: time.UnixMilli(env.FreshUntil),
+		staleUntil: time.UnixMilli(env.StaleUntil),
+	}
+	if !now.Before(e.staleUntil) {
+		return nil
+	}
+	if !e.notFound {
+		var v V
+		if err := json.Unmarshal(env.Value, &v); err != nil {
+			s.c.log.Debug("cached record does not decode", "source", s.source, "entity", s.entity, "err", err)
+			return nil
+		}
+		e.val = v
+	}
+	return e
+}
+
+// dedupe returns keys without repeats, in first-seen order.
+func dedupe(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}
