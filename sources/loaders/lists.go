@@ -2,6 +2,8 @@ package loaders
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
@@ -13,10 +15,14 @@ import (
 
 // Errands returns one window of the errand listing and the total count.
 func (l *Loaders) Errands(ctx context.Context, f rest.ErrandFilter, offset, n int) ([]*model.Errand, int, error) {
-	errands, total, err := l.src.Errands.Errands(ctx, f, offset, n)
+	page, err := one(ctx, l.stores.errandsPage, errandsKey(f, offset, n), func(ctx context.Context) (errandsPage, bool, error) {
+		errands, total, err := l.src.Errands.Errands(ctx, f, offset, n)
+		return errandsPage{errands, total}, true, err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
+	errands, total := page.Errands, page.Total
 	for _, e := range errands {
 		l.Errand.Prime(ctx, e.ErrandNumber, e)
 	}
@@ -25,10 +31,14 @@ func (l *Loaders) Errands(ctx context.Context, f rest.ErrandFilter, offset, n in
 
 // SchoolUnits returns one window of the school units and the total count.
 func (l *Loaders) SchoolUnits(ctx context.Context, offset, n int) ([]*model.SchoolUnit, int, error) {
-	units, total, err := l.src.School.SchoolUnits(ctx, offset, n)
+	page, err := one(ctx, l.stores.unitsPage, strconv.Itoa(offset)+"+"+strconv.Itoa(n), func(ctx context.Context) (unitsPage, bool, error) {
+		units, total, err := l.src.School.SchoolUnits(ctx, offset, n)
+		return unitsPage{units, total}, true, err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
+	units, total := page.Units, page.Total
 	for _, u := range units {
 		l.SchoolUnit.Prime(ctx, u.Code, u)
 	}
@@ -38,7 +48,10 @@ func (l *Loaders) SchoolUnits(ctx context.Context, offset, n int) ([]*model.Scho
 // PropertyByDesignation looks a property up by designation and primes the
 // id loader with it.
 func (l *Loaders) PropertyByDesignation(ctx context.Context, designation string) (*model.Property, error) {
-	p, err := l.src.Geodata.PropertyByDesignation(ctx, designation)
+	p, err := one(ctx, l.stores.propertyByName, strings.ToUpper(designation), func(ctx context.Context) (*model.Property, bool, error) {
+		p, err := l.src.Geodata.PropertyByDesignation(ctx, designation)
+		return p, p != nil, err
+	})
 	if err != nil || p == nil {
 		return nil, err
 	}

@@ -7,10 +7,13 @@ package loaders
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
 
+	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/soap"
@@ -37,6 +40,8 @@ type Options struct {
 	FanOut int
 	// Disabled turns batching off: every key is its own call. For benchmarks only.
 	Disabled bool
+	// Caching puts the record cache under the loaders; nil caches nothing.
+	Caching *Caching
 }
 
 // DefaultWait is the batch wait chosen for production.
@@ -56,21 +61,26 @@ func (o *Options) defaults() {
 
 // Factory makes fresh loaders for each request.
 type Factory struct {
-	src  Sources
-	opts Options
+	src    Sources
+	opts   Options
+	stores stores
 }
 
 // NewFactory returns a factory of per-request loaders.
 func NewFactory(src Sources, opts Options) *Factory {
 	opts.defaults()
-	return &Factory{src: src, opts: opts}
+	return &Factory{src: src, opts: opts, stores: newStores(opts.Caching)}
 }
 
 // Loaders are one request's loaders. They cache what they loaded for the
 // request's lifetime only, so one caller never sees another caller's data here.
 type Loaders struct {
-	src  Sources
-	opts Options
+	src    Sources
+	opts   Options
+	stores stores
+
+	staleMu sync.Mutex
+	stale   []cache.Stale
 
 	Person           *dataloader.Loader[string, *model.Person]
 	PersonalNumber   *dataloader.Loader[string, string] // partyId -> personnummer
@@ -110,21 +120,21 @@ func newLoader[K comparable, V any](o Options, capacity int, batch dataloader.Ba
 
 // New returns fresh loaders for one request.
 func (f *Factory) New() *Loaders {
-	l := &Loaders{src: f.src, opts: f.opts}
-	o := f.opts
-	l.Person = newLoader(o, o.MaxBatch, fanOut(o.FanOut, f.src.Registry.Person))
-	l.PersonalNumber = newLoader(o, partyBatch, fromMap(f.src.Errands.PersonalNumbersByParty))
-	l.Party = newLoader(o, partyBatch, fromMap(f.src.Errands.PartiesByPersonalNumber))
-	l.Errand = newLoader(o, o.MaxBatch, fromMap(f.src.Errands.ErrandsByNumber))
-	l.ErrandsByParty = newLoader(o, o.MaxBatch, fromMap(f.src.Errands.ErrandsByParty))
-	l.Decisions = newLoader(o, o.MaxBatch, fanOut(o.FanOut, f.src.Errands.Decisions))
-	l.Property = newLoader(o, o.MaxBatch, fromMap(f.src.Geodata.PropertiesByID))
-	l.Owners = newLoader(o, o.MaxBatch, fanOut(o.FanOut, f.src.Geodata.Owners))
-	l.SchoolUnit = newLoader(o, sqlBatch, fromMap(f.src.School.SchoolUnitsByCode))
+	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores}
+	o, st, src := f.opts, f.stores, f.src
+	l.Person = newLoader(o, o.MaxBatch, fromMap(through(st.person, fanOutMap(o.FanOut, src.Registry.Person))))
+	l.PersonalNumber = newLoader(o, partyBatch, fromMap(through(st.pnrByParty, src.Errands.PersonalNumbersByParty)))
+	l.Party = newLoader(o, partyBatch, fromMap(through(st.partyByPnr, src.Errands.PartiesByPersonalNumber)))
+	l.Errand = newLoader(o, o.MaxBatch, fromMap(through(st.errand, src.Errands.ErrandsByNumber)))
+	l.ErrandsByParty = newLoader(o, o.MaxBatch, fromMap(through(st.errandsByParty, src.Errands.ErrandsByParty)))
+	l.Decisions = newLoader(o, o.MaxBatch, fromMap(through(st.decisions, fanOutMap(o.FanOut, src.Errands.Decisions))))
+	l.Property = newLoader(o, o.MaxBatch, fromMap(through(st.property, src.Geodata.PropertiesByID)))
+	l.Owners = newLoader(o, o.MaxBatch, fromMap(through(st.owners, fanOutMap(o.FanOut, src.Geodata.Owners))))
+	l.SchoolUnit = newLoader(o, sqlBatch, fromMap(through(st.unit, src.School.SchoolUnitsByCode)))
 	l.UnitPlacements = newLoader(o, sqlBatch, f.unitPlacements)
-	l.PersonPlacements = newLoader(o, sqlBatch, fromMap(f.src.School.PlacementsByPerson))
-	l.Diets = newLoader(o, sqlBatch, fromMap(f.src.School.DietsByPerson))
-	l.Absences = newLoader(o, sqlBatch, fromMap(f.src.School.AbsencesByPerson))
+	l.PersonPlacements = newLoader(o, sqlBatch, fromMap(through(st.personPlacements, src.School.PlacementsByPerson)))
+	l.Diets = newLoader(o, sqlBatch, fromMap(through(st.diets, src.School.DietsByPerson)))
+	l.Absences = newLoader(o, sqlBatch, fromMap(through(st.absences, src.School.AbsencesByPerson)))
 	return l
 }
 
@@ -135,27 +145,37 @@ func (f *Factory) unitPlacements(ctx context.Context, keys []UnitPage) []*datalo
 	groups := map[window][]string{}
 	for _, k := range keys {
 		w := window{k.Offset, k.Limit}
-		groups[w] = append(groups[w], k.Code)
+		groups[w] = append(groups[w], pageKey(k))
 	}
-	pages := map[UnitPage]sqldb.PlacementPage{}
+	pages := map[string]sqldb.PlacementPage{}
 	errs := map[window]error{}
-	for w, codes := range groups {
-		m, err := f.src.School.PlacementsByUnit(ctx, codes, w.offset, w.limit)
-		if err != nil {
-			errs[w] = err
-			continue
-		}
-		for code, p := range m {
-			pages[UnitPage{code, w.offset, w.limit}] = p
+	for w, pks := range groups {
+		m, err := through(f.stores.unitPlacements, func(ctx context.Context, misses []string) (map[string]sqldb.PlacementPage, error) {
+			codes := make([]string, len(misses))
+			for i, pk := range misses {
+				codes[i], _, _ = strings.Cut(pk, "@")
+			}
+			byCode, err := f.src.School.PlacementsByUnit(ctx, codes, w.offset, w.limit)
+			out := make(map[string]sqldb.PlacementPage, len(byCode))
+			for code, p := range byCode {
+				out[pageKey(UnitPage{code, w.offset, w.limit})] = p
+			}
+			return out, err
+		})(ctx, pks)
+		errs[w] = err
+		for pk, p := range m {
+			pages[pk] = p
 		}
 	}
 	out := make([]*dataloader.Result[sqldb.PlacementPage], len(keys))
 	for i, k := range keys {
 		if err := errs[window{k.Offset, k.Limit}]; err != nil {
-			out[i] = &dataloader.Result[sqldb.PlacementPage]{Error: err}
-			continue
+			if kerr := keyError(err, pageKey(k)); kerr != nil {
+				out[i] = &dataloader.Result[sqldb.PlacementPage]{Error: kerr}
+				continue
+			}
 		}
-		out[i] = &dataloader.Result[sqldb.PlacementPage]{Data: pages[k]}
+		out[i] = &dataloader.Result[sqldb.PlacementPage]{Data: pages[pageKey(k)]}
 	}
 	return out
 }

@@ -1,0 +1,233 @@
+package loaders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kommungraf/kommungraf/sources/cache"
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/rest"
+	"github.com/kommungraf/kommungraf/sources/sqldb"
+	"github.com/kommungraf/kommungraf/sources/upstream"
+)
+
+// Caching puts the record cache under the loaders: every batch reads its keys
+// from the cache first and fetches only the misses. Records are cached before
+// authorization, so they carry no caller's rights.
+type Caching struct {
+	Cache *cache.Cache
+	// Policies by source name: folkbokforing, etjanst, geodata, skoldatabas.
+	// A source without a policy is not cached.
+	Policies map[string]cache.Policy
+}
+
+// Source names used as cache namespaces.
+const (
+	SourceRegistry = "folkbokforing"
+	SourceErrands  = "etjanst"
+	SourceGeodata  = "geodata"
+	SourceSchool   = "skoldatabas"
+)
+
+type errandsPage struct {
+	Errands []*model.Errand
+	Total   int
+}
+
+type unitsPage struct {
+	Units []*model.SchoolUnit
+	Total int
+}
+
+// stores are the typed cache views, one per source/entity; nil means uncached.
+type stores struct {
+	person           *cache.Store[*model.Person]
+	pnrByParty       *cache.Store[string]
+	partyByPnr       *cache.Store[string]
+	errand           *cache.Store[*model.Errand]
+	errandsByParty   *cache.Store[[]*model.Errand]
+	errandsPage      *cache.Store[errandsPage]
+	decisions        *cache.Store[[]*model.Decision]
+	property         *cache.Store[*model.Property]
+	propertyByName   *cache.Store[*model.Property]
+	owners           *cache.Store[[]*model.PropertyOwner]
+	unit             *cache.Store[*model.SchoolUnit]
+	unitsPage        *cache.Store[unitsPage]
+	unitPlacements   *cache.Store[sqldb.PlacementPage]
+	personPlacements *cache.Store[[]*model.Placement]
+	diets            *cache.Store[[]string]
+	absences         *cache.Store[[]model.Absence]
+}
+
+// always marks every record of a store as level-3 data: diets are health
+// data, and placements and absences may belong to a child with protected
+// identity, which the school database cannot tell.
+func always[V any](V) bool { return true }
+
+func newStore[V any](c *Caching, source, entity string, sensitive func(V) bool) *cache.Store[V] {
+	if c == nil || c.Cache == nil {
+		return nil
+	}
+	p, ok := c.Policies[source]
+	if !ok || p.TTL <= 0 {
+		return nil
+	}
+	return cache.NewStore(c.Cache, source, entity, p, sensitive)
+}
+
+func newStores(c *Caching) stores {
+	protected := func(p *model.Person) bool { return p != nil && (p.ProtectedIdentity || p.ConfidentialityMarking) }
+	return stores{
+		person:           newStore(c, SourceRegistry, "person", protected),
+		pnrByParty:       newStore[string](c, SourceErrands, "party-pnr", nil),
+		partyByPnr:       newStore[string](c, SourceErrands, "pnr-party", nil),
+		errand:           newStore[*model.Errand](c, SourceErrands, "errand", nil),
+		errandsByParty:   newStore[[]*model.Errand](c, SourceErrands, "errands-by-party", nil),
+		errandsPage:      newStore[errandsPage](c, SourceErrands, "errands-page", nil),
+		decisions:        newStore[[]*model.Decision](c, SourceErrands, "decisions", nil),
+		property:         newStore[*model.Property](c, SourceGeodata, "property", nil),
+		propertyByName:   newStore[*model.Property](c, SourceGeodata, "property-by-designation", nil),
+		owners:           newStore[[]*model.PropertyOwner](c, SourceGeodata, "owners", nil),
+		unit:             newStore[*model.SchoolUnit](c, SourceSchool, "unit", nil),
+		unitsPage:        newStore[unitsPage](c, SourceSchool, "units-page", nil),
+		unitPlacements:   newStore(c, SourceSchool, "unit-placements", always[sqldb.PlacementPage]),
+		personPlacements: newStore(c, SourceSchool, "person-placements", always[[]*model.Placement]),
+		diets:            newStore(c, SourceSchool, "diets", always[[]string]),
+		absences:         newStore(c, SourceSchool, "absences", always[[]model.Absence]),
+	}
+}
+
+// through reads keys from the store and fetches only the misses; a nil store
+// fetches directly.
+func through[V any](s *cache.Store[V], fetch func(context.Context, []string) (map[string]V, error)) func(context.Context, []string) (map[string]V, error) {
+	if s == nil {
+		return fetch
+	}
+	return func(ctx context.Context, keys []string) (map[string]V, error) {
+		found, stale, err := s.Fetch(ctx, keys, fetch)
+		if len(stale) > 0 {
+			if l, ok := ctx.Value(ctxKey{}).(*Loaders); ok {
+				l.noteStale(stale)
+			}
+		}
+		return found, err
+	}
+}
+
+// one reads a single record through a store; found is false for not-found.
+func one[V any](ctx context.Context, s *cache.Store[V], key string, fetch func(context.Context) (V, bool, error)) (V, error) {
+	m, err := through(s, func(ctx context.Context, _ []string) (map[string]V, error) {
+		v, ok, err := fetch(ctx)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return map[string]V{key: v}, nil
+	})(ctx, []string{key})
+	if err != nil {
+		var zero V
+		return zero, keyError(err, key)
+	}
+	return m[key], nil
+}
+
+// keyErrors carries the per-key failures of a fan-out fetch.
+type keyErrors map[string]error
+
+func (k keyErrors) Error() string {
+	for key, err := range k {
+		return fmt.Sprintf("%d key(s) failed, e.g. %s: %v", len(k), model.MaskPersonalNumber(key), err)
+	}
+	return "no keys failed"
+}
+
+// keyError finds the failure of one key in a batch error: a cache FetchError
+// or a fan-out's keyErrors name it per key; any other error failed them all.
+func keyError(err error, key string) error {
+	var fe *cache.FetchError
+	if errors.As(err, &fe) {
+		cause, failed := fe.Keys[key]
+		if !failed {
+			return nil
+		}
+		err = cause
+	}
+	var ke keyErrors
+	if errors.As(err, &ke) {
+		return ke[key] // nil: this key was not found rather than failed
+	}
+	return err
+}
+
+// fanOutMap adapts a one-key call (an upstream without a batch form) to a
+// map fetch: keys are fetched concurrently, at most limit at a time; a
+// not-found key is left out, other failures are reported per key.
+func fanOutMap[V any](limit int, fetch func(context.Context, string) (V, error)) func(context.Context, []string) (map[string]V, error) {
+	return func(ctx context.Context, keys []string) (map[string]V, error) {
+		var mu sync.Mutex
+		out := make(map[string]V, len(keys))
+		failed := keyErrors{}
+		var g errgroup.Group
+		g.SetLimit(limit)
+		for _, k := range dedupe(keys) {
+			g.Go(func() error {
+				v, err := fetch(ctx, k)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case upstream.IsNotFound(err):
+				case err != nil:
+					failed[k] = err
+				default:
+					out[k] = v
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if len(failed) > 0 {
+			return out, failed
+		}
+		return out, nil
+	}
+}
+
+func dedupe(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// pageKey names one window of a placements list in the cache.
+func pageKey(k UnitPage) string {
+	return k.Code + "@" + strconv.Itoa(k.Offset) + "+" + strconv.Itoa(k.Limit)
+}
+
+func errandsKey(f rest.ErrandFilter, offset, n int) string {
+	return strings.Join([]string{string(f.Status), f.CaseType, strings.Join(f.PartyIDs, ","), strconv.Itoa(offset), strconv.Itoa(n)}, "|")
+}
+
+// Stale lists the records this request was served past their freshness
+// because an upstream failed.
+func (l *Loaders) Stale() []cache.Stale {
+	l.staleMu.Lock()
+	defer l.staleMu.Unlock()
+	return append([]cache.Stale(nil), l.stale...)
+}
+
+func (l *Loaders) noteStale(s []cache.Stale) {
+	l.staleMu.Lock()
+	defer l.staleMu.Unlock()
+	l.stale = append(l.stale, s...)
+}
