@@ -47,6 +47,8 @@ type HandlerOptions struct {
 	Logger *slog.Logger
 	// FieldMiddleware runs around every field before its resolver (authorization).
 	FieldMiddleware graphql.FieldMiddleware
+	// AroundResponses may add response extensions (stale records).
+	AroundResponses graphql.ResponseMiddleware
 }
 
 // NewHandler assembles the GraphQL handler: explicit transports (POST, and GET
@@ -82,6 +84,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	}
 	if opts.FieldMiddleware != nil {
 		srv.AroundFields(opts.FieldMiddleware)
+	}
+	if opts.AroundResponses != nil {
+		srv.AroundResponses(opts.AroundResponses)
 	}
 	log := opts.Logger
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {

@@ -112,7 +112,7 @@ func through[V any](s *cache.Store[V], fetch func(context.Context, []string) (ma
 	return func(ctx context.Context, keys []string) (map[string]V, error) {
 		found, stale, err := s.Fetch(ctx, keys, fetch)
 		if len(stale) > 0 {
-			if l, ok := ctx.Value(ctxKey{}).(*Loaders); ok {
+			if l, ok := Lookup(ctx); ok {
 				l.noteStale(stale)
 			}
 		}

@@ -197,6 +197,12 @@ func FromContext(ctx context.Context) *Loaders {
 	return l
 }
 
+// Lookup returns the request's loaders, if the middleware put them there.
+func Lookup(ctx context.Context) (*Loaders, bool) {
+	l, ok := ctx.Value(ctxKey{}).(*Loaders)
+	return l, ok
+}
+
 // Middleware gives every request fresh loaders.
 func (f *Factory) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,45 @@ type Config struct {
 	Sources  Sources  `yaml:"sources"`
 	Batching Batching `yaml:"batching"`
 	Redis    Redis    `yaml:"redis"`
+	Cache    Cache    `yaml:"cache"`
 	Log      Log      `yaml:"log"`
+}
+
+// Cache configures the record cache: an in-process tier, and Redis when
+// redis.url is set.
+type Cache struct {
+	// Disabled turns caching off altogether.
+	Disabled bool `yaml:"disabled"`
+	// Version is part of every cache key; change it when a mapping changes
+	// (default v1).
+	Version string `yaml:"version"`
+	// LocalMaxEntries bounds the in-process tier (default 100000; -1 turns it off).
+	LocalMaxEntries int `yaml:"localMaxEntries"`
+	// RedisTimeout bounds one Redis round trip (default 50ms).
+	RedisTimeout time.Duration `yaml:"redisTimeout"`
+	// Sources holds the policy per source: folkbokforing, etjanst, geodata,
+	// skoldatabas. A source left out uses its default; ttl 0 turns it off.
+	Sources map[string]CachePolicy `yaml:"sources"`
+}
+
+// CachePolicy is the freshness policy of one source.
+type CachePolicy struct {
+	// TTL is how long a record is fresh.
+	TTL time.Duration `yaml:"ttl"`
+	// NegativeTTL is how long a not-found is remembered.
+	NegativeTTL time.Duration `yaml:"negativeTtl"`
+	// StaleIfError is how long past its TTL a record may be served while
+	// the upstream fails; the response then says so in extensions.stale.
+	StaleIfError time.Duration `yaml:"staleIfError"`
+}
+
+// DefaultCachePolicies are used for sources the file leaves out: registry
+// records change rarely and cost money per call; errands change status often.
+var DefaultCachePolicies = map[string]CachePolicy{
+	"folkbokforing": {TTL: 10 * time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour},
+	"etjanst":       {TTL: time.Minute, NegativeTTL: 30 * time.Second, StaleIfError: 10 * time.Minute},
+	"geodata":       {TTL: time.Hour, NegativeTTL: 10 * time.Minute, StaleIfError: 24 * time.Hour},
+	"skoldatabas":   {TTL: 5 * time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour},
 }
 
 // Server configures the HTTP side.
@@ -122,6 +160,9 @@ type Log struct {
 const (
 	EnvDatabaseURL = "KOMMUNGRAF_DATABASE_URL"
 	EnvRedisURL    = "KOMMUNGRAF_REDIS_URL"
+	// EnvCacheKeys holds the AES-256 keys that seal level-3 records in Redis:
+	// comma-separated base64, the first seals, all open.
+	EnvCacheKeys = "KOMMUNGRAF_CACHE_KEYS"
 )
 
 // Load reads, expands and validates a configuration file.
@@ -263,6 +304,14 @@ func (c *Config) defaults() {
 	if c.Sources.Skoldatabas.Driver == "" {
 		c.Sources.Skoldatabas.Driver = "sqlite"
 	}
+	if c.Cache.Sources == nil {
+		c.Cache.Sources = map[string]CachePolicy{}
+	}
+	for name, p := range DefaultCachePolicies {
+		if _, ok := c.Cache.Sources[name]; !ok {
+			c.Cache.Sources[name] = p
+		}
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -302,6 +351,17 @@ func (c *Config) validate(sourcesOnly bool) []error {
 			if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 				bad("redis.url: want redis:// or rediss://")
 			}
+		}
+		for name, p := range c.Cache.Sources {
+			if _, ok := DefaultCachePolicies[name]; !ok {
+				bad("cache.sources.%s: unknown source (want folkbokforing, etjanst, geodata or skoldatabas)", name)
+			}
+			if p.TTL < 0 || p.NegativeTTL < 0 || p.StaleIfError < 0 {
+				bad("cache.sources.%s: durations must not be negative", name)
+			}
+		}
+		if c.Cache.RedisTimeout < 0 {
+			bad("cache.redisTimeout must not be negative")
 		}
 		if c.Batching.Wait < 0 || c.Batching.Wait > time.Second {
 			bad("batching.wait must be between 0 and 1s")

@@ -52,8 +52,17 @@ func minimalWant() *Config {
 			Geodata:       HTTPSource{URL: "http://127.0.0.1:9003"},
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Cache: Cache{Sources: defaultPolicies()},
+		Log:   Log{Level: "info", Format: "json"},
 	}
+}
+
+func defaultPolicies() map[string]CachePolicy {
+	m := map[string]CachePolicy{}
+	for k, v := range DefaultCachePolicies {
+		m[k] = v
+	}
+	return m
 }
 
 func TestParseFullConfig(t *testing.T) {
@@ -122,6 +131,7 @@ log:
 		},
 		Batching: Batching{Wait: 3 * time.Millisecond, MaxBatch: 50, FanOut: 8},
 		Redis:    Redis{URL: "rediss://cache:6380/1"},
+		Cache:    Cache{Sources: defaultPolicies()},
 		Log:      Log{Level: "debug", Format: "text"},
 	}
 
@@ -254,9 +264,9 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name: "two unknown keys at different levels",
-			raw:  minimal + "server:\n  adress: 0.0.0.0:80\ncache:\n  ttl: 5s\n",
+			raw:  minimal + "server:\n  adress: 0.0.0.0:80\ncaching:\n  ttl: 5s\n",
 			want: "config: line 13: field adress not found in type config.Server\n" +
-				"line 14: field cache not found in type config.Config",
+				"line 14: field caching not found in type config.Config",
 		},
 		{
 			name: "unknown key in an inline struct's parent",
@@ -414,6 +424,7 @@ func TestDemo(t *testing.T) {
 				Introspection: boolp(true), GraphiQL: boolp(true),
 			},
 			Sources: Sources{Skoldatabas: Database{Driver: "sqlite"}},
+			Cache:   Cache{Sources: defaultPolicies()},
 			Log:     Log{Level: "info", Format: "text"},
 		}
 	}

@@ -17,11 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/graph"
 	"github.com/kommungraf/kommungraf/resolvers"
+	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/loaders"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/sim"
@@ -61,6 +63,8 @@ type Gateway struct {
 	sim      *sim.Running
 	store    *sqldb.Store
 	checks   map[string]func(context.Context) error
+	cache    *cache.Cache
+	redis    redis.UniversalClient
 	tmpDir   string
 	registry *prometheus.Registry
 }
@@ -101,16 +105,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 		return nil, err
 	}
 	gql := graph.NewHandler(graph.HandlerOptions{
-		Resolvers:     &resolvers.Resolver{},
-		MaxComplexity: cfg.Server.MaxComplexity,
-		MaxDepth:      cfg.Server.MaxDepth,
-		Introspection: *cfg.Server.Introspection,
-		Registerer:    g.registry,
-		Logger:        g.log,
+		Resolvers:       &resolvers.Resolver{},
+		MaxComplexity:   cfg.Server.MaxComplexity,
+		MaxDepth:        cfg.Server.MaxDepth,
+		Introspection:   *cfg.Server.Introspection,
+		Registerer:      g.registry,
+		Logger:          g.log,
+		AroundResponses: staleExtension,
 	})
+	caching, err := g.openCache(opts.Demo)
+	if err != nil {
+		return nil, err
+	}
 	factory := loaders.NewFactory(src, loaders.Options{
 		Wait: cfg.Batching.Wait, MaxBatch: cfg.Batching.MaxBatch, FanOut: cfg.Batching.FanOut,
-		Disabled: opts.DisableBatching,
+		Disabled: opts.DisableBatching, Caching: caching,
 	})
 
 	mux := http.NewServeMux()
@@ -126,6 +135,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
 	if g.sim != nil {
 		mux.Handle("/demo/upstream-stats", loopbackOnly(g.sim.Stats))
+	}
+	if g.cache != nil {
+		mux.Handle("POST /admin/cache/invalidate", loopbackOnly(http.HandlerFunc(g.invalidate)))
 	}
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
 	return g, nil
@@ -211,6 +223,12 @@ func (g *Gateway) Config() *config.Config { return g.cfg }
 // Close releases the database, the simulators and the demo's temp files.
 func (g *Gateway) Close() error {
 	var errs []error
+	if g.cache != nil {
+		errs = append(errs, g.cache.Close())
+	}
+	if g.redis != nil {
+		errs = append(errs, g.redis.Close())
+	}
 	if g.store != nil {
 		errs = append(errs, g.store.Close())
 	}

@@ -143,6 +143,17 @@ func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 			status, code = "not ready", http.StatusServiceUnavailable
 		}
 	}
+	// Without Redis the gateway still serves, straight from the upstreams:
+	// degraded, not unready.
+	if g.redis != nil {
+		results["redis"] = result{Status: "ok"}
+		if g.cache.Degraded() {
+			results["redis"] = result{Status: "degraded", Error: "unreachable; serving from upstreams"}
+			if code == http.StatusOK {
+				status = "degraded"
+			}
+		}
+	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": results})
 }
 

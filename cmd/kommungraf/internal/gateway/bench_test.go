@@ -1,0 +1,320 @@
+package gateway_test
+
+// Benchmarks of the two query shapes that matter most (Q1, Q2 in DOMAIN.md)
+// through the whole gateway, with the simulators adding a fixed latency to
+// every upstream call. The figures that matter are reported with
+// b.ReportMetric: median and p90 latency, upstream calls per query, and the
+// median's ratio to the query's dependency depth. docs/BENCHMARKS.md has the
+// commands and the measured numbers.
+//
+// Nothing here runs without -bench: the world and the gateways are built
+// inside the benchmarks only.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
+	"github.com/kommungraf/kommungraf/sources/sim"
+	"github.com/kommungraf/kommungraf/sources/sqldb"
+)
+
+// benchLatency is the simulated latency of every HTTP upstream call (the
+// school database is local SQL and has none).
+const benchLatency = 20 * time.Millisecond
+
+// benchQ1Depth is Q1's number of dependent upstream round trips:
+// errands -> parties + properties -> registry + lagfart.
+const benchQ1Depth = 3
+
+const benchQ1 = `{ errands(first: 50, caseType: "BYGGLOV") { edges { node {
+    errandNumber status
+    property { designation areaM2 owners { name } }
+    stakeholders { role person { givenName surname address { city } } } } } } }`
+
+const benchQ2 = `{ schoolUnits(first: 20) { edges { node {
+    name property { designation }
+    placements(first: 30) { edges { node {
+      group specialDiet
+      child { givenName guardians { givenName address { city } } } } } } } } } }`
+
+// benchWorld is the benchmarks' synthetic world, generated once.
+var benchWorld = sync.OnceValue(func() *sim.World {
+	return sim.NewWorld(sim.WorldOptions{Seed: 1, People: 5000})
+})
+
+// benchGateway is a demo gateway for one benchmark.
+type benchGateway struct {
+	gw      *gateway.Gateway
+	handler http.Handler
+}
+
+// benchSetup is what a benchmark changes from the demo defaults; zero
+// values keep the defaults.
+type benchSetup struct {
+	wait            time.Duration
+	fanOut          int
+	disableBatching bool
+}
+
+// newBenchGateway starts a demo gateway whose simulators add benchLatency to
+// each call.
+func newBenchGateway(b *testing.B, s benchSetup) *benchGateway {
+	b.Helper()
+	cfg := config.Demo()
+	if s.wait > 0 {
+		cfg.Batching.Wait = s.wait
+	}
+	if s.fanOut > 0 {
+		cfg.Batching.FanOut = s.fanOut
+	}
+	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
+		Demo: true, World: benchWorld(), DemoLatency: benchLatency,
+		DisableBatching: s.disableBatching,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { gw.Close() })
+	return &benchGateway{gw: gw, handler: gw.Handler()}
+}
+
+// query posts q to /graphql in process and fails the benchmark on a non-200
+// answer, a GraphQL error or a missing data object.
+func (g *benchGateway) query(b *testing.B, q string) {
+	b.Helper()
+	if err := g.try(q); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// try posts q and says what was wrong with the answer, if anything. Unlike
+// query it may be called from any goroutine.
+func (g *benchGateway) try(q string) error {
+	body, _ := json.Marshal(map[string]string{"query": q})
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	g.handler.ServeHTTP(rec, req)
+	var r struct {
+		Data   json.RawMessage   `json:"data"`
+		Errors []json.RawMessage `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil || rec.Code != http.StatusOK ||
+		len(r.Errors) > 0 || len(r.Data) == 0 || string(r.Data) == "null" {
+		return fmt.Errorf("query failed: HTTP %d, %v: %.500s", rec.Code, err, rec.Body.String())
+	}
+	return nil
+}
+
+// benchCounts are the upstream calls of some queries, summed.
+type benchCounts struct {
+	total                                   int64
+	registry, parties, diets, lagfart, geos int64
+}
+
+func countCalls(s map[string]map[string]sim.Counter) benchCounts {
+	var c benchCounts
+	for _, ops := range s {
+		for _, n := range ops {
+			c.total += n.Calls
+		}
+	}
+	c.registry = s["folkbokforing"]["PersonpostXML"].Calls
+	c.parties = s["etjanst"]["lookupParties"].Calls
+	c.diets = s[sqldb.System][sqldb.OpDietsByPerson].Calls
+	c.lagfart = s["geodata"]["lagfart"].Calls
+	c.geos = s["geodata"]["items"].Calls
+	return c
+}
+
+// benchResult is what one benchmark measured.
+type benchResult struct {
+	latencies []time.Duration
+	calls     benchCounts
+	queries   int64
+}
+
+// percentile returns the p-th percentile (0..1) by linear interpolation
+// between the closest ranks.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	pos := p * float64(len(sorted)-1)
+	i := int(pos)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	frac := pos - float64(i)
+	return sorted[i] + time.Duration(frac*float64(sorted[i+1]-sorted[i]))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// report hands the figures to the benchmark framework and returns the median.
+func (r *benchResult) report(b *testing.B) time.Duration {
+	b.Helper()
+	slices.Sort(r.latencies)
+	med := percentile(r.latencies, 0.5)
+	b.ReportMetric(ms(med), "median-ms")
+	b.ReportMetric(ms(percentile(r.latencies, 0.9)), "p90-ms")
+	n := float64(max(r.queries, 1))
+	b.ReportMetric(float64(r.calls.total)/n, "upstream-calls/op")
+	b.ReportMetric(float64(r.calls.registry)/n, "registry-calls")
+	b.ReportMetric(float64(r.calls.parties)/n, "party-lookups")
+	b.ReportMetric(float64(r.calls.diets)/n, "diet-queries")
+	return med
+}
+
+// runSerial posts q once per iteration, one at a time, resetting the upstream
+// counters before each so every iteration's calls are its own.
+func runSerial(b *testing.B, g *benchGateway, q string) *benchResult {
+	b.Helper()
+	g.query(b, q) // warm up: upstream connections, SQLite page cache
+	stats := g.gw.Sim().Stats
+	r := &benchResult{}
+	for b.Loop() {
+		stats.Reset()
+		start := time.Now()
+		g.query(b, q)
+		r.latencies = append(r.latencies, time.Since(start))
+		c := countCalls(stats.Snapshot())
+		r.calls.total += c.total
+		r.calls.registry += c.registry
+		r.calls.parties += c.parties
+		r.calls.diets += c.diets
+		r.calls.lagfart += c.lagfart
+		r.calls.geos += c.geos
+		r.queries++
+	}
+	return r
+}
+
+// runConcurrent posts q from clients goroutines at once, the CPU load of a
+// busy gateway. Each request has its own loaders, so the counters summed over
+// all requests divided by the number of requests are the calls per query.
+func runConcurrent(b *testing.B, g *benchGateway, q string, clients int) *benchResult {
+	b.Helper()
+	g.query(b, q)
+	stats := g.gw.Sim().Stats
+	stats.Reset()
+	r := &benchResult{}
+	var mu sync.Mutex
+	work := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range work {
+				start := time.Now()
+				if err := g.try(q); err != nil {
+					b.Error(err)
+				}
+				d := time.Since(start)
+				mu.Lock()
+				r.latencies = append(r.latencies, d)
+				r.queries++
+				mu.Unlock()
+			}
+		}()
+	}
+	for b.Loop() {
+		work <- struct{}{}
+	}
+	close(work)
+	wg.Wait()
+	r.calls = countCalls(stats.Snapshot())
+	return r
+}
+
+// BenchmarkQ1 runs the bygglov worklist with batching on and off.
+//
+//	go test -run '^$' -bench 'BenchmarkQ1$' -benchtime 20x -count 3 ./cmd/kommungraf/internal/gateway/
+func BenchmarkQ1(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		off  bool
+	}{{"batching=on", false}, {"batching=off", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			g := newBenchGateway(b, benchSetup{disableBatching: bc.off})
+			r := runSerial(b, g, benchQ1)
+			med := r.report(b)
+			b.ReportMetric(float64(r.calls.lagfart)/float64(r.queries), "lagfart-calls")
+			b.ReportMetric(ms(med)/ms(benchQ1Depth*benchLatency), "depth-ratio")
+		})
+	}
+}
+
+// BenchmarkQ2 runs the preschool overview with batching on and off. Off is
+// fast enough (well under a second a query) to run on the full Q2.
+//
+//	go test -run '^$' -bench 'BenchmarkQ2$' -benchtime 20x -count 3 ./cmd/kommungraf/internal/gateway/
+func BenchmarkQ2(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		off  bool
+	}{{"batching=on", false}, {"batching=off", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			g := newBenchGateway(b, benchSetup{disableBatching: bc.off})
+			r := runSerial(b, g, benchQ2)
+			r.report(b)
+		})
+	}
+}
+
+// BenchmarkBatchWait measures Q1 and Q2 at each candidate batch wait, one
+// client at a time and with 8 concurrent clients (the CPU load under which a
+// short wait splits a batch: a level's loads are not all issued within it).
+//
+//	go test -run '^$' -bench 'BenchmarkBatchWait' -benchtime 20x -count 3 ./cmd/kommungraf/internal/gateway/
+func BenchmarkBatchWait(b *testing.B) {
+	waits := []time.Duration{500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+		5 * time.Millisecond, 10 * time.Millisecond, 16 * time.Millisecond}
+	for _, q := range []struct{ name, query string }{{"Q1", benchQ1}, {"Q2", benchQ2}} {
+		for _, clients := range []int{1, 8} {
+			for _, wait := range waits {
+				b.Run(fmt.Sprintf("%s/clients=%d/wait=%s", q.name, clients, wait), func(b *testing.B) {
+					g := newBenchGateway(b, benchSetup{wait: wait})
+					var r *benchResult
+					if clients == 1 {
+						r = runSerial(b, g, q.query)
+					} else {
+						r = runConcurrent(b, g, q.query, clients)
+					}
+					r.report(b)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkRegistryFanOut measures Q1 and Q2 at several bounds on concurrent
+// registry (and lagfart) calls per batch. The registry has no batch form, so
+// this bound, not the batch wait, sets how many 20 ms rounds a level takes.
+//
+//	go test -run '^$' -bench 'BenchmarkRegistryFanOut' -benchtime 20x -count 3 ./cmd/kommungraf/internal/gateway/
+func BenchmarkRegistryFanOut(b *testing.B) {
+	for _, q := range []struct{ name, query string }{{"Q1", benchQ1}, {"Q2", benchQ2}} {
+		for _, fanOut := range []int{16, 32, 64} {
+			b.Run(fmt.Sprintf("%s/fanout=%d", q.name, fanOut), func(b *testing.B) {
+				g := newBenchGateway(b, benchSetup{fanOut: fanOut})
+				r := runSerial(b, g, q.query)
+				r.report(b)
+			})
+		}
+	}
+}
