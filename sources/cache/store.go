@@ -508,3 +508,25 @@ func dedupe(keys []string) []string {
 	}
 	return out
 }
+
+// Peek answers one key from the in-process tier alone, without any wait or
+// round trip: ok is true for a fresh record, or a fresh not-found (then v is
+// the zero value). Loaders use it to skip the batch wait for warm keys.
+func (s *Store[V]) Peek(key string) (v V, ok bool) {
+	if s == nil {
+		return v, false
+	}
+	e := s.c.localGet(s.c.key(s.source, s.entity, key))
+	if e == nil || !time.Now().Before(e.freshUntil) {
+		return v, false
+	}
+	if e.notFound {
+		s.m.localHit.Inc()
+		return v, true
+	}
+	v, ok = e.val.(V)
+	if ok {
+		s.m.localHit.Inc()
+	}
+	return v, ok
+}

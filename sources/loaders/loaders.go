@@ -82,19 +82,19 @@ type Loaders struct {
 	staleMu sync.Mutex
 	stale   []cache.Stale
 
-	Person           *dataloader.Loader[string, *model.Person]
-	PersonalNumber   *dataloader.Loader[string, string] // partyId -> personnummer
-	Party            *dataloader.Loader[string, string] // personnummer -> partyId
-	Errand           *dataloader.Loader[string, *model.Errand]
-	ErrandsByParty   *dataloader.Loader[string, []*model.Errand]
-	Decisions        *dataloader.Loader[string, []*model.Decision]
-	Property         *dataloader.Loader[string, *model.Property]
-	Owners           *dataloader.Loader[string, []*model.PropertyOwner]
-	SchoolUnit       *dataloader.Loader[string, *model.SchoolUnit]
+	Person           *Loader[*model.Person]
+	PersonalNumber   *Loader[string] // partyId -> personnummer
+	Party            *Loader[string] // personnummer -> partyId
+	Errand           *Loader[*model.Errand]
+	ErrandsByParty   *Loader[[]*model.Errand]
+	Decisions        *Loader[[]*model.Decision]
+	Property         *Loader[*model.Property]
+	Owners           *Loader[[]*model.PropertyOwner]
+	SchoolUnit       *Loader[*model.SchoolUnit]
 	UnitPlacements   *dataloader.Loader[UnitPage, sqldb.PlacementPage]
-	PersonPlacements *dataloader.Loader[string, []*model.Placement]
-	Diets            *dataloader.Loader[string, []string]
-	Absences         *dataloader.Loader[string, []model.Absence]
+	PersonPlacements *Loader[[]*model.Placement]
+	Diets            *Loader[[]string]
+	Absences         *Loader[[]model.Absence]
 }
 
 // UnitPage is a key of UnitPlacements: one page of one unit's placements.
@@ -122,19 +122,19 @@ func newLoader[K comparable, V any](o Options, capacity int, batch dataloader.Ba
 func (f *Factory) New() *Loaders {
 	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores}
 	o, st, src := f.opts, f.stores, f.src
-	l.Person = newLoader(o, o.MaxBatch, fromMap(through(st.person, fanOutMap(o.FanOut, src.Registry.Person))))
-	l.PersonalNumber = newLoader(o, partyBatch, fromMap(through(st.pnrByParty, src.Errands.PersonalNumbersByParty)))
-	l.Party = newLoader(o, partyBatch, fromMap(through(st.partyByPnr, src.Errands.PartiesByPersonalNumber)))
-	l.Errand = newLoader(o, o.MaxBatch, fromMap(through(st.errand, src.Errands.ErrandsByNumber)))
-	l.ErrandsByParty = newLoader(o, o.MaxBatch, fromMap(through(st.errandsByParty, src.Errands.ErrandsByParty)))
-	l.Decisions = newLoader(o, o.MaxBatch, fromMap(through(st.decisions, fanOutMap(o.FanOut, src.Errands.Decisions))))
-	l.Property = newLoader(o, o.MaxBatch, fromMap(through(st.property, src.Geodata.PropertiesByID)))
-	l.Owners = newLoader(o, o.MaxBatch, fromMap(through(st.owners, fanOutMap(o.FanOut, src.Geodata.Owners))))
-	l.SchoolUnit = newLoader(o, sqlBatch, fromMap(through(st.unit, src.School.SchoolUnitsByCode)))
+	l.Person = newCachedLoader(o, o.MaxBatch, st.person, fanOutMap(o.FanOut, src.Registry.Person))
+	l.PersonalNumber = newCachedLoader(o, partyBatch, st.pnrByParty, src.Errands.PersonalNumbersByParty)
+	l.Party = newCachedLoader(o, partyBatch, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
+	l.Errand = newCachedLoader(o, o.MaxBatch, st.errand, src.Errands.ErrandsByNumber)
+	l.ErrandsByParty = newCachedLoader(o, o.MaxBatch, st.errandsByParty, src.Errands.ErrandsByParty)
+	l.Decisions = newCachedLoader(o, o.MaxBatch, st.decisions, fanOutMap(o.FanOut, src.Errands.Decisions))
+	l.Property = newCachedLoader(o, o.MaxBatch, st.property, src.Geodata.PropertiesByID)
+	l.Owners = newCachedLoader(o, o.MaxBatch, st.owners, fanOutMap(o.FanOut, src.Geodata.Owners))
+	l.SchoolUnit = newCachedLoader(o, sqlBatch, st.unit, src.School.SchoolUnitsByCode)
 	l.UnitPlacements = newLoader(o, sqlBatch, f.unitPlacements)
-	l.PersonPlacements = newLoader(o, sqlBatch, fromMap(through(st.personPlacements, src.School.PlacementsByPerson)))
-	l.Diets = newLoader(o, sqlBatch, fromMap(through(st.diets, src.School.DietsByPerson)))
-	l.Absences = newLoader(o, sqlBatch, fromMap(through(st.absences, src.School.AbsencesByPerson)))
+	l.PersonPlacements = newCachedLoader(o, sqlBatch, st.personPlacements, src.School.PlacementsByPerson)
+	l.Diets = newCachedLoader(o, sqlBatch, st.diets, src.School.DietsByPerson)
+	l.Absences = newCachedLoader(o, sqlBatch, st.absences, src.School.AbsencesByPerson)
 	return l
 }
 

@@ -52,7 +52,13 @@ type demo struct {
 }
 
 // newDemo starts a demo gateway; mod may change its configuration first.
-func newDemo(t *testing.T, mod func(*config.Config)) *demo {
+func newDemo(t testing.TB, mod func(*config.Config)) *demo {
+	t.Helper()
+	return newDemoWith(t, mod, 0)
+}
+
+// newDemoWith also adds latency to every simulated upstream call.
+func newDemoWith(t testing.TB, mod func(*config.Config), latency time.Duration) *demo {
 	t.Helper()
 	cfg := config.Demo()
 	// Tests run under -race on a shared machine, where walking a large
@@ -63,7 +69,7 @@ func newDemo(t *testing.T, mod func(*config.Config)) *demo {
 		mod(cfg)
 	}
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
-		Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Demo: true, World: testWorld(), DemoLatency: latency, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +95,7 @@ type response struct {
 	raw    string
 }
 
-func (d *demo) query(t *testing.T, q string) response {
+func (d *demo) query(t testing.TB, q string) response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"query": q})
 	resp, err := http.Post(d.srv.URL+"/graphql", "application/json", bytes.NewReader(body))
@@ -108,7 +114,7 @@ func (d *demo) query(t *testing.T, q string) response {
 
 func (d *demo) calls(system, op string) int64 { return d.gw.Sim().Stats.Calls(system, op) }
 
-func mustNoErrors(t *testing.T, r response) {
+func mustNoErrors(t testing.TB, r response) {
 	t.Helper()
 	if len(r.Errors) > 0 {
 		t.Fatalf("unexpected errors: %s", r.raw)

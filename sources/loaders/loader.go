@@ -1,0 +1,47 @@
+package loaders
+
+import (
+	"context"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/kommungraf/kommungraf/sources/cache"
+)
+
+// Loader is a dataloader with a fast path: a key whose fresh record is in the
+// in-process cache tier is answered at once, without waiting for a batch.
+// Only misses go through the batch wait, the Redis tier and the upstream.
+type Loader[V any] struct {
+	dl    *dataloader.Loader[string, V]
+	store *cache.Store[V]
+}
+
+func newCachedLoader[V any](o Options, capacity int, store *cache.Store[V], fetch func(context.Context, []string) (map[string]V, error)) *Loader[V] {
+	return &Loader[V]{dl: newLoader(o, capacity, fromMap(through(store, fetch))), store: store}
+}
+
+// Load returns a thunk of the key's value.
+func (l *Loader[V]) Load(ctx context.Context, key string) dataloader.Thunk[V] {
+	if v, ok := l.store.Peek(key); ok {
+		return func() (V, error) { return v, nil }
+	}
+	return l.dl.Load(ctx, key)
+}
+
+// LoadMany returns a thunk of the keys' values, in key order.
+func (l *Loader[V]) LoadMany(ctx context.Context, keys []string) dataloader.ThunkMany[V] {
+	vals := make([]V, len(keys))
+	for i, k := range keys {
+		v, ok := l.store.Peek(k)
+		if !ok {
+			return l.dl.LoadMany(ctx, keys)
+		}
+		vals[i] = v
+	}
+	return func() ([]V, []error) { return vals, nil }
+}
+
+// Prime puts a value the request already has into the request's loader.
+func (l *Loader[V]) Prime(ctx context.Context, key string, v V) {
+	l.dl.Prime(ctx, key, v)
+}
