@@ -530,3 +530,6 @@ func (s *Store[V]) Peek(key string) (v V, ok bool) {
 	}
 	return v, ok
 }
+
+// Name returns the store's source and entity.
+func (s *Store[V]) Name() (source, entity string) { return s.source, s.entity }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -218,12 +219,47 @@ func errandsKey(f rest.ErrandFilter, offset, n int) string {
 	return strings.Join([]string{string(f.Status), f.CaseType, strings.Join(f.PartyIDs, ","), strconv.Itoa(offset), strconv.Itoa(n)}, "|")
 }
 
-// Stale lists the records this request was served past their freshness
-// because an upstream failed.
-func (l *Loaders) Stale() []cache.Stale {
+// StaleField is a field answered from a record past its freshness because
+// the upstream failed.
+type StaleField struct {
+	// Path is the field's path in the response; empty for a record that was
+	// not asked for by one field (a list page).
+	Path           string
+	Source, Entity string
+	Age            time.Duration
+}
+
+// Stale lists what this request was served past freshness: one entry per
+// field that used a stale record, and one per stale record no single field
+// asked for.
+func (l *Loaders) Stale() []StaleField {
 	l.staleMu.Lock()
 	defer l.staleMu.Unlock()
-	return append([]cache.Stale(nil), l.stale...)
+	out := append([]StaleField(nil), l.staleFields...)
+	for _, s := range l.stale {
+		if !l.staleUsed[staleID(s.Source, s.Entity, s.Key)] {
+			out = append(out, StaleField{Source: s.Source, Entity: s.Entity, Age: s.Age})
+		}
+	}
+	return out
+}
+
+func staleID(source, entity, key string) string { return source + "\x00" + entity + "\x00" + key }
+
+// stalePath records the field path of a value if its record was served stale.
+func (l *Loaders) stalePath(source, entity, key, path string) {
+	l.staleMu.Lock()
+	defer l.staleMu.Unlock()
+	for _, s := range l.stale {
+		if s.Source == source && s.Entity == entity && s.Key == key {
+			if l.staleUsed == nil {
+				l.staleUsed = map[string]bool{}
+			}
+			l.staleUsed[staleID(source, entity, key)] = true
+			l.staleFields = append(l.staleFields, StaleField{Path: path, Source: source, Entity: entity, Age: s.Age})
+			return
+		}
+	}
 }
 
 func (l *Loaders) noteStale(s []cache.Stale) {

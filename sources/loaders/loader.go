@@ -3,6 +3,7 @@ package loaders
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
@@ -25,7 +26,23 @@ func (l *Loader[V]) Load(ctx context.Context, key string) dataloader.Thunk[V] {
 	if v, ok := l.store.Peek(key); ok {
 		return func() (V, error) { return v, nil }
 	}
-	return l.dl.Load(ctx, key)
+	return l.markStale(ctx, key, l.dl.Load(ctx, key))
+}
+
+// markStale wraps a thunk so that a value served stale is reported with the
+// path of the field that asked for it.
+func (l *Loader[V]) markStale(ctx context.Context, key string, th dataloader.Thunk[V]) dataloader.Thunk[V] {
+	if l.store == nil {
+		return th
+	}
+	return func() (V, error) {
+		v, err := th()
+		if req, ok := Lookup(ctx); ok && graphql.GetFieldContext(ctx) != nil {
+			source, entity := l.store.Name()
+			req.stalePath(source, entity, key, graphql.GetPath(ctx).String())
+		}
+		return v, err
+	}
 }
 
 // LoadMany returns a thunk of the keys' values, in key order.

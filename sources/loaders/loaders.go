@@ -79,8 +79,10 @@ type Loaders struct {
 	opts   Options
 	stores stores
 
-	staleMu sync.Mutex
-	stale   []cache.Stale
+	staleMu     sync.Mutex
+	stale       []cache.Stale
+	staleFields []StaleField
+	staleUsed   map[string]bool
 
 	Person           *Loader[*model.Person]
 	PersonalNumber   *Loader[string] // partyId -> personnummer

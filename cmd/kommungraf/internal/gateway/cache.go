@@ -117,13 +117,14 @@ func staleExtension(ctx context.Context, next graphql.ResponseHandler) *graphql.
 		return resp
 	}
 	type entry struct {
+		Path       string  `json:"path,omitempty"`
 		Source     string  `json:"source"`
 		Entity     string  `json:"entity"`
 		AgeSeconds float64 `json:"ageSeconds"`
 	}
 	out := make([]entry, len(stale))
 	for i, s := range stale {
-		out[i] = entry{s.Source, s.Entity, s.Age.Seconds()}
+		out[i] = entry{s.Path, s.Source, s.Entity, s.Age.Seconds()}
 	}
 	if resp.Extensions == nil {
 		resp.Extensions = map[string]any{}

@@ -359,3 +359,26 @@ func (p *tcpProxy) restore() {
 	defer p.mu.Unlock()
 	p.down = false
 }
+
+func TestStaleFieldsAreNamedByPath(t *testing.T) {
+	d := newDemo(t, func(c *config.Config) {
+		c.Cache.Sources["geodata"] = config.CachePolicy{TTL: time.Millisecond, StaleIfError: time.Hour}
+		c.Sources.Geodata.Retries = -1
+	})
+	var number string
+	for _, e := range testWorld().Errands {
+		if e.PropertyObjectID != "" {
+			number = e.ErrandNumber
+			break
+		}
+	}
+	query := `{ errand(errandNumber: "` + number + `") { status property { designation } } }`
+	mustNoErrors(t, d.query(t, query))
+	d.gw.Sim().GeodataFaults.Set(sim.FaultConfig{ErrorRate: 1})
+	time.Sleep(5 * time.Millisecond) // let the 1 ms TTL pass
+	r := d.query(t, query)
+	mustNoErrors(t, r)
+	if !strings.Contains(r.raw, `"stale":[{"path":"errand.property","source":"geodata","entity":"property","ageSeconds":`) {
+		t.Fatalf("stale field not named: %s", r.raw)
+	}
+}
