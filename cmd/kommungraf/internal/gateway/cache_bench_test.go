@@ -18,6 +18,7 @@ import (
 //	go test -run '^$' -bench 'BenchmarkCache' -benchtime 30x -count 3 ./cmd/kommungraf/internal/gateway/
 func BenchmarkCacheQ1(b *testing.B) {
 	redisURL := testenv.RedisURL(b)
+	setSealKey(b)
 	for _, c := range []struct {
 		name string
 		mod  func(*config.Config)
@@ -66,6 +67,7 @@ func benchConfig(mod func(*config.Config)) func(*config.Config) {
 // tier vs Redis only, and reports requests per second.
 func BenchmarkCacheWarmThroughput(b *testing.B) {
 	redisURL := testenv.RedisURL(b)
+	setSealKey(b)
 	for _, c := range []struct {
 		name string
 		mod  func(*config.Config)

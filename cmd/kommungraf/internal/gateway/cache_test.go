@@ -258,7 +258,7 @@ func TestStaleIfErrorIsServedAndReported(t *testing.T) {
 	}
 }
 
-func setSealKey(t *testing.T) {
+func setSealKey(t testing.TB) {
 	t.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
