@@ -36,7 +36,7 @@ type Options struct {
 	Wait time.Duration
 	// MaxBatch caps the keys of one batch (default 100, the upstreams' page cap).
 	MaxBatch int
-	// FanOut bounds concurrent calls to upstreams without a batch form (default 16).
+	// FanOut bounds concurrent calls to upstreams without a batch form (default 64: Q1 has about 100 distinct people, and each round of a narrower bound adds a registry round trip; see docs/BENCHMARKS.md).
 	FanOut int
 	// Disabled turns batching off: every key is its own call. For benchmarks only.
 	Disabled bool
@@ -55,7 +55,7 @@ func (o *Options) defaults() {
 		o.MaxBatch = 100
 	}
 	if o.FanOut <= 0 {
-		o.FanOut = 16
+		o.FanOut = 64
 	}
 }
 

@@ -138,7 +138,7 @@ type Batching struct {
 	Wait time.Duration `yaml:"wait"`
 	// MaxBatch caps one batch (default 100).
 	MaxBatch int `yaml:"maxBatch"`
-	// FanOut bounds concurrent calls to upstreams without a batch form (default 16).
+	// FanOut bounds concurrent calls to upstreams without a batch form (default 64).
 	FanOut int `yaml:"fanOut"`
 }
 
