@@ -1,6 +1,8 @@
-// Package authz is where every access decision lives. For now it holds the
-// information classification of the schema: every field carries a KLASSA
-// level, and a schema with an unclassified field must not be served.
+// Package authz is where every access decision lives: who the caller is
+// (authentication), what each field of the schema is (its KLASSA level,
+// owner and personal-data markers), what the caller may see (the Casbin
+// policy and the client's information contract), the GraphQL field middleware
+// that enforces it, and the access log that lets security staff follow up.
 package authz
 
 import (
@@ -27,28 +29,66 @@ const (
 	MaxServed = Severe
 )
 
-// DirectiveName is the schema directive that carries a level.
-const DirectiveName = "classification"
+// The schema directives that describe the data (schema/directives.graphqls).
+const (
+	DirectiveName     = "classification"
+	OwnerDirective    = "owner"
+	PersonalDirective = "personal"
+	HealthDirective   = "health"
+)
 
-// Catalog is the classification of every field of the schema, keyed "Type.field".
+// Field is what the schema says about one field: its level, the owner of its
+// type, and whether it is personal or health data.
+type Field struct {
+	// Type and Name identify the field; Key is "Type.name".
+	Type, Name, Key string
+	// Level is the schema's KLASSA level; a row-level rule may raise it.
+	Level Level
+	// Owner is the information owner of the field's type (@owner).
+	Owner string
+	// Personal marks personal data (@personal on the field or its type).
+	Personal bool
+	// Health marks health data (@health), a special category.
+	Health bool
+	// Description is the schema's description of the field.
+	Description string
+}
+
+type fieldKey struct{ typ, field string }
+
+// Catalog is what the schema says about every field of every object type.
 type Catalog struct {
-	levels map[string]Level
+	fields map[fieldKey]*Field
+	sorted []*Field
 }
 
 // Level returns the level of a field and whether the field is known.
 func (c *Catalog) Level(typeName, field string) (Level, bool) {
-	l, ok := c.levels[typeName+"."+field]
-	return l, ok
+	f, ok := c.fields[fieldKey{typeName, field}]
+	if !ok {
+		return 0, false
+	}
+	return f.Level, true
 }
 
+// Field returns the description of a field, or nil for an unknown field.
+func (c *Catalog) Field(typeName, field string) *Field {
+	return c.fields[fieldKey{typeName, field}]
+}
+
+// Fields lists every classified field, sorted by type and name.
+func (c *Catalog) Fields() []*Field { return c.sorted }
+
 // Len is the number of classified fields.
-func (c *Catalog) Len() int { return len(c.levels) }
+func (c *Catalog) Len() int { return len(c.fields) }
 
 // Classify reads the level of every field of every object type of the schema
-// (a field's own directive, else its type's). It reports every unclassified
-// field and every invalid level at once.
+// (a field's own directive, else its type's), its owner and its markers. It
+// reports every unclassified field, every invalid level and, when the schema
+// declares @owner, every type without an owner, all at once.
 func Classify(schema *ast.Schema) (*Catalog, error) {
-	c := &Catalog{levels: map[string]Level{}}
+	c := &Catalog{fields: map[fieldKey]*Field{}}
+	needOwner := schema.Directives[OwnerDirective] != nil
 	var problems []string
 	names := make([]string, 0, len(schema.Types))
 	for name := range schema.Types {
@@ -64,6 +104,11 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("type %s: %v", name, err))
 		}
+		owner := ownerOf(def.Directives)
+		if needOwner && owner == "" {
+			problems = append(problems, fmt.Sprintf("type %s has no @%s(name: ...)", name, OwnerDirective))
+		}
+		typePersonal := def.Directives.ForName(PersonalDirective) != nil
 		for _, f := range def.Fields {
 			if strings.HasPrefix(f.Name, "__") {
 				continue
@@ -72,19 +117,41 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 			switch {
 			case err != nil:
 				problems = append(problems, fmt.Sprintf("field %s.%s: %v", name, f.Name, err))
-			case has:
-				c.levels[name+"."+f.Name] = l
-			case typeHas:
-				c.levels[name+"."+f.Name] = typeLevel
-			default:
+				continue
+			case !has && typeHas:
+				l = typeLevel
+			case !has:
 				problems = append(problems, fmt.Sprintf("field %s.%s has no @%s, on itself or on its type", name, f.Name, DirectiveName))
+				continue
 			}
+			field := &Field{
+				Type: name, Name: f.Name, Key: name + "." + f.Name, Level: l, Owner: owner,
+				Personal:    typePersonal || f.Directives.ForName(PersonalDirective) != nil,
+				Health:      f.Directives.ForName(HealthDirective) != nil,
+				Description: f.Description,
+			}
+			if field.Health {
+				field.Personal = true // health data is always personal data
+			}
+			c.fields[fieldKey{name, f.Name}] = field
+			c.sorted = append(c.sorted, field)
 		}
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("unclassified schema:\n  " + strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+func ownerOf(dirs ast.DirectiveList) string {
+	d := dirs.ForName(OwnerDirective)
+	if d == nil {
+		return ""
+	}
+	if arg := d.Arguments.ForName("name"); arg != nil && arg.Value != nil {
+		return strings.TrimSpace(arg.Value.Raw)
+	}
+	return ""
 }
 
 func levelOf(dirs ast.DirectiveList) (Level, bool, error) {

@@ -865,6 +865,21 @@ refuses to start otherwise.
 """
 directive @classification(level: Int!) on OBJECT | FIELD_DEFINITION
 
+"""
+Information owner (informationsägare) of a type: the board and system accountable
+for the data. Every object type names one; the gateway refuses to start otherwise.
+"""
+directive @owner(name: String!) on OBJECT
+
+"""
+Personal data (personuppgift, GDPR art. 4). On a type it marks every field. Reads of
+personal fields are recorded in the access log with the persons they concern.
+"""
+directive @personal on OBJECT | FIELD_DEFINITION
+
+"Health data, a special category of personal data (GDPR art. 9)."
+directive @health on FIELD_DEFINITION
+
 "A calendar date, YYYY-MM-DD."
 scalar Date
 
@@ -875,7 +890,7 @@ scalar DateTime
 scalar GeoJSON
 
 "Relay page information."
-type PageInfo @classification(level: 0) {
+type PageInfo @classification(level: 0) @owner(name: "Kommungraf (Informationssäkerhet)") {
   "True when more items follow the last edge."
   hasNextPage: Boolean!
   "True when items precede the first edge."
@@ -939,7 +954,7 @@ enum DecisionOutcome {
 }
 
 "An errand (ärende) in the e-service platform."
-type Errand @classification(level: 1) {
+type Errand @classification(level: 1) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") {
   "Errand number, such as BYGG-2025-000123."
   errandNumber: String
   "Case type, such as BYGGLOV, FORSKOLEPLATS, ELEVRESA or EKONOMISKT_BISTAND."
@@ -961,17 +976,17 @@ type Errand @classification(level: 1) {
 }
 
 "A party in an errand."
-type Stakeholder @classification(level: 1) {
+type Stakeholder @classification(level: 1) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") {
   "The party's role in the errand."
   role: StakeholderRole
   "The e-service platform's pseudonymous party id."
   partyId: ID
   "The person behind the party, from the population registry."
-  person: Person @classification(level: 2)
+  person: Person @classification(level: 2) @personal
 }
 
 "A decision (beslut) in an errand."
-type Decision @classification(level: 2) {
+type Decision @classification(level: 2) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") {
   "Outcome of the decision."
   outcome: DecisionOutcome
   "When the decision was made."
@@ -981,7 +996,7 @@ type Decision @classification(level: 2) {
 }
 
 "A page of errands."
-type ErrandConnection @classification(level: 0) {
+type ErrandConnection @classification(level: 0) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") {
   "The errands of this page with their cursors."
   edges: [ErrandEdge!]!
   "Where this page sits in the list."
@@ -991,7 +1006,7 @@ type ErrandConnection @classification(level: 0) {
 }
 
 "An errand and its cursor."
-type ErrandEdge @classification(level: 0) {
+type ErrandEdge @classification(level: 0) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") {
   "Opaque cursor of this edge."
   cursor: String!
   "The errand."
@@ -999,12 +1014,12 @@ type ErrandEdge @classification(level: 0) {
 }
 `, BuiltIn: false},
 	{Name: "../schema/population.graphqls", Input: `"Root of all reads. Kommungraf is read-only: the source systems stay the masters of their data."
-type Query @classification(level: 1) {
+type Query @classification(level: 1) @owner(name: "Kommungraf (Informationssäkerhet)") {
   """
   A person from the population registry (folkbokföring), by personnummer
   (12 digits, YYYYMMDDNNNC or YYYYMMDD-NNNC). Null when the registry does not know the number.
   """
-  person(personalNumber: String!): Person @classification(level: 2)
+  person(personalNumber: String!): Person @classification(level: 2) @personal
 }
 
 """
@@ -1012,7 +1027,7 @@ A person as registered in the population registry (Navet-style folkbokföring).
 Every personal field of a person with protected identity or a confidentiality
 marking is raised to level 3.
 """
-type Person @classification(level: 1) {
+type Person @classification(level: 1) @owner(name: "Folkbokföringen (Skatteverket, via Navet)") @personal {
   "Personnummer, 12 digits. Synthetic in the demo."
   personalNumber: String @classification(level: 2)
   "Given name (förnamn)."
@@ -1038,7 +1053,7 @@ type Person @classification(level: 1) {
 }
 
 "A postal address."
-type Address @classification(level: 1) {
+type Address @classification(level: 1) @owner(name: "Folkbokföringen (Skatteverket, via Navet)") @personal {
   "Street address (utdelningsadress)."
   street: String
   "Postal code (postnummer), NNN NN."
@@ -1055,7 +1070,7 @@ type Address @classification(level: 1) {
 }
 
 "A real property (fastighet) from the property register."
-type Property @classification(level: 0) {
+type Property @classification(level: 0) @owner(name: "Geodata (Stadsbyggnad)") {
   "The register's object identity (UUID)."
   objectId: ID
   "Property designation (fastighetsbeteckning)."
@@ -1071,17 +1086,17 @@ type Property @classification(level: 0) {
 }
 
 "A registered owner (lagfaren ägare) of a property."
-type PropertyOwner @classification(level: 1) {
+type PropertyOwner @classification(level: 1) @owner(name: "Geodata (Stadsbyggnad)") {
   "Name of the person or organisation."
-  name: String
+  name: String @personal
   "Share of the property, such as 1/2."
   share: String
   "Date of registration of the title (inskrivningsdag)."
-  acquiredOn: Date
+  acquiredOn: Date @personal
   "Organisation number, when the owner is a legal person."
   organisationNumber: String @classification(level: 0)
   "The owner as a person in the population registry, when the owner is a natural person."
-  person: Person @classification(level: 2)
+  person: Person @classification(level: 2) @personal
 }
 `, BuiltIn: false},
 	{Name: "../schema/school.graphqls", Input: `extend type Query {
@@ -1107,7 +1122,7 @@ enum SchoolForm {
 }
 
 "A school unit (skolenhet) of the school and preschool database."
-type SchoolUnit @classification(level: 0) {
+type SchoolUnit @classification(level: 0) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") {
   "School unit code, 8 digits."
   code: String
   "Name of the unit."
@@ -1126,7 +1141,7 @@ type SchoolUnit @classification(level: 0) {
 }
 
 "A child's placement at a school unit."
-type Placement @classification(level: 2) {
+type Placement @classification(level: 2) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") @personal {
   "The placed child."
   child: Person
   "The school unit."
@@ -1140,13 +1155,13 @@ type Placement @classification(level: 2) {
   "Hours of care per week (preschool only)."
   hoursPerWeek: Float
   "Special diets and allergies (specialkost): health data, GDPR art. 9."
-  specialDiet: [String!] @classification(level: 3)
+  specialDiet: [String!] @classification(level: 3) @health
   "Days of absence (frånvaro)."
   absences: [Absence!]
 }
 
 "One day of absence."
-type Absence @classification(level: 2) {
+type Absence @classification(level: 2) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") @personal {
   "The day."
   date: Date
   "Hours absent."
@@ -1156,7 +1171,7 @@ type Absence @classification(level: 2) {
 }
 
 "A page of school units."
-type SchoolUnitConnection @classification(level: 0) {
+type SchoolUnitConnection @classification(level: 0) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") {
   "The units of this page with their cursors."
   edges: [SchoolUnitEdge!]!
   "Where this page sits in the list."
@@ -1166,7 +1181,7 @@ type SchoolUnitConnection @classification(level: 0) {
 }
 
 "A school unit and its cursor."
-type SchoolUnitEdge @classification(level: 0) {
+type SchoolUnitEdge @classification(level: 0) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") {
   "Opaque cursor of this edge."
   cursor: String!
   "The school unit."
@@ -1174,7 +1189,7 @@ type SchoolUnitEdge @classification(level: 0) {
 }
 
 "A page of placements."
-type PlacementConnection @classification(level: 0) {
+type PlacementConnection @classification(level: 0) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") {
   "The placements of this page with their cursors."
   edges: [PlacementEdge!]!
   "Where this page sits in the list."
@@ -1184,7 +1199,7 @@ type PlacementConnection @classification(level: 0) {
 }
 
 "A placement and its cursor."
-type PlacementEdge @classification(level: 0) {
+type PlacementEdge @classification(level: 0) @owner(name: "Skol- och förskoledatabasen (Förskolenämnden)") {
   "Opaque cursor of this edge."
   cursor: String!
   "The placement."

@@ -49,6 +49,9 @@ type HandlerOptions struct {
 	FieldMiddleware graphql.FieldMiddleware
 	// AroundResponses may add response extensions (stale records).
 	AroundResponses graphql.ResponseMiddleware
+	// Extensions are further handler extensions (the authorization's
+	// operation interceptor, which prepares the caller and writes the access log).
+	Extensions []graphql.HandlerExtension
 }
 
 // NewHandler assembles the GraphQL handler: explicit transports (POST, and GET
@@ -81,6 +84,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	if opts.Registerer != nil {
 		srv.Use(newRequestMetrics(opts.Registerer))
+	}
+	for _, ext := range opts.Extensions {
+		srv.Use(ext)
 	}
 	if opts.FieldMiddleware != nil {
 		srv.AroundFields(opts.FieldMiddleware)

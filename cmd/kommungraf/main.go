@@ -32,6 +32,8 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx, args)
 	case "sim":
 		return simulate(ctx, args)
+	case "access-log":
+		return accessLogCommand(ctx, args)
 	case "help":
 		fmt.Println("usage: kommungraf [serve|sim] [flags]; kommungraf <command> -h lists the flags")
 		return nil

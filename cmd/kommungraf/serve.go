@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/sources/sim"
@@ -73,7 +74,8 @@ func serve(ctx context.Context, args []string) error {
 	url := "http://" + ln.Addr().String()
 	log.Info("kommungraf listening", "url", url, "demo", demo, "startup", time.Since(start).Round(time.Millisecond).String())
 	if demo {
-		fmt.Fprintf(os.Stderr, "\nKommungraf demo (synthetic data only) is up:\n  GraphiQL  %s/\n  GraphQL   %s/graphql\n  upstream call counters  %s/demo/upstream-stats\n\n", url, url, url)
+		fmt.Fprintf(os.Stderr, "\nKommungraf demo (synthetic data only) is up:\n  GraphiQL  %s/  (?persona=case-officer, ...)\n  GraphQL   %s/graphql\n  upstream call counters  %s/demo/upstream-stats\n", url, url, url)
+		printDemoTokens(gw.DevIssuer(), url)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -99,4 +101,21 @@ func newLogger(c config.Log) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// printDemoTokens prints the development credentials of the demo personas:
+// they exist only in this process and are valid only against it.
+func printDemoTokens(dev *authz.DevIssuer, url string) {
+	if dev == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "\nDemo credentials (Authorization: Bearer <credential>; also at %s/demo/token?persona=<id>):\n", url)
+	for _, p := range dev.Personas() {
+		tok, err := dev.Token(p)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "  %-17s %s\n", p, tok)
+	}
+	fmt.Fprintln(os.Stderr)
 }

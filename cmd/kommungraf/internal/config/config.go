@@ -25,7 +25,79 @@ type Config struct {
 	Batching Batching `yaml:"batching"`
 	Redis    Redis    `yaml:"redis"`
 	Cache    Cache    `yaml:"cache"`
+	Auth     Auth     `yaml:"auth"`
+	Authz    Authz    `yaml:"authz"`
 	Log      Log      `yaml:"log"`
+}
+
+// Auth configures authentication. In the demo a built-in development issuer
+// signs tokens for the personas; it cannot be turned on from this file.
+type Auth struct {
+	// OIDC verifies bearer tokens from the municipality's identity provider.
+	OIDC OIDC `yaml:"oidc"`
+	// APIKeys are system clients' keys, stored as SHA-256 hex only.
+	APIKeys []APIKey `yaml:"apiKeys"`
+}
+
+// OIDC configures bearer token verification.
+type OIDC struct {
+	// Issuer is the expected iss; empty turns OIDC off (only API keys and
+	// anonymous requests are then accepted).
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is where the issuer publishes its keys.
+	JWKSURL string `yaml:"jwksUrl"`
+	// Audience is the expected aud (default kommungraf).
+	Audience string `yaml:"audience"`
+	// Algorithms are the accepted signing algorithms (default [RS256]).
+	Algorithms []string `yaml:"algorithms"`
+	// RolesClaim and UnitClaim name the claims with the roles and the
+	// organisational unit (default roles and unit).
+	RolesClaim string `yaml:"rolesClaim"`
+	UnitClaim  string `yaml:"unitClaim"`
+	// RefreshCooldown is the least time between two JWKS fetches caused by an
+	// unknown kid (default 1m).
+	RefreshCooldown time.Duration `yaml:"refreshCooldown"`
+}
+
+// APIKey is one system client's key.
+type APIKey struct {
+	// Name identifies the key in logs and in the access log.
+	Name string `yaml:"name"`
+	// Client is the client application, whose information contract applies.
+	Client string `yaml:"client"`
+	// Roles and Unit are the key's principal attributes.
+	Roles []string `yaml:"roles"`
+	Unit  string   `yaml:"unit"`
+	// SHA256 is the hex SHA-256 of the key (kommungraf apikey prints both).
+	SHA256 string `yaml:"sha256"`
+}
+
+// Authz configures authorization and the access log.
+type Authz struct {
+	// PolicyFile is the Casbin policy (default: the embedded
+	// authz/policy/policy.csv).
+	PolicyFile string `yaml:"policyFile"`
+	// PolicyDatabaseURL stores the policy in PostgreSQL (table casbin_rule)
+	// instead of a file; an empty table is seeded from PolicyFile.
+	PolicyDatabaseURL string `yaml:"policyDatabaseUrl"`
+	// ContractsFile holds the information contracts (default: the embedded
+	// authz/policy/contracts.yaml).
+	ContractsFile string `yaml:"contractsFile"`
+	// RolesFile holds each role's clearance and purposes (default: the
+	// embedded authz/policy/roles.yaml).
+	RolesFile string `yaml:"rolesFile"`
+	// AccessLog is where access to personal data is recorded.
+	AccessLog AccessLog `yaml:"accessLog"`
+}
+
+// AccessLog configures the access log. The key that hashes personnummer comes
+// from KOMMUNGRAF_ACCESS_LOG_KEY (base64, at least 32 bytes).
+type AccessLog struct {
+	// DatabaseURL stores entries append-only in PostgreSQL (table access_log).
+	DatabaseURL string `yaml:"databaseUrl"`
+	// File stores entries as JSON lines when no database is configured
+	// (default kommungraf-access.jsonl; the demo uses its temp dir).
+	File string `yaml:"file"`
 }
 
 // Cache configures the record cache: an in-process tier, and Redis when
@@ -163,6 +235,9 @@ const (
 	// EnvCacheKeys holds the AES-256 keys that seal level-3 records in Redis:
 	// comma-separated base64, the first seals, all open.
 	EnvCacheKeys = "KOMMUNGRAF_CACHE_KEYS"
+	// EnvAccessLogKey is the base64 key (at least 32 bytes) that turns
+	// personnummer into keyed hashes in the access log.
+	EnvAccessLogKey = "KOMMUNGRAF_ACCESS_LOG_KEY"
 )
 
 // Load reads, expands and validates a configuration file.
@@ -362,6 +437,29 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		}
 		if c.Cache.RedisTimeout < 0 {
 			bad("cache.redisTimeout must not be negative")
+		}
+		if o := c.Auth.OIDC; o.Issuer != "" {
+			if u, err := url.Parse(o.JWKSURL); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+				bad("auth.oidc.jwksUrl: want the issuer's JWKS URL (https://...)")
+			}
+			for _, alg := range o.Algorithms {
+				if !strings.HasPrefix(alg, "RS") && !strings.HasPrefix(alg, "ES") && !strings.HasPrefix(alg, "PS") && alg != "EdDSA" {
+					bad("auth.oidc.algorithms: %q is not an asymmetric signing algorithm", alg)
+				}
+			}
+		}
+		for i, k := range c.Auth.APIKeys {
+			if k.Name == "" || k.Client == "" {
+				bad("auth.apiKeys[%d]: name and client are required", i)
+			}
+			if len(k.SHA256) != 64 || strings.Trim(strings.ToLower(k.SHA256), "0123456789abcdef") != "" {
+				bad("auth.apiKeys[%d] (%s): sha256 must be the 64 hex digits of the key's SHA-256", i, k.Name)
+			}
+		}
+		for name, u := range map[string]string{"authz.policyDatabaseUrl": c.Authz.PolicyDatabaseURL, "authz.accessLog.databaseUrl": c.Authz.AccessLog.DatabaseURL} {
+			if u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+				bad("%s: want a postgres:// URL", name)
+			}
 		}
 		if c.Batching.Wait < 0 || c.Batching.Wait > time.Second {
 			bad("batching.wait must be between 0 and 1s")

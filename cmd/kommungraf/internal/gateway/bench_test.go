@@ -70,6 +70,7 @@ var benchWorld = sync.OnceValue(func() *sim.World {
 type benchGateway struct {
 	gw      *gateway.Gateway
 	handler http.Handler
+	auth    string // Authorization header, when a persona is set
 }
 
 // benchSetup is what a benchmark changes from the demo defaults; zero
@@ -80,6 +81,9 @@ type benchSetup struct {
 	fanOut          int
 	disableBatching bool
 	cache           bool
+	// persona queries as that demo persona with authorization on; empty
+	// measures the data path alone (authorization skipped).
+	persona string
 }
 
 // newBenchGateway starts a demo gateway whose simulators add benchLatency to
@@ -97,14 +101,23 @@ func newBenchGateway(b *testing.B, s benchSetup) *benchGateway {
 	cfg.Cache.Disabled = !s.cache
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
 		Demo: true, World: benchWorld(), DemoLatency: benchLatency(),
-		DisableBatching: s.disableBatching,
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DisableBatching:           s.disableBatching,
+		InsecureSkipAuthorization: s.persona == "",
+		Logger:                    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { gw.Close() })
-	return &benchGateway{gw: gw, handler: gw.Handler()}
+	g := &benchGateway{gw: gw, handler: gw.Handler()}
+	if s.persona != "" {
+		tok, err := gw.DevIssuer().Token(s.persona)
+		if err != nil {
+			b.Fatal(err)
+		}
+		g.auth = "Bearer " + tok
+	}
+	return g
 }
 
 // query posts q to /graphql in process and fails the benchmark on a non-200
@@ -122,6 +135,9 @@ func (g *benchGateway) try(q string) error {
 	body, _ := json.Marshal(map[string]string{"query": q})
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
+	if g.auth != "" {
+		req.Header.Set("Authorization", g.auth)
+	}
 	rec := httptest.NewRecorder()
 	g.handler.ServeHTTP(rec, req)
 	var r struct {

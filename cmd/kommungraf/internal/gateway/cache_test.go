@@ -107,8 +107,8 @@ func TestReplicasShareRedis(t *testing.T) {
 
 	// An invalidation on A reaches B: its in-process copy is dropped and
 	// Redis no longer has the record, so B fetches it again.
-	resp, err := http.Post(a.srv.URL+"/admin/cache/invalidate", "application/json",
-		strings.NewReader(`{"source":"folkbokforing","entity":"person","keys":["`+p.PersonalNumber+`"]}`))
+	resp, err := a.post(t, "security-officer", "/admin/cache/invalidate",
+		`{"source":"folkbokforing","entity":"person","keys":["`+p.PersonalNumber+`"]}`)
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("invalidate: %v %v", err, resp)
 	}
@@ -127,8 +127,18 @@ func TestReplicasShareRedis(t *testing.T) {
 
 func TestInvalidateRejectsBadRequests(t *testing.T) {
 	d := newDemo(t, nil)
+	for _, persona := range []string{"", "case-officer", "social-secretary"} {
+		resp, err := d.post(t, persona, "/admin/cache/invalidate", `{"source":"geodata"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("invalidation as %q: %d, want 403", persona, resp.StatusCode)
+		}
+	}
 	for _, body := range []string{`{}`, `{"source":"nope"}`, `{"source":"geodata","keys":["x"]}`, `{"source":"geodata","extra":1}`, `not json`} {
-		resp, err := http.Post(d.srv.URL+"/admin/cache/invalidate", "application/json", strings.NewReader(body))
+		resp, err := d.post(t, "security-officer", "/admin/cache/invalidate", body)
 		if err != nil {
 			t.Fatal(err)
 		}

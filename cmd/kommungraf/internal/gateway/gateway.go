@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,6 +50,10 @@ type Options struct {
 	World *sim.World
 	// DisableBatching makes every loader key its own upstream call (benchmarks).
 	DisableBatching bool
+	// InsecureSkipAuthorization serves every field to every caller. It exists
+	// for the benchmark that measures what authorization costs and for tests of
+	// the data path alone; no flag or config key reaches it.
+	InsecureSkipAuthorization bool
 	// Logger is the gateway's logger.
 	Logger *slog.Logger
 }
@@ -67,6 +70,7 @@ type Gateway struct {
 	redis    redis.UniversalClient
 	tmpDir   string
 	registry *prometheus.Registry
+	sec      *security
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -101,10 +105,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	}
 
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
-	if _, err := authz.Classify(schema); err != nil {
+	catalog, err := authz.Classify(schema)
+	if err != nil {
 		return nil, err
 	}
-	gql := graph.NewHandler(graph.HandlerOptions{
+	if g.sec, err = g.openSecurity(ctx, opts.Demo, catalog); err != nil {
+		return nil, err
+	}
+	hopts := graph.HandlerOptions{
 		Resolvers:       &resolvers.Resolver{},
 		MaxComplexity:   cfg.Server.MaxComplexity,
 		MaxDepth:        cfg.Server.MaxDepth,
@@ -112,7 +120,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 		Registerer:      g.registry,
 		Logger:          g.log,
 		AroundResponses: staleExtension,
-	})
+	}
+	if !opts.InsecureSkipAuthorization {
+		hopts.FieldMiddleware = g.sec.enforcement.FieldMiddleware
+		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)
+	}
+	gql := graph.NewHandler(hopts)
 	caching, err := g.openCache(opts.Demo)
 	if err != nil {
 		return nil, err
@@ -123,9 +136,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlOnly(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql))))
+	mux.Handle("/graphql", graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))))
 	if *cfg.Server.GraphiQL {
-		mux.Handle("GET /{$}", playground.Handler("Kommungraf", "/graphql"))
+		mux.Handle("GET /{$}", graphiql(g.sec.dev))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -137,7 +150,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 		mux.Handle("/demo/upstream-stats", loopbackOnly(g.sim.Stats))
 	}
 	if g.cache != nil {
-		mux.Handle("POST /admin/cache/invalidate", loopbackOnly(http.HandlerFunc(g.invalidate)))
+		mux.Handle("POST /admin/cache/invalidate", g.sec.require(authz.ActAdmin, authz.ObjCache, http.HandlerFunc(g.invalidate)))
+	}
+	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.queryAccessLog)))
+	if g.sec.dev != nil {
+		dev := loopbackOnly(g.sec.dev.Handler())
+		mux.Handle("GET /demo/token", dev)
+		mux.Handle("GET /demo/jwks.json", dev)
 	}
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
 	return g, nil
@@ -217,12 +236,30 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // Sim returns the in-process simulators (demo mode), or nil.
 func (g *Gateway) Sim() *sim.Running { return g.sim }
 
+// DevIssuer returns the demo's development token issuer, or nil outside demo mode.
+func (g *Gateway) DevIssuer() *authz.DevIssuer {
+	if g.sec == nil {
+		return nil
+	}
+	return g.sec.dev
+}
+
+// Authorizer returns the live access policy.
+func (g *Gateway) Authorizer() *authz.Authorizer { return g.sec.authorizer }
+
+// AccessLog returns the access log (tests flush it).
+func (g *Gateway) AccessLog() *authz.AsyncAccessLog { return g.sec.accessLog }
+
+// PersonHasher returns the access log's personnummer hasher.
+func (g *Gateway) PersonHasher() *authz.PersonHasher { return g.sec.hasher }
+
 // Config returns the effective configuration.
 func (g *Gateway) Config() *config.Config { return g.cfg }
 
 // Close releases the database, the simulators and the demo's temp files.
 func (g *Gateway) Close() error {
 	var errs []error
+	errs = append(errs, g.sec.Close())
 	if g.cache != nil {
 		errs = append(errs, g.cache.Close())
 	}

@@ -49,9 +49,13 @@ func testWorld() *sim.World {
 type demo struct {
 	gw  *gateway.Gateway
 	srv *httptest.Server
+	// auth is the Authorization header of d.query, if any.
+	auth string
 }
 
-// newDemo starts a demo gateway; mod may change its configuration first.
+// newDemo starts a demo gateway for tests of the data path (mapping,
+// batching, caching, faults): authorization is skipped there, and tested
+// with every persona in authz_test.go.
 func newDemo(t testing.TB, mod func(*config.Config)) *demo {
 	t.Helper()
 	return newDemoWith(t, mod, 0)
@@ -59,6 +63,11 @@ func newDemo(t testing.TB, mod func(*config.Config)) *demo {
 
 // newDemoWith also adds latency to every simulated upstream call.
 func newDemoWith(t testing.TB, mod func(*config.Config), latency time.Duration) *demo {
+	t.Helper()
+	return startDemo(t, mod, latency, true)
+}
+
+func startDemo(t testing.TB, mod func(*config.Config), latency time.Duration, skipAuthz bool) *demo {
 	t.Helper()
 	cfg := config.Demo()
 	// Tests run under -race on a shared machine, where walking a large
@@ -69,7 +78,8 @@ func newDemoWith(t testing.TB, mod func(*config.Config), latency time.Duration) 
 		mod(cfg)
 	}
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
-		Demo: true, World: testWorld(), DemoLatency: latency, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Demo: true, World: testWorld(), DemoLatency: latency, InsecureSkipAuthorization: skipAuthz,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +108,12 @@ type response struct {
 func (d *demo) query(t testing.TB, q string) response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"query": q})
-	resp, err := http.Post(d.srv.URL+"/graphql", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if d.auth != "" {
+		req.Header.Set("Authorization", d.auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +125,33 @@ func (d *demo) query(t testing.TB, q string) response {
 	}
 	r.raw = string(raw)
 	return r
+}
+
+// token is a demo persona's credential.
+func (d *demo) token(t testing.TB, persona string) string {
+	t.Helper()
+	tok, err := d.gw.DevIssuer().Token(persona)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// as returns a view of d whose queries carry persona's credential.
+func (d *demo) as(t testing.TB, persona string) *demo {
+	t.Helper()
+	return &demo{gw: d.gw, srv: d.srv, auth: "Bearer " + d.token(t, persona)}
+}
+
+// post sends a JSON body as persona ("" for none).
+func (d *demo) post(t testing.TB, persona, path, body string) (*http.Response, error) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if persona != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token(t, persona))
+	}
+	return http.DefaultClient.Do(req)
 }
 
 func (d *demo) calls(system, op string) int64 { return d.gw.Sim().Stats.Calls(system, op) }

@@ -1,0 +1,235 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/kommungraf/kommungraf/sources/model"
+)
+
+// CodeForbidden is the extensions.code of a field the caller may not see.
+const CodeForbidden = "FORBIDDEN"
+
+// ProtectedLookup tells whether the person with a personnummer has protected
+// identity or a confidentiality marking. The school database cannot tell, so
+// the field middleware asks the registry (through the request's loaders, so
+// the question is batched and cached like any other).
+type ProtectedLookup func(ctx context.Context, personalNumber string) (bool, error)
+
+// EnforcementOptions configure the GraphQL enforcement.
+type EnforcementOptions struct {
+	// Authorizer makes the decisions (required).
+	Authorizer *Authorizer
+	// Protected answers the row-level question for placements (required).
+	Protected ProtectedLookup
+	// AccessLog receives an entry for every response with personal data or
+	// a denial (required: access to personal data must be traceable).
+	AccessLog AccessLog
+	// Hasher turns personnummer into the keyed hashes the access log stores (required).
+	Hasher *PersonHasher
+	// RequestID returns the request id for the access log; nil logs none.
+	RequestID func(context.Context) string
+	// Logger gets access log failures.
+	Logger *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Enforcement is Kommungraf's authorization inside GraphQL execution: a
+// field middleware that decides on every field before its resolver runs (so
+// a denied field costs no upstream call), and an operation interceptor that
+// prepares the caller once per request and writes the access log entry.
+type Enforcement struct {
+	opts EnforcementOptions
+}
+
+// NewEnforcement checks the options.
+func NewEnforcement(opts EnforcementOptions) (*Enforcement, error) {
+	switch {
+	case opts.Authorizer == nil:
+		return nil, errors.New("authz: enforcement needs an Authorizer")
+	case opts.Protected == nil:
+		return nil, errors.New("authz: enforcement needs a ProtectedLookup")
+	case opts.AccessLog == nil || opts.Hasher == nil:
+		return nil, errors.New("authz: enforcement needs an access log and a person hasher")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RequestID == nil {
+		opts.RequestID = func(context.Context) string { return "" }
+	}
+	return &Enforcement{opts: opts}, nil
+}
+
+type requestState struct {
+	subject *Subject
+	rec     *AccessRecorder
+}
+
+type stateKey struct{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (*Enforcement) ExtensionName() string { return "Authorization" }
+
+// Validate implements graphql.HandlerExtension: the served schema must classify.
+func (e *Enforcement) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptOperation prepares the principal once for the whole operation and,
+// when the response is complete, records what personal data it carried.
+func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	st := &requestState{subject: Prepare(FromContext(ctx)), rec: NewAccessRecorder()}
+	ctx = context.WithValue(ctx, stateKey{}, st)
+	ctx = WithAccessRecorder(ctx, st.rec)
+	h := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		ctx = context.WithValue(ctx, stateKey{}, st)
+		ctx = WithAccessRecorder(ctx, st.rec)
+		resp := h(ctx)
+		if resp == nil { // the end of the operation's responses
+			return resp
+		}
+		op := ""
+		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
+			op = oc.Operation.Name
+		}
+		if entry, ok := st.rec.Entry(st.subject.Principal, e.opts.RequestID(ctx), op, e.opts.Hasher, e.opts.Now()); ok {
+			if err := e.opts.AccessLog.Append(ctx, entry); err != nil {
+				e.opts.Logger.ErrorContext(ctx, "access log: entry not written", "error", err.Error())
+			}
+		}
+		return resp
+	}
+}
+
+// FieldMiddleware decides on a field before its resolver runs. A denied
+// field resolves to null with a FORBIDDEN error at its path; the rest of the
+// response is served.
+func (e *Enforcement) FieldMiddleware(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return nil, forbidden("")
+	}
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	if st == nil { // not through InterceptOperation: still decide, never fail open
+		st = &requestState{subject: Prepare(FromContext(ctx))}
+	}
+	a := e.opts.Authorizer
+	switch {
+	case strings.HasPrefix(fc.Object, "__"):
+		// Introspection types are only reachable through __schema and
+		// __type, which are decided below.
+		return next(ctx)
+	case fc.Object == "Query" && strings.HasPrefix(fc.Field.Name, "__"):
+		if d := a.DecideAction(st.subject, ActIntrospect, ObjSchema); !d.Allow {
+			st.rec.Deny("Query."+fc.Field.Name, fc.Path().String())
+			return nil, forbidden("introspection")
+		}
+		return next(ctx)
+	}
+	f := a.Catalog().Field(fc.Object, fc.Field.Name)
+	if f == nil { // not in the catalog: cannot be classified, so never served
+		return nil, forbidden(fc.Object + "." + fc.Field.Name)
+	}
+	obj := parentObject(fc)
+	d := a.Decide(st.subject, f, false)
+	if d.Allow && f.Personal {
+		protected, err := e.protected(ctx, obj)
+		if err != nil {
+			return nil, err // the registry's error: null with its code, never an open field
+		}
+		if protected {
+			d = a.Decide(st.subject, f, true)
+		}
+	}
+	if !d.Allow {
+		st.rec.Deny(f.Key, fc.Path().String())
+		return nil, forbidden(f.Key)
+	}
+	res, err := next(ctx)
+	if err == nil && f.Personal && !isNil(res) {
+		st.rec.Read(f.Key, personOf(obj))
+	}
+	return res, err
+}
+
+// protected applies the row-level rule: the value belongs to a person with
+// protected identity or a confidentiality marking.
+func (e *Enforcement) protected(ctx context.Context, obj any) (bool, error) {
+	switch o := obj.(type) {
+	case *model.Person:
+		return o.ProtectedIdentity || o.ConfidentialityMarking, nil
+	case *model.Placement:
+		return e.opts.Protected(ctx, o.PersonalNumber)
+	}
+	return false, nil
+}
+
+// parentObject is the object whose field is being resolved: the parent
+// field's result, or a list element (gqlgen stores &slice[i]).
+func parentObject(fc *graphql.FieldContext) any {
+	if fc.Parent == nil {
+		return nil
+	}
+	switch v := fc.Parent.Result.(type) {
+	case **model.Person:
+		return *v
+	case **model.Placement:
+		return *v
+	case **model.PropertyOwner:
+		return *v
+	case **model.Stakeholder:
+		return *v
+	default:
+		return v
+	}
+}
+
+// personOf is the personnummer an object's personal data is about.
+func personOf(obj any) string {
+	switch o := obj.(type) {
+	case *model.Person:
+		return o.PersonalNumber
+	case *model.Placement:
+		return o.PersonalNumber
+	case *model.PropertyOwner:
+		return o.PersonalNumber
+	}
+	return ""
+}
+
+func isNil(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case *model.Person:
+		return x == nil
+	case *model.Address:
+		return x == nil
+	case string:
+		return x == ""
+	}
+	return false
+}
+
+func forbidden(what string) error {
+	msg := "not authorised to read this field"
+	if what != "" {
+		msg = "not authorised to read " + what
+	}
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": CodeForbidden}}
+}
+
+var (
+	_ graphql.HandlerExtension     = (*Enforcement)(nil)
+	_ graphql.OperationInterceptor = (*Enforcement)(nil)
+)

@@ -1,0 +1,87 @@
+package authz
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Principal is who is asking: the user (or system) and the client
+// application it asks through. Every attribute an access decision may use is
+// here; nothing else about the request is consulted.
+type Principal struct {
+	// Subject is the token's sub, the API key's name, or "anonymous".
+	Subject string
+	// Client is the client application (OIDC azp / client_id, or the API
+	// key's client). Its information contract bounds what the principal sees.
+	Client string
+	// Roles are the principal's roles (from the token's roles claim or the
+	// API key's configuration).
+	Roles []string
+	// Unit is the organisational unit (nämnd), e.g. "Bygg- och miljönämnden".
+	Unit string
+	// Clearance is the highest KLASSA level the principal is cleared for.
+	Clearance Level
+	// Purposes are the purposes the principal acts for (ändamål), e.g.
+	// "bygglov"; purpose rules in the policy refer to them.
+	Purposes []string
+	// Anonymous is true for a request without credentials.
+	Anonymous bool
+	// Method says how the principal was authenticated: "oidc", "apikey",
+	// "demo" or "anonymous".
+	Method string
+}
+
+// AnonymousPrincipal is the principal of a request without credentials: it
+// sees only what the anonymous client's contract and the policy give level 0.
+func AnonymousPrincipal() *Principal {
+	return &Principal{Subject: "anonymous", Client: "anonymous", Clearance: Negligible, Anonymous: true, Method: "anonymous"}
+}
+
+// HasRole reports whether the principal holds role.
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// HasPurpose reports whether the principal acts for purpose.
+func (p *Principal) HasPurpose(purpose string) bool { return slices.Contains(p.Purposes, purpose) }
+
+// Key is a stable string of every attribute a decision depends on, so
+// decisions can be memoized per principal kind rather than per request: two
+// users with the same client, roles, unit, clearance and purposes get the same
+// decisions. The subject is included because a policy line may name it.
+// Compute it once per request: it allocates.
+func (p *Principal) Key() string {
+	roles := slices.Clone(p.Roles)
+	slices.Sort(roles)
+	purposes := slices.Clone(p.Purposes)
+	slices.Sort(purposes)
+	var b strings.Builder
+	b.WriteString(p.Subject)
+	b.WriteByte('\x00')
+	b.WriteString(p.Client)
+	b.WriteByte('\x00')
+	b.WriteString(strings.Join(roles, ","))
+	b.WriteByte('\x00')
+	b.WriteString(p.Unit)
+	b.WriteByte('\x00')
+	b.WriteString(strconv.Itoa(int(p.Clearance)))
+	b.WriteByte('\x00')
+	b.WriteString(strings.Join(purposes, ","))
+	return b.String()
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the request's principal; a context without one is
+// anonymous, so a missing authentication step can never grant more.
+func FromContext(ctx context.Context) *Principal {
+	if p, ok := ctx.Value(principalKey{}).(*Principal); ok && p != nil {
+		return p
+	}
+	return AnonymousPrincipal()
+}

@@ -1,0 +1,246 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/sources/loaders"
+	"github.com/kommungraf/kommungraf/sources/upstream"
+)
+
+// security is the gateway's authentication, authorization and access log.
+type security struct {
+	authn       *authz.Authenticator
+	authorizer  *authz.Authorizer
+	enforcement *authz.Enforcement
+	accessLog   *authz.AsyncAccessLog
+	hasher      *authz.PersonHasher
+	dev         *authz.DevIssuer // demo only
+	policyDB    *pgxpool.Pool
+	policyStore *authz.PostgresAdapter
+}
+
+// PolicySource reads the policy text from the configured file, or the
+// embedded default.
+func PolicySource(cfg *config.Config) (string, error) {
+	return readOr(cfg.Authz.PolicyFile, authz.DefaultPolicy)
+}
+
+func readOr(path string, def func() string) (string, error) {
+	if path == "" {
+		return def(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("authz: %w", err)
+	}
+	return string(b), nil
+}
+
+// LoadAuthorizer builds the Authorizer from the configured policy,
+// contracts and the schema's catalog; the CLI's policy commands use it too.
+func LoadAuthorizer(ctx context.Context, cfg *config.Config, cat *authz.Catalog) (*authz.Authorizer, *authz.PostgresAdapter, *pgxpool.Pool, error) {
+	text, err := PolicySource(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rules, err := authz.ParsePolicy(text, cat)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("authz: policy %s: %w", nameOr(cfg.Authz.PolicyFile, "(embedded)"), err)
+	}
+	var store *authz.PostgresAdapter
+	var pool *pgxpool.Pool
+	if u := cfg.Authz.PolicyDatabaseURL; u != "" {
+		pool, err = pgxpool.New(ctx, u)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("authz: policy database: %w", err)
+		}
+		store, err = authz.NewPostgresAdapter(ctx, pool, "")
+		if err != nil {
+			pool.Close()
+			return nil, nil, nil, fmt.Errorf("authz: policy database: %w", err)
+		}
+		stored, err := store.Rules(ctx, "p")
+		if err != nil {
+			pool.Close()
+			return nil, nil, nil, fmt.Errorf("authz: policy database: %w", err)
+		}
+		if len(stored) == 0 { // first start: seed from the file
+			lines := make([][]string, len(rules))
+			for i, r := range rules {
+				lines[i] = r
+			}
+			if err := store.ReplaceAll(ctx, lines, "p"); err != nil {
+				pool.Close()
+				return nil, nil, nil, fmt.Errorf("authz: seeding the policy database: %w", err)
+			}
+		} else if rules, err = authz.ValidateRules(stored, cat); err != nil {
+			pool.Close()
+			return nil, nil, nil, fmt.Errorf("authz: policy database: %w", err)
+		}
+	}
+	contractsText, err := readOr(cfg.Authz.ContractsFile, authz.DefaultContracts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	contracts, err := authz.ParseContracts([]byte(contractsText), cat)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := authz.NewAuthorizer(authz.AuthorizerOptions{Catalog: cat, Policy: rules, Contracts: contracts})
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		return nil, nil, nil, err
+	}
+	return a, store, pool, nil
+}
+
+// LoadRoles reads the configured role table, or the embedded default.
+func LoadRoles(cfg *config.Config) (map[string]authz.RoleGrant, error) {
+	text, err := readOr(cfg.Authz.RolesFile, authz.DefaultRoles)
+	if err != nil {
+		return nil, err
+	}
+	return authz.ParseRoles([]byte(text))
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// openSecurity assembles authentication (OIDC and API keys; the development
+// issuer in demo mode only), the Authorizer and the access log.
+func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalog) (*security, error) {
+	s := &security{}
+	var err error
+	s.authorizer, s.policyStore, s.policyDB, err = LoadAuthorizer(ctx, g.cfg, cat)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := LoadRoles(g.cfg)
+	if err != nil {
+		return s, err
+	}
+	ao := authz.AuthenticatorOptions{}
+	if demo {
+		s.dev, err = authz.NewDevIssuer(authz.DevIssuerOptions{Demo: true})
+		if err != nil {
+			return s, err
+		}
+		ao = s.dev.AuthenticatorOptions()
+	}
+	if o := g.cfg.Auth.OIDC; o.Issuer != "" {
+		if demo {
+			return s, errors.New("auth.oidc: the demo uses its development issuer; pass --config to use an identity provider")
+		}
+		ao = authz.AuthenticatorOptions{
+			JWKSURL: o.JWKSURL, Issuer: o.Issuer, Audience: nameOr(o.Audience, "kommungraf"), Algorithms: o.Algorithms,
+			RefreshCooldown: o.RefreshCooldown, RolesClaim: o.RolesClaim, UnitClaim: o.UnitClaim,
+		}
+	}
+	for _, k := range g.cfg.Auth.APIKeys {
+		ao.APIKeys = append(ao.APIKeys, authz.APIKey{Name: k.Name, Client: k.Client, Roles: k.Roles, Unit: k.Unit, SHA256: k.SHA256})
+	}
+	ao.Roles, ao.Logger = roles, g.log
+	if s.authn, err = authz.NewAuthenticator(ao); err != nil {
+		return s, err
+	}
+
+	key := os.Getenv(config.EnvAccessLogKey)
+	if key == "" {
+		if !demo {
+			return s, fmt.Errorf("%s is required: the base64 key (at least 32 bytes) that hashes personnummer in the access log", config.EnvAccessLogKey)
+		}
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		key = base64.StdEncoding.EncodeToString(k)
+		fmt.Fprintf(os.Stderr, "demo: generated an access log key for this run: %s=%s\n", config.EnvAccessLogKey, key)
+	}
+	if s.hasher, err = authz.NewPersonHasherBase64(key); err != nil {
+		return s, fmt.Errorf("%s: %w", config.EnvAccessLogKey, err)
+	}
+	var store authz.AccessLog
+	if u := g.cfg.Authz.AccessLog.DatabaseURL; u != "" {
+		if store, err = authz.NewPostgresAccessLog(ctx, u, ""); err != nil {
+			return s, err
+		}
+	} else {
+		path := g.cfg.Authz.AccessLog.File
+		if path == "" && g.tmpDir != "" {
+			path = filepath.Join(g.tmpDir, "access.jsonl")
+		} else if path == "" {
+			path = "kommungraf-access.jsonl"
+		}
+		if store, err = authz.NewJSONLAccessLog(path); err != nil {
+			return s, err
+		}
+	}
+	s.accessLog = authz.NewAsyncAccessLog(store, 4096, g.log)
+	s.enforcement, err = authz.NewEnforcement(authz.EnforcementOptions{
+		Authorizer: s.authorizer, AccessLog: s.accessLog, Hasher: s.hasher, Logger: g.log,
+		RequestID: upstream.RequestIDFromContext,
+		Protected: func(ctx context.Context, pnr string) (bool, error) {
+			p, err := loaders.FromContext(ctx).Person.Load(ctx, pnr)()
+			if err != nil {
+				return false, err
+			}
+			return p != nil && (p.ProtectedIdentity || p.ConfidentialityMarking), nil
+		},
+	})
+	return s, err
+}
+
+// requireAdmin serves next only to principals the policy allows act on obj;
+// the authenticator has already run.
+func (s *security) require(act, obj string, next http.Handler) http.Handler {
+	return s.authn.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := s.authorizer.DecideAction(authz.Prepare(authz.FromContext(r.Context())), act, obj)
+		if !d.Allow {
+			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised: "+d.Reason)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+func (s *security) Close() error {
+	if s == nil {
+		return nil
+	}
+	var errs []error
+	if s.accessLog != nil {
+		errs = append(errs, s.accessLog.Close())
+	}
+	if s.authn != nil {
+		errs = append(errs, s.authn.Close())
+	}
+	if s.policyDB != nil {
+		s.policyDB.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// writeProblem answers with an RFC 9457 problem+json body.
+func writeProblem(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail,
+	})
+}
