@@ -365,24 +365,7 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (*Princ
 // principal builds a fresh Principal; clearance and purposes come from the
 // role table only.
 func (a *Authenticator) principal(subject, client string, roles []string, unit, method string) *Principal {
-	p := &Principal{Subject: subject, Client: client, Unit: unit, Method: method, Clearance: Negligible}
-	for _, role := range roles {
-		if slices.Contains(p.Roles, role) {
-			continue
-		}
-		p.Roles = append(p.Roles, role)
-		g, ok := a.roles[role]
-		if !ok {
-			continue
-		}
-		p.Clearance = max(p.Clearance, g.Clearance)
-		for _, purpose := range g.Purposes {
-			if !slices.Contains(p.Purposes, purpose) {
-				p.Purposes = append(p.Purposes, purpose)
-			}
-		}
-	}
-	return p
+	return NewPrincipal(subject, client, roles, unit, method, a.roles)
 }
 
 // clientOf reads the client application: azp (OIDC), else client_id

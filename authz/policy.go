@@ -16,7 +16,7 @@ import (
 	"github.com/casbin/casbin/v2/util"
 )
 
-//go:embed policy/model.conf policy/policy.csv policy/contracts.yaml policy/roles.yaml
+//go:embed policy/model.conf policy/policy.csv policy/contracts.yaml policy/roles.yaml policy/decisions.yaml
 var defaults embed.FS
 
 // DefaultModel is the Casbin model Kommungraf enforces (authz/policy/model.conf).
@@ -31,6 +31,10 @@ func DefaultContracts() string { return mustDefault("policy/contracts.yaml") }
 
 // DefaultRoles is the demo's role table (authz/policy/roles.yaml).
 func DefaultRoles() string { return mustDefault("policy/roles.yaml") }
+
+// DefaultDecisions are the expected decisions of the default policy
+// (authz/policy/decisions.yaml).
+func DefaultDecisions() string { return mustDefault("policy/decisions.yaml") }
 
 func mustDefault(name string) string {
 	b, err := defaults.ReadFile(name)

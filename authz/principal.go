@@ -33,6 +33,30 @@ type Principal struct {
 	Method string
 }
 
+// NewPrincipal builds a principal from its identity and the role table: its
+// clearance is the highest of its roles', its purposes their union. Roles the
+// table does not name stay in Roles but grant nothing.
+func NewPrincipal(subject, client string, roles []string, unit, method string, table map[string]RoleGrant) *Principal {
+	p := &Principal{Subject: subject, Client: client, Unit: unit, Method: method, Clearance: Negligible}
+	for _, role := range roles {
+		if slices.Contains(p.Roles, role) {
+			continue
+		}
+		p.Roles = append(p.Roles, role)
+		g, ok := table[role]
+		if !ok {
+			continue
+		}
+		p.Clearance = max(p.Clearance, g.Clearance)
+		for _, purpose := range g.Purposes {
+			if !slices.Contains(p.Purposes, purpose) {
+				p.Purposes = append(p.Purposes, purpose)
+			}
+		}
+	}
+	return p
+}
+
 // AnonymousPrincipal is the principal of a request without credentials: it
 // sees only what the anonymous client's contract and the policy give level 0.
 func AnonymousPrincipal() *Principal {

@@ -3,6 +3,8 @@
 //
 //	kommungraf [serve] [--addr host:port] [--config FILE] [--demo-latency 20ms]
 //	kommungraf sim [--navet-addr ...] [--etjanst-addr ...] [--geodata-addr ...]
+//	kommungraf policy explain|test|lint ...   (security staff's policy tools)
+//	kommungraf access-log --person YYYYMMDDNNNN [--from] [--to]
 package main
 
 import (
@@ -34,9 +36,11 @@ func run(ctx context.Context, args []string) error {
 		return simulate(ctx, args)
 	case "access-log":
 		return accessLogCommand(ctx, args)
+	case "policy":
+		return policyCommand(ctx, args, os.Stdout)
 	case "help":
-		fmt.Println("usage: kommungraf [serve|sim] [flags]; kommungraf <command> -h lists the flags")
+		fmt.Println("usage: kommungraf [serve|sim|policy|access-log] [flags]; kommungraf <command> -h lists the flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve or sim)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, sim, policy or access-log)", cmd)
 }

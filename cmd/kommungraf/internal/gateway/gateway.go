@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 		mux.Handle("GET /demo/token", dev)
 		mux.Handle("GET /demo/jwks.json", dev)
 	}
+	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
 	return g, nil
 }
@@ -174,12 +175,14 @@ func (g *Gateway) startDemo(ctx context.Context, opts Options) error {
 	s.Folkbokforing.URL, s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = running.NavetURL, DemoOrgNr, DemoOrder
 	s.Etjanst.URL = running.ETjanstURL
 	s.Geodata.URL = running.GeodataURL
+	// The demo keeps its state (SQLite school database, access log) in a
+	// temp dir that Close removes.
+	dir, err := os.MkdirTemp("", "kommungraf-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: temp dir: %w", err)
+	}
+	g.tmpDir = dir
 	if s.Skoldatabas.DSN == "" {
-		dir, err := os.MkdirTemp("", "kommungraf-demo-")
-		if err != nil {
-			return fmt.Errorf("demo: temp dir: %w", err)
-		}
-		g.tmpDir = dir
 		s.Skoldatabas.Driver, s.Skoldatabas.DSN = "sqlite", filepath.Join(dir, "skoldatabas.db")
 	}
 	return nil

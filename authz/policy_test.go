@@ -1,0 +1,108 @@
+package authz_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kommungraf/kommungraf/authz"
+)
+
+func TestParsePolicyRefusesEveryBadLine(t *testing.T) {
+	a, _ := defaultAuthorizer(t)
+	cat := a.Catalog()
+	tests := []struct {
+		name, line, want string
+	}{
+		{"too few fields", "p, role:x, Person.*, read, *, clearance", "6 fields, want 7"},
+		{"too many fields", "p, role:x, Person.*, read, *, clearance, allow, extra", "8 fields, want 7"},
+		{"leading comma", ", role:x, Person.*, read, *, clearance, allow", "a line starts with its type"},
+		{"unknown line type", "g, role:x, role:y", `unknown line type "g"`},
+		{"empty field", "p, role:x, , read, *, clearance, allow", "field 3 is empty"},
+		{"bad subject", "p, admin, Person.*, read, *, clearance, allow", `subject "admin"`},
+		{"bad action", "p, role:x, Person.*, write, *, clearance, allow", `action "write"`},
+		{"bad level", "p, role:x, Person.*, read, *, 4, allow", `level "4"`},
+		{"level expression", "p, role:x, Person.*, read, *, clearance), allow", `level "clearance)"`},
+		{"bad effect", "p, role:x, Person.*, read, *, clearance, permit", `effect "permit"`},
+		{"glob that does not parse", "p, role:x, Person.[, read, *, clearance, allow", "not a valid glob"},
+		{"object matching nothing", "p, role:x, Persn.*, read, *, clearance, allow", "matches no field"},
+		{"introspect on a field", "p, role:x, Person.*, introspect, *, 0, allow", "introspect takes object"},
+		{"unbalanced quote", `p, role:x, "Person.*, read, *, clearance, allow`, "not a CSV line"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text := "# ok\np, *, *, read, *, 0, allow\n" + tc.line + "\n"
+			rules, err := authz.ParsePolicy(text, cat)
+			var pe *authz.PolicyError
+			if rules != nil || !errors.As(err, &pe) {
+				t.Fatalf("ParsePolicy = %v, %v; want a PolicyError", rules, err)
+			}
+			if len(pe.Lines) != 1 || pe.Lines[0].Line != 3 || !strings.Contains(pe.Lines[0].Msg, tc.want) {
+				t.Errorf("got %v, want line 3: ...%s...", pe.Lines, tc.want)
+			}
+		})
+	}
+	t.Run("every bad line is reported at once", func(t *testing.T) {
+		_, err := authz.ParsePolicy("p, a\np, *, *, read, *, 0, allow\np, *, *, read, *, 0, allow\nx\n", cat)
+		var pe *authz.PolicyError
+		if !errors.As(err, &pe) || len(pe.Lines) != 3 {
+			t.Fatalf("got %v, want 3 bad lines (short, duplicate, unknown type)", err)
+		}
+	})
+}
+
+func TestSwapChangesDecisionsAndCheckLeavesTheLivePolicy(t *testing.T) {
+	a, roles := defaultAuthorizer(t)
+	p, err := authz.PersonaPrincipal("case-officer", roles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	city := a.Catalog().Field("Address", "city")
+	s := authz.Prepare(p)
+	if d := a.Decide(s, city, false); !d.Allow || d.PolicyVersion != 1 {
+		t.Fatalf("before: %+v", d)
+	}
+	var without []authz.Rule
+	for _, r := range a.Rules() {
+		if r[0] == "role:case-officer" && r[1] == "Address.*" {
+			continue
+		}
+		without = append(without, r)
+	}
+	scratch, err := a.Check(without)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := scratch.Decide(s, city, false); d.Allow {
+		t.Errorf("scratch still allows: %+v", d)
+	}
+	if d := a.Decide(s, city, false); !d.Allow {
+		t.Errorf("Check changed the live policy: %+v", d)
+	}
+	if err := a.Swap(2, without, nil); err != nil {
+		t.Fatal(err)
+	}
+	d := a.Decide(s, city, false)
+	if d.Allow || d.PolicyVersion != 2 || d.Reason != "no policy line allows it" {
+		t.Errorf("after Swap (the memo must not answer from version 1): %+v", d)
+	}
+}
+
+func TestParseContractsRefuses(t *testing.T) {
+	a, _ := defaultAuthorizer(t)
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unknown key":      {"contracts:\n  - client: a\n    owner: o\n    purposes: [x]\n    colour: red\n", "field colour not found"},
+		"no owner":         {"contracts:\n  - client: a\n    purposes: [x]\n", "owner is required"},
+		"no purpose":       {"contracts:\n  - client: a\n    owner: o\n", "at least one purpose"},
+		"level 4 ceiling":  {"contracts:\n  - client: a\n    owner: o\n    purposes: [x]\n    ceiling: 4\n", "ceiling 4"},
+		"duplicate client": {"contracts:\n  - {client: a, owner: o, purposes: [x]}\n  - {client: a, owner: o, purposes: [x]}\n", "a second contract"},
+		"unknown field":    {"contracts:\n  - {client: a, owner: o, purposes: [x], fields: [Nope.*]}\n", "matches no field"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := authz.ParseContracts([]byte(tc.yaml), a.Catalog())
+			if c != nil || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, %v; want error with %q", c, err, tc.want)
+			}
+		})
+	}
+}

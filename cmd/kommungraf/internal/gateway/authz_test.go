@@ -1,0 +1,494 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/sources/model"
+)
+
+// newSecureDemo starts a demo gateway with authorization on, as served.
+func newSecureDemo(t testing.TB) *demo {
+	t.Helper()
+	return startDemo(t, nil, 0, false)
+}
+
+func isProtected(p *model.Person) bool { return p.ProtectedIdentity || p.ConfidentialityMarking }
+
+// forbiddenPaths are the paths of the FORBIDDEN errors, as "a.b.0.c"; any
+// other error fails the test.
+func forbiddenPaths(t *testing.T, r response) []string {
+	t.Helper()
+	var out []string
+	for _, e := range r.Errors {
+		if e.Extensions["code"] != authz.CodeForbidden {
+			t.Fatalf("unexpected error %+v in %s", e, r.raw)
+		}
+		parts := make([]string, len(e.Path))
+		for i, p := range e.Path {
+			parts[i] = fmt.Sprint(p)
+		}
+		out = append(out, strings.Join(parts, "."))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func assertPaths(t *testing.T, got, want []string) {
+	t.Helper()
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		var missing, extra []string
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				missing = append(missing, w)
+			}
+		}
+		for _, g := range got {
+			if !slices.Contains(want, g) {
+				extra = append(extra, g)
+			}
+		}
+		t.Fatalf("FORBIDDEN paths differ: %d got, %d want\n missing: %v\n extra: %v", len(got), len(want), firstFew(missing), firstFew(extra))
+	}
+}
+
+// q1Errands are the errands Q1 returns, from the world.
+func q1Errands() []*model.Errand {
+	var want []*model.Errand
+	for _, e := range testWorld().Errands {
+		if e.CaseType == "BYGGLOV" && len(want) < 50 {
+			want = append(want, e)
+		}
+	}
+	return want
+}
+
+// TestQ1AsEachPersona runs the bygglov worklist as every persona and checks
+// that exactly the allowed fields are served: each denied field is null with
+// FORBIDDEN at its path, the rest is the systems' data.
+func TestQ1AsEachPersona(t *testing.T) {
+	d := newSecureDemo(t)
+	w := testWorld()
+	errands := q1Errands()
+	perErrand := func(suffixes ...string) []string {
+		var out []string
+		for i := range errands {
+			for _, s := range suffixes {
+				out = append(out, fmt.Sprintf("errands.edges.%d.node.%s", i, s))
+			}
+		}
+		return out
+	}
+	protectedStakeholders := func() []string {
+		var out []string
+		for i, e := range errands {
+			for k, s := range e.Stakeholders {
+				if isProtected(w.ByPNR[w.PersonOfParty[s.PartyID]]) {
+					for _, f := range []string{"givenName", "surname", "address"} {
+						out = append(out, fmt.Sprintf("errands.edges.%d.node.stakeholders.%d.person.%s", i, k, f))
+					}
+				}
+			}
+		}
+		return out
+	}()
+	if len(protectedStakeholders) == 0 {
+		t.Fatal("the test world has no protected stakeholder in Q1; the row-level rule would go untested")
+	}
+	tests := []struct {
+		persona string
+		want    []string
+		// people: stakeholders' data is served (for the unprotected, or all)
+		people, protectedToo, owners bool
+	}{
+		{persona: "case-officer", want: protectedStakeholders, people: true, owners: true},
+		{persona: "social-secretary", want: perErrand("property.owners"), people: true, protectedToo: true},
+		{persona: "analyst", want: perErrand("property", "stakeholders")},
+		{persona: "preschool-admin", want: []string{"errands"}},
+		{persona: "open-data", want: []string{"errands"}},
+		{persona: "security-officer", want: []string{"errands"}},
+		{persona: "", want: []string{"errands"}},
+	}
+	for _, tc := range tests {
+		t.Run(nameOr(tc.persona, "anonymous"), func(t *testing.T) {
+			v := d
+			if tc.persona != "" {
+				v = d.as(t, tc.persona)
+			}
+			r := v.query(t, q1)
+			assertPaths(t, forbiddenPaths(t, r), tc.want)
+			if !tc.people && !tc.owners {
+				return
+			}
+			var got q1Data
+			if err := json.Unmarshal(r.Data, &got); err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range errands {
+				n := got.Errands.Edges[i].Node
+				if n.ErrandNumber != e.ErrandNumber || n.Status != string(e.Status) {
+					t.Fatalf("errand %d = %+v, want %s", i, n, e.ErrandNumber)
+				}
+				if tc.owners && len(n.Property.Owners) != len(w.Owners[e.PropertyObjectID]) {
+					t.Fatalf("errand %s: owners %+v", e.ErrandNumber, n.Property.Owners)
+				}
+				for k, s := range e.Stakeholders {
+					p := w.ByPNR[w.PersonOfParty[s.PartyID]]
+					g := n.Stakeholders[k].Person
+					if isProtected(p) && !tc.protectedToo {
+						if g == nil || g.GivenName != "" || g.Address != nil {
+							t.Fatalf("protected stakeholder served: %+v", g)
+						}
+						continue
+					}
+					if g == nil || g.GivenName != p.GivenName || g.Surname != p.Surname || g.Address == nil || g.Address.City != p.Address.City {
+						t.Fatalf("errand %s stakeholder %d = %+v, want %s %s", e.ErrandNumber, k, g, p.GivenName, p.Surname)
+					}
+				}
+			}
+		})
+	}
+}
+
+// q2Placements are Q2's units and their first 30 placements, from the world.
+func q2Placements() ([]*model.SchoolUnit, map[string][]*model.Placement) {
+	w := testWorld()
+	units := append([]*model.SchoolUnit(nil), w.SchoolUnits...)
+	sort.Slice(units, func(i, j int) bool { return units[i].Code < units[j].Code })
+	units = units[:min(20, len(units))]
+	byUnit := map[string][]*model.Placement{}
+	for _, p := range w.Placements {
+		byUnit[p.SchoolUnitCode] = append(byUnit[p.SchoolUnitCode], p)
+	}
+	for code, pls := range byUnit {
+		sort.Slice(pls, func(i, j int) bool { return pls[i].ID < pls[j].ID })
+		byUnit[code] = pls[:min(30, len(pls))]
+	}
+	return units, byUnit
+}
+
+func TestQ2AsEachPersona(t *testing.T) {
+	d := newSecureDemo(t)
+	w := testWorld()
+	units, byUnit := q2Placements()
+	perUnit := func(suffix string) []string {
+		var out []string
+		for i := range units {
+			out = append(out, fmt.Sprintf("schoolUnits.edges.%d.node.%s", i, suffix))
+		}
+		return out
+	}
+	// The preschool administrator sees placements, diets, children and
+	// guardians, except everything of a protected child or guardian.
+	var admin []string
+	protectedChildren := 0
+	for i, u := range units {
+		for j, p := range byUnit[u.Code] {
+			at := fmt.Sprintf("schoolUnits.edges.%d.node.placements.edges.%d.node.", i, j)
+			child := w.ByPNR[p.PersonalNumber]
+			if isProtected(child) {
+				protectedChildren++
+				admin = append(admin, at+"group", at+"specialDiet", at+"child")
+				continue
+			}
+			for m, g := range child.RelatedNumbers(model.RelationGuardian) {
+				if isProtected(w.ByPNR[g]) {
+					admin = append(admin, fmt.Sprintf("%schild.guardians.%d.givenName", at, m), fmt.Sprintf("%schild.guardians.%d.address", at, m))
+				}
+			}
+		}
+	}
+	if protectedChildren == 0 {
+		t.Log("no protected child among Q2's placements; the row-level rule is covered by TestProtectedPersonsAddress")
+	}
+	tests := []struct {
+		persona string
+		want    []string
+		check   bool
+	}{
+		{"preschool-admin", admin, true},
+		// Social services read placements through a person, not a unit's list.
+		{"social-secretary", perUnit("placements"), false},
+		{"analyst", perUnit("placements"), false},
+		{"open-data", perUnit("placements"), false},
+		{"", perUnit("placements"), false},
+		{"case-officer", []string{"schoolUnits"}, false},
+		{"security-officer", []string{"schoolUnits"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(nameOr(tc.persona, "anonymous"), func(t *testing.T) {
+			v := d
+			if tc.persona != "" {
+				v = d.as(t, tc.persona)
+			}
+			r := v.query(t, q2)
+			assertPaths(t, forbiddenPaths(t, r), tc.want)
+			if !tc.check {
+				return
+			}
+			var got q2Data
+			if err := json.Unmarshal(r.Data, &got); err != nil {
+				t.Fatal(err)
+			}
+			for i, u := range units {
+				for j, p := range byUnit[u.Code] {
+					n := got.SchoolUnits.Edges[i].Node.Placements.Edges[j].Node
+					child := w.ByPNR[p.PersonalNumber]
+					if isProtected(child) {
+						if n.Group != "" || n.Child != nil || n.SpecialDiet != nil {
+							t.Fatalf("protected child's placement served: %+v", n)
+						}
+						continue
+					}
+					if n.Group != p.Group || !slices.Equal(n.SpecialDiet, w.Diets[p.PersonalNumber]) || n.Child == nil || n.Child.GivenName != child.GivenName {
+						t.Fatalf("placement %d = %+v, want %s %v %s", p.ID, n, p.Group, w.Diets[p.PersonalNumber], child.GivenName)
+					}
+				}
+			}
+		})
+	}
+}
+
+func firstFew(s []string) []string { return s[:min(len(s), 8)] }
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func protectedAdultWithAddress(t *testing.T) *model.Person {
+	t.Helper()
+	for _, p := range testWorld().People {
+		if p.ProtectedIdentity && p.Address != nil && len(p.RelatedNumbers(model.RelationGuardian)) == 0 {
+			return p
+		}
+	}
+	t.Fatal("no protected adult in the world")
+	return nil
+}
+
+// TestProtectedPersonsAddress: a protected person's address is FORBIDDEN to
+// the case officer (level 2) and served to the social secretary (level 3);
+// the registry is not called for what was denied.
+func TestProtectedPersonsAddress(t *testing.T) {
+	d := newSecureDemo(t)
+	p := protectedAdultWithAddress(t)
+	q := `{ person(personalNumber: "` + p.PersonalNumber + `") { address { city } protectedIdentity } }`
+
+	r := d.as(t, "case-officer").query(t, q)
+	assertPaths(t, forbiddenPaths(t, r), []string{"person.address", "person.protectedIdentity"})
+	if string(r.Data) != `{"person":{"address":null,"protectedIdentity":null}}` {
+		t.Fatalf("case officer got %s", r.Data)
+	}
+
+	r = d.as(t, "social-secretary").query(t, q)
+	mustNoErrors(t, r)
+	want := fmt.Sprintf(`{"person":{"address":{"city":%q},"protectedIdentity":true}}`, p.Address.City)
+	if string(r.Data) != want {
+		t.Fatalf("social secretary got %s, want %s", r.Data, want)
+	}
+}
+
+func TestDeniedFieldsCallNoUpstream(t *testing.T) {
+	d := newSecureDemo(t)
+	adult := someAdult(t)
+	d.gw.Sim().Stats.Reset()
+	// The case officer may not see family relations: no registry call for
+	// the children, and no school database query for placements.
+	r := d.as(t, "case-officer").query(t, `{ person(personalNumber: "`+adult.PersonalNumber+`") { givenName children { givenName } placements { group } } }`)
+	assertPaths(t, forbiddenPaths(t, r), []string{"person.children", "person.placements"})
+	if n := d.calls("folkbokforing", "PersonpostXML"); n != 1 {
+		t.Errorf("PersonpostXML calls = %d, want 1 (the person; none for the denied children)", n)
+	}
+	if n := d.calls("skoldatabas", "placementsByPerson"); n != 0 {
+		t.Errorf("school database placement queries = %d, want 0", n)
+	}
+	// The same question from the preschool administrator, who may see
+	// family and placements, does reach both systems: the counters above
+	// would have seen the calls.
+	d.gw.Sim().Stats.Reset()
+	r = d.as(t, "preschool-admin").query(t, `{ person(personalNumber: "`+adult.PersonalNumber+`") { givenName children { givenName } placements { group } } }`)
+	for _, e := range r.Errors {
+		if e.Extensions["code"] == authz.CodeForbidden && len(e.Path) == 2 {
+			t.Fatalf("preschool admin denied %v", e.Path)
+		}
+	}
+	if d.calls("folkbokforing", "PersonpostXML") < 2 || d.calls("skoldatabas", "placementsByPerson") != 1 {
+		t.Errorf("preschool admin: registry %d, placements %d calls", d.calls("folkbokforing", "PersonpostXML"), d.calls("skoldatabas", "placementsByPerson"))
+	}
+	// Anonymous callers are refused at the root: nothing is called at all.
+	d.gw.Sim().Stats.Reset()
+	r = d.query(t, `{ person(personalNumber: "`+adult.PersonalNumber+`") { givenName } }`)
+	assertPaths(t, forbiddenPaths(t, r), []string{"person"})
+	if n := d.calls("folkbokforing", "PersonpostXML"); n != 0 {
+		t.Errorf("anonymous: PersonpostXML calls = %d, want 0", n)
+	}
+}
+
+func TestIntrospectionNeedsARoleThatAllowsIt(t *testing.T) {
+	d := newSecureDemo(t)
+	q := `{ __schema { queryType { name } } }`
+	for _, tc := range []struct {
+		persona string
+		allowed bool
+	}{{"", false}, {"open-data", false}, {"analyst", true}, {"case-officer", true}, {"security-officer", true}} {
+		t.Run(nameOr(tc.persona, "anonymous"), func(t *testing.T) {
+			v := d
+			if tc.persona != "" {
+				v = d.as(t, tc.persona)
+			}
+			r := v.query(t, q)
+			if tc.allowed {
+				mustNoErrors(t, r)
+				if string(r.Data) != `{"__schema":{"queryType":{"name":"Query"}}}` {
+					t.Fatalf("got %s", r.Data)
+				}
+				return
+			}
+			assertPaths(t, forbiddenPaths(t, r), []string{"__schema"})
+		})
+	}
+	// No "did you mean" suggestions leak the schema to those refused.
+	r := d.query(t, `{ persn(personalNumber: "x") { givenName } }`)
+	if len(r.Errors) != 1 || strings.Contains(r.Errors[0].Message, "Did you mean") {
+		t.Fatalf("got %s", r.raw)
+	}
+}
+
+// TestBrokenCredentialsAreRefusedAlike: every broken credential gets the same
+// 401 body, and none falls back to anonymous.
+func TestBrokenCredentialsAreRefusedAlike(t *testing.T) {
+	d := newSecureDemo(t)
+	good := d.token(t, "case-officer")
+	parts := strings.Split(good, ".")
+	noneHeader := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0" // {"alg":"none","typ":"JWT"}
+	var bodies []string
+	for name, auth := range map[string]string{
+		"garbage":          "Bearer not-a-token",
+		"alg none":         "Bearer " + noneHeader + "." + parts[1] + ".",
+		"bad signature":    "Bearer " + parts[0] + "." + parts[1] + ".AAAA",
+		"unknown api key":  "Bearer kg_" + strings.Repeat("A", 43),
+		"basic scheme":     "Basic dXNlcjpwYXNz",
+		"empty bearer":     "Bearer ",
+		"tampered payload": "Bearer " + parts[0] + "." + parts[1] + "x." + parts[2],
+	} {
+		req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", strings.NewReader(`{"query":"{ schoolUnits(first: 1) { totalCount } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", name, resp.StatusCode)
+		}
+		bodies = append(bodies, string(body))
+	}
+	for _, b := range bodies {
+		if b != bodies[0] || !strings.Contains(b, `"code":"UNAUTHENTICATED"`) {
+			t.Fatalf("401 bodies differ or lack the code: %q vs %q", b, bodies[0])
+		}
+	}
+}
+
+// TestAccessLogNamesEveryPersonServed: the access log entry of a Q1 run names
+// every person whose data was returned (stakeholders and owners who are
+// natural persons), and nobody else (not the protected stakeholders, whose
+// fields were denied).
+func TestAccessLogNamesEveryPersonServed(t *testing.T) {
+	d := newSecureDemo(t)
+	w := testWorld()
+	r := d.as(t, "case-officer").query(t, q1)
+	if len(r.Errors) == 0 {
+		t.Fatal("expected the protected stakeholders to be denied")
+	}
+	ctx := context.Background()
+	if err := d.gw.AccessLog().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := d.gw.PersonHasher()
+	want := map[string]bool{}
+	for _, e := range q1Errands() {
+		for _, s := range e.Stakeholders {
+			if p := w.ByPNR[w.PersonOfParty[s.PartyID]]; !isProtected(p) {
+				want[h.Hash(p.PersonalNumber)] = true
+			}
+		}
+		for _, o := range w.Owners[e.PropertyObjectID] {
+			if o.PersonalNumber != "" {
+				want[h.Hash(o.PersonalNumber)] = true
+			}
+		}
+	}
+	entries, err := d.gw.AccessLog().Query(ctx, authz.AccessQuery{Subject: "demo-case-officer"})
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("entries = %d, %v; want 1", len(entries), err)
+	}
+	e := entries[0]
+	got := map[string]bool{}
+	for _, p := range e.Persons {
+		got[p] = true
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("person %s served but not in the access log", p)
+		}
+	}
+	for p := range got {
+		if !want[p] {
+			t.Errorf("person %s in the access log but not served", p)
+		}
+	}
+	if e.Client != "bygglov-app" || e.Outcome != authz.OutcomePartial || !slices.Contains(e.Fields, "Person.address") || len(e.Denied) == 0 {
+		t.Errorf("entry = %+v", e)
+	}
+	raw, _ := json.Marshal(entries)
+	for _, p := range w.People[:200] {
+		if strings.Contains(string(raw), p.PersonalNumber) {
+			t.Fatal("the access log holds a personnummer in clear text")
+		}
+	}
+
+	// Security staff ask by personnummer through the admin API.
+	var someone string
+	for _, s := range q1Errands()[0].Stakeholders {
+		if p := w.ByPNR[w.PersonOfParty[s.PartyID]]; !isProtected(p) {
+			someone = p.PersonalNumber
+		}
+	}
+	for _, tc := range []struct {
+		persona string
+		status  int
+	}{{"security-officer", 200}, {"case-officer", 403}, {"", 403}} {
+		req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/admin/access-log?person="+someone, nil)
+		if tc.persona != "" {
+			req.Header.Set("Authorization", "Bearer "+d.token(t, tc.persona))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Entries []authz.AccessEntry }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Fatalf("%s: status %d, want %d", tc.persona, resp.StatusCode, tc.status)
+		}
+		if tc.status == 200 && (len(body.Entries) != 1 || body.Entries[0].Subject != "demo-case-officer") {
+			t.Fatalf("access log API: %+v", body.Entries)
+		}
+	}
+}
