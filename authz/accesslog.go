@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/maypok86/otter/v2"
 	"io"
 	"log/slog"
 	"maps"
@@ -82,7 +83,14 @@ const personHashHexLen = 32
 // stores. It is safe for concurrent use.
 type PersonHasher struct {
 	key []byte
+	// memo remembers recent hashes: a response names hundreds of persons,
+	// and the same persons recur across requests. It holds personnummer
+	// only in memory, as the record cache does.
+	memo *otter.Cache[string, string]
 }
+
+// personHashMemo bounds the hasher's memo (about 10 MB at most).
+const personHashMemo = 100_000
 
 // NewPersonHasher returns a hasher with key, which must be at least
 // MinPersonHashKeyLen bytes of secret, random data. The key is copied.
@@ -90,7 +98,11 @@ func NewPersonHasher(key []byte) (*PersonHasher, error) {
 	if len(key) < MinPersonHashKeyLen {
 		return nil, fmt.Errorf("authz: access log hash key is %d bytes, want at least %d", len(key), MinPersonHashKeyLen)
 	}
-	return &PersonHasher{key: bytes.Clone(key)}, nil
+	memo, err := otter.New(&otter.Options[string, string]{MaximumSize: personHashMemo})
+	if err != nil {
+		return nil, fmt.Errorf("authz: person hash memo: %w", err)
+	}
+	return &PersonHasher{key: bytes.Clone(key), memo: memo}, nil
 }
 
 // NewPersonHasherBase64 is NewPersonHasher for a key given as standard
@@ -116,10 +128,15 @@ func (h *PersonHasher) Hash(personnummer string) string {
 	if len(s) == 13 && (s[8] == '-' || s[8] == '+') {
 		s = s[:8] + s[9:]
 	}
+	if v, ok := h.memo.GetIfPresent(s); ok {
+		return v
+	}
 	m := hmac.New(sha256.New, h.key)
 	m.Write([]byte(s))
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0]))[:personHashHexLen]
+	v := hex.EncodeToString(m.Sum(sum[:0]))[:personHashHexLen]
+	h.memo.Set(s, v)
+	return v
 }
 
 // AccessRecorder collects what one request read and was denied. The

@@ -52,6 +52,9 @@ type Field struct {
 	Health bool
 	// Description is the schema's description of the field.
 	Description string
+	// Index is the field's position in Catalog.Fields, for per-request
+	// tables indexed by field.
+	Index int
 }
 
 type fieldKey struct{ typ, field string }
@@ -133,6 +136,7 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 			if field.Health {
 				field.Personal = true // health data is always personal data
 			}
+			field.Index = len(c.sorted)
 			c.fields[fieldKey{name, f.Name}] = field
 			c.sorted = append(c.sorted, field)
 		}

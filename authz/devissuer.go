@@ -68,6 +68,9 @@ var devPersonas = []devPersona{
 	{"preschool-admin", "demo-preschool-admin", "preschool-app", "preschool-admin", "Förskolenämnden"},
 	{"social-secretary", "demo-social-secretary", "case-app", "social-secretary", "Socialnämnden"},
 	{"security-officer", "demo-security-officer", "policy-editor", "security-officer", "Informationssäkerhet"},
+	// A second security officer, so that the demo can show a change
+	// approved by someone other than its author.
+	{"security-officer-2", "demo-security-officer-2", "policy-editor", "security-officer", "Informationssäkerhet"},
 }
 
 // NewDevIssuer generates a fresh signing key and open-data API key. It fails

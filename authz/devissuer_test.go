@@ -53,6 +53,8 @@ func TestDevIssuerPersonas(t *testing.T) {
 			Unit: "Socialnämnden", Method: "demo"}},
 		{"security-officer", Principal{Subject: "demo-security-officer", Client: "policy-editor", Roles: []string{"security-officer"},
 			Unit: "Informationssäkerhet", Method: "demo"}},
+		{"security-officer-2", Principal{Subject: "demo-security-officer-2", Client: "policy-editor", Roles: []string{"security-officer"},
+			Unit: "Informationssäkerhet", Method: "demo"}},
 		{"open-data", Principal{Subject: "demo-open-data", Client: "open-data-app", Roles: []string{"open-data"},
 			Unit: "external", Purposes: []string{"open-data"}, Method: "apikey"}},
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -71,9 +73,59 @@ func NewEnforcement(opts EnforcementOptions) (*Enforcement, error) {
 	return &Enforcement{opts: opts}, nil
 }
 
+// requestState is one operation's authorization state. Its decisions table
+// holds, per catalog field and row level, 0 (not decided yet), allowed or
+// denied: a lock-free read per field, however long the lists.
 type requestState struct {
-	subject *Subject
-	rec     *AccessRecorder
+	subject   *Subject
+	rec       *AccessRecorder
+	version   uint64
+	decisions []atomic.Uint32 // index: 2*field.Index + protected
+	mu        sync.Mutex
+	protected map[string]bool // personnummer -> protected, for placements
+}
+
+const (
+	undecided uint32 = iota
+	allowed
+	denied
+)
+
+func (e *Enforcement) newState(ctx context.Context) *requestState {
+	a := e.opts.Authorizer
+	return &requestState{
+		subject:   Prepare(FromContext(ctx)),
+		rec:       NewAccessRecorder(),
+		version:   a.Version(),
+		decisions: make([]atomic.Uint32, 2*a.Catalog().Len()),
+		protected: map[string]bool{},
+	}
+}
+
+// decide answers from the request's table, or asks the Authorizer once. A
+// policy change during the operation is noticed: the table then starts over.
+func (st *requestState) decide(a *Authorizer, f *Field, protected bool) bool {
+	i := 2 * f.Index
+	if protected {
+		i++
+	}
+	if st.version == a.Version() {
+		switch st.decisions[i].Load() {
+		case allowed:
+			return true
+		case denied:
+			return false
+		}
+	}
+	d := a.Decide(st.subject, f, protected)
+	if d.PolicyVersion == st.version {
+		v := denied
+		if d.Allow {
+			v = allowed
+		}
+		st.decisions[i].Store(v)
+	}
+	return d.Allow
 }
 
 type stateKey struct{}
@@ -87,7 +139,7 @@ func (e *Enforcement) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptOperation prepares the principal once for the whole operation and,
 // when the response is complete, records what personal data it carried.
 func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	st := &requestState{subject: Prepare(FromContext(ctx)), rec: NewAccessRecorder()}
+	st := e.newState(ctx)
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	ctx = WithAccessRecorder(ctx, st.rec)
 	h := next(ctx)
@@ -113,15 +165,65 @@ func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.Opera
 
 // FieldMiddleware decides on a field before its resolver runs. A denied
 // field resolves to null with a FORBIDDEN error at its path; the rest of the
-// response is served.
+// response is served. It runs for every field of every list element, so the
+// common path (an allowed field, decided before in this request) is kept to
+// a few loads; everything else is in helpers.
 func (e *Enforcement) FieldMiddleware(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	if fc == nil || st == nil || strings.HasPrefix(fc.Object, "__") || fc.Object == "Query" {
+		return e.unusual(ctx, fc, st, next)
+	}
+	f := e.opts.Authorizer.Catalog().Field(fc.Object, fc.Field.Name)
+	if f == nil {
+		return nil, forbidden(fc.Object + "." + fc.Field.Name)
+	}
+	return e.field(ctx, fc, st, f, next)
+}
+
+// field decides f and resolves it.
+func (e *Enforcement) field(ctx context.Context, fc *graphql.FieldContext, st *requestState, f *Field, next graphql.Resolver) (any, error) {
+	if !st.decide(e.opts.Authorizer, f, false) {
+		return nil, deny(st, fc, f.Key)
+	}
+	if f.Personal {
+		return e.personal(ctx, fc, st, f, next)
+	}
+	return next(ctx)
+}
+
+// personal resolves an allowed personal field: the row-level rule, then the
+// access log's record of whose data was read.
+func (e *Enforcement) personal(ctx context.Context, fc *graphql.FieldContext, st *requestState, f *Field, next graphql.Resolver) (any, error) {
+	obj := parentObject(fc)
+	// The row-level rule matters only where it would change the answer:
+	// then, and only then, is the value's person looked up.
+	if !st.decide(e.opts.Authorizer, f, true) {
+		protected, err := e.protected(ctx, st, obj)
+		if err != nil {
+			return nil, err // the registry's error: null with its code, never an open field
+		}
+		if protected {
+			return nil, deny(st, fc, f.Key)
+		}
+	}
+	res, err := next(ctx)
+	if err == nil && !isNil(res) {
+		st.rec.Read(f.Key, personOf(obj))
+	}
+	return res, err
+}
+
+// unusual handles root fields, introspection, and a context that did not
+// pass through InterceptOperation (decided all the same, never failing open).
+//
+//go:noinline
+func (e *Enforcement) unusual(ctx context.Context, fc *graphql.FieldContext, st *requestState, next graphql.Resolver) (any, error) {
 	if fc == nil {
 		return nil, forbidden("")
 	}
-	st, _ := ctx.Value(stateKey{}).(*requestState)
-	if st == nil { // not through InterceptOperation: still decide, never fail open
-		st = &requestState{subject: Prepare(FromContext(ctx))}
+	if st == nil {
+		st = e.newState(ctx)
 	}
 	a := e.opts.Authorizer
 	switch {
@@ -131,8 +233,7 @@ func (e *Enforcement) FieldMiddleware(ctx context.Context, next graphql.Resolver
 		return next(ctx)
 	case fc.Object == "Query" && strings.HasPrefix(fc.Field.Name, "__"):
 		if d := a.DecideAction(st.subject, ActIntrospect, ObjSchema); !d.Allow {
-			st.rec.Deny("Query."+fc.Field.Name, fc.Path().String())
-			return nil, forbidden("introspection")
+			return nil, deny(st, fc, "Query."+fc.Field.Name)
 		}
 		return next(ctx)
 	}
@@ -140,36 +241,36 @@ func (e *Enforcement) FieldMiddleware(ctx context.Context, next graphql.Resolver
 	if f == nil { // not in the catalog: cannot be classified, so never served
 		return nil, forbidden(fc.Object + "." + fc.Field.Name)
 	}
-	obj := parentObject(fc)
-	d := a.Decide(st.subject, f, false)
-	if d.Allow && f.Personal {
-		protected, err := e.protected(ctx, obj)
-		if err != nil {
-			return nil, err // the registry's error: null with its code, never an open field
-		}
-		if protected {
-			d = a.Decide(st.subject, f, true)
-		}
-	}
-	if !d.Allow {
-		st.rec.Deny(f.Key, fc.Path().String())
-		return nil, forbidden(f.Key)
-	}
-	res, err := next(ctx)
-	if err == nil && f.Personal && !isNil(res) {
-		st.rec.Read(f.Key, personOf(obj))
-	}
-	return res, err
+	return e.field(ctx, fc, st, f, next)
+}
+
+//go:noinline
+func deny(st *requestState, fc *graphql.FieldContext, key string) error {
+	st.rec.Deny(key, fc.Path().String())
+	return forbidden(key)
 }
 
 // protected applies the row-level rule: the value belongs to a person with
 // protected identity or a confidentiality marking.
-func (e *Enforcement) protected(ctx context.Context, obj any) (bool, error) {
+func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) (bool, error) {
 	switch o := obj.(type) {
 	case *model.Person:
 		return o.ProtectedIdentity || o.ConfidentialityMarking, nil
 	case *model.Placement:
-		return e.opts.Protected(ctx, o.PersonalNumber)
+		st.mu.Lock()
+		p, ok := st.protected[o.PersonalNumber]
+		st.mu.Unlock()
+		if ok {
+			return p, nil
+		}
+		p, err := e.opts.Protected(ctx, o.PersonalNumber)
+		if err != nil {
+			return false, err
+		}
+		st.mu.Lock()
+		st.protected[o.PersonalNumber] = p
+		st.mu.Unlock()
+		return p, nil
 	}
 	return false, nil
 }

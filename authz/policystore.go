@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -178,6 +179,11 @@ func (e *StaleVersionError) Is(target error) bool { return target == ErrStaleVer
 type sqlPolicyStore struct {
 	db *sql.DB
 	d  policyDialect
+	// writeMu lets one transaction of this process at a time wait for the
+	// writers' lock: a PostgreSQL writer holding it needs a second pooled
+	// connection for the Casbin table, which waiting writers would
+	// otherwise exhaust.
+	writeMu sync.Mutex
 }
 
 // policyDialect is what differs between the databases.
@@ -270,6 +276,8 @@ func (s *sqlPolicyStore) Close() error {
 
 // inTx runs fn in a transaction holding the writers' lock.
 func (s *sqlPolicyStore) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("authz: policy store: %s: %w", what, err)

@@ -136,7 +136,7 @@ function diffBlock(diff) {
   else lines = JSON.stringify(diff, null, 2).split('\n');
   const pre = el('pre', { class: 'diff' });
   for (const l of lines) {
-    const cls = l.startsWith('+') && !l.startsWith('+++') ? 'add' : l.startsWith('-') && !l.startsWith('---') ? 'del' : '';
+    const cls = l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : '';
     pre.append(el('span', { class: cls, text: l }), '\n');
   }
   return pre;
@@ -296,8 +296,12 @@ function renderCatalog() {
       el('td', {}, levelBadge(f.level)),
       el('td', { text: f.owner || '' }),
       el('td', {}, markers),
-      el('td', { class: 'desc', text: f.description || '' }),
-      el('td', {}, who));
+      el('td', { class: 'desc' }, f.description || '',
+        Array.isArray(f.rules) && f.rules.length ? el('details', { class: 'rules' },
+          el('summary', { text: `${f.rules.length} policy line${f.rules.length === 1 ? '' : 's'} name it` }),
+          el('ul', { class: 'globs' }, f.rules.map((l) => el('li', {}, el('code', { text: l }))))) : null),
+      el('td', {}, who,
+        Array.isArray(f.clients) ? el('p', { class: 'small muted' }, 'Contracts: ', f.clients.length ? f.clients.join(', ') : 'none') : null));
   }));
   $('catalog-count').textContent = `${rows.length} of ${all.length} fields`;
 }
@@ -324,6 +328,10 @@ function showProblems(r, what) {
       el('strong', { text: `Line ${l.line}: ` }), l.message || '',
       l.text ? el('code', { text: l.text }) : null))));
   }
+  const rails = d.guardRails || d.rails || [];
+  if (Array.isArray(rails) && rails.length) {
+    box.append(el('ul', { class: 'lines' }, rails.map((g) => el('li', {}, el('code', { text: g.code || g.name || '' }), ' ', g.detail || ''))));
+  }
   if (r.status === 409) {
     box.append(el('p', {},
       `Someone changed the live policy since you started from version ${state.baseVersion}. `,
@@ -346,13 +354,21 @@ async function dryRun() {
   if (!r.ok) { status(''); showProblems(r, 'Dry run'); return; }
   const changes = r.data.changes || [];
   const recent = r.data.recent || { examined: 0, changed: 0 };
-  $('dry-run-summary').textContent = `${changes.length} decision${changes.length === 1 ? '' : 's'} would change. ` +
-    `Of the ${recent.examined} most recent requests in the access log, ${recent.changed} would have been answered differently.`;
+  const since = recent.since ? ` since ${when(recent.since)}` : '';
+  $('dry-run-summary').textContent = `${changes.length} decision${changes.length === 1 ? '' : 's'} would change. ` + (recent.unavailable
+    ? 'The access log could not be read, so the effect on recent requests is unknown.'
+    : `Of the ${recent.examined} recent requests in the access log${since}, ${recent.changed} would have been answered differently.`);
   $('dry-run-table').tBodies[0].replaceChildren(...changes.map((c) => el('tr', {},
     el('td', { text: c.role }), el('td', { text: c.client }),
-    el('td', {}, el('code', { text: c.field })),
+    el('td', {}, el('code', { text: c.field }), c.action && c.action !== 'read' ? ` (${c.action})` : null),
     el('td', { text: c.protected ? 'yes' : 'no' }),
-    el('td', {}, decisionBadge(c.before)), el('td', {}, decisionBadge(c.after)))));
+    el('td', {}, decisionBadge(c.before)), el('td', {}, decisionBadge(c.after)),
+    el('td', { class: 'desc', title: c.rule || null, text: c.reason || '' }))));
+  const rails = r.data.guardRails || [];
+  const railBox = $('dry-run-rails');
+  railBox.replaceChildren(...(rails.length ? [el('p', {}, el('strong', { text: 'A proposal of this text would be refused by the guard rails:' })),
+    el('ul', {}, rails.map((g) => el('li', {}, el('code', { text: g.code || g.name || '' }), ' ', g.detail || '')))] : []));
+  railBox.hidden = !rails.length;
   $('dry-run-result').hidden = false;
   status('Dry run done.');
 }
@@ -447,7 +463,7 @@ async function loadVersions() {
     const comment = el('input', { id: `restore-comment-${v.version}`, size: 40, value: `Restore version ${v.version}` });
     return el('article', { class: 'card version', 'data-version': v.version, 'aria-labelledby': `version-${v.version}` },
       el('h3', { id: `version-${v.version}` }, `Version ${v.version} `, v.version === live ? el('span', { class: 'badge allow', text: 'live' }) : null),
-      el('p', { class: 'meta', text: `by ${v.author} · ${when(v.createdAt)}` }),
+      el('p', { class: 'meta', text: `by ${v.author}${v.approvedBy ? `, approved by ${v.approvedBy}` : ''} · ${when(v.createdAt)}` }),
       el('p', { class: 'comment', text: v.comment || '(no comment)' }),
       el('details', {}, el('summary', { text: 'Diff to the version before' }), diffBlock(v.diff)),
       v.version === live ? null : el('div', { class: 'actions' },
@@ -473,11 +489,12 @@ async function restore(version, comment, where) {
 async function loadAudit() {
   const r = await api('GET', '/admin/api/audit');
   if (!r.ok) { showError(`Could not load the audit trail: ${problem(r)}`); return; }
-  const es = [...(r.data.events || [])].sort((a, b) => String(b.at).localeCompare(String(a.at)));
+  // Newest first: the append-only audit numbers its events in order.
+  const es = [...(r.data.events || [])].sort((a, b) => (b.id || 0) - (a.id || 0) || new Date(b.at) - new Date(a.at));
   $('audit-table').tBodies[0].replaceChildren(...es.map((e) => el('tr', {},
     el('td', { text: when(e.at) }), el('td', { text: e.actor }), el('td', { text: e.action }),
     el('td', { text: e.proposal ? `#${e.proposal}` : '' }), el('td', { text: e.version || '' }),
-    el('td', { text: e.comment || '' }))));
+    el('td', {}, e.comment || '', e.detail ? el('div', { class: 'small muted', text: e.detail }) : null))));
 }
 
 // ---------- start ----------

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Authz    Authz    `yaml:"authz"`
 	Log      Log      `yaml:"log"`
+
+	// envProblems are environment overrides that did not parse.
+	envProblems []error
 }
 
 // Auth configures authentication. In the demo a built-in development issuer
@@ -88,6 +92,22 @@ type Authz struct {
 	RolesFile string `yaml:"rolesFile"`
 	// AccessLog is where access to personal data is recorded.
 	AccessLog AccessLog `yaml:"accessLog"`
+	// PolicyStoreFile is the SQLite file that keeps policy versions,
+	// proposals and their audit when PolicyDatabaseURL is not set (default
+	// kommungraf-policy.db; the demo uses its temp dir). Such a store serves
+	// one gateway instance: replicas need PolicyDatabaseURL.
+	PolicyStoreFile string `yaml:"policyStoreFile"`
+	// RequireApproval makes every policy change wait for a second security
+	// officer (default true; false in the demo, where
+	// KOMMUNGRAF_REQUIRE_APPROVAL=true turns it on).
+	RequireApproval *bool `yaml:"requireApproval"`
+	// PolicyReloadInterval is how often a replica compares its live policy
+	// with the store's current version (default 5s): the backstop for a
+	// change announcement missed while Redis was away.
+	PolicyReloadInterval time.Duration `yaml:"policyReloadInterval"`
+	// DryRunLimit caps the access log entries of the last 24 hours a dry
+	// run replays (default 10000).
+	DryRunLimit int `yaml:"dryRunLimit"`
 }
 
 // AccessLog configures the access log. The key that hashes personnummer comes
@@ -238,6 +258,9 @@ const (
 	// EnvAccessLogKey is the base64 key (at least 32 bytes) that turns
 	// personnummer into keyed hashes in the access log.
 	EnvAccessLogKey = "KOMMUNGRAF_ACCESS_LOG_KEY"
+	// EnvRequireApproval ("true" or "false") sets authz.requireApproval,
+	// the demo's included.
+	EnvRequireApproval = "KOMMUNGRAF_REQUIRE_APPROVAL"
 )
 
 // Load reads, expands and validates a configuration file.
@@ -340,6 +363,8 @@ func expandNode(n *yaml.Node, problems *[]error) {
 func Demo() *Config {
 	c := &Config{}
 	c.Log.Format = "text"
+	off := false
+	c.Authz.RequireApproval = &off // one person can try the policy editor
 	c.ApplyEnv()
 	c.defaults()
 	return c
@@ -353,6 +378,13 @@ func (c *Config) ApplyEnv() {
 	}
 	if v := os.Getenv(EnvRedisURL); v != "" {
 		c.Redis.URL = v
+	}
+	if v := os.Getenv(EnvRequireApproval); v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			c.Authz.RequireApproval = &b
+		} else {
+			c.envProblems = append(c.envProblems, fmt.Errorf("%s=%q: want true or false", EnvRequireApproval, v))
+		}
 	}
 }
 
@@ -386,6 +418,18 @@ func (c *Config) defaults() {
 		if _, ok := c.Cache.Sources[name]; !ok {
 			c.Cache.Sources[name] = p
 		}
+	}
+	if c.Authz.PolicyStoreFile == "" {
+		c.Authz.PolicyStoreFile = "kommungraf-policy.db"
+	}
+	if c.Authz.RequireApproval == nil {
+		c.Authz.RequireApproval = &t
+	}
+	if c.Authz.PolicyReloadInterval == 0 {
+		c.Authz.PolicyReloadInterval = 5 * time.Second
+	}
+	if c.Authz.DryRunLimit == 0 {
+		c.Authz.DryRunLimit = 10000
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -461,6 +505,12 @@ func (c *Config) validate(sourcesOnly bool) []error {
 				bad("%s: want a postgres:// URL", name)
 			}
 		}
+		if c.Authz.PolicyReloadInterval < 50*time.Millisecond || c.Authz.PolicyReloadInterval > time.Hour {
+			bad("authz.policyReloadInterval must be between 50ms and 1h")
+		}
+		if c.Authz.DryRunLimit < 1 || c.Authz.DryRunLimit > 1000000 {
+			bad("authz.dryRunLimit must be between 1 and 1000000")
+		}
 		if c.Batching.Wait < 0 || c.Batching.Wait > time.Second {
 			bad("batching.wait must be between 0 and 1s")
 		}
@@ -468,6 +518,8 @@ func (c *Config) validate(sourcesOnly bool) []error {
 			bad("batching.maxBatch and batching.fanOut must not be negative")
 		}
 	}
+	// Environment overrides apply in the demo too, which validates only here.
+	p = append(p, c.envProblems...)
 	checkHTTP := func(name string, s HTTPSource) {
 		u, err := url.Parse(s.URL)
 		if s.URL == "" {

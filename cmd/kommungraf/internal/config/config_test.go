@@ -13,7 +13,7 @@ import (
 // variables the tests expand, so that every test starts from the file alone.
 func cleanEnv(t *testing.T) {
 	t.Helper()
-	for _, name := range []string{EnvDatabaseURL, EnvRedisURL, "KG_TEST_NAVET_URL", "KG_TEST_ORDER", "KG_TEST_MISSING", "KG_TEST_LEVEL", "KG_TEST_EMPTY"} {
+	for _, name := range []string{EnvDatabaseURL, EnvRedisURL, "KG_TEST_NAVET_URL", "KG_TEST_ORDER", "KG_TEST_MISSING", "KG_TEST_LEVEL", "KG_TEST_EMPTY", EnvRequireApproval} {
 		t.Setenv(name, "") // restores the old value after the test
 		if err := os.Unsetenv(name); err != nil {
 			t.Fatal(err)
@@ -22,6 +22,12 @@ func cleanEnv(t *testing.T) {
 }
 
 func boolp(b bool) *bool { return &b }
+
+// authzDefaults are the policy workflow's defaults; approval is off in the demo.
+func authzDefaults(requireApproval bool) Authz {
+	return Authz{PolicyStoreFile: "kommungraf-policy.db", RequireApproval: boolp(requireApproval),
+		PolicyReloadInterval: 5 * time.Second, DryRunLimit: 10000}
+}
 
 // minimal is the smallest configuration that validates. It has no blank
 // line, comment or flow style, so that line numbers in errors are the same
@@ -53,6 +59,7 @@ func minimalWant() *Config {
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
 		},
 		Cache: Cache{Sources: defaultPolicies()},
+		Authz: authzDefaults(true),
 		Log:   Log{Level: "info", Format: "json"},
 	}
 }
@@ -132,6 +139,7 @@ log:
 		Batching: Batching{Wait: 3 * time.Millisecond, MaxBatch: 50, FanOut: 8},
 		Redis:    Redis{URL: "rediss://cache:6380/1"},
 		Cache:    Cache{Sources: defaultPolicies()},
+		Authz:    authzDefaults(true),
 		Log:      Log{Level: "debug", Format: "text"},
 	}
 
@@ -425,6 +433,7 @@ func TestDemo(t *testing.T) {
 			},
 			Sources: Sources{Skoldatabas: Database{Driver: "sqlite"}},
 			Cache:   Cache{Sources: defaultPolicies()},
+			Authz:   authzDefaults(false),
 			Log:     Log{Level: "info", Format: "text"},
 		}
 	}

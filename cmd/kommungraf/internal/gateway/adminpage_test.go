@@ -155,3 +155,32 @@ func TestAdminSession(t *testing.T) {
 		}
 	})
 }
+
+// The session cookie authenticates the policy API as the bearer token would,
+// and only with the page's CSRF header does it change anything.
+func TestAdminSessionReachesThePolicyAPI(t *testing.T) {
+	d := startDemo(t, nil, 0, false)
+	officer := d.token(t, "security-officer")
+	dryRun := `{"text":"p, role:security-officer, policy, admin, *, 0, allow\n"}`
+	for _, tc := range []struct {
+		name   string
+		req    adminRequest
+		status int
+		want   string
+	}{
+		{"GET with the cookie", adminRequest{method: "GET", path: "/admin/api/policy", cookie: officer}, 200, `"requireApproval":`},
+		{"POST with the cookie and the CSRF header", adminRequest{method: "POST", path: "/admin/api/dry-run", cookie: officer, body: dryRun, headers: csrf}, 200, `"changes":`},
+		{"POST with the cookie, no CSRF header", adminRequest{method: "POST", path: "/admin/api/dry-run", cookie: officer, body: dryRun}, 403, `"code":"CSRF"`},
+		{"a case officer's cookie", adminRequest{method: "GET", path: "/admin/api/policy", cookie: d.token(t, "case-officer")}, 403, `"code":"FORBIDDEN"`},
+		{"a case officer's bearer", adminRequest{method: "GET", path: "/admin/api/policy", bearer: "case-officer"}, 403, `"code":"FORBIDDEN"`},
+		{"a forged cookie", adminRequest{method: "GET", path: "/admin/api/policy", cookie: officer[:len(officer)-4] + "AAAA"}, 401, `UNAUTHENTICATED`},
+		{"no session", adminRequest{method: "GET", path: "/admin/api/policy"}, 403, `"code":"FORBIDDEN"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := d.admin(t, tc.req)
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("status %d, want %d with %q in:\n%.600s", resp.StatusCode, tc.status, tc.want, body)
+			}
+		})
+	}
+}

@@ -130,6 +130,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	if err != nil {
 		return nil, err
 	}
+	if err := g.openPolicyAdmin(ctx, opts.Demo); err != nil {
+		return nil, err
+	}
 	factory := loaders.NewFactory(src, loaders.Options{
 		Wait: cfg.Batching.Wait, MaxBatch: cfg.Batching.MaxBatch, FanOut: cfg.Batching.FanOut,
 		Disabled: opts.DisableBatching, Caching: caching,
@@ -153,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 		mux.Handle("POST /admin/cache/invalidate", g.sec.require(authz.ActAdmin, authz.ObjCache, http.HandlerFunc(g.invalidate)))
 	}
 	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.queryAccessLog)))
+	g.mountPolicyAPI(mux) // the policy workflow's REST API (policyapi.go)
 	if g.sec.dev != nil {
 		dev := loopbackOnly(g.sec.dev.Handler())
 		mux.Handle("GET /demo/token", dev)

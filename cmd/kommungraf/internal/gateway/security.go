@@ -29,6 +29,12 @@ type security struct {
 	dev         *authz.DevIssuer // demo only
 	policyDB    *pgxpool.Pool
 	policyStore *authz.PostgresAdapter
+	roles       map[string]authz.RoleGrant
+	// The policy workflow (policyapi.go): versions, proposals and audit,
+	// and what keeps this replica at the current version.
+	policyVersions authz.PolicyStore
+	policyFlow     *authz.PolicyFlow
+	policySync     *authz.PolicySync
 }
 
 // PolicySource reads the policy text from the configured file, or the
@@ -137,6 +143,7 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 	if err != nil {
 		return s, err
 	}
+	s.roles = roles
 	ao := authz.AuthenticatorOptions{}
 	if demo {
 		s.dev, err = authz.NewDevIssuer(authz.DevIssuerOptions{Demo: true})
@@ -224,6 +231,12 @@ func (s *security) Close() error {
 		return nil
 	}
 	var errs []error
+	if s.policySync != nil {
+		errs = append(errs, s.policySync.Close())
+	}
+	if s.policyVersions != nil {
+		errs = append(errs, s.policyVersions.Close())
+	}
 	if s.accessLog != nil {
 		errs = append(errs, s.accessLog.Close())
 	}

@@ -1,0 +1,581 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/sources/cache"
+)
+
+// openPolicyAdmin opens the policy store (PostgreSQL with
+// authz.policyDatabaseUrl, else a SQLite file), makes its current version
+// live and keeps it so: Redis announcements when Redis is configured, and a
+// periodic reload always. Without PostgreSQL the store is this instance's
+// alone, so a change reaches no other replica.
+func (g *Gateway) openPolicyAdmin(ctx context.Context, demo bool) error {
+	s, a := g.sec, g.cfg.Authz
+	var err error
+	if s.policyDB != nil {
+		s.policyVersions, err = authz.NewPostgresPolicyStore(ctx, s.policyDB, s.policyStore)
+	} else {
+		path := a.PolicyStoreFile
+		if demo && g.tmpDir != "" {
+			path = filepath.Join(g.tmpDir, "policy.db")
+		}
+		s.policyVersions, err = authz.NewSQLitePolicyStore(ctx, path)
+	}
+	if err != nil {
+		return err
+	}
+
+	// An empty store starts from the policy the gateway loaded: the file
+	// (comments included) or, when the Casbin table held other rules, those.
+	seed, comment := "", ""
+	if text, err := PolicySource(g.cfg); err == nil {
+		if rules, err := authz.ParsePolicy(text, s.authorizer.Catalog()); err == nil && slices.EqualFunc(rules, s.authorizer.Rules(), slices.Equal) {
+			seed, comment = text, "seeded from "+nameOr(a.PolicyFile, "the embedded default policy")
+		}
+	}
+	if seed == "" {
+		seed, comment = authz.RulesText(s.authorizer.Rules()), "seeded from the casbin_rule table"
+	}
+
+	if g.redis == nil && g.cfg.Redis.URL != "" { // the cache is off, announcements still need Redis
+		if g.redis, err = cache.NewRedisClient(g.cfg.Redis.URL); err != nil {
+			return err
+		}
+	}
+	var notifier authz.PolicyNotifier
+	if g.redis != nil {
+		notifier = authz.NewRedisPolicyNotifier(g.redis, "")
+	}
+	s.policyFlow, err = authz.NewPolicyFlow(ctx, authz.PolicyFlowOptions{
+		Store: s.policyVersions, Authorizer: s.authorizer, Roles: s.roles,
+		RequireApproval: *a.RequireApproval, Notifier: notifier, AccessLog: s.accessLog,
+		DryRunLimit: a.DryRunLimit, Seed: seed, SeedComment: comment, Logger: g.log,
+	})
+	if err != nil {
+		return err
+	}
+	if text, err := PolicySource(g.cfg); err == nil {
+		if rules, err := authz.ParsePolicy(text, nil); err == nil && !slices.EqualFunc(rules, s.authorizer.Rules(), slices.Equal) {
+			g.log.Info("policy: the policy store's current version is live; it differs from the policy file, which only seeds an empty store",
+				"version", s.authorizer.Version(), "file", nameOr(a.PolicyFile, "(embedded)"))
+		}
+	}
+	s.policySync, err = authz.StartPolicySync(authz.PolicySyncOptions{
+		Reloader: s.policyFlow, Redis: g.redis, Interval: a.PolicyReloadInterval, Logger: g.log,
+	})
+	return err
+}
+
+// mountPolicyAPI registers the policy administration API: every route
+// authenticates and needs admin on policy.
+func (g *Gateway) mountPolicyAPI(mux *http.ServeMux) {
+	api := &policyAPI{flow: g.sec.policyFlow, a: g.sec.authorizer, log: g.log.With("component", "policy-api")}
+	routes := map[string]http.HandlerFunc{
+		"GET /admin/api/policy":                      api.policy,
+		"GET /admin/api/catalog":                     api.catalog,
+		"POST /admin/api/dry-run":                    api.dryRun,
+		"POST /admin/api/proposals":                  api.propose,
+		"GET /admin/api/proposals":                   api.proposals,
+		"GET /admin/api/proposals/{id}":              api.proposal,
+		"POST /admin/api/proposals/{id}/approve":     api.approve,
+		"POST /admin/api/proposals/{id}/reject":      api.reject,
+		"GET /admin/api/versions":                    api.versions,
+		"GET /admin/api/versions/{version}":          api.version,
+		"POST /admin/api/versions/{version}/restore": api.restore,
+		"GET /admin/api/audit":                       api.audit,
+	}
+	for pattern, h := range routes {
+		mux.Handle(pattern, g.sec.require(authz.ActAdmin, authz.ObjPolicy, h))
+	}
+	// Anything else under the API is a 404 for administrators only, so the
+	// API's shape is not revealed to others either.
+	mux.Handle("/admin/api/", g.sec.require(authz.ActAdmin, authz.ObjPolicy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", "no such policy API route: "+r.Method+" "+r.URL.Path, nil)
+	})))
+}
+
+// policyAPI serves /admin/api/*; the HTTP layer only reads arguments, calls
+// the workflow and maps the result.
+type policyAPI struct {
+	flow *authz.PolicyFlow
+	a    *authz.Authorizer
+	log  *slog.Logger
+}
+
+// The JSON shapes of the API (the policy editor page relies on them).
+type (
+	proposalJSON struct {
+		ID          int64      `json:"id"`
+		BaseVersion uint64     `json:"baseVersion"`
+		Author      string     `json:"author"`
+		Comment     string     `json:"comment"`
+		CreatedAt   time.Time  `json:"createdAt"`
+		Status      string     `json:"status"`
+		Diff        string     `json:"diff"`
+		Text        string     `json:"text"`
+		DecidedBy   string     `json:"decidedBy,omitempty"`
+		DecidedAt   *time.Time `json:"decidedAt,omitempty"`
+		Reason      string     `json:"reason,omitempty"`
+		Version     uint64     `json:"version,omitempty"`
+		Restores    uint64     `json:"restores,omitempty"`
+	}
+	versionJSON struct {
+		Version    uint64    `json:"version"`
+		Author     string    `json:"author"`
+		CreatedAt  time.Time `json:"createdAt"`
+		Comment    string    `json:"comment"`
+		Diff       string    `json:"diff"`
+		Parent     uint64    `json:"parent"`
+		Proposal   *int64    `json:"proposal"`
+		ApprovedBy string    `json:"approvedBy,omitempty"`
+		Text       string    `json:"text,omitempty"`
+		Rules      []string  `json:"rules,omitempty"`
+	}
+	auditJSON struct {
+		ID       int64     `json:"id"`
+		At       time.Time `json:"at"`
+		Actor    string    `json:"actor"`
+		Action   string    `json:"action"`
+		Proposal *int64    `json:"proposal"`
+		Version  *uint64   `json:"version"`
+		Comment  string    `json:"comment"`
+		Detail   string    `json:"detail,omitempty"`
+	}
+	proposeJSON struct {
+		Proposal proposalJSON `json:"proposal"`
+		Applied  bool         `json:"applied"`
+		Version  uint64       `json:"version,omitempty"`
+	}
+	lineJSON struct {
+		Line    int    `json:"line"`
+		Text    string `json:"text"`
+		Message string `json:"message"`
+	}
+	railJSON struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}
+)
+
+func toProposal(p authz.Proposal) proposalJSON {
+	j := proposalJSON{ID: p.ID, BaseVersion: p.BaseVersion, Author: p.Author, Comment: p.Comment, CreatedAt: p.CreatedAt,
+		Status: p.Status, Diff: p.Diff, Text: p.Text, DecidedBy: p.DecidedBy, Reason: p.Reason, Version: p.Version, Restores: p.Restores}
+	if !p.DecidedAt.IsZero() {
+		t := p.DecidedAt
+		j.DecidedAt = &t
+	}
+	return j
+}
+
+func toVersion(v authz.PolicyVersion, full bool) versionJSON {
+	j := versionJSON{Version: v.Number, Author: v.Author, CreatedAt: v.CreatedAt, Comment: v.Comment, Diff: v.Diff,
+		Parent: v.Parent, ApprovedBy: v.ApprovedBy}
+	if v.ProposalID != 0 {
+		id := v.ProposalID
+		j.Proposal = &id
+	}
+	if full {
+		j.Text, j.Rules = v.Text, ruleLines(v.Text)
+	}
+	return j
+}
+
+// ruleLines are a policy's lines in canonical form.
+func ruleLines(text string) []string {
+	rules, _ := authz.ParsePolicy(text, nil) // stored versions parsed when they were applied
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.String()
+	}
+	return out
+}
+
+func (api *policyAPI) policy(w http.ResponseWriter, r *http.Request) {
+	v, err := api.flow.Store().Current(r.Context())
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"version": v.Number, "rules": ruleLines(v.Text), "text": v.Text, "requireApproval": api.flow.RequireApproval(),
+		"liveVersion": api.a.Version(), "author": v.Author, "createdAt": v.CreatedAt, "comment": v.Comment,
+	})
+}
+
+func (api *policyAPI) catalog(w http.ResponseWriter, r *http.Request) {
+	type accessJSON struct {
+		Role             string `json:"role"`
+		Client           string `json:"client"`
+		Allowed          bool   `json:"allowed"`
+		ProtectedAllowed bool   `json:"protectedAllowed"`
+	}
+	type fieldJSON struct {
+		Key         string       `json:"key"`
+		Type        string       `json:"type"`
+		Field       string       `json:"field"`
+		Level       int          `json:"level"`
+		Owner       string       `json:"owner"`
+		Personal    bool         `json:"personal"`
+		Health      bool         `json:"health"`
+		Description string       `json:"description"`
+		Access      []accessJSON `json:"access"`
+		Clients     []string     `json:"clients"`
+		Rules       []string     `json:"rules"`
+	}
+	type contractJSON struct {
+		Client       string   `json:"client"`
+		Name         string   `json:"name"`
+		Owner        string   `json:"owner"`
+		Purposes     []string `json:"purposes"`
+		Ceiling      int      `json:"ceiling"`
+		Availability string   `json:"availability"`
+		Fields       []string `json:"fields"`
+	}
+	view := api.flow.Catalog()
+	fields := make([]fieldJSON, 0, len(view))
+	for _, fa := range view {
+		f := fa.Field
+		fj := fieldJSON{Key: f.Key, Type: f.Type, Field: f.Name, Level: int(f.Level), Owner: f.Owner, Personal: f.Personal,
+			Health: f.Health, Description: f.Description, Access: make([]accessJSON, len(fa.Access)), Clients: fa.Clients, Rules: fa.Rules}
+		for i, a := range fa.Access {
+			fj.Access[i] = accessJSON{a.Role, a.Client, a.Allowed, a.ProtectedAllowed}
+		}
+		fields = append(fields, fj)
+	}
+	contracts := []contractJSON{}
+	for _, c := range api.a.Contracts().List() {
+		contracts = append(contracts, contractJSON{c.Client, c.Name, c.Owner, c.Purposes, int(c.Ceiling), c.Availability, c.Fields})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": api.a.Version(), "fields": fields, "contracts": contracts})
+}
+
+func (api *policyAPI) dryRun(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text *string `json:"text"`
+	}
+	if !decodeBody(w, r, &body, true) {
+		return
+	}
+	if body.Text == nil {
+		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", `want {"text": "<the whole policy>"}`, nil)
+		return
+	}
+	rep, err := api.flow.DryRun(r.Context(), *body.Text)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	type changeJSON struct {
+		Role      string `json:"role"`
+		Client    string `json:"client"`
+		Action    string `json:"action"`
+		Field     string `json:"field"`
+		Protected bool   `json:"protected"`
+		Before    bool   `json:"before"`
+		After     bool   `json:"after"`
+		Rule      string `json:"rule,omitempty"`
+		Reason    string `json:"reason,omitempty"`
+	}
+	changes := make([]changeJSON, len(rep.Changes))
+	for i, c := range rep.Changes {
+		changes[i] = changeJSON{c.Role, c.Client, c.Action, c.Field, c.Protected, c.Before, c.After, c.Rule, c.Reason}
+	}
+	rails := make([]railJSON, len(rep.GuardRails))
+	for i, gr := range rep.GuardRails {
+		rails[i] = railJSON{gr.Name, gr.Detail}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"baseVersion": rep.BaseVersion, "changes": changes, "guardRails": rails,
+		"recent": map[string]any{"examined": rep.Recent.Examined, "changed": rep.Recent.Changed,
+			"since": rep.Recent.Since.UTC(), "unavailable": rep.Recent.Unavailable},
+	})
+}
+
+func (api *policyAPI) propose(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		BaseVersion *uint64 `json:"baseVersion"`
+		Text        *string `json:"text"`
+		Comment     string  `json:"comment"`
+	}
+	if !decodeBody(w, r, &body, true) {
+		return
+	}
+	if body.BaseVersion == nil || body.Text == nil {
+		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST",
+			`want {"baseVersion": <the version the change is written against>, "text": "<the whole policy>", "comment": "..."}`, nil)
+		return
+	}
+	res, err := api.flow.Propose(r.Context(), actor(r), *body.BaseVersion, *body.Text, body.Comment)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, proposeJSON{toProposal(res.Proposal), res.Applied, res.Version})
+}
+
+var proposalStatuses = []string{"", authz.ProposalProposed, authz.ProposalApplied, authz.ProposalRejected, authz.ProposalSuperseded}
+
+func (api *policyAPI) proposals(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	if !slices.Contains(proposalStatuses, status) {
+		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", "status: want proposed, applied, rejected or superseded", nil)
+		return
+	}
+	limit, ok := queryLimit(w, r)
+	if !ok {
+		return
+	}
+	ps, err := api.flow.Store().Proposals(r.Context(), status, limit)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	out := make([]proposalJSON, len(ps))
+	for i, p := range ps {
+		out[i] = toProposal(p)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"proposals": out})
+}
+
+func (api *policyAPI) proposal(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	p, err := api.flow.Store().Proposal(r.Context(), id)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"proposal": toProposal(p)})
+}
+
+func (api *policyAPI) approve(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok || !decodeBody(w, r, &struct{}{}, false) {
+		return
+	}
+	v, p, err := api.flow.Approve(r.Context(), actor(r), id)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": v.Number, "proposal": toProposal(p)})
+}
+
+func (api *policyAPI) reject(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if !decodeBody(w, r, &body, false) {
+		return
+	}
+	p, err := api.flow.Reject(r.Context(), actor(r), id, body.Reason)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"proposal": toProposal(p)})
+}
+
+func (api *policyAPI) versions(w http.ResponseWriter, r *http.Request) {
+	limit, ok := queryLimit(w, r)
+	if !ok {
+		return
+	}
+	vs, err := api.flow.Store().Versions(r.Context(), limit)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	out := make([]versionJSON, len(vs))
+	for i, v := range vs {
+		out[i] = toVersion(v, false)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": out})
+}
+
+func (api *policyAPI) version(w http.ResponseWriter, r *http.Request) {
+	n, ok := pathVersion(w, r)
+	if !ok {
+		return
+	}
+	v, err := api.flow.Store().Version(r.Context(), n)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toVersion(v, true))
+}
+
+func (api *policyAPI) restore(w http.ResponseWriter, r *http.Request) {
+	n, ok := pathVersion(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Comment string `json:"comment"`
+	}
+	if !decodeBody(w, r, &body, false) {
+		return
+	}
+	res, err := api.flow.Restore(r.Context(), actor(r), n, body.Comment)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, proposeJSON{toProposal(res.Proposal), res.Applied, res.Version})
+}
+
+func (api *policyAPI) audit(w http.ResponseWriter, r *http.Request) {
+	limit, ok := queryLimit(w, r)
+	if !ok {
+		return
+	}
+	es, err := api.flow.Store().Audit(r.Context(), limit)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	out := make([]auditJSON, len(es))
+	for i, e := range es {
+		j := auditJSON{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Comment: e.Comment, Detail: e.Detail}
+		if e.ProposalID != 0 {
+			id := e.ProposalID
+			j.Proposal = &id
+		}
+		if e.Version != 0 {
+			v := e.Version
+			j.Version = &v
+		}
+		out[i] = j
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+// actor is who does it: the authenticated principal's subject.
+func actor(r *http.Request) string { return authz.FromContext(r.Context()).Subject }
+
+// fail maps a workflow error to its problem.
+func (api *policyAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *authz.PolicyError
+	var gr *authz.GuardRailError
+	var stale *authz.StaleVersionError
+	switch {
+	case errors.As(err, &pe):
+		lines := make([]lineJSON, len(pe.Lines))
+		for i, l := range pe.Lines {
+			lines[i] = lineJSON{l.Line, l.Text, l.Msg}
+		}
+		detail := fmt.Sprintf("%d line(s) of the policy do not fit the model; the live policy is unchanged", len(lines))
+		writePolicyProblem(w, http.StatusUnprocessableEntity, "INVALID_POLICY", detail, map[string]any{"lines": lines})
+	case errors.As(err, &gr):
+		rails := make([]railJSON, len(gr.Rails))
+		for i, x := range gr.Rails {
+			rails[i] = railJSON{x.Name, x.Detail}
+		}
+		writePolicyProblem(w, http.StatusUnprocessableEntity, "GUARD_RAIL", gr.Error(), map[string]any{"rails": rails})
+	case errors.As(err, &stale):
+		writePolicyProblem(w, http.StatusConflict, "STALE_VERSION", stale.Error(),
+			map[string]any{"baseVersion": stale.Base, "currentVersion": stale.Current})
+	case errors.Is(err, authz.ErrSelfApproval):
+		writePolicyProblem(w, http.StatusForbidden, "SELF_APPROVAL", err.Error(), nil)
+	case errors.Is(err, authz.ErrProposalClosed):
+		writePolicyProblem(w, http.StatusConflict, "PROPOSAL_CLOSED", err.Error(), nil)
+	case errors.Is(err, authz.ErrNoChange):
+		writePolicyProblem(w, http.StatusUnprocessableEntity, "NO_CHANGE", err.Error(), nil)
+	case errors.Is(err, authz.ErrPolicyNotFound):
+		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", err.Error(), nil)
+	default:
+		api.log.ErrorContext(r.Context(), "policy API: request failed", "path", r.URL.Path, "error", err.Error())
+		writePolicyProblem(w, http.StatusServiceUnavailable, "POLICY_STORE_UNAVAILABLE", "the policy store could not complete the request; try again", nil)
+	}
+}
+
+// writePolicyProblem answers with an RFC 9457 problem+json body and extra members.
+func writePolicyProblem(w http.ResponseWriter, status int, code, detail string, extra map[string]any) {
+	body := map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail}
+	for k, v := range extra {
+		body[k] = v
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// decodeBody reads a JSON body strictly; an empty body is allowed unless
+// required.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if errors.Is(err, io.EOF) && !required {
+		return true
+	}
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
+		msg := "the body is not the expected JSON object"
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			msg = "the body is too large"
+		} else if strings.HasPrefix(err.Error(), "json: unknown field") {
+			msg += ": " + strings.TrimPrefix(err.Error(), "json: ")
+		}
+		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", msg, nil)
+		return false
+	}
+	return true
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", "no proposal "+r.PathValue("id"), nil)
+		return 0, false
+	}
+	return id, true
+}
+
+func pathVersion(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	n, err := strconv.ParseUint(r.PathValue("version"), 10, 63)
+	if err != nil || n < 1 {
+		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", "no policy version "+r.PathValue("version"), nil)
+		return 0, false
+	}
+	return n, true
+}
+
+// queryLimit reads ?limit= (default 500, at most 10000).
+func queryLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 500, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10000 {
+		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000", nil)
+		return 0, false
+	}
+	return n, true
+}
