@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/maypok86/otter/v2"
 	"io"
 	"log/slog"
 	"maps"
@@ -32,6 +31,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // Outcomes of a request, as recorded in AccessEntry.Outcome.
