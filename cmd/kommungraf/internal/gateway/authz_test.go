@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
@@ -490,5 +491,35 @@ func TestAccessLogNamesEveryPersonServed(t *testing.T) {
 		if tc.status == 200 && (len(body.Entries) != 1 || body.Entries[0].Subject != "demo-case-officer") {
 			t.Fatalf("access log API: %+v", body.Entries)
 		}
+	}
+}
+
+// TestClientWithoutContractSeesNothing: a system client whose API key is
+// valid but whose application has no information contract gets FORBIDDEN
+// on every field, level 0 included, whatever its roles; the same roles
+// through a client outside its contract's ceiling get nothing above it.
+func TestClientWithoutContractSeesNothing(t *testing.T) {
+	noContract, _ := authz.NewAPIKey()
+	wrongApp, _ := authz.NewAPIKey()
+	d := startDemo(t, func(c *config.Config) {
+		c.Auth.APIKeys = append(c.Auth.APIKeys,
+			config.APIKey{Name: "batch-job", Client: "no-contract-app", Roles: []string{"social-secretary"}, SHA256: authz.HashAPIKey(noContract)},
+			config.APIKey{Name: "misrouted", Client: "bygglov-app", Roles: []string{"social-secretary"}, SHA256: authz.HashAPIKey(wrongApp)},
+		)
+	}, 0, false)
+	p := protectedAdultWithAddress(t)
+
+	v := &demo{gw: d.gw, srv: d.srv, auth: "Bearer " + noContract}
+	r := v.query(t, `{ schoolUnits(first: 1) { totalCount } person(personalNumber: "`+p.PersonalNumber+`") { givenName } }`)
+	assertPaths(t, forbiddenPaths(t, r), []string{"person", "schoolUnits"})
+
+	// The bygglov app's purpose is bygglov and its ceiling 2: a social
+	// secretary's key through it acts for no purpose it holds, so it may not
+	// look anyone up; public data still flows.
+	v = &demo{gw: d.gw, srv: d.srv, auth: "Bearer " + wrongApp}
+	r = v.query(t, `{ property(designation: "ÖREBRO NONE 1:1") { designation } person(personalNumber: "`+p.PersonalNumber+`") { givenName protectedIdentity } }`)
+	assertPaths(t, forbiddenPaths(t, r), []string{"person"})
+	if string(r.Data) != `{"property":null,"person":null}` {
+		t.Fatalf("got %s", r.Data)
 	}
 }
