@@ -165,46 +165,37 @@ func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.Opera
 
 // FieldMiddleware decides on a field before its resolver runs. A denied
 // field resolves to null with a FORBIDDEN error at its path; the rest of the
-// response is served. It runs for every field of every list element, so the
-// common path (an allowed field, decided before in this request) is kept to
-// a few loads; everything else is in helpers.
+// response is served. It runs for every field of every list element, nested
+// once per level of the query inside each of gqlgen's goroutines, so the
+// common path (an allowed field, decided before in this request) is one lean
+// frame; everything else is in helpers.
 func (e *Enforcement) FieldMiddleware(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
 	st, _ := ctx.Value(stateKey{}).(*requestState)
+	a := e.opts.Authorizer
+	var f *Field
 	if fc == nil || st == nil || strings.HasPrefix(fc.Object, "__") || fc.Object == "Query" {
-		return e.unusual(ctx, fc, st, next)
+		var done bool
+		var res any
+		var err error
+		if st, f, done, res, err = e.unusual(ctx, fc, st, next); done {
+			return res, err
+		}
+	} else if f = a.Catalog().Field(fc.Object, fc.Field.Name); f == nil {
+		return nil, forbidden(fc.Object + "." + fc.Field.Name) // unclassified: never served
 	}
-	f := e.opts.Authorizer.Catalog().Field(fc.Object, fc.Field.Name)
-	if f == nil {
-		return nil, forbidden(fc.Object + "." + fc.Field.Name)
-	}
-	return e.field(ctx, fc, st, f, next)
-}
-
-// field decides f and resolves it.
-func (e *Enforcement) field(ctx context.Context, fc *graphql.FieldContext, st *requestState, f *Field, next graphql.Resolver) (any, error) {
-	if !st.decide(e.opts.Authorizer, f, false) {
+	if !st.decide(a, f, false) {
 		return nil, deny(st, fc, f.Key)
 	}
-	if f.Personal {
-		return e.personal(ctx, fc, st, f, next)
+	if !f.Personal {
+		return next(ctx)
 	}
-	return next(ctx)
-}
-
-// personal resolves an allowed personal field: the row-level rule, then the
-// access log's record of whose data was read.
-func (e *Enforcement) personal(ctx context.Context, fc *graphql.FieldContext, st *requestState, f *Field, next graphql.Resolver) (any, error) {
 	obj := parentObject(fc)
 	// The row-level rule matters only where it would change the answer:
 	// then, and only then, is the value's person looked up.
-	if !st.decide(e.opts.Authorizer, f, true) {
-		protected, err := e.protected(ctx, st, obj)
-		if err != nil {
-			return nil, err // the registry's error: null with its code, never an open field
-		}
-		if protected {
-			return nil, deny(st, fc, f.Key)
+	if !st.decide(a, f, true) {
+		if err := e.rowLevel(ctx, st, fc, f, obj); err != nil {
+			return nil, err
 		}
 	}
 	res, err := next(ctx)
@@ -215,12 +206,14 @@ func (e *Enforcement) personal(ctx context.Context, fc *graphql.FieldContext, st
 }
 
 // unusual handles root fields, introspection, and a context that did not
-// pass through InterceptOperation (decided all the same, never failing open).
+// pass through InterceptOperation (decided all the same, never failing
+// open). done means it has answered; otherwise the field f is decided by the
+// common path.
 //
 //go:noinline
-func (e *Enforcement) unusual(ctx context.Context, fc *graphql.FieldContext, st *requestState, next graphql.Resolver) (any, error) {
+func (e *Enforcement) unusual(ctx context.Context, fc *graphql.FieldContext, st *requestState, next graphql.Resolver) (_ *requestState, f *Field, done bool, res any, err error) {
 	if fc == nil {
-		return nil, forbidden("")
+		return st, nil, true, nil, forbidden("")
 	}
 	if st == nil {
 		st = e.newState(ctx)
@@ -230,18 +223,34 @@ func (e *Enforcement) unusual(ctx context.Context, fc *graphql.FieldContext, st 
 	case strings.HasPrefix(fc.Object, "__"):
 		// Introspection types are only reachable through __schema and
 		// __type, which are decided below.
-		return next(ctx)
+		res, err = next(ctx)
+		return st, nil, true, res, err
 	case fc.Object == "Query" && strings.HasPrefix(fc.Field.Name, "__"):
 		if d := a.DecideAction(st.subject, ActIntrospect, ObjSchema); !d.Allow {
-			return nil, deny(st, fc, "Query."+fc.Field.Name)
+			return st, nil, true, nil, deny(st, fc, "Query."+fc.Field.Name)
 		}
-		return next(ctx)
+		res, err = next(ctx)
+		return st, nil, true, res, err
 	}
-	f := a.Catalog().Field(fc.Object, fc.Field.Name)
-	if f == nil { // not in the catalog: cannot be classified, so never served
-		return nil, forbidden(fc.Object + "." + fc.Field.Name)
+	if f = a.Catalog().Field(fc.Object, fc.Field.Name); f == nil {
+		return st, nil, true, nil, forbidden(fc.Object + "." + fc.Field.Name)
 	}
-	return e.field(ctx, fc, st, f, next)
+	return st, f, false, nil, nil
+}
+
+// rowLevel refuses f when obj belongs to a protected person; a failed
+// lookup is the registry's error (null with its code, never an open field).
+//
+//go:noinline
+func (e *Enforcement) rowLevel(ctx context.Context, st *requestState, fc *graphql.FieldContext, f *Field, obj any) error {
+	protected, err := e.protected(ctx, st, obj)
+	if err != nil {
+		return err
+	}
+	if protected {
+		return deny(st, fc, f.Key)
+	}
+	return nil
 }
 
 //go:noinline
