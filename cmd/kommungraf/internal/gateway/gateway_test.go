@@ -683,6 +683,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		`kommungraf_graphql_request_duration_seconds_count{operation="Worklist"} 1`,
 		`kommungraf_upstream_calls_total{operation="listErrands",outcome="ok",source="etjanst"}`,
 		`kommungraf_upstream_call_duration_seconds_bucket{operation="listErrands",source="etjanst"`,
+		"kommungraf_access_log_dropped_total 0",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

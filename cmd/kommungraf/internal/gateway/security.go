@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
@@ -199,6 +200,10 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 		}
 	}
 	s.accessLog = authz.NewAsyncAccessLog(store, 4096, g.log)
+	g.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "kommungraf_access_log_dropped_total",
+		Help: "Access log entries that could not be written (store failing or queue full). Should stay 0; alert on any increase.",
+	}, func() float64 { return float64(s.accessLog.Dropped()) }))
 	s.enforcement, err = authz.NewEnforcement(authz.EnforcementOptions{
 		Authorizer: s.authorizer, AccessLog: s.accessLog, Hasher: s.hasher, Logger: g.log,
 		RequestID: upstream.RequestIDFromContext,
