@@ -411,6 +411,9 @@ func TestDryRun(t *testing.T) {
 	}
 
 	t.Run("granting shows up too", func(t *testing.T) {
+		deniedChildren := officer
+		deniedChildren.Denied, deniedChildren.Outcome = []string{"Person.children@person.children"}, authz.OutcomeDenied
+		appendEntry(deniedChildren)
 		rep, err := fx.flow.DryRun(ctx, authz.DefaultPolicy()+"p, role:case-officer, Person.children, read, bygglov, clearance, allow\n")
 		if err != nil {
 			t.Fatal(err)
@@ -418,6 +421,9 @@ func TestDryRun(t *testing.T) {
 		if len(rep.Changes) != 1 || rep.Changes[0].Field != "Person.children" || rep.Changes[0].Before || !rep.Changes[0].After ||
 			!strings.Contains(rep.Changes[0].Rule, "Person.children") {
 			t.Fatalf("changes %+v", rep.Changes)
+		}
+		if rep.Recent.Examined != 5 || rep.Recent.Changed != 1 {
+			t.Fatalf("recent = %+v, want the denied request for children counted", rep.Recent)
 		}
 	})
 	t.Run("administration changes are reported", func(t *testing.T) {

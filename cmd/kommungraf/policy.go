@@ -26,7 +26,7 @@ Every command takes --config FILE (default: the embedded demo policy and contrac
 // access policy. It reads the same policy, contracts and roles as the gateway.
 func policyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintln(stdout, policyUsage)
+		fmt.Fprintln(stdout, policyUsage+"\n"+policyAdminUsage)
 		return nil
 	}
 	sub, args := args[0], args[1:]
@@ -121,7 +121,10 @@ func policyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%d policy lines, all valid\n", len(rules))
 		return nil
 	}
-	return fmt.Errorf("policy: unknown command %q\n%s", sub, policyUsage)
+	if handled, err := policyAdmin(ctx, sub, args); handled {
+		return err
+	}
+	return fmt.Errorf("policy: unknown command %q\n%s", sub, policyUsage+"\n"+policyAdminUsage)
 }
 
 func cliConfig(file string) (*config.Config, error) {

@@ -234,7 +234,8 @@ type Batching struct {
 	FanOut int `yaml:"fanOut"`
 }
 
-// Redis configures the shared cache (used once caching lands).
+// Redis configures the shared cache tier and the announcements of policy
+// changes to the other replicas.
 type Redis struct {
 	// URL such as redis://host:6379/0; empty means no Redis.
 	URL string `yaml:"url"`

@@ -474,3 +474,46 @@ func TestDemo(t *testing.T) {
 		}
 	})
 }
+
+func TestPolicyWorkflowKeys(t *testing.T) {
+	cleanEnv(t)
+	file := minimal + `
+authz:
+  policyStoreFile: /var/lib/kommungraf/policy.db
+  requireApproval: false
+  policyReloadInterval: 250ms
+  dryRunLimit: 500
+`
+	c, err := Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Authz; a.PolicyStoreFile != "/var/lib/kommungraf/policy.db" || *a.RequireApproval || a.PolicyReloadInterval != 250*time.Millisecond || a.DryRunLimit != 500 {
+		t.Fatalf("authz %+v", a)
+	}
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"reload too often", "authz:\n  policyReloadInterval: 1ms\n", "authz.policyReloadInterval must be between 50ms and 1h"},
+		{"dry run limit", "authz:\n  dryRunLimit: -1\n", "authz.dryRunLimit must be between 1 and 1000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse([]byte(minimal + tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("the environment turns approval on in the demo", func(t *testing.T) {
+		cleanEnv(t)
+		t.Setenv(EnvRequireApproval, "true")
+		if c := Demo(); !*c.Authz.RequireApproval {
+			t.Fatal("approval still off")
+		}
+		t.Setenv(EnvRequireApproval, "sometimes")
+		c := Demo()
+		if err := c.ValidateSources(); err == nil || !strings.Contains(err.Error(), EnvRequireApproval) {
+			t.Fatalf("a bad %s: %v", EnvRequireApproval, err)
+		}
+		if _, err := Parse([]byte(minimal)); err == nil || !strings.Contains(err.Error(), EnvRequireApproval) {
+			t.Fatalf("a bad %s in Parse: %v", EnvRequireApproval, err)
+		}
+	})
+}
