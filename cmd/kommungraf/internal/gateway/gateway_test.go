@@ -656,7 +656,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
-	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"status":"ready"`) {
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"status":"ready"`) || !strings.Contains(body, `"policystore":{"status":"ok"}`) {
 		t.Fatalf("readyz %d %s", code, body)
 	}
 	d.gw.Sim().ETjanstFaults.Set(sim.FaultConfig{Down: true})

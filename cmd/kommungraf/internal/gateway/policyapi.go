@@ -38,6 +38,8 @@ func (g *Gateway) openPolicyAdmin(ctx context.Context, demo bool) error {
 	if err != nil {
 		return err
 	}
+	store := s.policyVersions
+	g.checks["policystore"] = func(ctx context.Context) error { _, err := store.Current(ctx); return err }
 
 	// An empty store starts from the policy the gateway loaded: the file
 	// (comments included) or, when the Casbin table held other rules, those.
