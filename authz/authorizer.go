@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
+	"github.com/maypok86/otter/v2"
 )
 
 // AuthorizerOptions configure an Authorizer.
@@ -43,8 +45,12 @@ type snapshot struct {
 	enf       *casbin.SyncedEnforcer
 	rules     []Rule
 	contracts *Contracts
-	memo      sync.Map // memoKey -> Decision
+	memo      *otter.Cache[memoKey, Decision]
 }
+
+// memoSize bounds one policy version's memo: distinct principal kinds
+// times the fields they ask about.
+const memoSize = 200_000
 
 type memoKey struct {
 	subject   string
@@ -104,7 +110,11 @@ func (a *Authorizer) Swap(version uint64, rules []Rule, contracts *Contracts) er
 			contracts = old.contracts
 		}
 	}
-	a.cur.Store(&snapshot{version: version, enf: enf, rules: slices.Clone(rules), contracts: contracts})
+	memo, err := otter.New(&otter.Options[memoKey, Decision]{MaximumSize: memoSize})
+	if err != nil {
+		return fmt.Errorf("authz: decision memo: %w", err)
+	}
+	a.cur.Store(&snapshot{version: version, enf: enf, rules: slices.Clone(rules), contracts: contracts, memo: memo})
 	return nil
 }
 
@@ -136,6 +146,7 @@ type Subject struct {
 	Principal *Principal
 	key       string
 	attrs     string
+	purposes  []string // safe ones, sorted
 }
 
 // Prepare computes what decisions need of p once, so that a request's
@@ -145,19 +156,32 @@ func Prepare(p *Principal) *Subject {
 	if !p.Anonymous {
 		attrs = append(attrs, "authenticated")
 	}
+	add := func(kind, v string) {
+		// A value that could forge another attribute ("x|role:admin") or
+		// hide in the log gives the principal nothing rather than something.
+		if v != "" && safeAttr(v) {
+			attrs = append(attrs, kind+v)
+		}
+	}
 	for _, r := range p.Roles {
-		attrs = append(attrs, "role:"+r)
+		add("role:", r)
 	}
-	if p.Unit != "" {
-		attrs = append(attrs, "unit:"+p.Unit)
-	}
-	if p.Client != "" {
-		attrs = append(attrs, "client:"+p.Client)
-	}
-	if p.Subject != "" {
-		attrs = append(attrs, "subject:"+p.Subject)
-	}
-	return &Subject{Principal: p, key: p.Key(), attrs: "|" + strings.Join(attrs, "|") + "|"}
+	add("unit:", p.Unit)
+	add("client:", p.Client)
+	add("subject:", p.Subject)
+	joined := "|" + strings.Join(attrs, "|") + "|"
+	purposes := slices.DeleteFunc(slices.Clone(p.Purposes), func(v string) bool { return !safeAttr(v) })
+	slices.Sort(purposes)
+	// The memo key is exactly what decisions read: the attribute set,
+	// clearance and purposes (and, through the client, the contract).
+	key := joined + "\x00" + strconv.Itoa(int(p.Clearance)) + "\x00" + strings.Join(purposes, "|")
+	return &Subject{Principal: p, key: key, attrs: joined, purposes: purposes}
+}
+
+// safeAttr reports whether an identity attribute can stand in the
+// "|"-separated attribute set as itself.
+func safeAttr(v string) bool {
+	return !strings.ContainsFunc(v, func(r rune) bool { return r == '|' || r < ' ' || r == 0x7f })
 }
 
 // Decide answers whether s may read field f; protected says that the value
@@ -175,11 +199,11 @@ func (a *Authorizer) DecideAction(s *Subject, act, obj string) Decision {
 func (a *Authorizer) decide(s *Subject, act, obj string, level Level, protected bool) Decision {
 	snap := a.cur.Load()
 	k := memoKey{subject: s.key, act: act, obj: obj, protected: protected}
-	if d, ok := snap.memo.Load(k); ok {
-		return d.(Decision)
+	if d, ok := snap.memo.GetIfPresent(k); ok {
+		return d
 	}
 	d := snap.evaluate(s, act, obj, level, protected)
-	snap.memo.Store(k, d)
+	snap.memo.Set(k, d)
 	return d
 }
 
@@ -206,7 +230,7 @@ func (snap *snapshot) evaluate(s *Subject, act, obj string, level Level, protect
 		}
 	}
 	purposes := []string{"*"}
-	for _, pp := range p.Purposes {
+	for _, pp := range s.purposes {
 		if slices.Contains(contract.Purposes, pp) {
 			purposes = append(purposes, pp)
 		}

@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -119,6 +120,12 @@ func RunDecisionTable(a *Authorizer, roles map[string]RoleGrant, cases []Decisio
 func Explain(a *Authorizer, p *Principal, field, action, object string, protected bool) (Decision, error) {
 	s := Prepare(p)
 	if action != "" && action != ActRead {
+		switch {
+		case action == ActIntrospect && object == ObjSchema:
+		case action == ActAdmin && slices.Contains(adminObjects, object):
+		default:
+			return Decision{}, fmt.Errorf("unknown question %q on %q (want introspect schema, or admin %s)", action, object, strings.Join(adminObjects, "|"))
+		}
 		return a.DecideAction(s, action, object), nil
 	}
 	typ, name, ok := strings.Cut(field, ".")

@@ -19,9 +19,11 @@ import (
 const CodeForbidden = "FORBIDDEN"
 
 // ProtectedLookup tells whether the person with a personnummer has protected
-// identity or a confidentiality marking. The school database cannot tell, so
-// the field middleware asks the registry (through the request's loaders, so
-// the question is batched and cached like any other).
+// identity or a confidentiality marking. The school database and the
+// property register cannot tell, so the field middleware asks the registry
+// (through the request's loaders, so the question is batched and cached like
+// any other). A person the registry does not know must count as protected:
+// the rule fails closed.
 type ProtectedLookup func(ctx context.Context, personalNumber string) (bool, error)
 
 // EnforcementOptions configure the GraphQL enforcement.
@@ -262,26 +264,34 @@ func deny(st *requestState, fc *graphql.FieldContext, key string) error {
 // protected applies the row-level rule: the value belongs to a person with
 // protected identity or a confidentiality marking.
 func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) (bool, error) {
+	var pnr string
 	switch o := obj.(type) {
 	case *model.Person:
 		return o.ProtectedIdentity || o.ConfidentialityMarking, nil
 	case *model.Placement:
-		st.mu.Lock()
-		p, ok := st.protected[o.PersonalNumber]
-		st.mu.Unlock()
-		if ok {
-			return p, nil
+		pnr = o.PersonalNumber
+	case *model.PropertyOwner:
+		if o.PersonalNumber == "" {
+			return false, nil // a legal person: no protected identity
 		}
-		p, err := e.opts.Protected(ctx, o.PersonalNumber)
-		if err != nil {
-			return false, err
-		}
-		st.mu.Lock()
-		st.protected[o.PersonalNumber] = p
-		st.mu.Unlock()
+		pnr = o.PersonalNumber
+	default:
+		return false, nil
+	}
+	st.mu.Lock()
+	p, ok := st.protected[pnr]
+	st.mu.Unlock()
+	if ok {
 		return p, nil
 	}
-	return false, nil
+	p, err := e.opts.Protected(ctx, pnr)
+	if err != nil {
+		return false, err
+	}
+	st.mu.Lock()
+	st.protected[pnr] = p
+	st.mu.Unlock()
+	return p, nil
 }
 
 // parentObject is the object whose field is being resolved: the parent

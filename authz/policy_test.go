@@ -106,3 +106,79 @@ func TestParseContractsRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestForgedAttributesGrantNothing: identity values come from tokens and
+// API key configuration; one that smuggles the attribute separator in
+// ("x|role:security-officer") must not acquire the role it names.
+func TestForgedAttributesGrantNothing(t *testing.T) {
+	a, roles := defaultAuthorizer(t)
+	for name, p := range map[string]*authz.Principal{
+		"subject":  authz.NewPrincipal("x|role:security-officer", "policy-editor", nil, "", "oidc", roles),
+		"unit":     authz.NewPrincipal("s", "policy-editor", []string{"analyst"}, "Strategi|role:security-officer", "oidc", roles),
+		"role":     authz.NewPrincipal("s", "policy-editor", []string{"analyst|role:security-officer"}, "", "oidc", roles),
+		"client":   authz.NewPrincipal("s", "policy-editor|role:security-officer", nil, "", "oidc", roles),
+		"newline":  authz.NewPrincipal("s", "policy-editor", []string{"security-officer\n"}, "", "oidc", roles),
+		"real one": authz.NewPrincipal("s", "policy-editor", []string{"security-officer"}, "", "oidc", roles),
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := authz.Explain(a, p, "", authz.ActAdmin, authz.ObjPolicy, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := name == "real one"; d.Allow != want {
+				t.Errorf("admin policy = %v, want %v (%s)", d.Allow, want, d.Reason)
+			}
+		})
+	}
+}
+
+// TestDenyLinesDenyAtEveryLevel: a deny line's level column does not limit it.
+func TestDenyLinesDenyAtEveryLevel(t *testing.T) {
+	a, roles := defaultAuthorizer(t)
+	rules, err := authz.ParsePolicy(authz.DefaultPolicy()+"\np, role:case-officer, Person.*, read, *, 0, deny\n", a.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Swap(2, rules, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := authz.PersonaPrincipal("case-officer", roles)
+	for _, field := range []string{"Person.givenName", "Person.address", "Person.personalNumber"} {
+		if d, _ := authz.Explain(a, p, field, "", "", false); d.Allow {
+			t.Errorf("%s allowed despite the deny line: %+v", field, d)
+		}
+	}
+}
+
+// TestMemoSeparatesAnonymousFromLookalikes: a token whose subject and
+// client spell "anonymous" is still authenticated, and its decisions must
+// never answer for a real anonymous caller.
+func TestMemoSeparatesAnonymousFromLookalikes(t *testing.T) {
+	a, roles := defaultAuthorizer(t)
+	rules, err := authz.ParsePolicy(authz.DefaultPolicy()+"\np, authenticated, schema, introspect, *, 0, allow\n", a.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Swap(2, rules, nil); err != nil {
+		t.Fatal(err)
+	}
+	fake := authz.NewPrincipal("anonymous", "anonymous", nil, "", "oidc", roles)
+	if d, _ := authz.Explain(a, fake, "", authz.ActIntrospect, authz.ObjSchema, false); !d.Allow {
+		t.Fatalf("an authenticated caller should introspect under this policy: %+v", d)
+	}
+	if d, _ := authz.Explain(a, authz.AnonymousPrincipal(), "", authz.ActIntrospect, authz.ObjSchema, false); d.Allow {
+		t.Fatal("the anonymous caller got the authenticated caller's memoized decision")
+	}
+}
+
+func TestExplainRefusesUnknownQuestions(t *testing.T) {
+	a, _ := defaultAuthorizer(t)
+	for _, q := range [][2]string{{authz.ActAdmin, "polcy"}, {authz.ActIntrospect, "policy"}, {"write", "schema"}} {
+		if _, err := authz.Explain(a, authz.AnonymousPrincipal(), "", q[0], q[1], false); err == nil {
+			t.Errorf("%s %s: no error", q[0], q[1])
+		}
+	}
+	if _, err := authz.Explain(a, authz.AnonymousPrincipal(), "Person.nope", "", "", false); err == nil {
+		t.Error("unknown field: no error")
+	}
+}

@@ -154,10 +154,10 @@ func (p *adminPage) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if d := p.mayAdminister(pr); !d.Allow {
 		if !acceptsHTML(r) {
-			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised: "+d.Reason)
+			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for the policy editor")
 			return
 		}
-		p.render(w, http.StatusForbidden, p.forbidden, forbiddenView{Subject: pr.Subject, Reason: d.Reason, Session: cred == credCookie})
+		p.render(w, http.StatusForbidden, p.forbidden, forbiddenView{Subject: pr.Subject, Reason: "the policy editor is for security staff", Session: cred == credCookie})
 		return
 	}
 	p.render(w, http.StatusOK, p.app, appView{Subject: pr.Subject, Client: pr.Client, Unit: pr.Unit, Roles: pr.Roles, Demo: p.dev != nil})
@@ -218,7 +218,7 @@ func (p *adminPage) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if d := p.mayAdminister(pr); !d.Allow {
 		p.log.InfoContext(r.Context(), "admin: sign-in forbidden", "subject", pr.Subject, "reason", d.Reason)
-		writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised: "+d.Reason)
+		writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for the policy editor")
 		return
 	}
 	http.SetCookie(w, sessionCookie(r, token, 0, tokenExpiry(token)))

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +15,9 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
 // newSecureDemo starts a demo gateway with authorization on, as served.
@@ -209,7 +213,7 @@ func TestQ2AsEachPersona(t *testing.T) {
 		}
 	}
 	if protectedChildren == 0 {
-		t.Log("no protected child among Q2's placements; the row-level rule is covered by TestProtectedPersonsAddress")
+		t.Fatal("no protected child among Q2's placements: the test world no longer exercises the row-level rule")
 	}
 	tests := []struct {
 		persona string
@@ -429,7 +433,7 @@ func TestAccessLogNamesEveryPersonServed(t *testing.T) {
 			}
 		}
 		for _, o := range w.Owners[e.PropertyObjectID] {
-			if o.PersonalNumber != "" {
+			if p := w.ByPNR[o.PersonalNumber]; o.PersonalNumber != "" && (p == nil || !isProtected(p)) {
 				want[h.Hash(o.PersonalNumber)] = true
 			}
 		}
@@ -521,5 +525,47 @@ func TestClientWithoutContractSeesNothing(t *testing.T) {
 	assertPaths(t, forbiddenPaths(t, r), []string{"person"})
 	if string(r.Data) != `{"property":null,"person":null}` {
 		t.Fatalf("got %s", r.Data)
+	}
+}
+
+// TestProtectedOwnersNamesAreRaised: the property register cannot tell a
+// protected owner, so the gateway asks the registry before serving an
+// owner's name: the case officer (level 2) gets FORBIDDEN for a protected
+// owner's personal fields, the share (not personal data) is served.
+func TestProtectedOwnersNamesAreRaised(t *testing.T) {
+	// A world of its own: the shared one is never changed.
+	w := sim.NewWorld(sim.WorldOptions{Seed: 5, People: 800})
+	var errand *model.Errand
+	var owner *model.PropertyOwner
+	for _, e := range w.Errands {
+		for _, o := range w.Owners[e.PropertyObjectID] {
+			if o.PersonalNumber != "" && errand == nil {
+				errand, owner = e, o
+			}
+		}
+	}
+	if errand == nil {
+		t.Fatal("no errand with a natural-person owner")
+	}
+	w.ByPNR[owner.PersonalNumber].ProtectedIdentity = true
+	cfg := config.Demo()
+	gw, err := gateway.New(context.Background(), cfg, gateway.Options{Demo: true, World: w, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() { srv.Close(); gw.Close() })
+	d := (&demo{gw: gw, srv: srv}).as(t, "case-officer")
+
+	r := d.query(t, `{ errand(errandNumber: "`+errand.ErrandNumber+`") { property { owners { name share acquiredOn } } } }`)
+	var want []string
+	for i, o := range w.Owners[errand.PropertyObjectID] {
+		if o.PersonalNumber == owner.PersonalNumber {
+			want = append(want, fmt.Sprintf("errand.property.owners.%d.name", i), fmt.Sprintf("errand.property.owners.%d.acquiredOn", i))
+		}
+	}
+	assertPaths(t, forbiddenPaths(t, r), want)
+	if !strings.Contains(string(r.Data), `"share":"`+owner.Share+`"`) || strings.Contains(r.raw, owner.Name) {
+		t.Fatalf("got %s", r.raw)
 	}
 }

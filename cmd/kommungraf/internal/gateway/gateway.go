@@ -141,7 +141,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))))
 	if *cfg.Server.GraphiQL {
-		mux.Handle("GET /{$}", graphiql(g.sec.dev))
+		page := graphiql(g.sec.dev)
+		if g.sec.dev != nil {
+			// The demo's page carries a persona's token: loopback only, like /demo/token.
+			page = loopbackOnly(page)
+		}
+		mux.Handle("GET /{$}", page)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +32,7 @@ type security struct {
 	policyDB    *pgxpool.Pool
 	policyStore *authz.PostgresAdapter
 	roles       map[string]authz.RoleGrant
+	log         *slog.Logger
 	// The policy workflow (policyapi.go): versions, proposals and audit,
 	// and what keeps this replica at the current version.
 	policyVersions authz.PolicyStore
@@ -134,7 +136,7 @@ func nameOr(s, def string) string {
 // openSecurity assembles authentication (OIDC and API keys; the development
 // issuer in demo mode only), the Authorizer and the access log.
 func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalog) (*security, error) {
-	s := &security{}
+	s := &security{log: g.log}
 	var err error
 	s.authorizer, s.policyStore, s.policyDB, err = LoadAuthorizer(ctx, g.cfg, cat)
 	if err != nil {
@@ -212,7 +214,9 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 			if err != nil {
 				return false, err
 			}
-			return p != nil && (p.ProtectedIdentity || p.ConfidentialityMarking), nil
+			// Unknown to the registry: nobody can vouch that the person is
+			// not protected, so the data is treated as if they were.
+			return p == nil || p.ProtectedIdentity || p.ConfidentialityMarking, nil
 		},
 	})
 	return s, err
@@ -222,9 +226,13 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 // the authenticator has already run.
 func (s *security) require(act, obj string, next http.Handler) http.Handler {
 	return s.authn.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := s.authorizer.DecideAction(authz.Prepare(authz.FromContext(r.Context())), act, obj)
+		p := authz.FromContext(r.Context())
+		d := s.authorizer.DecideAction(authz.Prepare(p), act, obj)
 		if !d.Allow {
-			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised: "+d.Reason)
+			// The reason names clients, contracts and purposes: it goes to the
+			// log, not to the caller.
+			s.log.WarnContext(r.Context(), "admin access refused", "subject", p.Subject, "client", p.Client, "action", act, "object", obj, "reason", d.Reason)
+			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for this administrative function")
 			return
 		}
 		next.ServeHTTP(w, r)
