@@ -93,7 +93,7 @@ var (
 
 // GuardRail is one reason a change is refused although every line is valid.
 type GuardRail struct {
-	// Name is "ADMIN_LOCKOUT" or "LEVEL3_TO_EVERYONE".
+	// Name is "ADMIN_LOCKOUT", "LEVEL3_TO_EVERYONE" or "ADMIN_TO_EVERYONE".
 	Name string
 	// Detail explains it to security staff.
 	Detail string
@@ -103,6 +103,7 @@ type GuardRail struct {
 const (
 	RailAdminLockout    = "ADMIN_LOCKOUT"
 	RailLevel3Everyone  = "LEVEL3_TO_EVERYONE"
+	RailAdminEveryone   = "ADMIN_TO_EVERYONE"
 	guardRailMaxSamples = 5
 )
 
@@ -274,7 +275,33 @@ func (f *PolicyFlow) guardRails(scratch *Authorizer) []GuardRail {
 	if open := f.level3ForEveryone(scratch); len(open) > 0 {
 		out = append(out, GuardRail{Name: RailLevel3Everyone, Detail: "this change grants level-3 data to everyone: " + strings.Join(open, ", ")})
 	}
+	for _, s := range everyone(scratch) {
+		for _, obj := range adminObjects {
+			if d := scratch.DecideAction(s, ActAdmin, obj); d.Allow {
+				out = append(out, GuardRail{Name: RailAdminEveryone, Detail: fmt.Sprintf(
+					"this change lets %s administer %s (%s)", whoIs(s), obj, d.Rule)})
+				return out
+			}
+		}
+	}
 	return out
+}
+
+// everyone are the callers that hold no role: anonymous, and an
+// authenticated principal of each contracted client at full clearance.
+func everyone(scratch *Authorizer) []*Subject {
+	out := []*Subject{Prepare(AnonymousPrincipal())}
+	for _, c := range scratch.Contracts().List() {
+		out = append(out, Prepare(&Principal{Client: c.Client, Clearance: Severe, Method: "guard-rail"}))
+	}
+	return out
+}
+
+func whoIs(s *Subject) string {
+	if s.Principal.Anonymous {
+		return "anonymous callers"
+	}
+	return "any authenticated user of client " + s.Principal.Client
 }
 
 // someoneAdministers asks, for a principal of each role through the admin
@@ -302,24 +329,23 @@ func (f *PolicyFlow) someoneAdministers(scratch *Authorizer) bool {
 // could read: anonymous, or authenticated with clearance 3 through any
 // client that has a contract.
 func (f *PolicyFlow) level3ForEveryone(scratch *Authorizer) []string {
-	everyone := []*Subject{Prepare(AnonymousPrincipal())}
-	for _, c := range scratch.Contracts().List() {
-		everyone = append(everyone, Prepare(&Principal{Client: c.Client, Clearance: Severe, Method: "guard-rail"}))
-	}
 	var open []string
 	n := 0
+	subjects := everyone(scratch)
 	for _, fld := range scratch.Catalog().Fields() {
-		if fld.Level < Severe {
+		// Level-3 fields, and every personal field of a protected person
+		// (raised to level 3 by the row-level rule).
+		if fld.Level < Severe && !fld.Personal {
 			continue
 		}
-		for _, s := range everyone {
-			if d := scratch.Decide(s, fld, false); d.Allow {
+		for _, s := range subjects {
+			d := scratch.Decide(s, fld, true)
+			if fld.Level >= Severe && !d.Allow {
+				d = scratch.Decide(s, fld, false)
+			}
+			if d.Allow {
 				if n++; n <= guardRailMaxSamples {
-					who := "any authenticated user of client " + s.Principal.Client
-					if s.Principal.Anonymous {
-						who = "anonymous callers"
-					}
-					open = append(open, fmt.Sprintf("%s to %s (%s)", fld.Key, who, d.Rule))
+					open = append(open, fmt.Sprintf("%s to %s (%s)", fld.Key, whoIs(s), d.Rule))
 				}
 				break
 			}

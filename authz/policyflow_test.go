@@ -138,6 +138,9 @@ func TestProposeGuardRails(t *testing.T) {
 		{"health data to every authenticated user", base + "p, authenticated, Placement.specialDiet, read, *, 3, allow\n", authz.RailLevel3Everyone},
 		{"everything at level 3 to everyone", base + "p, *, *, read, *, 3, allow\n", authz.RailLevel3Everyone},
 		{"the protection flag to everyone at their clearance", base + "p, authenticated, Person.protectedIdentity, read, *, clearance, allow\n", authz.RailLevel3Everyone},
+		{"protected persons' names to everyone", base + "p, authenticated, Person.givenName, read, *, 3, allow\n", authz.RailLevel3Everyone},
+		{"policy administration to everyone", base + "p, authenticated, policy, admin, *, 0, allow\n", authz.RailAdminEveryone},
+		{"the access log to anonymous callers", base + "p, *, accesslog, admin, *, 0, allow\n", authz.RailAdminEveryone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -474,7 +474,16 @@ func (api *policyAPI) audit(w http.ResponseWriter, r *http.Request) {
 }
 
 // actor is who does it: the authenticated principal's subject.
-func actor(r *http.Request) string { return authz.FromContext(r.Context()).Subject }
+// actor names who acts in the audit and for the four-eyes rule. API key
+// names and identity-provider subjects are separate namespaces, so a key
+// named like an officer's subject is never taken for that officer.
+func actor(r *http.Request) string {
+	p := authz.FromContext(r.Context())
+	if p.Method == "apikey" {
+		return "apikey:" + p.Subject
+	}
+	return p.Subject
+}
 
 // fail maps a workflow error to its problem.
 func (api *policyAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
