@@ -146,19 +146,18 @@ func (h *PersonHasher) Hash(personnummer string) string {
 // methods are safe for concurrent use, and no-ops on a nil *AccessRecorder, so
 // code paths without an access log need no checks.
 type AccessRecorder struct {
+	// fields and persons are read far more often than written (the same
+	// few fields, the same persons, for every element of a list), so they
+	// are sync.Maps: lock-free for a key already recorded.
+	fields  sync.Map // "Type.field" -> struct{}
+	persons sync.Map // clear personnummer -> struct{}: only in memory, hashed by Entry
 	mu      sync.Mutex
-	fields  map[string]struct{}
-	persons map[string]struct{} // clear personnummer: only in memory, hashed by Entry
 	denied  map[string]struct{}
 }
 
 // NewAccessRecorder returns an empty recorder for one request.
 func NewAccessRecorder() *AccessRecorder {
-	return &AccessRecorder{
-		fields:  make(map[string]struct{}, 16),
-		persons: make(map[string]struct{}, 16),
-		denied:  map[string]struct{}{},
-	}
+	return &AccessRecorder{denied: map[string]struct{}{}}
 }
 
 // Read records that field ("Type.field") was served, about the person with
@@ -169,16 +168,12 @@ func (r *AccessRecorder) Read(field, personnummer string) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	if _, ok := r.fields[field]; !ok {
-		r.fields[field] = struct{}{}
+	if _, ok := r.fields.Load(field); !ok {
+		r.fields.Store(field, struct{}{})
 	}
 	if personnummer != "" {
-		if _, ok := r.persons[personnummer]; !ok {
-			r.persons[personnummer] = struct{}{}
-		}
+		r.persons.LoadOrStore(personnummer, struct{}{})
 	}
-	r.mu.Unlock()
 }
 
 // Deny records that field ("Type.field") was refused (FORBIDDEN) at path.
@@ -202,15 +197,14 @@ func (r *AccessRecorder) Entry(p *Principal, requestID, operation string, h *Per
 	if p == nil {
 		p = AnonymousPrincipal()
 	}
+	persons := syncKeys(&r.persons)
 	r.mu.Lock()
-	if len(r.persons) == 0 && len(r.denied) == 0 {
-		r.mu.Unlock()
-		return AccessEntry{}, false
-	}
-	fields := sortedKeys(r.fields)
-	persons := sortedKeys(r.persons)
 	denied := sortedKeys(r.denied)
 	r.mu.Unlock()
+	if len(persons) == 0 && len(denied) == 0 {
+		return AccessEntry{}, false
+	}
+	fields := syncKeys(&r.fields)
 
 	if len(persons) > 0 && h == nil {
 		panic("authz: AccessRecorder.Entry needs a PersonHasher")
@@ -244,6 +238,17 @@ func (r *AccessRecorder) Entry(p *Principal, requestID, operation string, h *Per
 		Denied:    denied,
 		Outcome:   outcome,
 	}, true
+}
+
+// syncKeys returns the keys of m sorted, or nil when m is empty.
+func syncKeys(m *sync.Map) []string {
+	var out []string
+	m.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
 }
 
 // sortedKeys returns the keys of m sorted, or nil when m is empty.

@@ -45,12 +45,11 @@ type HandlerOptions struct {
 	Registerer prometheus.Registerer
 	// Logger gets internal errors and recovered panics.
 	Logger *slog.Logger
-	// FieldMiddleware runs around every field before its resolver (authorization).
-	FieldMiddleware graphql.FieldMiddleware
 	// AroundResponses may add response extensions (stale records).
 	AroundResponses graphql.ResponseMiddleware
-	// Extensions are further handler extensions (the authorization's
-	// operation interceptor, which prepares the caller and writes the access log).
+	// Extensions are further handler extensions: the authorization, whose
+	// field interceptor decides on every field before its resolver runs and
+	// whose operation interceptor prepares the caller and writes the access log.
 	Extensions []graphql.HandlerExtension
 }
 
@@ -87,9 +86,6 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	}
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
-	}
-	if opts.FieldMiddleware != nil {
-		srv.AroundFields(opts.FieldMiddleware)
 	}
 	if opts.AroundResponses != nil {
 		srv.AroundResponses(opts.AroundResponses)

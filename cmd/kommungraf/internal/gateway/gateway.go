@@ -122,7 +122,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 		AroundResponses: staleExtension,
 	}
 	if !opts.InsecureSkipAuthorization {
-		hopts.FieldMiddleware = g.sec.enforcement.FieldMiddleware
 		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)
 	}
 	gql := graph.NewHandler(hopts)
