@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"maps"
@@ -146,18 +147,18 @@ func (h *PersonHasher) Hash(personnummer string) string {
 // methods are safe for concurrent use, and no-ops on a nil *AccessRecorder, so
 // code paths without an access log need no checks.
 type AccessRecorder struct {
-	// fields and persons are read far more often than written (the same
-	// few fields, the same persons, for every element of a list), so they
-	// are sync.Maps: lock-free for a key already recorded.
-	fields  sync.Map // "Type.field" -> struct{}
-	persons sync.Map // clear personnummer -> struct{}: only in memory, hashed by Entry
+	// fields and persons are recorded from many goroutines at once (every
+	// element of a list), so they are sharded sets: little contention, and
+	// no allocation for a key already recorded.
+	fields  shardedSet // "Type.field"
+	persons shardedSet // clear personnummer: only in memory, hashed by Entry
 	mu      sync.Mutex
 	denied  map[string]struct{}
 }
 
 // NewAccessRecorder returns an empty recorder for one request.
 func NewAccessRecorder() *AccessRecorder {
-	return &AccessRecorder{denied: map[string]struct{}{}}
+	return &AccessRecorder{denied: map[string]struct{}{}, fields: newShardedSet(), persons: newShardedSet()}
 }
 
 // Read records that field ("Type.field") was served, about the person with
@@ -168,11 +169,9 @@ func (r *AccessRecorder) Read(field, personnummer string) {
 	if r == nil {
 		return
 	}
-	if _, ok := r.fields.Load(field); !ok {
-		r.fields.Store(field, struct{}{})
-	}
+	r.fields.add(field)
 	if personnummer != "" {
-		r.persons.LoadOrStore(personnummer, struct{}{})
+		r.persons.add(personnummer)
 	}
 }
 
@@ -197,14 +196,14 @@ func (r *AccessRecorder) Entry(p *Principal, requestID, operation string, h *Per
 	if p == nil {
 		p = AnonymousPrincipal()
 	}
-	persons := syncKeys(&r.persons)
+	persons := r.persons.keys()
 	r.mu.Lock()
 	denied := sortedKeys(r.denied)
 	r.mu.Unlock()
 	if len(persons) == 0 && len(denied) == 0 {
 		return AccessEntry{}, false
 	}
-	fields := syncKeys(&r.fields)
+	fields := r.fields.keys()
 
 	if len(persons) > 0 && h == nil {
 		panic("authz: AccessRecorder.Entry needs a PersonHasher")
@@ -240,13 +239,46 @@ func (r *AccessRecorder) Entry(p *Principal, requestID, operation string, h *Per
 	}, true
 }
 
-// syncKeys returns the keys of m sorted, or nil when m is empty.
-func syncKeys(m *sync.Map) []string {
+// shardedSet is a set of strings safe for concurrent use, split over
+// shards by hash so that concurrent adds rarely meet on one lock.
+type shardedSet struct {
+	seed   maphash.Seed
+	shards *[16]setShard
+}
+
+type setShard struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func newShardedSet() shardedSet {
+	s := shardedSet{seed: maphash.MakeSeed(), shards: new([16]setShard)}
+	for i := range s.shards {
+		s.shards[i].m = map[string]struct{}{}
+	}
+	return s
+}
+
+func (s shardedSet) add(k string) {
+	sh := &s.shards[maphash.String(s.seed, k)%uint64(len(s.shards))]
+	sh.mu.Lock()
+	if _, ok := sh.m[k]; !ok {
+		sh.m[k] = struct{}{}
+	}
+	sh.mu.Unlock()
+}
+
+// keys returns the members sorted, or nil for an empty set.
+func (s shardedSet) keys() []string {
 	var out []string
-	m.Range(func(k, _ any) bool {
-		out = append(out, k.(string))
-		return true
-	})
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k := range sh.m {
+			out = append(out, k)
+		}
+		sh.mu.Unlock()
+	}
 	slices.Sort(out)
 	return out
 }
