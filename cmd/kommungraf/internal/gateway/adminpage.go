@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -290,12 +291,27 @@ func sameHost(origin, host string) bool {
 
 // sessionCookie is the session cookie: HttpOnly so page scripts never hold
 // the token, SameSite=Strict and Path=/admin so no other site and no other
-// part of the gateway receives it, Secure over TLS.
+// part of the gateway receives it, and Secure unless the page is served on
+// loopback (the demo) without TLS: behind a TLS-terminating proxy the
+// gateway sees plain HTTP, yet the browser reached it over https.
 func sessionCookie(r *http.Request, value string, maxAge int, expires time.Time) *http.Cookie {
 	return &http.Cookie{
 		Name: adminCookie, Value: value, Path: "/admin", MaxAge: maxAge, Expires: expires,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || !loopbackHost(r.Host),
 	}
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // tokenExpiry is a verified JWT's exp, so the browser drops the cookie when

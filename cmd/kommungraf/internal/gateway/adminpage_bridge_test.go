@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // The bridge in isolation: what the policy API behind it receives.
@@ -52,5 +53,21 @@ func TestAdminBridge(t *testing.T) {
 				t.Fatal("the bridge changed the caller's request instead of a copy")
 			}
 		})
+	}
+}
+
+// TestSessionCookieIsSecureOffLoopback: behind a TLS-terminating proxy the
+// gateway sees plain HTTP for a public host name; the cookie, which holds a
+// bearer token, must still be Secure. Only the loopback demo goes without.
+func TestSessionCookieIsSecureOffLoopback(t *testing.T) {
+	for host, secure := range map[string]bool{
+		"127.0.0.1:8080": false, "localhost:8080": false, "[::1]:8080": false,
+		"kommungraf.orebro.example": true, "10.0.0.5:8080": true,
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://"+host+"/admin/session", nil)
+		r.Host = host
+		if c := sessionCookie(r, "t", 60, time.Now()); c.Secure != secure {
+			t.Errorf("%s: Secure = %v, want %v", host, c.Secure, secure)
+		}
 	}
 }
