@@ -73,7 +73,7 @@ func TestRowLevelRuleOnEveryPersonalObject(t *testing.T) {
 		{"preschool-admin", "Placement", "group", &plainPlacement, true, 1},
 		{"social-secretary", "Placement", "group", placement, true, 0}, // clearance 3: no need to ask
 		{"case-officer", "PropertyOwner", "name", owner, false, 1},
-		{"case-officer", "PropertyOwner", "name", &org, true, 0}, // a legal person
+		{"case-officer", "PropertyOwner", "name", &org, true, 0},    // a legal person
 		{"case-officer", "Placement", "group", placement, false, 0}, // denied anyway: no lookup
 	}
 	for _, tc := range tests {
