@@ -16,7 +16,7 @@ const accessLogMigrationLock = 0x6b67616363657373
 
 // accessLogDDL creates the table, its indexes and the triggers that make it
 // append-only. Every statement is idempotent.
-var accessLogDDL = []string{
+var accessLogDDL = append([]string{
 	`CREATE TABLE IF NOT EXISTS access_log (
 		id         bigserial PRIMARY KEY,
 		at         timestamptz NOT NULL,
@@ -34,23 +34,7 @@ var accessLogDDL = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS access_log_persons_idx ON access_log USING gin (persons)`,
 	`CREATE INDEX IF NOT EXISTS access_log_at_idx ON access_log (at)`,
-	// UPDATE, DELETE and TRUNCATE raise an error, whoever runs them. The
-	// table's owner can still drop the trigger: in production let another
-	// role own the table and grant the gateway's role INSERT and SELECT only.
-	`CREATE OR REPLACE FUNCTION access_log_append_only() RETURNS trigger
-	LANGUAGE plpgsql AS $$
-	BEGIN
-		RAISE EXCEPTION 'access_log is append-only: % is not allowed', TG_OP
-			USING ERRCODE = 'insufficient_privilege';
-	END
-	$$`,
-	`CREATE OR REPLACE TRIGGER access_log_no_update_delete
-		BEFORE UPDATE OR DELETE ON access_log
-		FOR EACH ROW EXECUTE FUNCTION access_log_append_only()`,
-	`CREATE OR REPLACE TRIGGER access_log_no_truncate
-		BEFORE TRUNCATE ON access_log
-		FOR EACH STATEMENT EXECUTE FUNCTION access_log_append_only()`,
-}
+}, appendOnlyDDL("access_log_append_only", "access_log")...)
 
 // PostgresAccessLog is an AccessLog in a PostgreSQL table, access_log, that
 // triggers keep append-only. Needs PostgreSQL 14 or later.

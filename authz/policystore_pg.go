@@ -18,7 +18,7 @@ const policyStoreLock = 0x6b67706f6c696379
 // postgresPolicyDDL creates the tables in PostgreSQL. Versions and the audit
 // are append-only: triggers refuse UPDATE, DELETE and TRUNCATE, whoever runs
 // them (as for access_log, let another role own the tables in production).
-var postgresPolicyDDL = []string{
+var postgresPolicyDDL = append([]string{
 	`CREATE TABLE IF NOT EXISTS policy_versions (
 		number      bigint      PRIMARY KEY CHECK (number > 0),
 		rules       text        NOT NULL,
@@ -56,26 +56,7 @@ var postgresPolicyDDL = []string{
 		comment     text        NOT NULL DEFAULT '',
 		detail      text        NOT NULL DEFAULT ''
 	)`,
-	`CREATE OR REPLACE FUNCTION policy_append_only() RETURNS trigger
-	LANGUAGE plpgsql AS $$
-	BEGIN
-		RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
-			USING ERRCODE = 'insufficient_privilege';
-	END
-	$$`,
-	`CREATE OR REPLACE TRIGGER policy_audit_no_update_delete
-		BEFORE UPDATE OR DELETE ON policy_audit
-		FOR EACH ROW EXECUTE FUNCTION policy_append_only()`,
-	`CREATE OR REPLACE TRIGGER policy_audit_no_truncate
-		BEFORE TRUNCATE ON policy_audit
-		FOR EACH STATEMENT EXECUTE FUNCTION policy_append_only()`,
-	`CREATE OR REPLACE TRIGGER policy_versions_no_update_delete
-		BEFORE UPDATE OR DELETE ON policy_versions
-		FOR EACH ROW EXECUTE FUNCTION policy_append_only()`,
-	`CREATE OR REPLACE TRIGGER policy_versions_no_truncate
-		BEFORE TRUNCATE ON policy_versions
-		FOR EACH STATEMENT EXECUTE FUNCTION policy_append_only()`,
-}
+}, appendOnlyDDL("policy_append_only", "policy_audit", "policy_versions")...)
 
 // NewPostgresPolicyStore keeps the policy store in PostgreSQL, in pool's
 // search_path, creating its tables if they are missing (PostgreSQL 14 or

@@ -3,8 +3,6 @@ package authz
 import (
 	"context"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // Principal is who is asking: the user (or system) and the client
@@ -68,31 +66,6 @@ func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, 
 
 // HasPurpose reports whether the principal acts for purpose.
 func (p *Principal) HasPurpose(purpose string) bool { return slices.Contains(p.Purposes, purpose) }
-
-// Key is a stable string of every attribute a decision depends on, so
-// decisions can be memoized per principal kind rather than per request: two
-// users with the same client, roles, unit, clearance and purposes get the same
-// decisions. The subject is included because a policy line may name it.
-// Compute it once per request: it allocates.
-func (p *Principal) Key() string {
-	roles := slices.Clone(p.Roles)
-	slices.Sort(roles)
-	purposes := slices.Clone(p.Purposes)
-	slices.Sort(purposes)
-	var b strings.Builder
-	b.WriteString(p.Subject)
-	b.WriteByte('\x00')
-	b.WriteString(p.Client)
-	b.WriteByte('\x00')
-	b.WriteString(strings.Join(roles, ","))
-	b.WriteByte('\x00')
-	b.WriteString(p.Unit)
-	b.WriteByte('\x00')
-	b.WriteString(strconv.Itoa(int(p.Clearance)))
-	b.WriteByte('\x00')
-	b.WriteString(strings.Join(purposes, ","))
-	return b.String()
-}
 
 type principalKey struct{}
 
