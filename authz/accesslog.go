@@ -32,9 +32,42 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	_ "time/tzdata" // Swedish dates wherever the gateway runs
 
 	"github.com/maypok86/otter/v2"
 )
+
+// Stockholm is the municipality's time zone: a date in a question to the
+// access log is a Swedish date wherever the gateway or the CLI runs (the
+// zone data is embedded, so loading it cannot fail).
+var Stockholm = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		panic("authz: embedded tzdata lacks Europe/Stockholm: " + err.Error())
+	}
+	return loc
+}()
+
+// ParseAccessTime parses the from or to bound of an access log question: a
+// date YYYY-MM-DD is a day in Swedish time, and as the end bound it includes
+// that whole day (AccessQuery.To is exclusive); an RFC 3339 instant is taken
+// as it is; "" is no bound.
+func ParseAccessTime(s string, end bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseInLocation(time.DateOnly, s, Stockholm)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a date YYYY-MM-DD nor an RFC 3339 time", s)
+	}
+	if end {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d, nil
+}
 
 // Outcomes of a request, as recorded in AccessEntry.Outcome.
 const (

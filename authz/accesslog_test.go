@@ -659,3 +659,25 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func TestParseAccessTime(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		end  bool
+		want string
+	}{
+		{"", false, "0001-01-01T00:00:00Z"},
+		{"2026-12-01", false, "2026-11-30T23:00:00Z"}, // midnight in Stockholm (CET)
+		{"2026-12-01", true, "2026-12-01T23:00:00Z"},  // the whole day, To exclusive
+		{"2026-07-01", false, "2026-06-30T22:00:00Z"}, // CEST
+		{"2026-12-01T10:00:00Z", true, "2026-12-01T10:00:00Z"},
+	} {
+		got, err := authz.ParseAccessTime(tc.in, tc.end)
+		if err != nil || got.UTC().Format(time.RFC3339) != tc.want {
+			t.Errorf("ParseAccessTime(%q, %v) = %v, %v; want %s", tc.in, tc.end, got.UTC(), err, tc.want)
+		}
+	}
+	if _, err := authz.ParseAccessTime("1 dec", false); err == nil {
+		t.Error("a malformed date parsed")
+	}
+}

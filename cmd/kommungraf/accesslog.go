@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
-	_ "time/tzdata" // dates are Swedish dates wherever the command runs
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -58,10 +56,10 @@ func accessLogCommand(ctx context.Context, args []string) error {
 		return fmt.Errorf("access-log: %s: %w", *keyEnv, err)
 	}
 	q := authz.AccessQuery{PersonHash: hasher.Hash(pn), Subject: *subject, Client: *client, Limit: *limit}
-	if q.From, err = accessLogTime(*from, false); err != nil {
+	if q.From, err = authz.ParseAccessTime(*from, false); err != nil {
 		return fmt.Errorf("access-log: --from: %w", err)
 	}
-	if q.To, err = accessLogTime(*to, true); err != nil {
+	if q.To, err = authz.ParseAccessTime(*to, true); err != nil {
 		return fmt.Errorf("access-log: --to: %w", err)
 	}
 
@@ -97,7 +95,7 @@ func accessLogCommand(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSUBJECT\tCLIENT\tPURPOSES\tFIELDS\tOUTCOME")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.In(stockholm()).Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.In(authz.Stockholm).Format("2006-01-02 15:04:05"),
 			e.Subject, e.Client, strings.Join(e.Purposes, ","), strings.Join(e.Fields, ","), e.Outcome)
 	}
 	if err := tw.Flush(); err != nil {
@@ -108,34 +106,4 @@ func accessLogCommand(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "limit of %d reached: narrow the period or raise --limit\n", lim)
 	}
 	return nil
-}
-
-// accessLogTime parses a --from or --to value: a date is a day in Swedish
-// time, and as --to it includes that whole day (the query's To is
-// exclusive); an RFC 3339 instant is taken as it is.
-func accessLogTime(s string, end bool) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseInLocation(time.DateOnly, s, stockholm())
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a date YYYY-MM-DD nor an RFC 3339 time", s)
-	}
-	if end {
-		d = d.AddDate(0, 0, 1)
-	}
-	return d, nil
-}
-
-// stockholm is the municipality's time zone; tzdata is embedded, so loading
-// cannot fail.
-func stockholm() *time.Location {
-	loc, err := time.LoadLocation("Europe/Stockholm")
-	if err != nil {
-		panic(err)
-	}
-	return loc
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kommungraf/kommungraf/authz"
 )
 
 // policyAdminUsage documents the policy workflow commands, which are
@@ -365,5 +367,5 @@ func apiTime(v any) string {
 	if err != nil {
 		return jsonStr(v)
 	}
-	return t.In(stockholm()).Format("2006-01-02 15:04:05")
+	return t.In(authz.Stockholm).Format("2006-01-02 15:04:05")
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -11,7 +10,7 @@ import (
 
 // queryAccessLog answers security staff's question "who read this person's
 // data in this period": GET /admin/access-log?person=YYYYMMDDNNNN&from=&to=
-// (RFC 3339 or YYYY-MM-DD) &subject=&client=&limit=.
+// (RFC 3339, or YYYY-MM-DD as a Swedish date, to inclusive) &subject=&client=&limit=.
 func (g *Gateway) queryAccessLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var aq authz.AccessQuery
@@ -24,22 +23,13 @@ func (g *Gateway) queryAccessLog(w http.ResponseWriter, r *http.Request) {
 		aq.PersonHash = g.sec.hasher.Hash(pnr)
 	}
 	aq.Subject, aq.Client = q.Get("subject"), q.Get("client")
-	for name, dst := range map[string]*time.Time{"from": &aq.From, "to": &aq.To} {
-		v := q.Get(name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			if t, err = time.Parse(time.DateOnly, v); err == nil && name == "to" {
-				t = t.Add(24*time.Hour - time.Nanosecond)
-			}
-		}
-		if err != nil {
-			writeProblem(w, http.StatusBadRequest, "BAD_USER_INPUT", name+": want RFC 3339 or YYYY-MM-DD")
-			return
-		}
-		*dst = t
+	var err error
+	if aq.From, err = authz.ParseAccessTime(q.Get("from"), false); err == nil {
+		aq.To, err = authz.ParseAccessTime(q.Get("to"), true)
+	}
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "BAD_USER_INPUT", "from, to: want YYYY-MM-DD (a Swedish date) or RFC 3339")
+		return
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
