@@ -324,20 +324,6 @@ func sortedKeys(m map[string]struct{}) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-type accessRecorderKey struct{}
-
-// WithAccessRecorder returns ctx carrying the request's recorder.
-func WithAccessRecorder(ctx context.Context, rec *AccessRecorder) context.Context {
-	return context.WithValue(ctx, accessRecorderKey{}, rec)
-}
-
-// AccessRecorderFromContext returns the request's recorder, or nil when there
-// is none (its methods are then no-ops).
-func AccessRecorderFromContext(ctx context.Context) *AccessRecorder {
-	rec, _ := ctx.Value(accessRecorderKey{}).(*AccessRecorder)
-	return rec
-}
-
 // DefaultAccessQueryLimit is the number of entries a query returns when
 // AccessQuery.Limit is not set.
 const DefaultAccessQueryLimit = 1000

@@ -142,11 +142,9 @@ func (e *Enforcement) Validate(graphql.ExecutableSchema) error { return nil }
 func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	st := e.newState(ctx)
 	ctx = context.WithValue(ctx, stateKey{}, st)
-	ctx = WithAccessRecorder(ctx, st.rec)
 	h := next(ctx)
 	return func(ctx context.Context) *graphql.Response {
 		ctx = context.WithValue(ctx, stateKey{}, st)
-		ctx = WithAccessRecorder(ctx, st.rec)
 		resp := h(ctx)
 		if resp == nil { // the end of the operation's responses
 			return resp
@@ -302,8 +300,6 @@ func parentObject(fc *graphql.FieldContext) any {
 	case **model.Placement:
 		return *v
 	case **model.PropertyOwner:
-		return *v
-	case **model.Stakeholder:
 		return *v
 	default:
 		return v
