@@ -35,6 +35,7 @@ const (
 	OwnerDirective    = "owner"
 	PersonalDirective = "personal"
 	HealthDirective   = "health"
+	RowDirective      = "row"
 )
 
 // Field is what the schema says about one field: its level, the owner of its
@@ -55,6 +56,16 @@ type Field struct {
 	// Index is the field's position in Catalog.Fields, for per-request
 	// tables indexed by field.
 	Index int
+	// Returns is the named type of the field's value (list and non-null
+	// stripped).
+	Returns string
+	// RowAttribute is the @row attribute of the type the field returns,
+	// when that type's rows carry a purpose: its values are filtered by row.
+	RowAttribute string
+	// ReturnsPerson says the field's value is a record that carries its own
+	// protection flags (model.Protectable): a protected one is hidden from a
+	// caller not cleared for it, exactly as if it did not exist. Set by Bind.
+	ReturnsPerson bool
 }
 
 type fieldKey struct{ typ, field string }
@@ -63,6 +74,25 @@ type fieldKey struct{ typ, field string }
 type Catalog struct {
 	fields map[fieldKey]*Field
 	sorted []*Field
+	// rows maps a type with @row to its attribute.
+	rows map[string]string
+	// personal lists the types with at least one personal field.
+	personal []string
+	bound    bool
+}
+
+// RowAttribute is the @row attribute of a type, or "" when its rows carry
+// no purpose.
+func (c *Catalog) RowAttribute(typeName string) string { return c.rows[typeName] }
+
+// RowTypes lists the types whose rows carry a purpose, sorted.
+func (c *Catalog) RowTypes() []string {
+	out := make([]string, 0, len(c.rows))
+	for t := range c.rows {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Level returns the level of a field and whether the field is known.
@@ -90,7 +120,7 @@ func (c *Catalog) Len() int { return len(c.fields) }
 // reports every unclassified field, every invalid level and, when the schema
 // declares @owner, every type without an owner, all at once.
 func Classify(schema *ast.Schema) (*Catalog, error) {
-	c := &Catalog{fields: map[fieldKey]*Field{}}
+	c := &Catalog{fields: map[fieldKey]*Field{}, rows: map[string]string{}}
 	needOwner := schema.Directives[OwnerDirective] != nil
 	var problems []string
 	names := make([]string, 0, len(schema.Types))
@@ -112,6 +142,18 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 			problems = append(problems, fmt.Sprintf("type %s has no @%s(name: ...)", name, OwnerDirective))
 		}
 		typePersonal := def.Directives.ForName(PersonalDirective) != nil
+		if d := def.Directives.ForName(RowDirective); d != nil {
+			attr := ""
+			if a := d.Arguments.ForName("attribute"); a != nil && a.Value != nil {
+				attr = a.Value.Raw
+			}
+			if af := def.Fields.ForName(attr); attr == "" || af == nil || af.Type.Name() != "String" {
+				problems = append(problems, fmt.Sprintf("type %s: @%s(attribute: %q) names no String field of the type", name, RowDirective, attr))
+			} else {
+				c.rows[name] = attr
+			}
+		}
+		hasPersonal := false
 		for _, f := range def.Fields {
 			if strings.HasPrefix(f.Name, "__") {
 				continue
@@ -131,15 +173,22 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 				Type: name, Name: f.Name, Key: name + "." + f.Name, Level: l, Owner: owner,
 				Personal:    typePersonal || f.Directives.ForName(PersonalDirective) != nil,
 				Health:      f.Directives.ForName(HealthDirective) != nil,
-				Description: f.Description,
+				Description: f.Description, Returns: f.Type.Name(),
 			}
 			if field.Health {
 				field.Personal = true // health data is always personal data
 			}
+			hasPersonal = hasPersonal || field.Personal
 			field.Index = len(c.sorted)
 			c.fields[fieldKey{name, f.Name}] = field
 			c.sorted = append(c.sorted, field)
 		}
+		if hasPersonal {
+			c.personal = append(c.personal, name)
+		}
+	}
+	for _, f := range c.sorted {
+		f.RowAttribute = c.rows[f.Returns]
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("unclassified schema:\n  " + strings.Join(problems, "\n  "))

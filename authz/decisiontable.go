@@ -25,7 +25,8 @@ type DecisionCase struct {
 	Field string `yaml:"field"`
 	// Protected asks about a value of a person with protected identity.
 	Protected bool `yaml:"protected"`
-	// Action (introspect, admin) and Object (schema, policy, ...) for other questions.
+	// Action (row, introspect, admin) and Object (Errand(caseType=BYGGLOV),
+	// schema, policy, ...) for other questions.
 	Action string `yaml:"action"`
 	Object string `yaml:"object"`
 	// Expect is allow or deny.
@@ -119,12 +120,19 @@ func RunDecisionTable(a *Authorizer, roles map[string]RoleGrant, cases []Decisio
 // protected for a value of a protected person) or an action on an object.
 func Explain(a *Authorizer, p *Principal, field, action, object string, protected bool) (Decision, error) {
 	s := Prepare(p)
+	if action == ActRow {
+		typ, attr, value, ok := ParseRowObject(object)
+		if !ok || a.Catalog().RowAttribute(typ) == "" || a.Catalog().RowAttribute(typ) != attr {
+			return Decision{}, fmt.Errorf("unknown row %q (want Type(attribute=value) of a @row type, such as Errand(caseType=BYGGLOV))", object)
+		}
+		return a.DecideRow(s, typ, value), nil
+	}
 	if action != "" && action != ActRead {
 		switch {
 		case action == ActIntrospect && object == ObjSchema:
 		case action == ActAdmin && slices.Contains(adminObjects, object):
 		default:
-			return Decision{}, fmt.Errorf("unknown question %q on %q (want introspect schema, or admin %s)", action, object, strings.Join(adminObjects, "|"))
+			return Decision{}, fmt.Errorf("unknown question %q on %q (want introspect schema, row Type(attribute=value), or admin %s)", action, object, strings.Join(adminObjects, "|"))
 		}
 		return a.DecideAction(s, action, object), nil
 	}

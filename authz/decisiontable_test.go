@@ -5,6 +5,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/graph"
+	"github.com/kommungraf/kommungraf/sources/model"
 )
 
 // defaultAuthorizer loads the policy, contracts and roles the demo ships.
@@ -12,6 +13,9 @@ func defaultAuthorizer(t testing.TB) (*authz.Authorizer, map[string]authz.RoleGr
 	t.Helper()
 	cat, err := authz.Classify(graph.NewExecutableSchema(graph.Config{}).Schema())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Bind(model.Records()); err != nil {
 		t.Fatal(err)
 	}
 	rules, err := authz.ParsePolicy(authz.DefaultPolicy(), cat)

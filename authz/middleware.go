@@ -3,7 +3,9 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,22 +20,47 @@ import (
 // CodeForbidden is the extensions.code of a field the caller may not see.
 const CodeForbidden = "FORBIDDEN"
 
-// ProtectedLookup tells whether the person with a personnummer has protected
-// identity or a confidentiality marking. The school database and the
-// property register cannot tell, so the field middleware asks the registry
-// (through the request's loaders, so the question is batched and cached like
-// any other). A person the registry does not know must count as protected:
-// the rule fails closed.
-type ProtectedLookup func(ctx context.Context, personalNumber string) (bool, error)
+// CodeAccessLogUnavailable is the extensions.code of a personal field
+// withheld because the access log could not promise to record the read.
+const CodeAccessLogUnavailable = "ACCESS_LOG_UNAVAILABLE"
+
+// People is what the row-level rule asks about persons. The school database,
+// the property register and the e-service platform cannot tell who is
+// protected, so the enforcement asks the registry through the request's
+// loaders (batched and cached like any other read).
+type People interface {
+	// Person is the registry's record of a personnummer, through the
+	// request's loaders and the record cache; nil when the registry does not
+	// know the number.
+	Person(ctx context.Context, personalNumber string) (model.Protectable, error)
+	// Fresh asks the registry itself, past every cache: for a record whose
+	// flags are older than the protection bound.
+	Fresh(ctx context.Context, personalNumber string) (model.Protectable, error)
+	// PersonalNumber resolves an e-service party id; "" when unknown.
+	PersonalNumber(ctx context.Context, partyID string) (string, error)
+}
+
+// DefaultProtectionMaxAge is how old a protection flag may be when a
+// decision reads it.
+const DefaultProtectionMaxAge = 60 * time.Second
 
 // EnforcementOptions configure the GraphQL enforcement.
 type EnforcementOptions struct {
-	// Authorizer makes the decisions (required).
+	// Authorizer makes the decisions (required). Its catalog must have been
+	// bound to the records (Catalog.Bind), so that every personal type
+	// declares its data subjects.
 	Authorizer *Authorizer
-	// Protected answers the row-level question for placements (required).
-	Protected ProtectedLookup
+	// People answers the row-level questions about persons (required).
+	People People
+	// ProtectionMaxAge bounds the age of a protection flag a decision
+	// reads (default DefaultProtectionMaxAge): an older one is asked again,
+	// and when the registry cannot answer the person counts as protected.
+	ProtectionMaxAge time.Duration
 	// AccessLog receives an entry for every response with personal data or
-	// a denial (required: access to personal data must be traceable).
+	// a denial (required: access to personal data must be traceable). It
+	// must reserve room (AccessReserver, as AsyncAccessLog does): a
+	// response's personal fields are served only once the log has promised
+	// to record them, and withheld with ACCESS_LOG_UNAVAILABLE otherwise.
 	AccessLog AccessLog
 	// Hasher turns personnummer into the keyed hashes the access log stores (required).
 	Hasher *PersonHasher
@@ -41,7 +68,7 @@ type EnforcementOptions struct {
 	RequestID func(context.Context) string
 	// Logger gets access log failures.
 	Logger *slog.Logger
-	// Now is the clock (tests); nil means time.Now.
+	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -59,16 +86,24 @@ func NewEnforcement(opts EnforcementOptions) (*Enforcement, error) {
 	switch {
 	case opts.Authorizer == nil:
 		return nil, errors.New("authz: enforcement needs an Authorizer")
-	case opts.Protected == nil:
-		return nil, errors.New("authz: enforcement needs a ProtectedLookup")
+	case opts.People == nil:
+		return nil, errors.New("authz: enforcement needs People for the row-level rule")
+	case !opts.Authorizer.Catalog().bound:
+		return nil, errors.New("authz: enforcement needs a catalog bound to its records (Catalog.Bind)")
 	case opts.AccessLog == nil || opts.Hasher == nil:
 		return nil, errors.New("authz: enforcement needs an access log and a person hasher")
+	}
+	if _, ok := opts.AccessLog.(AccessReserver); !ok {
+		return nil, fmt.Errorf("authz: enforcement needs an access log that reserves room before data is served (AsyncAccessLog), not %T", opts.AccessLog)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ProtectionMaxAge <= 0 {
+		opts.ProtectionMaxAge = DefaultProtectionMaxAge
 	}
 	if opts.RequestID == nil {
 		opts.RequestID = func(context.Context) string { return "" }
@@ -84,7 +119,28 @@ type requestState struct {
 	rec       *AccessRecorder
 	version   uint64
 	decisions []atomic.Uint32 // index: 2*field.Index + protected
-	protected sync.Map        // personnummer -> bool, for placements and owners
+	protected sync.Map        // personnummer -> bool, decided once per request
+	parties   sync.Map        // party id -> personnummer ("" unknown)
+	rows      sync.Map        // RowObject -> bool
+	rowValues sync.Map        // type -> []string
+
+	// ticket is the access log's promise to record this response's
+	// personal data, taken at the first personal field.
+	ticketOnce sync.Once
+	ticket     *AccessTicket
+	ticketErr  error
+}
+
+// reserve takes the access log's promise for the response once; the
+// personal fields are withheld when it cannot be had.
+func (st *requestState) reserve(ctx context.Context, e *Enforcement) error {
+	st.ticketOnce.Do(func() {
+		st.ticket, st.ticketErr = e.opts.AccessLog.(AccessReserver).Reserve()
+		if st.ticketErr != nil {
+			e.opts.Logger.ErrorContext(ctx, "authz: personal data withheld: the access log cannot record it", "error", st.ticketErr.Error())
+		}
+	})
+	return st.ticketErr
 }
 
 const (
@@ -153,10 +209,18 @@ func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.Opera
 		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
 			op = oc.Operation.Name
 		}
-		if entry, ok := st.rec.Entry(st.subject.Principal, e.opts.RequestID(ctx), op, e.opts.Hasher, e.opts.Now()); ok {
+		entry, ok := st.rec.Entry(st.subject.Principal, e.opts.RequestID(ctx), op, e.opts.Hasher, e.opts.Now())
+		switch {
+		case ok && st.ticket != nil:
+			st.ticket.Append(entry) // room promised before the data was served
+		case ok:
+			// Denials only: no personal data was served, so nothing is
+			// withheld when the log is full; the loss is counted and logged.
 			if err := e.opts.AccessLog.Append(ctx, entry); err != nil {
-				e.opts.Logger.ErrorContext(ctx, "access log: entry not written", "error", err.Error())
+				e.opts.Logger.ErrorContext(ctx, "access log: denial entry not written", "error", err.Error())
 			}
+		default:
+			st.ticket.Release()
 		}
 		return resp
 	}
@@ -188,22 +252,60 @@ func (e *Enforcement) InterceptField(ctx context.Context, next graphql.Resolver)
 	if !st.decide(a, f, false) {
 		return nil, deny(st, fc, f.Key)
 	}
-	if !f.Personal {
+	if !f.Personal && f.RowAttribute == "" && !f.ReturnsPerson {
 		return next(ctx)
 	}
+	return e.guarded(ctx, st, fc, f, next)
+}
+
+// guarded serves a field that the row-level rules concern: a personal
+// field (raised to level 3 when its row belongs to a protected person), a
+// field whose value is a row with a purpose (rows outside the caller's
+// purposes are removed, as if they did not exist), or a field whose value
+// is a person (a protected person is removed for a caller not cleared for
+// it, exactly as an unknown one).
+//
+//go:noinline
+func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql.FieldContext, f *Field, next graphql.Resolver) (any, error) {
+	a := e.opts.Authorizer
 	obj := parentObject(fc)
-	// The row-level rule matters only where it would change the answer:
-	// then, and only then, is the value's person looked up.
-	if !st.decide(a, f, true) {
-		if err := e.rowLevel(ctx, st, fc, f, obj); err != nil {
-			return nil, err
+	if f.Personal && !st.decide(a, f, true) {
+		// The row-level rule matters only where it would change the answer.
+		// A field whose value is a person is decided on that person below,
+		// so that a protected one looks exactly like an unknown one.
+		if _, own := obj.(model.Protectable); own || !f.ReturnsPerson {
+			protected, err := e.protected(ctx, st, obj)
+			if err != nil {
+				return nil, err
+			}
+			if protected {
+				return nil, deny(st, fc, f.Key)
+			}
+		}
+	}
+	if f.Personal {
+		if err := st.reserve(ctx, e); err != nil {
+			return nil, accessLogUnavailable()
 		}
 	}
 	res, err := next(ctx)
-	if err == nil && !isNil(res) {
-		st.rec.Read(f.Key, personOf(obj))
+	if err != nil || isNil(res) {
+		return res, err
 	}
-	return res, err
+	if f.RowAttribute != "" {
+		res = e.keepRows(st, f, res)
+	}
+	if f.ReturnsPerson {
+		if res, err = e.hideProtected(ctx, st, fc, f, res); err != nil {
+			return nil, err
+		}
+	}
+	if f.Personal && !isNil(res) {
+		if err := e.recordRead(ctx, st, f, obj, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // unusual handles root fields, introspection, and a context that did not
@@ -239,53 +341,210 @@ func (e *Enforcement) unusual(ctx context.Context, fc *graphql.FieldContext, st 
 	return st, f, false, nil, nil
 }
 
-// rowLevel refuses f when obj belongs to a protected person; a failed
-// lookup is the registry's error (null with its code, never an open field).
-//
-//go:noinline
-func (e *Enforcement) rowLevel(ctx context.Context, st *requestState, fc *graphql.FieldContext, f *Field, obj any) error {
-	protected, err := e.protected(ctx, st, obj)
-	if err != nil {
-		return err
-	}
-	if protected {
-		return deny(st, fc, f.Key)
-	}
-	return nil
-}
-
 //go:noinline
 func deny(st *requestState, fc *graphql.FieldContext, key string) error {
 	st.rec.Deny(key, fc.Path().String())
 	return forbidden(key)
 }
 
-// protected applies the row-level rule: the value belongs to a person with
-// protected identity or a confidentiality marking.
+// protected applies the row-level rule to obj, the row a field belongs to:
+// it belongs to a person with protected identity or a confidentiality
+// marking. The row says who its data subjects are (model.DataSubjects); a
+// row that does not, a party or a person the registry does not know, and a
+// flag that cannot be refreshed all count as protected. A failed lookup is
+// its error (the field is null with the upstream's code, never open).
 func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) (bool, error) {
-	var pnr string
-	switch o := obj.(type) {
-	case *model.Person:
-		return o.ProtectedIdentity || o.ConfidentialityMarking, nil
-	case *model.Placement:
-		pnr = o.PersonalNumber
-	case *model.PropertyOwner:
-		if o.PersonalNumber == "" {
-			return false, nil // a legal person: no protected identity
+	if p, ok := obj.(model.Protectable); ok {
+		return e.flag(ctx, st, p)
+	}
+	ds, ok := obj.(model.DataSubjects)
+	if !ok {
+		return true, nil // undeclared (Bind makes this unreachable): fail closed
+	}
+	for _, s := range ds.DataSubjects() {
+		pnr, err := e.personalNumber(ctx, st, s)
+		if err != nil {
+			return false, err
 		}
-		pnr = o.PersonalNumber
-	default:
+		if pnr == "" {
+			return true, nil
+		}
+		if p, ok := st.protected.Load(pnr); ok {
+			if p.(bool) {
+				return true, nil
+			}
+			continue
+		}
+		rec, err := e.opts.People.Person(ctx, pnr)
+		if err != nil {
+			return false, err
+		}
+		prot := true // unknown to the registry: nobody can vouch that they are not protected
+		if rec != nil {
+			if prot, err = e.flag(ctx, st, rec); err != nil {
+				return false, err
+			}
+		}
+		st.protected.Store(pnr, prot)
+		if prot {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// flag is a person's protection, from a record no older than the bound: an
+// older record is asked again of the registry itself, and when that fails
+// the person counts as protected.
+func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protectable) (bool, error) {
+	if p.IsProtected() {
+		return true, nil
+	}
+	// Replicas' clocks differ a little: a record from slightly ahead is fresh.
+	if now, at := e.opts.Now(), p.FlagsAt(); !at.IsZero() && now.Sub(at) <= e.opts.ProtectionMaxAge && at.Sub(now) <= e.opts.ProtectionMaxAge {
 		return false, nil
 	}
-	if p, ok := st.protected.Load(pnr); ok {
-		return p.(bool), nil
+	pnr := subjectNumber(p)
+	if v, ok := st.protected.Load(pnr); ok && pnr != "" {
+		return v.(bool), nil
 	}
-	p, err := e.opts.Protected(ctx, pnr)
+	fresh, err := e.opts.People.Fresh(ctx, pnr)
+	prot := err != nil || fresh == nil || fresh.IsProtected()
 	if err != nil {
-		return false, err
+		e.opts.Logger.WarnContext(ctx, "authz: protection flag past its bound could not be refreshed; the person counts as protected", "error", err.Error())
 	}
-	st.protected.Store(pnr, p)
-	return p, nil
+	if pnr != "" {
+		st.protected.Store(pnr, prot)
+	}
+	return prot, nil
+}
+
+func subjectNumber(v any) string {
+	if ds, ok := v.(model.DataSubjects); ok {
+		if s := ds.DataSubjects(); len(s) == 1 {
+			return s[0].PersonalNumber
+		}
+	}
+	return ""
+}
+
+// personalNumber resolves a subject to its personnummer ("" unknown).
+func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s model.Subject) (string, error) {
+	if s.PersonalNumber != "" || s.PartyID == "" {
+		return s.PersonalNumber, nil
+	}
+	if v, ok := st.parties.Load(s.PartyID); ok {
+		return v.(string), nil
+	}
+	pnr, err := e.opts.People.PersonalNumber(ctx, s.PartyID)
+	if err != nil {
+		return "", err
+	}
+	st.parties.Store(s.PartyID, pnr)
+	return pnr, nil
+}
+
+// recordRead notes the persons whose data a served personal field carried:
+// the persons it returned, or else the data subjects of its row.
+func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, obj, res any) error {
+	var subjects []model.Subject
+	if f.ReturnsPerson {
+		forEach(res, func(v any) {
+			if ds, ok := v.(model.DataSubjects); ok {
+				subjects = append(subjects, ds.DataSubjects()...)
+			}
+		})
+	} else if ds, ok := obj.(model.DataSubjects); ok {
+		subjects = ds.DataSubjects()
+	}
+	if len(subjects) == 0 {
+		st.rec.Read(f.Key, "")
+	}
+	for _, s := range subjects {
+		pnr, err := e.personalNumber(ctx, st, s)
+		if err != nil {
+			return err // no personal data without knowing whose it is
+		}
+		st.rec.Read(f.Key, pnr)
+	}
+	return nil
+}
+
+// keepRows removes from a field's value the rows outside the caller's
+// purposes: a single row becomes null, a list loses it, exactly as if the
+// upstream had not returned it.
+func (e *Enforcement) keepRows(st *requestState, f *Field, res any) any {
+	return filter(res, func(v any) bool {
+		row, ok := v.(model.Row)
+		if !ok {
+			return false // fail closed
+		}
+		value, ok := row.RowAttribute(f.RowAttribute)
+		return ok && st.rowAllowed(e.opts.Authorizer, f.Returns, value)
+	})
+}
+
+// hideProtected removes protected persons from a field's value when the
+// caller is not cleared for them (the field's decision at level 3): the
+// answer is then exactly the one for a personnummer the registry does not
+// know. The attempt is recorded as a denial in the access log.
+func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *graphql.FieldContext, f *Field, res any) (any, error) {
+	if st.decide(e.opts.Authorizer, f, true) {
+		return res, nil
+	}
+	var ferr error
+	hidden := false
+	out := filter(res, func(v any) bool {
+		p, ok := v.(model.Protectable)
+		if !ok {
+			return false
+		}
+		prot, err := e.flag(ctx, st, p)
+		if err != nil && ferr == nil {
+			ferr = err
+		}
+		hidden = hidden || prot
+		return err == nil && !prot
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	if hidden {
+		st.rec.Deny(f.Key, fc.Path().String())
+	}
+	return out, nil
+}
+
+// rowAllowed decides a row once per request (and again after a policy change).
+func (st *requestState) rowAllowed(a *Authorizer, typ, value string) bool {
+	k := typ + "\x00" + value
+	if st.version == a.Version() {
+		if v, ok := st.rows.Load(k); ok {
+			return v.(bool)
+		}
+	}
+	d := a.DecideRow(st.subject, typ, value)
+	if d.PolicyVersion == st.version {
+		st.rows.Store(k, d.Allow)
+	}
+	return d.Allow
+}
+
+// RowValues are the values of typ's row attribute (Catalog.RowAttribute)
+// whose rows the request's caller may read, for loaders that push the
+// constraint down to an upstream filter. Outside an operation that the
+// enforcement prepared it is empty: nothing is readable.
+func (e *Enforcement) RowValues(ctx context.Context, typ string) []string {
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	if st == nil {
+		return nil
+	}
+	if v, ok := st.rowValues.Load(typ); ok {
+		return v.([]string)
+	}
+	vals := e.opts.Authorizer.RowValues(st.subject, typ)
+	st.rowValues.Store(typ, vals)
+	return vals
 }
 
 // parentObject is the object whose field is being resolved: the parent
@@ -294,43 +553,73 @@ func parentObject(fc *graphql.FieldContext) any {
 	if fc.Parent == nil {
 		return nil
 	}
-	switch v := fc.Parent.Result.(type) {
-	case **model.Person:
-		return *v
-	case **model.Placement:
-		return *v
-	case **model.PropertyOwner:
-		return *v
-	default:
+	return unwrap(fc.Parent.Result)
+}
+
+// unwrap turns the pointer to a list slot gqlgen hands over (**T) into the
+// record (*T).
+func unwrap(v any) any {
+	switch v.(type) {
+	case nil, model.DataSubjects, model.Row, model.Protectable:
 		return v
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Pointer {
+		return rv.Elem().Interface()
+	}
+	return v
+}
+
+// forEach calls fn with a value, or with each element of a list value.
+func forEach(res any, fn func(any)) {
+	rv := reflect.ValueOf(res)
+	if rv.Kind() != reflect.Slice {
+		fn(res)
+		return
+	}
+	for i := range rv.Len() {
+		fn(rv.Index(i).Interface())
 	}
 }
 
-// personOf is the personnummer an object's personal data is about.
-func personOf(obj any) string {
-	switch o := obj.(type) {
-	case *model.Person:
-		return o.PersonalNumber
-	case *model.Placement:
-		return o.PersonalNumber
-	case *model.PropertyOwner:
-		return o.PersonalNumber
+// filter keeps a value, or the elements of a list value, for which keep is
+// true; a single value that is not kept becomes nil. The list keeps its type.
+func filter(res any, keep func(any) bool) any {
+	rv := reflect.ValueOf(res)
+	if rv.Kind() != reflect.Slice {
+		if keep(res) {
+			return res
+		}
+		return nil
 	}
-	return ""
+	out := reflect.MakeSlice(rv.Type(), 0, rv.Len())
+	for i := range rv.Len() {
+		if el := rv.Index(i); keep(el.Interface()) {
+			out = reflect.Append(out, el)
+		}
+	}
+	return out.Interface()
 }
 
 func isNil(v any) bool {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return true
-	case *model.Person:
-		return x == nil
-	case *model.Address:
-		return x == nil
-	case string:
-		return x == ""
+	}
+	if s, ok := v.(string); ok {
+		return s == ""
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+		return rv.IsNil()
 	}
 	return false
+}
+
+func accessLogUnavailable() error {
+	return &gqlerror.Error{
+		Message:    "personal data withheld: the access log cannot record this read now; try again later",
+		Extensions: map[string]any{"code": CodeAccessLogUnavailable},
+	}
 }
 
 func forbidden(what string) error {

@@ -49,6 +49,10 @@ const (
 	ActRead       = "read"
 	ActIntrospect = "introspect"
 	ActAdmin      = "admin"
+	// ActRow is reading a row of a @row type: the object is
+	// Type(attribute=value) (RowObject), the purpose column the purpose the
+	// row belongs to.
+	ActRow = "row"
 )
 
 // Objects that are not fields.
@@ -202,8 +206,15 @@ func checkLine(t []string, cat *Catalog) string {
 		if !slices.ContainsFunc(adminObjects, func(o string) bool { return matchGlob(o, obj) }) {
 			return fmt.Sprintf("action admin takes object %s", strings.Join(adminObjects, ", "))
 		}
+	case ActRow:
+		if msg := checkRowObject(obj, cat); msg != "" {
+			return msg
+		}
+		if level != "0" {
+			return "a row line's level is 0: the fields of the row are decided by their own lines"
+		}
 	default:
-		return fmt.Sprintf("action %q: want read, introspect or admin", act)
+		return fmt.Sprintf("action %q: want read, row, introspect or admin", act)
 	}
 	if strings.ContainsAny(purpose, "|, ") && purpose != "*" {
 		return fmt.Sprintf("purpose %q: want a single word or *", purpose)

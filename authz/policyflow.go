@@ -484,8 +484,8 @@ func (f *PolicyFlow) Restore(ctx context.Context, actor string, version uint64, 
 type DecisionChange struct {
 	// Role is the role of the principal (or "anonymous"), Client its client.
 	Role, Client string
-	// Action is read for fields, admin or introspect for Field = policy,
-	// accesslog, cache or schema.
+	// Action is read for fields, row for Field = Type(attribute=value),
+	// admin or introspect for Field = policy, accesslog, cache or schema.
 	Action string
 	Field  string
 	// Protected: the value belongs to a person with protected identity.
@@ -586,9 +586,25 @@ func (f *PolicyFlow) DryRun(ctx context.Context, text string) (DryRunReport, err
 				r.Changes = append(r.Changes, change(rs, ao.act, ao.obj, false, before, after))
 			}
 		}
+		// Rows with a purpose: every value either policy's row lines name.
+		for _, typ := range live.Catalog().RowTypes() {
+			attr := live.Catalog().RowAttribute(typ)
+			for _, v := range sortedUnion(live.AllRowValues(typ), scratch.AllRowValues(typ)) {
+				before, after := live.DecideRow(rs.s, typ, v), scratch.DecideRow(rs.s, typ, v)
+				if before.Allow != after.Allow {
+					r.Changes = append(r.Changes, change(rs, ActRow, RowObject(typ, attr, v), false, before, after))
+				}
+			}
+		}
 	}
 	r.Recent = f.recent(ctx, live, scratch)
 	return r, nil
+}
+
+func sortedUnion(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func change(rs roleSubject, act, obj string, protected bool, before, after Decision) DecisionChange {
@@ -685,6 +701,21 @@ type FieldAccess struct {
 	Clients []string
 	// Rules are the live read lines whose object matches the field.
 	Rules []string
+	// Rows are, for a field of a type whose rows carry a purpose, the live
+	// row lines: which rows of the type are read for which purpose.
+	Rows []RowPurpose
+}
+
+// RowPurpose is one row line as the catalog shows it.
+type RowPurpose struct {
+	// Object is Type(attribute=value), Value the attribute's value.
+	Object string `json:"object"`
+	Value  string `json:"value"`
+	// Purpose is the purpose the rows belong to, Subject whom the line
+	// names, Effect allow or deny.
+	Purpose string `json:"purpose"`
+	Subject string `json:"subject"`
+	Effect  string `json:"effect"`
 }
 
 // Catalog is the field catalog with the live policy's decisions: every
@@ -710,6 +741,9 @@ func (f *PolicyFlow) Catalog() []FieldAccess {
 		for _, r := range rules {
 			if r[colAct] == ActRead && matchGlob(fld.Key, r[colObj]) {
 				fa.Rules = append(fa.Rules, r.String())
+			}
+			if typ, _, v, ok := ParseRowObject(r[colObj]); ok && r[colAct] == ActRow && typ == fld.Type {
+				fa.Rows = append(fa.Rows, RowPurpose{Object: r[colObj], Value: v, Purpose: r[colPurpose], Subject: r[colSub], Effect: r[colEft]})
 			}
 		}
 		out = append(out, fa)

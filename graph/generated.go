@@ -877,6 +877,15 @@ personal fields are recorded in the access log with the persons they concern.
 """
 directive @personal on OBJECT | FIELD_DEFINITION
 
+"""
+Rows of this type carry a purpose through the value of one of their fields: the
+policy's ` + "`" + `row` + "`" + ` lines (authz/policy/policy.csv) name, per value, the purpose a caller
+must act for to read the row. A row whose value no line names is read by no one. A
+row the caller may not read is not listed, not counted, and by key answers as an
+unknown key.
+"""
+directive @row(attribute: String!) on OBJECT
+
 "Health data, a special category of personal data (GDPR art. 9)."
 directive @health on FIELD_DEFINITION
 
@@ -953,8 +962,12 @@ enum DecisionOutcome {
   DISMISSED
 }
 
-"An errand (ärende) in the e-service platform."
-type Errand @classification(level: 1) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") {
+"""
+An errand (ärende) in the e-service platform. Its case type binds it to a purpose
+(@row): a caller reads an errand, and anything reached through it, only when acting
+for that purpose.
+"""
+type Errand @classification(level: 1) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") @row(attribute: "caseType") {
   "Errand number, such as BYGG-2025-000123."
   errandNumber: String
   "Case type, such as BYGGLOV, FORSKOLEPLATS, ELEVRESA or EKONOMISKT_BISTAND."
@@ -966,7 +979,7 @@ type Errand @classification(level: 1) @owner(name: "E-tjänsteplattformen (Kommu
   "How the errand was submitted: E_SERVICE, EMAIL or PAPER."
   channel: String
   "Free-text description; may contain personal details."
-  description: String @classification(level: 2)
+  description: String @classification(level: 2) @personal
   "Parties in the errand and their roles."
   stakeholders: [Stakeholder!]
   "The property the errand concerns, if any."

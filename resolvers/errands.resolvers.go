@@ -40,8 +40,12 @@ func (r *queryResolver) Errands(ctx context.Context, first *int, after *string, 
 		return nil, err
 	}
 	f := rest.ErrandFilter{}
-	if f.CaseType, err = caseTypeArg(ctx, caseType); err != nil {
+	ct, err := caseTypeArg(ctx, caseType)
+	if err != nil {
 		return nil, err
+	}
+	if ct != "" {
+		f.CaseTypes = []string{ct}
 	}
 	if status != nil {
 		f.Status = *status

@@ -2,6 +2,7 @@ package loaders
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,21 @@ import (
 // costs nothing.
 
 // Errands returns one window of the errand listing and the total count.
+//
+// Only errands the caller may read are asked for: the case types in f are
+// narrowed to those the row scope allows (all of them when f names none),
+// and when none is left the answer is an empty page without an upstream
+// call, exactly as for a case type the platform does not know.
 func (l *Loaders) Errands(ctx context.Context, f rest.ErrandFilter, offset, n int) ([]*model.Errand, int, error) {
+	allowed := l.opts.Rows(ctx, "Errand")
+	if len(f.CaseTypes) == 0 {
+		f.CaseTypes = allowed
+	} else {
+		f.CaseTypes = slices.DeleteFunc(slices.Clone(f.CaseTypes), func(ct string) bool { return !slices.Contains(allowed, ct) })
+	}
+	if len(f.CaseTypes) == 0 {
+		return []*model.Errand{}, 0, nil
+	}
 	page, err := one(ctx, l.stores.errandsPage, errandsKey(f, offset, n), func(ctx context.Context) (errandsPage, bool, error) {
 		errands, total, err := l.src.Errands.Errands(ctx, f, offset, n)
 		return errandsPage{errands, total}, true, err

@@ -6,6 +6,7 @@ package loaders
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -42,7 +43,22 @@ type Options struct {
 	Disabled bool
 	// Caching puts the record cache under the loaders; nil caches nothing.
 	Caching *Caching
+	// Rows says which values of a @row type's attribute the request may
+	// read (authz.Enforcement.RowValues), so that a listing asks the
+	// upstream for those rows only. Required: nil reads no rows.
+	Rows RowScope
+	// ProtectionMaxAge caps the freshness of the registry's records in the
+	// cache: their protection flags must be no older when a decision reads
+	// them (authz.protectionMaxAge). 0 leaves the cache policy as it is.
+	ProtectionMaxAge time.Duration
+	// Now is the clock that stamps registry records; nil means time.Now.
+	Now func() time.Time
 }
+
+// RowScope answers, for one request, which values of a @row type's
+// attribute (an errand's case type) the caller may read. The loaders only
+// push the answer down; the decision is authz's.
+type RowScope func(ctx context.Context, typ string) []string
 
 // DefaultWait is the batch wait chosen for production.
 const DefaultWait = 2 * time.Millisecond
@@ -56,6 +72,20 @@ func (o *Options) defaults() {
 	}
 	if o.FanOut <= 0 {
 		o.FanOut = 64
+	}
+	if o.Rows == nil {
+		o.Rows = func(context.Context, string) []string { return nil } // fail closed
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if c := o.Caching; c != nil && o.ProtectionMaxAge > 0 {
+		if p, ok := c.Policies[SourceRegistry]; ok && p.TTL > o.ProtectionMaxAge {
+			policies := maps.Clone(c.Policies)
+			p.TTL = o.ProtectionMaxAge
+			policies[SourceRegistry] = p
+			o.Caching = &Caching{Cache: c.Cache, Policies: policies}
+		}
 	}
 }
 
@@ -85,6 +115,7 @@ type Loaders struct {
 	staleUsed   map[string]bool
 
 	Person           *Loader[*model.Person]
+	PersonFresh      *Loader[*model.Person] // past every cache, for protection flags past their bound
 	PersonalNumber   *Loader[string] // partyId -> personnummer
 	Party            *Loader[string] // personnummer -> partyId
 	Errand           *Loader[*model.Errand]
@@ -124,7 +155,9 @@ func newLoader[K comparable, V any](o Options, capacity int, batch dataloader.Ba
 func (f *Factory) New() *Loaders {
 	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores}
 	o, st, src := f.opts, f.stores, f.src
-	l.Person = newCachedLoader(o, o.MaxBatch, st.person, fanOutMap(o.FanOut, src.Registry.Person))
+	registry := fanOutMap(o.FanOut, f.stamped)
+	l.Person = newCachedLoader(o, o.MaxBatch, st.person, registry)
+	l.PersonFresh = newCachedLoader(o, o.MaxBatch, nil, registry)
 	l.PersonalNumber = newCachedLoader(o, partyBatch, st.pnrByParty, src.Errands.PersonalNumbersByParty)
 	l.Party = newCachedLoader(o, partyBatch, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
 	l.Errand = newCachedLoader(o, o.MaxBatch, st.errand, src.Errands.ErrandsByNumber)
@@ -138,6 +171,17 @@ func (f *Factory) New() *Loaders {
 	l.Diets = newCachedLoader(o, sqlBatch, st.diets, src.School.DietsByPerson)
 	l.Absences = newCachedLoader(o, sqlBatch, st.absences, src.School.AbsencesByPerson)
 	return l
+}
+
+// stamped asks the registry for one person and notes when: the time the
+// protection flags were vouched for.
+func (f *Factory) stamped(ctx context.Context, pnr string) (*model.Person, error) {
+	p, err := f.src.Registry.Person(ctx, pnr)
+	if err != nil || p == nil {
+		return p, err
+	}
+	p.FetchedAt = f.opts.Now()
+	return p, nil
 }
 
 // unitPlacements groups the keys by page window so that the usual case (every

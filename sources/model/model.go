@@ -22,6 +22,10 @@ type Person struct {
 	// Deregistered is set when the registry holds an avregistrering.
 	Deregistered bool
 	Relations    []Relation
+	// FetchedAt is when the record was fetched from the registry; decisions
+	// that read the protection flags refuse a record older than
+	// authz.protectionMaxAge.
+	FetchedAt time.Time
 }
 
 // RelationKind is the registry's Relationstyp.
@@ -59,6 +63,8 @@ type Address struct {
 	City       string
 	// Forwarding is true for a förmedlingsadress of a protected person.
 	Forwarding bool
+	// PersonalNumber is the person the address is registered to (its data subject).
+	PersonalNumber string
 }
 
 // Errand is one case (ärende) of the e-service platform.
@@ -129,6 +135,8 @@ type Placement struct {
 
 // Absence is one day of absence.
 type Absence struct {
+	// PersonalNumber is the absent child (the data subject).
+	PersonalNumber string
 	Date     time.Time
 	Hours    float64
 	Reported bool

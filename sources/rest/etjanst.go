@@ -29,9 +29,11 @@ func NewETjanst(opts upstream.Options) (*ETjanst, error) {
 
 // ErrandFilter narrows an errand listing; empty fields do not filter.
 type ErrandFilter struct {
-	Status   model.ErrandStatus
-	CaseType string
-	PartyIDs []string
+	Status model.ErrandStatus
+	// CaseTypes keeps errands of any of these case types (the platform
+	// takes a comma-separated list).
+	CaseTypes []string
+	PartyIDs  []string
 }
 
 func (f ErrandFilter) query() url.Values {
@@ -39,8 +41,8 @@ func (f ErrandFilter) query() url.Values {
 	if f.Status != "" {
 		q.Set("status", string(f.Status))
 	}
-	if f.CaseType != "" {
-		q.Set("caseType", f.CaseType)
+	if len(f.CaseTypes) > 0 {
+		q.Set("caseType", strings.Join(f.CaseTypes, ","))
 	}
 	if len(f.PartyIDs) > 0 {
 		q.Set("partyId", strings.Join(f.PartyIDs, ","))

@@ -155,14 +155,14 @@ func TestETjanstErrandsWindows(t *testing.T) {
 		total     int
 		calls     int64 // listErrands calls
 	}{
-		{"aligned window is one call", rest.ErrandFilter{CaseType: "BYGGLOV"}, 0, 20, bygglov[0:20], len(bygglov), 1},
-		{"aligned second page is one call", rest.ErrandFilter{CaseType: "BYGGLOV"}, 20, 20, bygglov[20:40], len(bygglov), 1},
-		{"window across two pages is two calls", rest.ErrandFilter{CaseType: "BYGGLOV"}, 5, 20, bygglov[5:25], len(bygglov), 2},
-		{"last partial window", rest.ErrandFilter{CaseType: "BYGGLOV"}, last, 20, bygglov[last:], len(bygglov), lastCalls},
-		{"window past the end", rest.ErrandFilter{CaseType: "BYGGLOV"}, len(bygglov) + 40, 20, nil, len(bygglov), 1},
+		{"aligned window is one call", rest.ErrandFilter{CaseTypes: []string{"BYGGLOV"}}, 0, 20, bygglov[0:20], len(bygglov), 1},
+		{"aligned second page is one call", rest.ErrandFilter{CaseTypes: []string{"BYGGLOV"}}, 20, 20, bygglov[20:40], len(bygglov), 1},
+		{"window across two pages is two calls", rest.ErrandFilter{CaseTypes: []string{"BYGGLOV"}}, 5, 20, bygglov[5:25], len(bygglov), 2},
+		{"last partial window", rest.ErrandFilter{CaseTypes: []string{"BYGGLOV"}}, last, 20, bygglov[last:], len(bygglov), lastCalls},
+		{"window past the end", rest.ErrandFilter{CaseTypes: []string{"BYGGLOV"}}, len(bygglov) + 40, 20, nil, len(bygglov), 1},
 		{"status filter", rest.ErrandFilter{Status: model.ErrandDecided}, 0, 30, window(decided, 0, 30), len(decided), 1},
-		{"status and case type", rest.ErrandFilter{Status: model.ErrandDecided, CaseType: "BYGGLOV"}, 0, 100, window(decidedBygglov, 0, 100), len(decidedBygglov), 1},
-		{"unknown case type", rest.ErrandFilter{CaseType: "NO_SUCH_TYPE"}, 0, 20, nil, 0, 1},
+		{"status and case type", rest.ErrandFilter{Status: model.ErrandDecided, CaseTypes: []string{"BYGGLOV"}}, 0, 100, window(decidedBygglov, 0, 100), len(decidedBygglov), 1},
+		{"unknown case type", rest.ErrandFilter{CaseTypes: []string{"NO_SUCH_TYPE"}}, 0, 20, nil, 0, 1},
 		{"no filter, page size capped at MaxPage", rest.ErrandFilter{}, 0, 500, all[:rest.MaxPage], len(all), 1},
 		{"no filter, unaligned full page", rest.ErrandFilter{}, 50, 100, window(all, 50, 100), len(all), 2},
 	}

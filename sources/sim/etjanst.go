@@ -158,7 +158,7 @@ func (e *etjanst) listErrands(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("partyId lists %d parties, at most %d are allowed", len(parties), partyFilterMax))
 		return
 	}
-	matched := e.match(q.Get("caseType"), model.ErrandStatus(q.Get("status")), parties)
+	matched := e.match(splitList(q.Get("caseType")), model.ErrandStatus(q.Get("status")), parties)
 
 	total := len(matched)
 	from := min((page-1)*limit, total)
@@ -176,16 +176,25 @@ func (e *etjanst) listErrands(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// match returns the indexes of the errands that pass the filters, in world order.
-func (e *etjanst) match(caseType string, status model.ErrandStatus, parties []string) []int {
+// match returns the indexes of the errands that pass the filters, in world
+// order. caseTypes is a list (caseType=A,B): an errand of any of them passes.
+func (e *etjanst) match(caseTypes []string, status model.ErrandStatus, parties []string) []int {
 	if len(parties) == 0 {
-		return e.byFilter[filterKey{caseType, status}]
+		if len(caseTypes) <= 1 {
+			return e.byFilter[filterKey{strings.Join(caseTypes, ""), status}]
+		}
+		var out []int
+		for _, ct := range caseTypes {
+			out = append(out, e.byFilter[filterKey{ct, status}]...)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
 	var out []int
 	for _, p := range parties {
 		for _, i := range e.byParty[p] {
 			d := &e.dtos[i]
-			if (caseType == "" || d.CaseType == caseType) && (status == "" || d.Status == string(status)) {
+			if (len(caseTypes) == 0 || slices.Contains(caseTypes, d.CaseType)) && (status == "" || d.Status == string(status)) {
 				out = append(out, i)
 			}
 		}
@@ -209,12 +218,12 @@ func (e *etjanst) errandsByNumber(w http.ResponseWriter, q url.Values) {
 			fmt.Sprintf("errandNumbers names %d errands, at most %d are allowed", len(numbers), errandsMaxBatch))
 		return
 	}
-	caseType, status := q.Get("caseType"), q.Get("status")
+	caseTypes, status := splitList(q.Get("caseType")), q.Get("status")
 	var found []int
 	for _, n := range numbers {
 		if i, ok := e.pos[n]; ok {
 			d := &e.dtos[i]
-			if (caseType == "" || d.CaseType == caseType) && (status == "" || d.Status == status) {
+			if (len(caseTypes) == 0 || slices.Contains(caseTypes, d.CaseType)) && (status == "" || d.Status == status) {
 				found = append(found, i)
 			}
 		}

@@ -122,10 +122,10 @@ func personFromPost(f Folkbokforingspost) *model.Person {
 	switch {
 	case pp.Formedlingsadress != nil:
 		a := pp.Formedlingsadress
-		p.Address = &model.Address{Street: a.Utdelningsadress2, PostalCode: a.PostNr, City: a.Postort, Forwarding: true}
+		p.Address = &model.Address{Street: a.Utdelningsadress2, PostalCode: a.PostNr, City: a.Postort, Forwarding: true, PersonalNumber: p.PersonalNumber}
 	case pp.Folkbokforingsadress != nil && !p.ProtectedIdentity:
 		a := pp.Folkbokforingsadress
-		p.Address = &model.Address{Street: a.Utdelningsadress2, PostalCode: a.PostNr, City: a.Postort}
+		p.Address = &model.Address{Street: a.Utdelningsadress2, PostalCode: a.PostNr, City: a.Postort, PersonalNumber: p.PersonalNumber}
 	}
 	for _, r := range pp.Relationer.Relation {
 		p.Relations = append(p.Relations, model.Relation{PersonalNumber: r.RelationID.PersonNr, Kind: model.RelationKind(r.Relationstyp)})

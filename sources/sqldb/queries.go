@@ -279,7 +279,7 @@ ORDER BY personnummer, datum, timmar, anmald`
 		if !date.valid {
 			return fmt.Errorf("absence of %s: datum is NULL", model.MaskPersonalNumber(pnr))
 		}
-		ab.Date = date.t
+		ab.Date, ab.PersonalNumber = date.t, pnr
 		out[pnr] = append(out[pnr], ab)
 		return nil
 	})

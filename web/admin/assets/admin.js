@@ -299,7 +299,11 @@ function renderCatalog() {
       el('td', { class: 'desc' }, f.description || '',
         Array.isArray(f.rules) && f.rules.length ? el('details', { class: 'rules' },
           el('summary', { text: `${f.rules.length} policy line${f.rules.length === 1 ? '' : 's'} name it` }),
-          el('ul', { class: 'globs' }, f.rules.map((l) => el('li', {}, el('code', { text: l }))))) : null),
+          el('ul', { class: 'globs' }, f.rules.map((l) => el('li', {}, el('code', { text: l }))))) : null,
+        Array.isArray(f.rows) && f.rows.length ? el('p', { class: 'small rows' }, 'Rows carry a purpose: ',
+          f.rows.map((r, i) => el('span', { title: `p, ${r.subject}, ${r.object}, row, ${r.purpose}, 0, ${r.effect}` },
+            i ? ', ' : '', el('code', { text: r.value }), ` ${r.effect === 'deny' ? '✗' : '→'} ${r.purpose}`)),
+          '; any other value: no one.') : null),
       el('td', {}, who,
         Array.isArray(f.clients) ? el('p', { class: 'small muted' }, 'Contracts: ', f.clients.length ? f.clients.join(', ') : 'none') : null));
   }));

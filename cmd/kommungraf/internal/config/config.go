@@ -108,6 +108,12 @@ type Authz struct {
 	// DryRunLimit caps the access log entries of the last 24 hours a dry
 	// run replays (default 10000).
 	DryRunLimit int `yaml:"dryRunLimit"`
+	// ProtectionMaxAge bounds the age of a protection flag (skyddad
+	// folkbokföring, sekretessmarkering) that a decision reads (default
+	// 60s): the registry's records are cached no longer than this, an older
+	// flag is asked again, and when the registry cannot answer the person
+	// counts as protected.
+	ProtectionMaxAge time.Duration `yaml:"protectionMaxAge"`
 }
 
 // AccessLog configures the access log. The key that hashes personnummer comes
@@ -429,6 +435,9 @@ func (c *Config) defaults() {
 	if c.Authz.PolicyReloadInterval == 0 {
 		c.Authz.PolicyReloadInterval = 5 * time.Second
 	}
+	if c.Authz.ProtectionMaxAge == 0 {
+		c.Authz.ProtectionMaxAge = 60 * time.Second
+	}
 	if c.Authz.DryRunLimit == 0 {
 		c.Authz.DryRunLimit = 10000
 	}
@@ -511,6 +520,9 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		}
 		if c.Authz.DryRunLimit < 1 || c.Authz.DryRunLimit > 1000000 {
 			bad("authz.dryRunLimit must be between 1 and 1000000")
+		}
+		if c.Authz.ProtectionMaxAge < time.Second || c.Authz.ProtectionMaxAge > time.Hour {
+			bad("authz.protectionMaxAge must be between 1s and 1h")
 		}
 		if c.Batching.Wait < 0 || c.Batching.Wait > time.Second {
 			bad("batching.wait must be between 0 and 1s")

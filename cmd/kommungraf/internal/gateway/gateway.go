@@ -24,6 +24,7 @@ import (
 	"github.com/kommungraf/kommungraf/resolvers"
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/loaders"
+	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/sim"
 	"github.com/kommungraf/kommungraf/sources/soap"
@@ -109,6 +110,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	if err != nil {
 		return nil, err
 	}
+	// Every personal type names its data subjects, every @row type its row
+	// attribute, on the records it is bound to: or the gateway does not start.
+	if err := catalog.Bind(model.Records()); err != nil {
+		return nil, err
+	}
 	if g.sec, err = g.openSecurity(ctx, opts.Demo, catalog); err != nil {
 		return nil, err
 	}
@@ -135,6 +141,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	factory := loaders.NewFactory(src, loaders.Options{
 		Wait: cfg.Batching.Wait, MaxBatch: cfg.Batching.MaxBatch, FanOut: cfg.Batching.FanOut,
 		Disabled: opts.DisableBatching, Caching: caching,
+		Rows: g.rowScope(opts.InsecureSkipAuthorization), ProtectionMaxAge: cfg.Authz.ProtectionMaxAge,
 	})
 
 	mux := http.NewServeMux()
@@ -169,6 +176,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
 	return g, nil
+}
+
+// rowScope is what the loaders push down to upstream filters: the row
+// values the request's caller may read, as the enforcement decides them.
+func (g *Gateway) rowScope(skipAuthorization bool) loaders.RowScope {
+	if !skipAuthorization {
+		return g.sec.enforcement.RowValues
+	}
+	a := g.sec.authorizer // every value some row line names: the data path alone, for benchmarks
+	return func(_ context.Context, typ string) []string { return a.AllRowValues(typ) }
 }
 
 func (g *Gateway) startDemo(ctx context.Context, opts Options) error {

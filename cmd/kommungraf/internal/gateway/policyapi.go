@@ -237,6 +237,9 @@ func (api *policyAPI) catalog(w http.ResponseWriter, r *http.Request) {
 		Access      []accessJSON `json:"access"`
 		Clients     []string     `json:"clients"`
 		Rules       []string     `json:"rules"`
+		// Rows: for a field of a type whose rows carry a purpose, which
+		// rows are read for which purpose.
+		Rows []authz.RowPurpose `json:"rows"`
 	}
 	type contractJSON struct {
 		Client       string   `json:"client"`
@@ -252,7 +255,7 @@ func (api *policyAPI) catalog(w http.ResponseWriter, r *http.Request) {
 	for _, fa := range view {
 		f := fa.Field
 		fj := fieldJSON{Key: f.Key, Type: f.Type, Field: f.Name, Level: int(f.Level), Owner: f.Owner, Personal: f.Personal,
-			Health: f.Health, Description: f.Description, Access: make([]accessJSON, len(fa.Access)), Clients: fa.Clients, Rules: fa.Rules}
+			Health: f.Health, Description: f.Description, Access: make([]accessJSON, len(fa.Access)), Clients: fa.Clients, Rules: fa.Rules, Rows: fa.Rows}
 		for i, a := range fa.Access {
 			fj.Access[i] = accessJSON{a.Role, a.Client, a.Allowed, a.ProtectedAllowed}
 		}
