@@ -20,7 +20,7 @@ func BenchmarkFetchWarm(b *testing.B) {
 				keys[i] = fmt.Sprintf("1990%08d", i)
 				up.set(person{ID: keys[i], Name: "Namn"})
 			}
-			s := NewStore[person](c, "navet", "person", Policy{TTL: time.Hour}, nil)
+			s := NewStore[person](c, "navet", "person", Policy{TTL: time.Hour}, Ordinary)
 			ctx := context.Background()
 			if _, _, err := s.Fetch(ctx, keys, up.fetch); err != nil {
 				b.Fatal(err)

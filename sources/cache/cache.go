@@ -58,8 +58,9 @@ type Options struct {
 	Version string
 	// SealKeys are AES-256 keys (32 bytes each, see ParseKeys): the first
 	// seals, all open, so a rotation puts the new key first and keeps the
-	// old one until its records have expired. Without keys, sensitive
-	// records stay in the in-process tier and never reach Redis.
+	// old one until its records have expired. Level3 stores seal every
+	// value they write and accept only values that open; without keys they
+	// keep to the in-process tier and neither write to nor read from Redis.
 	SealKeys [][]byte
 	// RedisTimeout bounds each Redis round trip of a Fetch. Default
 	// DefaultRedisTimeout.

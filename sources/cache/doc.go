@@ -38,21 +38,40 @@
 //
 // # Classified data at rest
 //
-// Records a Store's sensitive function marks (level 3: special diets,
-// anything about a person with protected identity) are never written to
-// Redis in plain text. Without seal keys they are kept in the in-process
-// tier only. With seal keys (KOMMUNGRAF_CACHE_KEYS, parsed by [ParseKeys])
-// they are sealed with AES-256-GCM: a random nonce, a key id byte so that
-// older keys still open what they sealed (rotation: put the new key first),
-// and the cache key as additional authenticated data, so a sealed value moved
-// to another key does not open. A value that no configured key opens is a
-// miss, never an error.
+// A Store is created [Ordinary] or [Level3]. Level3 stores hold records that
+// may carry level-3 data (special diets; anything about a person who may
+// have protected identity). Sensitivity belongs to the store, not to a
+// record: if only the protected persons' records were sealed, the format of
+// a value in Redis (or its absence) would itself reveal the protected-
+// identity flag, which is level 3.
 //
-// When seal keys are set, a Store that has a sensitive function seals every
-// record it writes, sensitive or not: if only sensitive records were sealed,
-// the format of a value in Redis would itself reveal the protected-identity
-// flag (level 3) of the person under that key. Stores without a sensitive
-// function (school units, properties) write plain JSON.
+// With seal keys (KOMMUNGRAF_CACHE_KEYS, parsed by [ParseKeys]) a Level3
+// store seals every value it writes to Redis, not-found entries included,
+// with AES-256-GCM: a random nonce, a key id byte so that older keys still
+// open what they sealed (rotation: put the new key first), and the cache key
+// (version, source, entity and record key) as additional authenticated data,
+// so a sealed value moved to another key does not open. On read it accepts
+// only what opens: a value that is not sealed, is sealed with a key it does
+// not have, was sealed for another cache key or was tampered with is
+// rejected. Anyone who can write to Redis could otherwise plant a record
+// that says a protected person is not protected, or that they do not exist.
+//
+// Without seal keys a Level3 store does not use Redis at all: it neither
+// writes there (its records never leave the process) nor reads from there,
+// since it could not tell its own values from planted ones. Ordinary stores
+// (school units, properties, errands) write plain JSON and read it back: for
+// them, whoever can write to Redis is trusted.
+//
+// A rejected value, like a value that does not decode in any store, is a
+// miss, never an error and never served, not even as stale: the record is
+// fetched from the upstream and overwritten (when the answer is one the
+// store caches: a not-found only with a negative TTL). Each rejection is counted in
+// kommungraf_cache_rejected_total and logged as a warning with the store and
+// the reason only (no value, and no key: a person's key is a personnummer).
+// The envelope's times are sealed with the record, so a sealed value is
+// never served past its own stale-until time (TTL+StaleIfError). Within that
+// time whoever can write to Redis can still put back an older value this
+// cache sealed for the same key (a replay); sealing does not prevent that.
 //
 // # Invalidation
 //
@@ -80,4 +99,6 @@
 //	    tier: local | redis; result: hit | miss | stale | error
 //	kommungraf_cache_redis_errors_total{op}
 //	    op: get | set | ping | del | scan | publish
+//	kommungraf_cache_rejected_total{source,entity,reason}
+//	    reason: unsealed | unauthenticated | malformed
 package cache

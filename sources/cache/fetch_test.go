@@ -25,7 +25,7 @@ func TestFetch(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			c := cacheFor(t, ts, reg)
 			up := newUpstream("a", "b", "c", "d", "e", "f")
-			s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute, NegativeTTL: time.Minute}, nil)
+			s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute, NegativeTTL: time.Minute}, Ordinary)
 
 			steps := []struct {
 				name      string
@@ -84,7 +84,7 @@ func TestFetch(t *testing.T) {
 func TestFetchNegativeTTLZero(t *testing.T) {
 	c := newCache(t, Options{})
 	up := newUpstream()
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	for range 2 {
 		if found, _, err := s.Fetch(context.Background(), []string{"x"}, up.fetch); err != nil || len(found) != 0 {
 			t.Fatalf("found=%v err=%v", found, err)
@@ -98,7 +98,7 @@ func TestFetchNegativeTTLZero(t *testing.T) {
 func TestFetchTTLZeroDoesNotCache(t *testing.T) {
 	c := newCache(t, Options{})
 	up := newUpstream("a")
-	s := NewStore[person](c, "navet", "person", Policy{}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{}, Ordinary)
 	for range 2 {
 		if found, _, err := s.Fetch(context.Background(), []string{"a"}, up.fetch); err != nil || len(found) != 1 {
 			t.Fatalf("found=%v err=%v", found, err)
@@ -115,7 +115,7 @@ func TestFetchTTLExpiry(t *testing.T) {
 			t.Parallel()
 			c := cacheFor(t, ts, nil)
 			up := newUpstream("a")
-			s := NewStore[person](c, "navet", "person", Policy{TTL: 50 * time.Millisecond}, nil)
+			s := NewStore[person](c, "navet", "person", Policy{TTL: 50 * time.Millisecond}, Ordinary)
 			ctx := context.Background()
 			if _, _, err := s.Fetch(ctx, []string{"a"}, up.fetch); err != nil {
 				t.Fatal(err)
@@ -150,7 +150,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	h := &countHook{}
 	rdb.AddHook(h)
 	c := newCache(t, Options{Redis: rdb, Version: version, LocalMaxEntries: -1})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	up := newUpstream("a", "b", "c", "d")
 	ctx := context.Background()
 
@@ -244,7 +244,7 @@ func TestSingleflight(t *testing.T) {
 		}
 		return map[string]person{"k": {ID: "k", Name: "Delad"}}, nil
 	}
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
 	for range callers {
@@ -272,7 +272,7 @@ func TestSingleflight(t *testing.T) {
 // its own misses, in one call, and waits for the shared key.
 func TestSingleflightBatch(t *testing.T) {
 	c := newCache(t, Options{LocalMaxEntries: -1})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	waitingOnB := make(chan struct{})
 	c.onWait = func(key string) {
 		if key == "b" {
@@ -314,7 +314,7 @@ func TestSingleflightBatch(t *testing.T) {
 // a caller waiting for the same key fetches it itself instead of failing.
 func TestSingleflightLeaderCancelled(t *testing.T) {
 	c := newCache(t, Options{LocalMaxEntries: -1})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	waiting := make(chan struct{})
 	c.onWait = func(string) { close(waiting) }
 	leaderCtx, cancel := context.WithCancel(context.Background())
@@ -347,7 +347,7 @@ func TestSingleflightLeaderCancelled(t *testing.T) {
 // in flight behind it.
 func TestFetchPanic(t *testing.T) {
 	c := newCache(t, Options{})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	func() {
 		defer func() {
 			if r := recover(); r != "boom" {
@@ -371,7 +371,7 @@ func TestStaleIfError(t *testing.T) {
 			c := cacheFor(t, ts, reg)
 
 			t.Run("within the window", func(t *testing.T) {
-				s := NewStore[person](c, "navet", "person", Policy{TTL: 50 * time.Millisecond, StaleIfError: time.Minute}, nil)
+				s := NewStore[person](c, "navet", "person", Policy{TTL: 50 * time.Millisecond, StaleIfError: time.Minute}, Ordinary)
 				up := newUpstream("a")
 				if _, _, err := s.Fetch(ctx, []string{"a"}, up.fetch); err != nil {
 					t.Fatal(err)
@@ -415,7 +415,7 @@ func TestStaleIfError(t *testing.T) {
 			})
 
 			t.Run("beyond the window", func(t *testing.T) {
-				s := NewStore[person](c, "navet", "pupil", Policy{TTL: 50 * time.Millisecond, StaleIfError: 100 * time.Millisecond}, nil)
+				s := NewStore[person](c, "navet", "pupil", Policy{TTL: 50 * time.Millisecond, StaleIfError: 100 * time.Millisecond}, Ordinary)
 				up := newUpstream("a")
 				if _, _, err := s.Fetch(ctx, []string{"a"}, up.fetch); err != nil {
 					t.Fatal(err)
@@ -445,7 +445,7 @@ func TestStaleIfError(t *testing.T) {
 // TestFetchPartialError: values a failing fetch still returned are used.
 func TestFetchPartialError(t *testing.T) {
 	c := newCache(t, Options{})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	found, _, err := s.Fetch(context.Background(), []string{"a", "b"}, func(context.Context, []string) (map[string]person, error) {
 		return map[string]person{"a": {ID: "a"}}, errUpstream
 	})
@@ -482,7 +482,7 @@ func TestNewValidation(t *testing.T) {
 					t.Errorf("NewStore with entity %q did not panic", name)
 				}
 			}()
-			NewStore[person](c, "navet", name, Policy{}, nil)
+			NewStore[person](c, "navet", name, Policy{}, Ordinary)
 		})
 	}
 	if err := c.Invalidate(context.Background(), "navet", "", "k"); err == nil {
@@ -497,7 +497,7 @@ func TestMetricsSharedRegistry(t *testing.T) {
 	b := newCache(t, Options{Registerer: reg})
 	up := newUpstream("k")
 	for _, c := range []*Cache{a, b} {
-		s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+		s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 		for range 2 {
 			if _, _, err := s.Fetch(context.Background(), []string{"k"}, up.fetch); err != nil {
 				t.Fatal(err)

@@ -27,8 +27,6 @@ type person struct {
 	Protected bool   `json:"protected,omitempty"`
 }
 
-func isProtected(p person) bool { return p.Protected }
-
 // upstream is a fake batch source that records its calls.
 type upstream struct {
 	mu    sync.Mutex

@@ -21,6 +21,7 @@ const (
 type metrics struct {
 	requests    *prometheus.CounterVec
 	redisErrors *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
 }
 
 // newMetrics builds the collectors and registers them with reg, if any.
@@ -36,6 +37,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kommungraf_cache_redis_errors_total",
 			Help: "Failed or timed-out Redis round trips of the record cache, by operation.",
 		}, []string{"op"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_cache_rejected_total",
+			Help: "Values found in Redis that the record cache refused and fetched again, by source, entity and reason (unsealed, unauthenticated, malformed). Should stay 0 after a key rotation has settled; an unsealed value in a level-3 store means someone else wrote to Redis.",
+		}, []string{"source", "entity", "reason"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -45,6 +50,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.redisErrors, err = register(reg, m.redisErrors); err != nil {
+		return nil, err
+	}
+	if m.rejected, err = register(reg, m.rejected); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -69,6 +77,20 @@ func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.
 type storeMetrics struct {
 	localHit, localMiss, localStale             prometheus.Counter
 	redisHit, redisMiss, redisStale, redisError prometheus.Counter
+
+	rejectedUnsealed, rejectedUnauthenticated, rejectedMalformed prometheus.Counter
+}
+
+// rejected is the counter of a reject* reason.
+func (m storeMetrics) rejected(reason string) prometheus.Counter {
+	switch reason {
+	case rejectUnsealed:
+		return m.rejectedUnsealed
+	case rejectUnauthenticated:
+		return m.rejectedUnauthenticated
+	default:
+		return m.rejectedMalformed
+	}
 }
 
 func (m *metrics) forStore(source, entity string) storeMetrics {
@@ -83,6 +105,10 @@ func (m *metrics) forStore(source, entity string) storeMetrics {
 		redisMiss:  c(tierRedis, resultMiss),
 		redisStale: c(tierRedis, resultStale),
 		redisError: c(tierRedis, resultError),
+
+		rejectedUnsealed:        m.rejected.WithLabelValues(source, entity, rejectUnsealed),
+		rejectedUnauthenticated: m.rejected.WithLabelValues(source, entity, rejectUnauthenticated),
+		rejectedMalformed:       m.rejected.WithLabelValues(source, entity, rejectMalformed),
 	}
 }
 

@@ -20,7 +20,7 @@ func TestRedisDown(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	// In-process tier off: every Fetch must go through Redis or the upstream.
 	c := newCache(t, Options{Redis: newRedis(t, url), Version: version, LocalMaxEntries: -1, Registerer: reg})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	up := newUpstream("k")
 	ctx := context.Background()
 	fetch := func() {
@@ -91,7 +91,7 @@ func TestRedisDown(t *testing.T) {
 func TestRedisUnreachableAtStart(t *testing.T) {
 	t.Parallel()
 	c := newCache(t, Options{Redis: newRedis(t, "redis://127.0.0.1:1/0"), LocalMaxEntries: -1})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	up := newUpstream("k")
 	for range breakerFailures + 1 {
 		found, _, err := s.Fetch(context.Background(), []string{"k"}, up.fetch)

@@ -29,8 +29,8 @@ func TestReplicasShareRedis(t *testing.T) {
 	ctx := context.Background()
 	policy := Policy{TTL: time.Minute}
 	up := newUpstream("k1", "k2")
-	sa := NewStore[person](a, "navet", "person", policy, nil)
-	sb := NewStore[person](b, "navet", "person", policy, nil)
+	sa := NewStore[person](a, "navet", "person", policy, Ordinary)
+	sb := NewStore[person](b, "navet", "person", policy, Ordinary)
 
 	if _, _, err := sa.Fetch(ctx, []string{"k1", "k2"}, up.fetch); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestReplicasInvalidate(t *testing.T) {
 			fetchBoth := func(k key) {
 				t.Helper()
 				for _, c := range []*Cache{a, b} {
-					s := NewStore[person](c, k.source, k.entity, policy, nil)
+					s := NewStore[person](c, k.source, k.entity, policy, Ordinary)
 					if _, _, err := s.Fetch(ctx, []string{k.key}, up.fetch); err != nil {
 						t.Fatal(err)
 					}
@@ -119,7 +119,7 @@ func TestReplicasInvalidate(t *testing.T) {
 			// Replica b fetches the dropped records again.
 			n := up.numCalls()
 			for _, k := range tc.wantDropped {
-				s := NewStore[person](b, k.source, k.entity, policy, nil)
+				s := NewStore[person](b, k.source, k.entity, policy, Ordinary)
 				if _, _, err := s.Fetch(ctx, []string{k.key}, up.fetch); err != nil {
 					t.Fatal(err)
 				}
@@ -135,7 +135,7 @@ func TestReplicasInvalidate(t *testing.T) {
 // does not write its (possibly old) record back.
 func TestInvalidateFencesInflight(t *testing.T) {
 	c := newCache(t, Options{})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	ctx := context.Background()
 	started, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
@@ -170,7 +170,7 @@ func TestResubscribeDropsLocal(t *testing.T) {
 	version := testVersion(t)
 	rawRedis(t, version)
 	c := newCache(t, Options{Redis: newRedis(t, url), Version: version})
-	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, nil)
+	s := NewStore[person](c, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
 	if _, _, err := s.Fetch(context.Background(), []string{"k"}, newUpstream("k").fetch); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestHandleInvalidation(t *testing.T) {
 			all := []string{"person/k1", "person/k2", "relation/k1"}
 			for _, k := range all {
 				entity, key, _ := strings.Cut(k, "/")
-				s := NewStore[person](c, "navet", entity, Policy{TTL: time.Minute}, nil)
+				s := NewStore[person](c, "navet", entity, Policy{TTL: time.Minute}, Ordinary)
 				if _, _, err := s.Fetch(context.Background(), []string{key}, up.fetch); err != nil {
 					t.Fatal(err)
 				}

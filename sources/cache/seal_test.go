@@ -5,10 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func newKey(t *testing.T) []byte {
@@ -57,7 +63,7 @@ func TestSealing(t *testing.T) {
 		version := testVersion(t)
 		rawRedis(t, version)
 		c := newCache(t, Options{Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{keyA}})
-		s := NewStore(c, "navet", "person", policy, isProtected)
+		s := NewStore[person](c, "navet", "person", policy, Level3)
 		if _, _, err := s.Fetch(ctx, []string{"prot", "plain", "missing"}, up.fetch); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +85,7 @@ func TestSealing(t *testing.T) {
 		t.Run("rotation: the old key still opens", func(t *testing.T) {
 			n := up.numCalls()
 			c2 := newCache(t, Options{Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{keyB, keyA}, LocalMaxEntries: -1})
-			found, _, err := NewStore(c2, "navet", "person", policy, isProtected).Fetch(ctx, []string{"prot", "plain", "missing"}, up.fetch)
+			found, _, err := NewStore[person](c2, "navet", "person", policy, Level3).Fetch(ctx, []string{"prot", "plain", "missing"}, up.fetch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +97,7 @@ func TestSealing(t *testing.T) {
 		t.Run("a retired key is a miss, not an error", func(t *testing.T) {
 			n := up.numCalls()
 			c3 := newCache(t, Options{Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{keyB}, LocalMaxEntries: -1})
-			found, _, err := NewStore(c3, "navet", "person", policy, isProtected).Fetch(ctx, []string{"prot"}, up.fetch)
+			found, _, err := NewStore[person](c3, "navet", "person", policy, Level3).Fetch(ctx, []string{"prot"}, up.fetch)
 			if err != nil || found["prot"].Name != secret {
 				t.Fatalf("found=%v err=%v", found, err)
 			}
@@ -112,7 +118,7 @@ func TestSealing(t *testing.T) {
 			}
 			n := up.numCalls()
 			c4 := newCache(t, Options{Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{keyA}, LocalMaxEntries: -1})
-			found, _, err := NewStore(c4, "navet", "person", policy, isProtected).Fetch(ctx, []string{"other"}, up.fetch)
+			found, _, err := NewStore[person](c4, "navet", "person", policy, Level3).Fetch(ctx, []string{"other"}, up.fetch)
 			if err != nil || found["other"].Name != "Annan" {
 				t.Fatalf("found=%v err=%v, want the upstream's record", found, err)
 			}
@@ -122,31 +128,35 @@ func TestSealing(t *testing.T) {
 		})
 	})
 
-	t.Run("without keys sensitive records stay in process", func(t *testing.T) {
+	t.Run("without keys a level-3 store keeps out of Redis", func(t *testing.T) {
 		version := testVersion(t)
-		rawRedis(t, version)
+		raw := rawRedis(t, version)
 		c := newCache(t, Options{Redis: newRedis(t, url), Version: version})
-		s := NewStore(c, "navet", "person", policy, isProtected)
-		if _, _, err := s.Fetch(ctx, []string{"prot", "plain"}, up.fetch); err != nil {
+		s := NewStore[person](c, "navet", "person", policy, Level3)
+		if _, _, err := s.Fetch(ctx, []string{"prot", "plain", "missing"}, up.fetch); err != nil {
 			t.Fatal(err)
 		}
-		vals := redisValues(t, version)
-		if _, ok := vals[c.key("navet", "person", "prot")]; ok {
-			t.Error("the protected person's record is in Redis")
-		}
-		plain, ok := vals[c.key("navet", "person", "plain")]
-		if !ok || plain[0] != formatPlain || !strings.Contains(string(plain), open) {
-			t.Errorf("the ordinary record is not in Redis as plain JSON: %q", plain)
-		}
-		for k, v := range vals {
-			if strings.Contains(string(v), secret) {
-				t.Errorf("%s holds the protected name: %q", k, v)
-			}
+		// Not even the ordinary person or the not-found: which keys are
+		// absent from Redis would tell who is protected.
+		if vals := redisValues(t, version); len(vals) != 0 {
+			t.Errorf("Redis holds %d values of a level-3 store without seal keys: %q", len(vals), vals)
 		}
 		n := up.numCalls()
 		found, _, err := s.Fetch(ctx, []string{"prot", "plain"}, up.fetch)
 		if err != nil || len(found) != 2 || up.numCalls() != n {
-			t.Errorf("warm fetch: found=%v err=%v upstream calls=%d; want both from the cache", found, err, up.numCalls()-n)
+			t.Errorf("warm fetch: found=%v err=%v upstream calls=%d; want both from the in-process tier", found, err, up.numCalls()-n)
+		}
+
+		// Nor does it read from Redis: a value planted there is not served.
+		ck := c.key("navet", "person", "prot")
+		if err := raw.Set(ctx, ck, plainValue(t, person{ID: "prot", Name: "Planterad"}, time.Minute), time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c2 := newCache(t, Options{Redis: newRedis(t, url), Version: version, LocalMaxEntries: -1})
+		n = up.numCalls()
+		found, _, err = NewStore[person](c2, "navet", "person", policy, Level3).Fetch(ctx, []string{"prot"}, up.fetch)
+		if err != nil || found["prot"].Name != secret || up.numCalls() != n+1 {
+			t.Errorf("found=%v err=%v after %d upstream calls; want the upstream's record", found, err, up.numCalls()-n)
 		}
 	})
 
@@ -154,7 +164,7 @@ func TestSealing(t *testing.T) {
 		version := testVersion(t)
 		rawRedis(t, version)
 		c := newCache(t, Options{Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{keyA}})
-		if _, _, err := NewStore[person](c, "school", "unit", policy, nil).Fetch(ctx, []string{"plain"}, up.fetch); err != nil {
+		if _, _, err := NewStore[person](c, "school", "unit", policy, Ordinary).Fetch(ctx, []string{"plain"}, up.fetch); err != nil {
 			t.Fatal(err)
 		}
 		v := redisValues(t, version)[c.key("school", "unit", "plain")]
@@ -230,6 +240,234 @@ func TestParseKeys(t *testing.T) {
 			}
 			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseKeys = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// plainValue is a value as an Ordinary store writes it: fresh for ttl.
+func plainValue(t *testing.T, p person, ttl time.Duration) []byte {
+	t.Helper()
+	return append([]byte{formatPlain}, envelopeJSON(t, p, time.Now(), ttl, ttl)...)
+}
+
+// envelopeJSON is the JSON envelope of p, fetched at `at`, fresh for ttl and
+// kept stale for stale more.
+func envelopeJSON(t *testing.T, p person, at time.Time, ttl, stale time.Duration) []byte {
+	t.Helper()
+	v, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(envelope{
+		FetchedAt: at.UnixMilli(), FreshUntil: at.Add(ttl).UnixMilli(), StaleUntil: at.Add(ttl + stale).UnixMilli(), Value: v,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// logRecorder keeps the records logged through it.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []string // level, message and attributes, as text
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l } // the cache's component attr is not needed here
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, b.String())
+	return nil
+}
+
+// warnings returns the warnings logged so far that contain substr.
+func (l *logRecorder) warnings(substr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.records {
+		if strings.HasPrefix(r, "WARN ") && strings.Contains(r, substr) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestLevel3StoreRejectsForeignValues plants values in Redis under a
+// protected person's key, as anyone who can write to Redis could: none of
+// them is served, each is fetched again from the upstream and overwritten,
+// counted and logged.
+func TestLevel3StoreRejectsForeignValues(t *testing.T) {
+	t.Parallel()
+	url := redisURL(t)
+	ctx := context.Background()
+	keyA, keyB := newKey(t), newKey(t)
+	const pnr = "198501019876"
+	secret := "Skyddad-" + randomHex(8)
+	up := newUpstream()
+	up.set(person{ID: pnr, Name: secret, Protected: true})
+	policy := Policy{TTL: time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour}
+	forged := person{ID: pnr, Name: "Planterad-" + randomHex(4), Protected: false}
+
+	version := testVersion(t)
+	raw := rawRedis(t, version)
+	reg := prometheus.NewRegistry()
+	logs := &logRecorder{}
+	// No in-process tier: every Fetch reads Redis.
+	c := newCache(t, Options{
+		Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{keyA}, LocalMaxEntries: -1,
+		Registerer: reg, Logger: slog.New(logs),
+	})
+	s := NewStore[person](c, "navet", "person", policy, Level3)
+	ck := c.key("navet", "person", pnr)
+	sealA, _ := newSealer([][]byte{keyA})
+	sealB, _ := newSealer([][]byte{keyB})
+	body := envelopeJSON(t, forged, time.Now(), time.Minute, time.Hour)
+	notFound, _ := json.Marshal(envelope{FetchedAt: time.Now().UnixMilli(), FreshUntil: time.Now().Add(time.Minute).UnixMilli(), StaleUntil: time.Now().Add(time.Minute).UnixMilli(), NotFound: true})
+	tampered := sealA.seal(ck, body)
+	tampered[len(tampered)-1] ^= 1
+
+	for _, tc := range []struct {
+		name   string
+		value  []byte
+		reason string
+	}{
+		{"plain JSON", append([]byte{formatPlain}, body...), rejectUnsealed},
+		{"bare JSON without a format byte", body, rejectUnsealed},
+		{"a plain not-found that would hide the person", append([]byte{formatPlain}, notFound...), rejectUnsealed},
+		{"empty", []byte{}, rejectUnsealed},
+		{"sealed under another key", sealB.seal(ck, body), rejectUnauthenticated},
+		{"sealed for another cache key", sealA.seal(c.key("navet", "person", "198001011234"), body), rejectUnauthenticated},
+		{"sealed for the same key of another version", sealA.seal("kg:v0:navet:person:"+pnr, body), rejectUnauthenticated},
+		{"sealed and tampered with", tampered, rejectUnauthenticated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := raw.Set(ctx, ck, tc.value, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			labels := map[string]string{"source": "navet", "entity": "person", "reason": tc.reason}
+			before := metricValue(t, reg, "kommungraf_cache_rejected_total", labels)
+			warned := len(logs.warnings("rejected"))
+			n := up.numCalls()
+
+			found, stale, err := s.Fetch(ctx, []string{pnr}, up.fetch)
+			if err != nil || len(stale) != 0 {
+				t.Fatalf("Fetch: err=%v stale=%v", err, stale)
+			}
+			if got := found[pnr]; got.Name != secret || !got.Protected {
+				t.Fatalf("Fetch served %+v, want the upstream's protected record", got)
+			}
+			if up.numCalls() != n+1 {
+				t.Errorf("%d upstream calls, want 1", up.numCalls()-n)
+			}
+			if d := metricValue(t, reg, "kommungraf_cache_rejected_total", labels) - before; d != 1 {
+				t.Errorf("kommungraf_cache_rejected_total{reason=%q} grew by %v, want 1", tc.reason, d)
+			}
+			w := logs.warnings("rejected")
+			if len(w) != warned+1 {
+				t.Fatalf("%d warnings, want one more than %d: %q", len(w), warned, w)
+			}
+			if last := w[len(w)-1]; !strings.Contains(last, "reason="+tc.reason) || containsAny(last, pnr, forged.Name, secret) {
+				t.Errorf("warning %q: want the reason, and neither the key nor a record's contents", last)
+			}
+			// The planted value is overwritten with the store's own sealed one.
+			v, err := raw.Get(ctx, ck).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plain, ok := sealA.open(ck, v); !ok || !strings.Contains(string(plain), secret) {
+				t.Errorf("Redis holds %q after the fetch, want the upstream's record sealed under keyA", v)
+			}
+		})
+	}
+
+	t.Run("never served as stale", func(t *testing.T) {
+		// Past its TTL but inside the stale window, while the upstream fails.
+		planted := append([]byte{formatPlain}, envelopeJSON(t, forged, time.Now().Add(-2*time.Minute), time.Minute, time.Hour)...)
+		if err := raw.Set(ctx, ck, planted, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		failing := newUpstream()
+		failing.setErr(errUpstream)
+		labels := map[string]string{"source": "navet", "entity": "person", "reason": rejectUnsealed}
+		before := metricValue(t, reg, "kommungraf_cache_rejected_total", labels)
+		found, stale, err := s.Fetch(ctx, []string{pnr}, failing.fetch)
+		var fe *FetchError
+		if !errors.As(err, &fe) || len(found) != 0 || len(stale) != 0 {
+			t.Fatalf("found=%v stale=%v err=%v; want a FetchError and nothing served", found, stale, err)
+		}
+		if failing.numCalls() != 1 {
+			t.Errorf("%d upstream calls, want 1", failing.numCalls())
+		}
+		if d := metricValue(t, reg, "kommungraf_cache_rejected_total", labels) - before; d != 1 {
+			t.Errorf("kommungraf_cache_rejected_total grew by %v, want 1", d)
+		}
+	})
+
+	t.Run("its own sealed values are served", func(t *testing.T) {
+		if _, _, err := s.Fetch(ctx, []string{pnr}, up.fetch); err != nil { // overwrites the planted value
+			t.Fatal(err)
+		}
+		before := metricValue(t, reg, "kommungraf_cache_rejected_total", nil)
+		n := up.numCalls()
+		found, _, err := s.Fetch(ctx, []string{pnr}, up.fetch)
+		if err != nil || found[pnr].Name != secret || up.numCalls() != n {
+			t.Errorf("found=%v err=%v after %d upstream calls; want the record from Redis", found, err, up.numCalls()-n)
+		}
+		if d := metricValue(t, reg, "kommungraf_cache_rejected_total", nil) - before; d != 0 {
+			t.Errorf("%v rejections of the store's own value", d)
+		}
+	})
+}
+
+// TestOrdinaryStoreRejectsUnreadableValues: an Ordinary store reads plain
+// JSON (its records are not level 3), but a value it cannot read is a
+// counted miss.
+func TestOrdinaryStoreRejectsUnreadableValues(t *testing.T) {
+	t.Parallel()
+	url := redisURL(t)
+	ctx := context.Background()
+	up := newUpstream("u1")
+	version := testVersion(t)
+	raw := rawRedis(t, version)
+	reg := prometheus.NewRegistry()
+	c := newCache(t, Options{Redis: newRedis(t, url), Version: version, SealKeys: [][]byte{newKey(t)}, LocalMaxEntries: -1, Registerer: reg})
+	s := NewStore[person](c, "school", "unit", Policy{TTL: time.Minute}, Ordinary)
+	ck := c.key("school", "unit", "u1")
+	other, _ := newSealer([][]byte{newKey(t)})
+	for _, tc := range []struct {
+		name   string
+		value  []byte
+		reason string
+	}{
+		{"unknown format", []byte("x{}"), rejectMalformed},
+		{"plain, not JSON", []byte("p{not json"), rejectMalformed},
+		{"record of another shape", append([]byte{formatPlain}, `{"t":1,"f":99999999999999,"s":99999999999999,"v":"a string"}`...), rejectMalformed},
+		{"sealed under a key this cache lacks", other.seal(ck, envelopeJSON(t, person{ID: "u1"}, time.Now(), time.Minute, 0)), rejectUnauthenticated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := raw.Set(ctx, ck, tc.value, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			labels := map[string]string{"source": "school", "entity": "unit", "reason": tc.reason}
+			before := metricValue(t, reg, "kommungraf_cache_rejected_total", labels)
+			n := up.numCalls()
+			found, _, err := s.Fetch(ctx, []string{"u1"}, up.fetch)
+			if err != nil || found["u1"].Name != "Namn u1" || up.numCalls() != n+1 {
+				t.Errorf("found=%v err=%v after %d upstream calls; want the upstream's record", found, err, up.numCalls()-n)
+			}
+			if d := metricValue(t, reg, "kommungraf_cache_rejected_total", labels) - before; d != 1 {
+				t.Errorf("kommungraf_cache_rejected_total{reason=%q} grew by %v, want 1", tc.reason, d)
 			}
 		})
 	}

@@ -58,6 +58,26 @@ func (e *FetchError) Unwrap() []error {
 	return errs
 }
 
+// Sensitivity says whether the records of a store may hold level-3 data. It
+// is a property of the store, not of a record: whether one record is
+// sensitive (a person with protected identity) is itself level-3 data, so a
+// store cannot seal some records and not others without telling.
+type Sensitivity uint8
+
+const (
+	// Ordinary records are written to Redis as plain JSON and read back
+	// from it as they are.
+	Ordinary Sensitivity = iota
+	// Level3 records may hold level-3 data. With seal keys, every value
+	// the store writes to Redis is sealed (not-found entries too) and a
+	// value it reads is served only if it opens under the store's cache
+	// key with one of the keys; anything else is rejected, counted and
+	// fetched again. Without seal keys the store does not use Redis at
+	// all, in either direction: it could not tell its own values from
+	// forged ones.
+	Level3
+)
+
 // Store is the typed view of one source/entity of a Cache. Values are JSON
 // encoded in Redis; in the in-process tier they are shared between callers
 // as they are, so callers must treat returned values as read-only.
@@ -66,16 +86,17 @@ type Store[V any] struct {
 	source, entity string
 	prefix         string
 	p              Policy
-	sensitive      func(V) bool
+	sealed         bool // Level3: Redis only with seal keys, and sealed only
 	m              storeMetrics
 }
 
-// NewStore returns the store of source/entity on c. sensitive marks records
-// that must never reach Redis in plain text (nil: none; see the package
-// documentation for how a store with a sensitive function is sealed).
+// NewStore returns the store of source/entity on c. sensitivity says
+// whether its records may hold level-3 data (see Sensitivity and the
+// package documentation).
 // Source and entity are names in code, not input: an invalid one (empty, or
-// with characters other than letters, digits, '.', '_', '-') panics.
-func NewStore[V any](c *Cache, source, entity string, p Policy, sensitive func(V) bool) *Store[V] {
+// with characters other than letters, digits, '.', '_', '-') panics, and so
+// does an unknown sensitivity.
+func NewStore[V any](c *Cache, source, entity string, p Policy, sensitivity Sensitivity) *Store[V] {
 	if c == nil {
 		panic("cache: NewStore with a nil *Cache")
 	}
@@ -84,16 +105,25 @@ func NewStore[V any](c *Cache, source, entity string, p Policy, sensitive func(V
 			panic(err)
 		}
 	}
+	if sensitivity != Ordinary && sensitivity != Level3 {
+		panic(fmt.Sprintf("cache: NewStore %s/%s: unknown sensitivity %d", source, entity, sensitivity))
+	}
 	p.TTL, p.NegativeTTL, p.StaleIfError = max(p.TTL, 0), max(p.NegativeTTL, 0), max(p.StaleIfError, 0)
 	return &Store[V]{
-		c:         c,
-		source:    source,
-		entity:    entity,
-		prefix:    c.prefix(source, entity),
-		p:         p,
-		sensitive: sensitive,
-		m:         c.metrics.forStore(source, entity),
+		c:      c,
+		source: source,
+		entity: entity,
+		prefix: c.prefix(source, entity),
+		p:      p,
+		sealed: sensitivity == Level3,
+		m:      c.metrics.forStore(source, entity),
 	}
+}
+
+// redis reports whether the store uses the Redis tier: a Level3 store only
+// when it can seal and authenticate what it writes and reads.
+func (s *Store[V]) redis() bool {
+	return s.c.rdb != nil && (!s.sealed || s.c.seal != nil)
 }
 
 // entry is a record or a "not found" in the in-process tier, and decoded
@@ -208,7 +238,7 @@ func (s *Store[V]) read(ctx context.Context, gen uint64, keys []string, found ma
 		add(s.m.localHit, len(keys)-len(misses))
 		add(s.m.localMiss, len(misses))
 	}
-	if len(misses) == 0 || c.rdb == nil {
+	if len(misses) == 0 || !s.redis() {
 		return misses, cands
 	}
 	cks := make([]string, len(misses))
@@ -223,7 +253,10 @@ func (s *Store[V]) read(ctx context.Context, gen uint64, keys []string, found ma
 	var remaining []string
 	var toLocal []localItem
 	for i, k := range misses {
-		e := s.decode(cks[i], raws[i], now)
+		e, rejected := s.decode(cks[i], raws[i], now)
+		if rejected != "" {
+			s.reject(rejected)
+		}
 		switch {
 		case e == nil:
 		case now.Before(e.freshUntil):
@@ -408,7 +441,7 @@ func (s *Store[V]) lead(ctx context.Context, gen uint64, ps []pending, leading [
 	}
 	s.c.localSet(gen, toLocal)
 	complete()
-	if s.c.rdb == nil || len(toLocal) == 0 {
+	if !s.redis() || len(toLocal) == 0 {
 		return
 	}
 	items := make([]redisItem, 0, len(toLocal))
@@ -423,17 +456,13 @@ func (s *Store[V]) lead(ctx context.Context, gen uint64, ps []pending, leading [
 	}
 }
 
-// encode returns an entry's Redis value. It reports false for an entry that
-// must not reach Redis: a sensitive record without seal keys, or a value
-// that does not encode.
+// encode returns an entry's Redis value: sealed for a Level3 store (the
+// caller has checked that it can seal), plain JSON otherwise. It reports
+// false for a value that does not encode.
 func (s *Store[V]) encode(ck string, e *entry) ([]byte, bool) {
 	env := envelope{FetchedAt: e.fetchedAt.UnixMilli(), FreshUntil: e.freshUntil.UnixMilli(), StaleUntil: e.staleUntil.UnixMilli(), NotFound: e.notFound}
 	if !e.notFound {
-		v := e.val.(V)
-		if s.sensitive != nil && s.c.seal == nil && s.sensitive(v) {
-			return nil, false
-		}
-		raw, err := json.Marshal(v)
+		raw, err := json.Marshal(e.val.(V))
 		if err != nil {
 			s.c.log.Warn("record does not encode: not written to redis", "source", s.source, "entity", s.entity, "err", err)
 			return nil, false
@@ -444,37 +473,62 @@ func (s *Store[V]) encode(ck string, e *entry) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	if s.sensitive != nil && s.c.seal != nil {
+	if s.sealed {
+		if s.c.seal == nil { // redis() keeps this from happening; fail closed if it does
+			return nil, false
+		}
 		return s.c.seal.seal(ck, body), true
 	}
 	return append([]byte{formatPlain}, body...), true
 }
 
-// decode reads a Redis value; nil means a miss: absent, expired, sealed with
-// a key this cache does not have, or not decodable (a bug or a foreign
-// writer; the record is fetched again and overwritten).
-func (s *Store[V]) decode(ck string, raw []byte, now time.Time) *entry {
-	if len(raw) == 0 {
-		return nil
+// Reasons for rejecting a value found in Redis, the label of
+// kommungraf_cache_rejected_total.
+const (
+	// rejectUnsealed: a Level3 store found a value that is not sealed.
+	rejectUnsealed = "unsealed"
+	// rejectUnauthenticated: a sealed value that no seal key opens under
+	// this cache key (sealed with another key, moved from another cache
+	// key, tampered with, or sealed with a key since retired).
+	rejectUnauthenticated = "unauthenticated"
+	// rejectMalformed: a value of an unknown format, or whose envelope or
+	// record does not decode (a bug, or a foreign writer).
+	rejectMalformed = "malformed"
+)
+
+// decode reads a Redis value. A nil entry is a miss: an absent or expired
+// value, or one that is rejected, then with the reason. A rejected value is
+// fetched again from the upstream and overwritten like any miss; it is never
+// served, not even as stale.
+func (s *Store[V]) decode(ck string, raw []byte, now time.Time) (*entry, string) {
+	if raw == nil {
+		return nil, ""
+	}
+	var format byte
+	if len(raw) > 0 {
+		format = raw[0]
 	}
 	var body []byte
-	switch raw[0] {
-	case formatPlain:
-		body = raw[1:]
-	case formatSealed:
+	switch {
+	case format == formatSealed:
 		if s.c.seal == nil {
-			return nil
+			return nil, rejectUnauthenticated
 		}
 		var ok bool
 		if body, ok = s.c.seal.open(ck, raw); !ok {
-			return nil
+			return nil, rejectUnauthenticated
 		}
+	case s.sealed:
+		// Whatever it holds, a Level3 store did not write it.
+		return nil, rejectUnsealed
+	case format == formatPlain:
+		body = raw[1:]
 	default:
-		return nil
+		return nil, rejectMalformed
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil
+		return nil, rejectMalformed
 	}
 	e := &entry{
 		notFound:   env.NotFound,
@@ -483,17 +537,25 @@ func (s *Store[V]) decode(ck string, raw []byte, now time.Time) *entry {
 		staleUntil: time.UnixMilli(env.StaleUntil),
 	}
 	if !now.Before(e.staleUntil) {
-		return nil
+		return nil, ""
 	}
 	if !e.notFound {
 		var v V
 		if err := json.Unmarshal(env.Value, &v); err != nil {
-			s.c.log.Debug("cached record does not decode", "source", s.source, "entity", s.entity, "err", err)
-			return nil
+			return nil, rejectMalformed
 		}
 		e.val = v
 	}
-	return e
+	return e, ""
+}
+
+// reject counts and logs a value decode rejected. The log names the store
+// and the reason only: neither the value nor the record's key (a
+// personnummer, for people) belongs in a log.
+func (s *Store[V]) reject(reason string) {
+	s.m.rejected(reason).Inc()
+	s.c.log.Warn("redis value rejected: treated as a miss, fetched from the upstream and overwritten",
+		"source", s.source, "entity", s.entity, "reason", reason)
 }
 
 // dedupe returns keys without repeats, in first-seen order.

@@ -66,12 +66,7 @@ type stores struct {
 	absences         *cache.Store[[]model.Absence]
 }
 
-// always marks every record of a store as level-3 data: diets are health
-// data, and placements and absences may belong to a child with protected
-// identity, which the school database cannot tell.
-func always[V any](V) bool { return true }
-
-func newStore[V any](c *Caching, source, entity string, sensitive func(V) bool) *cache.Store[V] {
+func newStore[V any](c *Caching, source, entity string, sensitivity cache.Sensitivity) *cache.Store[V] {
 	if c == nil || c.Cache == nil {
 		return nil
 	}
@@ -79,28 +74,33 @@ func newStore[V any](c *Caching, source, entity string, sensitive func(V) bool) 
 	if !ok || p.TTL <= 0 {
 		return nil
 	}
-	return cache.NewStore(c.Cache, source, entity, p, sensitive)
+	return cache.NewStore[V](c.Cache, source, entity, p, sensitivity)
 }
 
+// newStores builds the stores. Level3 are the stores whose records may hold
+// level-3 data: a person may have protected identity or a confidentiality
+// marking (and which one does is itself level-3, so every person record is
+// sealed alike), diets are health data, and placements and absences may
+// belong to a child with protected identity, which the school database
+// cannot tell.
 func newStores(c *Caching) stores {
-	protected := func(p *model.Person) bool { return p != nil && (p.ProtectedIdentity || p.ConfidentialityMarking) }
 	return stores{
-		person:           newStore(c, SourceRegistry, "person", protected),
-		pnrByParty:       newStore[string](c, SourceErrands, "party-pnr", nil),
-		partyByPnr:       newStore[string](c, SourceErrands, "pnr-party", nil),
-		errand:           newStore[*model.Errand](c, SourceErrands, "errand", nil),
-		errandsByParty:   newStore[[]*model.Errand](c, SourceErrands, "errands-by-party", nil),
-		errandsPage:      newStore[errandsPage](c, SourceErrands, "errands-page", nil),
-		decisions:        newStore[[]*model.Decision](c, SourceErrands, "decisions", nil),
-		property:         newStore[*model.Property](c, SourceGeodata, "property", nil),
-		propertyByName:   newStore[*model.Property](c, SourceGeodata, "property-by-designation", nil),
-		owners:           newStore[[]*model.PropertyOwner](c, SourceGeodata, "owners", nil),
-		unit:             newStore[*model.SchoolUnit](c, SourceSchool, "unit", nil),
-		unitsPage:        newStore[unitsPage](c, SourceSchool, "units-page", nil),
-		unitPlacements:   newStore(c, SourceSchool, "unit-placements", always[sqldb.PlacementPage]),
-		personPlacements: newStore(c, SourceSchool, "person-placements", always[[]*model.Placement]),
-		diets:            newStore(c, SourceSchool, "diets", always[[]string]),
-		absences:         newStore(c, SourceSchool, "absences", always[[]model.Absence]),
+		person:           newStore[*model.Person](c, SourceRegistry, "person", cache.Level3),
+		pnrByParty:       newStore[string](c, SourceErrands, "party-pnr", cache.Ordinary),
+		partyByPnr:       newStore[string](c, SourceErrands, "pnr-party", cache.Ordinary),
+		errand:           newStore[*model.Errand](c, SourceErrands, "errand", cache.Ordinary),
+		errandsByParty:   newStore[[]*model.Errand](c, SourceErrands, "errands-by-party", cache.Ordinary),
+		errandsPage:      newStore[errandsPage](c, SourceErrands, "errands-page", cache.Ordinary),
+		decisions:        newStore[[]*model.Decision](c, SourceErrands, "decisions", cache.Ordinary),
+		property:         newStore[*model.Property](c, SourceGeodata, "property", cache.Ordinary),
+		propertyByName:   newStore[*model.Property](c, SourceGeodata, "property-by-designation", cache.Ordinary),
+		owners:           newStore[[]*model.PropertyOwner](c, SourceGeodata, "owners", cache.Ordinary),
+		unit:             newStore[*model.SchoolUnit](c, SourceSchool, "unit", cache.Ordinary),
+		unitsPage:        newStore[unitsPage](c, SourceSchool, "units-page", cache.Ordinary),
+		unitPlacements:   newStore[sqldb.PlacementPage](c, SourceSchool, "unit-placements", cache.Level3),
+		personPlacements: newStore[[]*model.Placement](c, SourceSchool, "person-placements", cache.Level3),
+		diets:            newStore[[]string](c, SourceSchool, "diets", cache.Level3),
+		absences:         newStore[[]model.Absence](c, SourceSchool, "absences", cache.Level3),
 	}
 }
 
@@ -216,7 +216,7 @@ func pageKey(k UnitPage) string {
 }
 
 func errandsKey(f rest.ErrandFilter, offset, n int) string {
-	return strings.Join([]string{string(f.Status), f.CaseType, strings.Join(f.PartyIDs, ","), strconv.Itoa(offset), strconv.Itoa(n)}, "|")
+	return strings.Join([]string{string(f.Status), strings.Join(f.CaseTypes, ","), strings.Join(f.PartyIDs, ","), strconv.Itoa(offset), strconv.Itoa(n)}, "|")
 }
 
 // StaleField is a field answered from a record past its freshness because
