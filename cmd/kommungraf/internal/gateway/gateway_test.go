@@ -68,6 +68,12 @@ func newDemoWith(t testing.TB, mod func(*config.Config), latency time.Duration) 
 
 func startDemo(t testing.TB, mod func(*config.Config), latency time.Duration, skipAuthz bool) *demo {
 	t.Helper()
+	return startDemoIn(t, testWorld(), mod, latency, skipAuthz)
+}
+
+// startDemoIn starts a demo gateway whose simulators serve w.
+func startDemoIn(t testing.TB, w *sim.World, mod func(*config.Config), latency time.Duration, skipAuthz bool) *demo {
+	t.Helper()
 	cfg := config.Demo()
 	// Tests run under -race on a shared machine, where walking a large
 	// response takes longer than the production default wait; a wider window
@@ -77,7 +83,7 @@ func startDemo(t testing.TB, mod func(*config.Config), latency time.Duration, sk
 		mod(cfg)
 	}
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
-		Demo: true, World: testWorld(), DemoLatency: latency, InsecureSkipAuthorization: skipAuthz,
+		Demo: true, World: w, DemoLatency: latency, InsecureSkipAuthorization: skipAuthz,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
