@@ -252,6 +252,9 @@ func (snap *snapshot) evaluate(s *Subject, act, obj string, level Level, protect
 		d.Reason = "denied by a deny line of the policy"
 	case protected && p.Clearance < Severe:
 		d.Reason = "the data belongs to a person with protected identity, which needs clearance 3"
+	case act == ActRow:
+		d.Reason = fmt.Sprintf("no row line gives %s to the purposes the caller acts for (%s, narrowed by client %q's contract); a value that no row line names is read by no one",
+			obj, strings.Join(purposes[1:], ", "), p.Client)
 	default:
 		d.Reason = "no policy line allows it"
 	}

@@ -293,7 +293,7 @@ func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql
 		return res, err
 	}
 	if f.RowAttribute != "" {
-		res = e.keepRows(st, f, res)
+		res = e.keepRows(st, fc, f, res)
 	}
 	if f.ReturnsPerson {
 		if res, err = e.hideProtected(ctx, st, fc, f, res); err != nil {
@@ -473,15 +473,23 @@ func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field
 // keepRows removes from a field's value the rows outside the caller's
 // purposes: a single row becomes null, a list loses it, exactly as if the
 // upstream had not returned it.
-func (e *Enforcement) keepRows(st *requestState, f *Field, res any) any {
-	return filter(res, func(v any) bool {
+func (e *Enforcement) keepRows(st *requestState, fc *graphql.FieldContext, f *Field, res any) any {
+	removed := false
+	out := filter(res, func(v any) bool {
 		row, ok := v.(model.Row)
-		if !ok {
-			return false // fail closed
+		if ok {
+			var value string
+			value, ok = row.RowAttribute(f.RowAttribute)
+			ok = ok && st.rowAllowed(e.opts.Authorizer, f.Returns, value)
 		}
-		value, ok := row.RowAttribute(f.RowAttribute)
-		return ok && st.rowAllowed(e.opts.Authorizer, f.Returns, value)
+		removed = removed || !ok // not a row (fail closed), or outside the purposes
+		return ok
 	})
+	if removed {
+		// For security staff only: the caller sees no trace of the row.
+		st.rec.Deny(f.Key, fc.Path().String())
+	}
+	return out
 }
 
 // hideProtected removes protected persons from a field's value when the

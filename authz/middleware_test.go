@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -319,4 +321,65 @@ func TestRowsOutsidePurposeAreRemoved(t *testing.T) {
 			t.Errorf("outside an operation: %v, want none", got)
 		}
 	})
+}
+
+// TestPersonalDataNeedsRoomInTheAccessLog: when the access log can promise
+// no room (queue and spool full), personal fields are withheld with
+// ACCESS_LOG_UNAVAILABLE and their resolvers never run, while open data is
+// still served; when room returns, so does the data.
+func TestPersonalDataNeedsRoomInTheAccessLog(t *testing.T) {
+	a, roles := defaultAuthorizer(t)
+	h, _ := authz.NewPersonHasher(make([]byte, 32))
+	log, err := authz.NewAsyncAccessLog(authz.AsyncAccessLogOptions{Store: nopLog{}, Buffer: 1, SpoolMaxEntries: 1,
+		SpoolPath: filepath.Join(t.TempDir(), "spool.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = log.Close() })
+	people := &fakePeople{now: now, persons: map[string]*model.Person{}}
+	e, err := authz.NewEnforcement(authz.EnforcementOptions{Authorizer: a, AccessLog: log, Hasher: h, People: people, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []*authz.AccessTicket
+	for {
+		tk, err := log.Reserve()
+		if err != nil {
+			if !errors.Is(err, authz.ErrAccessLogUnavailable) {
+				t.Fatal(err)
+			}
+			break
+		}
+		held = append(held, tk)
+	}
+	plain := &model.Person{PersonalNumber: "199001011230", GivenName: "Öppen", FetchedAt: now}
+	called := false
+	ctx := fieldCtx(asPersona(t, roles, "social-secretary"), "Person", "givenName", plain)
+	_, err = e.InterceptField(ctx, func(context.Context) (any, error) { called = true; return "Öppen", nil })
+	if called || err == nil || !strings.Contains(fmt.Sprint(err), "access log") {
+		t.Fatalf("personal field with a full access log: called %v, err %v", called, err)
+	}
+	if code := codeOf(err); code != authz.CodeAccessLogUnavailable {
+		t.Fatalf("code %q, want %s", code, authz.CodeAccessLogUnavailable)
+	}
+	ctx = fieldCtx(asPersona(t, roles, "social-secretary"), "SchoolUnit", "name", &model.SchoolUnit{Name: "Förskolan Ekorren"})
+	if got, err := e.InterceptField(ctx, func(context.Context) (any, error) { return "Förskolan Ekorren", nil }); err != nil || got != "Förskolan Ekorren" {
+		t.Fatalf("open data with a full access log: %v, %v", got, err)
+	}
+	for _, tk := range held {
+		tk.Release()
+	}
+	ctx = fieldCtx(asPersona(t, roles, "social-secretary"), "Person", "givenName", plain)
+	if got, err := e.InterceptField(ctx, func(context.Context) (any, error) { return "Öppen", nil }); err != nil || got != "Öppen" {
+		t.Fatalf("with room again: %v, %v", got, err)
+	}
+}
+
+func codeOf(err error) string {
+	var ge *gqlerror.Error
+	if errors.As(err, &ge) {
+		c, _ := ge.Extensions["code"].(string)
+		return c
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -507,4 +508,58 @@ func assertAudit(t *testing.T, s authz.PolicyStore, want ...string) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit %v, want %v (newest first)", got, want)
 	}
+}
+
+// TestDryRunAndCatalogShowRowPurposes: a change to the row table is
+// replayed by the dry run (who gains or loses which rows), and the field
+// catalog shows, for a type whose rows carry a purpose, which rows are read
+// for which purpose.
+func TestDryRunAndCatalogShowRowPurposes(t *testing.T) {
+	fx := newPolicyFlow(t, false)
+	const ekbLine = "p, *, Errand(caseType=EKONOMISKT_BISTAND), row, socialtjanst, 0, allow"
+	rep, err := fx.flow.DryRun(context.Background(), without(t, authz.DefaultPolicy(), ekbLine)+
+		"p, role:analyst, Errand(caseType=BYGGLOV), row, statistik, 0, allow\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost, gained bool
+	for _, c := range rep.Changes {
+		if c.Action != authz.ActRow {
+			t.Errorf("a row change reported as %+v", c)
+			continue
+		}
+		switch {
+		case c.Role == "social-secretary" && c.Field == "Errand(caseType=EKONOMISKT_BISTAND)" && c.Before && !c.After:
+			lost = true
+		case c.Role == "analyst" && c.Field == "Errand(caseType=BYGGLOV)" && !c.Before && c.After:
+			gained = true
+		default:
+			t.Errorf("unexpected change %+v", c)
+		}
+	}
+	if !lost || !gained {
+		t.Fatalf("changes %+v: want the social secretary losing EKB rows and the analyst gaining bygglov rows", rep.Changes)
+	}
+	if _, err := fx.flow.DryRun(context.Background(), authz.DefaultPolicy()+"p, *, Errand(caseType=*), row, *, 0, allow\n"); err == nil {
+		t.Error("a glob as a row value was accepted")
+	}
+	if _, err := fx.flow.DryRun(context.Background(), authz.DefaultPolicy()+"p, *, Errand(status=DECIDED), row, bygglov, 0, allow\n"); err == nil {
+		t.Error("a row line on an attribute the schema does not declare was accepted")
+	}
+
+	for _, fa := range fx.flow.Catalog() {
+		if fa.Field.Key != "Errand.description" {
+			continue
+		}
+		purposes := map[string]string{}
+		for _, r := range fa.Rows {
+			purposes[r.Value] = r.Purpose
+		}
+		want := map[string]string{"BYGGLOV": "bygglov", "FORSKOLEPLATS": "forskoleplacering", "ELEVRESA": "skolskjuts", "EKONOMISKT_BISTAND": "socialtjanst"}
+		if !maps.Equal(purposes, want) {
+			t.Fatalf("catalog rows of Errand.description: %v, want %v", purposes, want)
+		}
+		return
+	}
+	t.Fatal("no Errand.description in the catalog")
 }

@@ -16,7 +16,7 @@ import (
 )
 
 const policyUsage = `usage: kommungraf policy <command> [flags]
-  explain  --persona ID | --token T  --field Type.field [--protected] | --action A --object O
+  explain  --persona ID | --token T  --field Type.field [--protected] | --action row|introspect|admin --object O
            the decision for one caller and field, and the policy line that decided it
   test     --file decisions.yaml     run a table of expected decisions; exit 1 on a mismatch
   lint     [--file policy.csv]       check a policy file against the model and the schema
@@ -38,8 +38,8 @@ func policyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		token := fs.String("token", "", "a bearer token or API key, verified as the gateway would (needs --config with auth settings)")
 		field := fs.String("field", "", "the field, Type.field")
 		protected := fs.Bool("protected", false, "the value belongs to a person with protected identity")
-		action := fs.String("action", "", "instead of a field: introspect or admin")
-		object := fs.String("object", "", "with --action: schema, policy, accesslog or cache")
+		action := fs.String("action", "", "instead of a field: row, introspect or admin")
+		object := fs.String("object", "", "with --action: Type(attribute=value) for row (Errand(caseType=BYGGLOV)); schema, policy, accesslog or cache")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
