@@ -38,6 +38,10 @@ type People interface {
 	Fresh(ctx context.Context, personalNumber string) (model.Protectable, error)
 	// PersonalNumber resolves an e-service party id; "" when unknown.
 	PersonalNumber(ctx context.Context, partyID string) (string, error)
+	// Hidden says that the enforcement removed the person from the
+	// response: nothing else in it (a stale-record report) may show that the
+	// registry knows them.
+	Hidden(ctx context.Context, personalNumber string)
 }
 
 // DefaultProtectionMaxAge is how old a protection flag may be when a
@@ -510,6 +514,9 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 		prot, err := e.flag(ctx, st, p)
 		if err != nil && ferr == nil {
 			ferr = err
+		}
+		if prot {
+			e.opts.People.Hidden(ctx, subjectNumber(v))
 		}
 		hidden = hidden || prot
 		return err == nil && !prot

@@ -46,6 +46,7 @@ type fakePeople struct {
 	parties map[string]string
 	lookups atomic.Int32 // Person
 	fresh   atomic.Int32 // Fresh
+	hidden  atomic.Int32 // Hidden
 	down    bool         // Fresh fails
 }
 
@@ -72,6 +73,8 @@ func (f *fakePeople) Fresh(_ context.Context, pnr string) (model.Protectable, er
 	}
 	return nil, nil
 }
+
+func (f *fakePeople) Hidden(context.Context, string) { f.hidden.Add(1) }
 
 func (f *fakePeople) PersonalNumber(_ context.Context, party string) (string, error) {
 	return f.parties[party], nil

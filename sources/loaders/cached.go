@@ -227,6 +227,7 @@ type StaleField struct {
 	Path           string
 	Source, Entity string
 	Age            time.Duration
+	key            string
 }
 
 // Stale lists what this request was served past freshness: one entry per
@@ -235,9 +236,14 @@ type StaleField struct {
 func (l *Loaders) Stale() []StaleField {
 	l.staleMu.Lock()
 	defer l.staleMu.Unlock()
-	out := append([]StaleField(nil), l.staleFields...)
+	out := make([]StaleField, 0, len(l.staleFields))
+	for _, f := range l.staleFields {
+		if !l.staleHidden[staleID(f.Source, f.Entity, f.key)] {
+			out = append(out, f)
+		}
+	}
 	for _, s := range l.stale {
-		if !l.staleUsed[staleID(s.Source, s.Entity, s.Key)] {
+		if id := staleID(s.Source, s.Entity, s.Key); !l.staleUsed[id] && !l.staleHidden[id] {
 			out = append(out, StaleField{Source: s.Source, Entity: s.Entity, Age: s.Age})
 		}
 	}
@@ -256,10 +262,22 @@ func (l *Loaders) stalePath(source, entity, key, path string) {
 				l.staleUsed = map[string]bool{}
 			}
 			l.staleUsed[staleID(source, entity, key)] = true
-			l.staleFields = append(l.staleFields, StaleField{Path: path, Source: source, Entity: entity, Age: s.Age})
+			l.staleFields = append(l.staleFields, StaleField{Path: path, Source: source, Entity: entity, Age: s.Age, key: key})
 			return
 		}
 	}
+}
+
+// HidePerson removes every trace of a registry record from the response's
+// stale report: the enforcement hid the person, and a caller must not learn
+// that the registry knows them.
+func (l *Loaders) HidePerson(personalNumber string) {
+	l.staleMu.Lock()
+	defer l.staleMu.Unlock()
+	if l.staleHidden == nil {
+		l.staleHidden = map[string]bool{}
+	}
+	l.staleHidden[staleID(SourceRegistry, "person", personalNumber)] = true
 }
 
 func (l *Loaders) noteStale(s []cache.Stale) {

@@ -113,11 +113,12 @@ type Loaders struct {
 	stale       []cache.Stale
 	staleFields []StaleField
 	staleUsed   map[string]bool
+	staleHidden map[string]bool
 
 	Person           *Loader[*model.Person]
 	PersonFresh      *Loader[*model.Person] // past every cache, for protection flags past their bound
-	PersonalNumber   *Loader[string] // partyId -> personnummer
-	Party            *Loader[string] // personnummer -> partyId
+	PersonalNumber   *Loader[string]        // partyId -> personnummer
+	Party            *Loader[string]        // personnummer -> partyId
 	Errand           *Loader[*model.Errand]
 	ErrandsByParty   *Loader[[]*model.Errand]
 	Decisions        *Loader[[]*model.Decision]

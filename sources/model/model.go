@@ -137,7 +137,7 @@ type Placement struct {
 type Absence struct {
 	// PersonalNumber is the absent child (the data subject).
 	PersonalNumber string
-	Date     time.Time
-	Hours    float64
-	Reported bool
+	Date           time.Time
+	Hours          float64
+	Reported       bool
 }

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
@@ -216,4 +218,39 @@ func TestProtectionCannotBeDetected(t *testing.T) {
 			t.Fatalf("got %s, want %s", r.Data, want)
 		}
 	})
+}
+
+// TestStaleProtectionFlagCountsAsProtected: a registry record past the
+// protection bound is asked again; when the registry cannot answer, the
+// person counts as protected (hidden from the case officer), even though
+// stale-if-error would still serve the record, which the social secretary,
+// cleared for protected persons, does get.
+func TestStaleProtectionFlagCountsAsProtected(t *testing.T) {
+	d := startDemo(t, func(c *config.Config) {
+		c.Cache.Sources["folkbokforing"] = config.CachePolicy{TTL: time.Hour, StaleIfError: time.Hour}
+		c.Authz.ProtectionMaxAge = time.Millisecond // the registry's records are cached no longer
+		c.Sources.Folkbokforing.Retries = -1
+	}, 0, false)
+	p := someAdult(t)
+	q := `{ person(personalNumber: "` + p.PersonalNumber + `") { givenName } }`
+	want := fmt.Sprintf(`{"data":{"person":{"givenName":%q}}}`, p.GivenName)
+	if r := d.as(t, "case-officer").query(t, q); r.raw != want {
+		t.Fatalf("registry up: %s", r.raw)
+	}
+	d.gw.Sim().NavetFaults.Set(sim.FaultConfig{ErrorRate: 1})
+	time.Sleep(5 * time.Millisecond) // past the 1 ms bound
+	before := d.calls("folkbokforing", "fault:error")
+	if r := d.as(t, "case-officer").query(t, q); r.raw != `{"data":{"person":null}}` {
+		t.Fatalf("registry down, flag past its bound: case officer got %s, want the person hidden", r.raw)
+	}
+	if d.calls("folkbokforing", "fault:error") == before {
+		t.Fatal("the flag past its bound was not asked again of the registry")
+	}
+	if r := d.as(t, "social-secretary").query(t, q); !strings.Contains(r.raw, fmt.Sprintf(`"givenName":%q`, p.GivenName)) || !strings.Contains(r.raw, `"stale"`) {
+		t.Fatalf("social secretary, registry down: %s, want the stale record reported", r.raw)
+	}
+	d.gw.Sim().NavetFaults.Set(sim.FaultConfig{})
+	if r := d.as(t, "case-officer").query(t, q); r.raw != want {
+		t.Fatalf("registry back: %s", r.raw)
+	}
 }
