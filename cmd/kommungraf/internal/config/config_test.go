@@ -26,7 +26,7 @@ func boolp(b bool) *bool { return &b }
 // authzDefaults are the policy workflow's defaults; approval is off in the demo.
 func authzDefaults(requireApproval bool) Authz {
 	return Authz{PolicyStoreFile: "kommungraf-policy.db", RequireApproval: boolp(requireApproval),
-		PolicyReloadInterval: 5 * time.Second, DryRunLimit: 10000}
+		PolicyReloadInterval: 5 * time.Second, DryRunLimit: 10000, ProtectionMaxAge: time.Minute}
 }
 
 // minimal is the smallest configuration that validates. It has no blank
@@ -494,6 +494,7 @@ authz:
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"reload too often", "authz:\n  policyReloadInterval: 1ms\n", "authz.policyReloadInterval must be between 50ms and 1h"},
 		{"dry run limit", "authz:\n  dryRunLimit: -1\n", "authz.dryRunLimit must be between 1 and 1000000"},
+		{"protection max age", "authz:\n  protectionMaxAge: 2h\n", "authz.protectionMaxAge must be between 1s and 1h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse([]byte(minimal + tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
