@@ -30,10 +30,18 @@ var accessLogDDL = append([]string{
 		fields     text[] NOT NULL DEFAULT '{}',
 		persons    text[] NOT NULL DEFAULT '{}',
 		denied     text[] NOT NULL DEFAULT '{}',
-		outcome    text   NOT NULL CHECK (outcome IN ('served', 'denied', 'partial'))
+		outcome    text   NOT NULL CHECK (outcome IN ('served', 'denied', 'partial')),
+		entry_id   text
 	)`,
 	`CREATE INDEX IF NOT EXISTS access_log_persons_idx ON access_log USING gin (persons)`,
 	`CREATE INDEX IF NOT EXISTS access_log_at_idx ON access_log (at)`,
+	// AccessEntry.ID, unique so that an entry offered twice (a spool
+	// drained again after a crash) is stored once. Tables made before IDs
+	// existed get the column here; adding a nullable column rewrites no row,
+	// so the append-only triggers are not involved, and their rows keep
+	// NULL, which the unique index allows any number of times.
+	`ALTER TABLE access_log ADD COLUMN IF NOT EXISTS entry_id text`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS access_log_entry_id_idx ON access_log (entry_id)`,
 }, appendOnlyDDL("access_log_append_only", "access_log")...)
 
 // PostgresAccessLog is an AccessLog in a PostgreSQL table, access_log, that
@@ -91,12 +99,16 @@ func migrateAccessLog(ctx context.Context, pool *pgxpool.Pool, schema string) er
 	return nil
 }
 
-// Append inserts e.
+// Append inserts e, with a fresh ID if it has none. An entry whose ID the
+// table holds already is not inserted again: storing is idempotent, so
+// whoever retries after an error or a crash cannot duplicate an entry.
 func (l *PostgresAccessLog) Append(ctx context.Context, e AccessEntry) error {
+	e = withID(e)
 	_, err := l.pool.Exec(ctx, `INSERT INTO access_log
-		(at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		e.Time.UTC(), e.RequestID, e.Subject, e.Client, e.Unit, nonNil(e.Roles), nonNil(e.Purposes),
+		(entry_id, at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (entry_id) DO NOTHING`,
+		e.ID, e.Time.UTC(), e.RequestID, e.Subject, e.Client, e.Unit, nonNil(e.Roles), nonNil(e.Purposes),
 		e.Operation, nonNil(e.Fields), nonNil(e.Persons), nonNil(e.Denied), e.Outcome)
 	if err != nil {
 		return fmt.Errorf("authz: access log database: append: %w", err)
@@ -128,7 +140,7 @@ func (l *PostgresAccessLog) Query(ctx context.Context, q AccessQuery) ([]AccessE
 	if !q.To.IsZero() {
 		where = append(where, "at < "+arg(q.To))
 	}
-	sql := `SELECT at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome
+	sql := `SELECT coalesce(entry_id, ''), at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome
 		FROM access_log`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
@@ -141,7 +153,7 @@ func (l *PostgresAccessLog) Query(ctx context.Context, q AccessQuery) ([]AccessE
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccessEntry, error) {
 		var e AccessEntry
-		err := row.Scan(&e.Time, &e.RequestID, &e.Subject, &e.Client, &e.Unit, &e.Roles, &e.Purposes,
+		err := row.Scan(&e.ID, &e.Time, &e.RequestID, &e.Subject, &e.Client, &e.Unit, &e.Roles, &e.Purposes,
 			&e.Operation, &e.Fields, &e.Persons, &e.Denied, &e.Outcome)
 		e.Time = e.Time.UTC()
 		e.Roles, e.Purposes, e.Fields = orNil(e.Roles), orNil(e.Purposes), orNil(e.Fields)

@@ -144,8 +144,11 @@ func TestAccessRecorderEntry(t *testing.T) {
 			if !ok {
 				return
 			}
+			if len(e.ID) != 36 {
+				t.Errorf("entry ID %q, want a UUID", e.ID)
+			}
 			want := authz.AccessEntry{
-				Time: now.UTC(), RequestID: "req-1", Subject: "anna", Client: "preschool-app",
+				ID: e.ID, Time: now.UTC(), RequestID: "req-1", Subject: "anna", Client: "preschool-app",
 				Unit: "Förskolenämnden", Roles: []string{"preschool-admin"}, Purposes: []string{"placements"},
 				Operation: "Overview", Fields: tt.fields, Persons: tt.persons, Denied: tt.denied, Outcome: tt.outcome,
 			}
@@ -300,6 +303,9 @@ func testAccessLogQueries(t *testing.T, l authz.AccessLog) {
 	ctx := context.Background()
 	h := alHasher(t)
 	entries := alEntries(h)
+	for i := range entries {
+		entries[i].ID = authz.NewAccessEntryID()
+	}
 	for _, e := range entries {
 		if err := l.Append(ctx, e); err != nil {
 			t.Fatalf("Append %s: %v", e.RequestID, err)
@@ -493,6 +499,24 @@ func TestPostgresAccessLogSchema(t *testing.T) {
 	}
 }
 
+// alAsync starts an AsyncAccessLog on store with a spool in a temp dir
+// and closes it at the end of the test.
+func alAsync(t *testing.T, opts authz.AsyncAccessLogOptions) *authz.AsyncAccessLog {
+	t.Helper()
+	if opts.SpoolPath == "" {
+		opts.SpoolPath = filepath.Join(t.TempDir(), "access.spool")
+	}
+	if opts.Logger == nil {
+		opts.Logger = alLogger(t)
+	}
+	a, err := authz.NewAsyncAccessLog(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
 func TestAsyncAccessLog(t *testing.T) {
 	ctx := context.Background()
 	entries := alEntries(alHasher(t))
@@ -501,7 +525,7 @@ func TestAsyncAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := authz.NewAsyncAccessLog(inner, 0, alLogger(t))
+	a := alAsync(t, authz.AsyncAccessLogOptions{Store: inner})
 	for _, e := range entries[:3] {
 		if err := a.Append(ctx, e); err != nil {
 			t.Fatal(err)
@@ -517,6 +541,11 @@ func TestAsyncAccessLog(t *testing.T) {
 	if len(got) != 3 {
 		t.Errorf("after Flush: %d entries, want 3", len(got))
 	}
+	for _, e := range got {
+		if e.ID == "" {
+			t.Errorf("entry %s stored without an ID", e.RequestID)
+		}
+	}
 
 	// Close drains: everything appended before it is in the file.
 	for range 500 {
@@ -530,8 +559,8 @@ func TestAsyncAccessLog(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := a.Append(ctx, entries[0]); !errors.Is(err, authz.ErrAccessLogClosed) {
-		t.Errorf("Append after Close: %v, want ErrAccessLogClosed", err)
+	if err := a.Append(ctx, entries[0]); !errors.Is(err, authz.ErrAccessLogClosed) || !errors.Is(err, authz.ErrAccessLogUnavailable) {
+		t.Errorf("Append after Close: %v, want ErrAccessLogClosed and ErrAccessLogUnavailable", err)
 	}
 	if err := a.Flush(ctx); err != nil {
 		t.Errorf("Flush after Close: %v", err)
@@ -545,57 +574,36 @@ func TestAsyncAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 503 || a.Dropped() != 0 {
-		t.Errorf("after Close: %d entries, %d dropped; want 503, 0", len(got), a.Dropped())
+	ids := map[string]bool{}
+	for _, e := range got {
+		ids[e.ID] = true
+	}
+	if len(got) != 503 || len(ids) != 503 || a.Dropped() != 0 || a.Spooled() != 0 {
+		t.Errorf("after Close: %d entries, %d IDs, %d dropped, %d spooled; want 503, 503, 0, 0",
+			len(got), len(ids), a.Dropped(), a.Spooled())
 	}
 }
 
-func TestAsyncAccessLogDrops(t *testing.T) {
-	ctx := context.Background()
-	inner := &alBlockingLog{started: make(chan struct{}, 1), release: make(chan struct{})}
-	var logged bytes.Buffer
-	a := authz.NewAsyncAccessLog(inner, 1, slog.New(slog.NewTextHandler(&alSyncWriter{w: &logged}, nil)))
-	e := authz.AccessEntry{RequestID: "r1", Subject: "anna", Outcome: authz.OutcomeServed}
-	if err := a.Append(ctx, e); err != nil { // taken by the writer, which blocks
-		t.Fatal(err)
-	}
-	<-inner.started
-	if err := a.Append(ctx, e); err != nil { // fills the queue
-		t.Fatal(err)
-	}
-	if err := a.Append(ctx, e); err == nil { // waits briefly, then drops
-		t.Error("Append to a full queue succeeded")
-	}
-	if a.Dropped() != 1 {
-		t.Errorf("Dropped = %d, want 1", a.Dropped())
-	}
-	close(inner.release)
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if inner.appended != 2 {
-		t.Errorf("store got %d entries, want 2", inner.appended)
-	}
-	if !strings.Contains(logged.String(), "queue full") {
-		t.Errorf("drop not logged: %q", logged.String())
-	}
-}
-
+// A store that fails loses nothing: the entry waits in the spool.
 func TestAsyncAccessLogStoreFailure(t *testing.T) {
 	ctx := context.Background()
 	inner := &alBlockingLog{release: make(chan struct{}), fail: errors.New("disk full")}
 	close(inner.release)
 	var logged bytes.Buffer
-	a := authz.NewAsyncAccessLog(inner, 8, slog.New(slog.NewTextHandler(&alSyncWriter{w: &logged}, nil)))
-	defer a.Close()
+	spool := filepath.Join(t.TempDir(), "access.spool")
+	a := alAsync(t, authz.AsyncAccessLogOptions{Store: inner, Buffer: 8, SpoolPath: spool,
+		Logger: slog.New(slog.NewTextHandler(&alSyncWriter{w: &logged}, nil))})
 	if err := a.Append(ctx, authz.AccessEntry{RequestID: "r1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if a.Dropped() != 1 {
-		t.Errorf("Dropped = %d, want 1", a.Dropped())
+	if a.Dropped() != 0 || a.Spooled() != 1 {
+		t.Errorf("Dropped = %d, Spooled = %d; want 0, 1", a.Dropped(), a.Spooled())
+	}
+	if got := alSpoolLines(t, spool); len(got) != 1 || got[0].RequestID != "r1" || got[0].ID == "" {
+		t.Errorf("spool holds %+v, want r1 with an ID", got)
 	}
 	if !strings.Contains(logged.String(), "disk full") {
 		t.Errorf("store failure not logged: %q", logged.String())

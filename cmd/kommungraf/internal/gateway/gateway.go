@@ -75,48 +75,63 @@ type Gateway struct {
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
-func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err error) {
+// If a step fails, New closes what the earlier steps started (simulators,
+// pools, clients, the cache, the access log, the policy store and their
+// goroutines, the demo's temp dir) and returns the step's error, which says
+// what failed; it never returns a partly started gateway.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g = &Gateway{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry(), checks: map[string]func(context.Context) error{}}
-	defer func() {
-		if err != nil {
-			g.Close()
+	g := &Gateway{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry(), checks: map[string]func(context.Context) error{}}
+	if err := g.assemble(ctx, opts); err != nil {
+		if cerr := g.Close(); cerr != nil {
+			// The start-up error is the one to report; this one is only logged.
+			g.log.Warn("start-up failed; closing what had started failed too", "error", cerr.Error())
 		}
-	}()
+		return nil, err
+	}
+	return g, nil
+}
+
+// assemble does New's steps in order. Each step records what it started in
+// g as soon as it has started it, so that Close, which copes with a gateway
+// built only part of the way, releases it whichever step fails later.
+func (g *Gateway) assemble(ctx context.Context, opts Options) error {
+	cfg := g.cfg
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if opts.Demo {
 		if err := g.startDemo(ctx, opts); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := cfg.ValidateSources(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
-	src, err := g.openSources(ctx, opts)
+	src, err := g.openSources(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if opts.Demo {
 		if err := sim.SeedSchoolDB(ctx, g.store, g.sim.World); err != nil {
-			return nil, fmt.Errorf("demo: seeding school database: %w", err)
+			return fmt.Errorf("demo: seeding school database: %w", err)
 		}
 	}
 
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
 	catalog, err := authz.Classify(schema)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("schema: classification: %w", err)
 	}
 	// Every personal type names its data subjects, every @row type its row
 	// attribute, on the records it is bound to: or the gateway does not start.
 	if err := catalog.Bind(model.Records()); err != nil {
-		return nil, err
+		return fmt.Errorf("schema: records: %w", err)
 	}
+	// openSecurity returns what it has built even when it fails, for Close.
 	if g.sec, err = g.openSecurity(ctx, opts.Demo, catalog); err != nil {
-		return nil, err
+		return err
 	}
 	hopts := graph.HandlerOptions{
 		Resolvers:       &resolvers.Resolver{},
@@ -133,10 +148,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	gql := graph.NewHandler(hopts)
 	caching, err := g.openCache(opts.Demo)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := g.openPolicyAdmin(ctx, opts.Demo); err != nil {
-		return nil, err
+		return fmt.Errorf("policy store: %w", err)
 	}
 	factory := loaders.NewFactory(src, loaders.Options{
 		Wait: cfg.Batching.Wait, MaxBatch: cfg.Batching.MaxBatch, FanOut: cfg.Batching.FanOut,
@@ -175,7 +190,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (g *Gateway, err
 	}
 	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
-	return g, nil
+	return nil
 }
 
 // rowScope is what the loaders push down to upstream filters: the row
@@ -222,7 +237,7 @@ func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slo
 	}
 }
 
-func (g *Gateway) openSources(ctx context.Context, opts Options) (loaders.Sources, error) {
+func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 	m := upstream.NewMetrics(g.registry)
 	s := g.cfg.Sources
 	registry, err := soap.NewNavet(soap.NavetOptions{
@@ -230,27 +245,28 @@ func (g *Gateway) openSources(ctx context.Context, opts Options) (loaders.Source
 		OrgNr:   s.Folkbokforing.OrgNr, BestallningsID: s.Folkbokforing.BestallningsID,
 	})
 	if err != nil {
-		return loaders.Sources{}, err
+		return loaders.Sources{}, fmt.Errorf("folkbokforing: %w", err)
 	}
 	errands, err := rest.NewETjanst(httpOptions("etjanst", s.Etjanst, m, g.log))
 	if err != nil {
-		return loaders.Sources{}, err
+		return loaders.Sources{}, fmt.Errorf("etjanst: %w", err)
 	}
 	geo, err := rest.NewGeodata(httpOptions("geodata", s.Geodata, m, g.log))
 	if err != nil {
-		return loaders.Sources{}, err
+		return loaders.Sources{}, fmt.Errorf("geodata: %w", err)
 	}
 	var rec sqldb.Recorder
 	if g.sim != nil {
 		rec = g.sim.Stats
 	}
-	g.store, err = sqldb.Open(ctx, sqldb.Options{
+	store, err := sqldb.Open(ctx, sqldb.Options{
 		Driver: s.Skoldatabas.Driver, DSN: s.Skoldatabas.DSN, MaxOpenConns: s.Skoldatabas.MaxOpenConns,
 		QueryTimeout: s.Skoldatabas.QueryTimeout, Recorder: rec,
 	})
 	if err != nil {
 		return loaders.Sources{}, fmt.Errorf("skoldatabas: %w", err)
 	}
+	g.store = store
 	g.checks["folkbokforing"] = registry.Ping
 	g.checks["etjanst"] = errands.Ping
 	g.checks["geodata"] = geo.Ping
@@ -284,10 +300,15 @@ func (g *Gateway) PersonHasher() *authz.PersonHasher { return g.sec.hasher }
 // Config returns the effective configuration.
 func (g *Gateway) Config() *config.Config { return g.cfg }
 
-// Close releases the database, the simulators and the demo's temp files.
+// Close releases what the gateway started, in the reverse order of New:
+// the policy sync and store, the access log and authentication, the cache,
+// the Redis client, the school database, the simulators and the demo's temp
+// files. It copes with a gateway that New built only part of the way.
 func (g *Gateway) Close() error {
 	var errs []error
-	errs = append(errs, g.sec.Close())
+	if g.sec != nil {
+		_ = 0 // MUTATION
+	}
 	if g.cache != nil {
 		errs = append(errs, g.cache.Close())
 	}

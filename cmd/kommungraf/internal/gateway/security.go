@@ -18,6 +18,7 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/sources/loaders"
+	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
@@ -68,6 +69,16 @@ func LoadAuthorizer(ctx context.Context, cfg *config.Config, cat *authz.Catalog)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("authz: policy %s: %w", nameOr(cfg.Authz.PolicyFile, "(embedded)"), err)
 	}
+	// The contracts are read before the policy database is opened, so that
+	// a bad file leaves no pool behind.
+	contractsText, err := readOr(cfg.Authz.ContractsFile, authz.DefaultContracts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	contracts, err := authz.ParseContracts([]byte(contractsText), cat)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("authz: %s: %w", nameOr(cfg.Authz.ContractsFile, "embedded contracts"), err)
+	}
 	var store *authz.PostgresAdapter
 	var pool *pgxpool.Pool
 	if u := cfg.Authz.PolicyDatabaseURL; u != "" {
@@ -99,14 +110,6 @@ func LoadAuthorizer(ctx context.Context, cfg *config.Config, cat *authz.Catalog)
 			return nil, nil, nil, fmt.Errorf("authz: policy database: %w", err)
 		}
 	}
-	contractsText, err := readOr(cfg.Authz.ContractsFile, authz.DefaultContracts)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	contracts, err := authz.ParseContracts([]byte(contractsText), cat)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	a, err := authz.NewAuthorizer(authz.AuthorizerOptions{Catalog: cat, Policy: rules, Contracts: contracts})
 	if err != nil {
 		if pool != nil {
@@ -123,7 +126,11 @@ func LoadRoles(cfg *config.Config) (map[string]authz.RoleGrant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return authz.ParseRoles([]byte(text))
+	roles, err := authz.ParseRoles([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("authz: %s: %w", nameOr(cfg.Authz.RolesFile, "embedded roles"), err)
+	}
+	return roles, nil
 }
 
 func nameOr(s, def string) string {
@@ -201,26 +208,55 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 			return s, err
 		}
 	}
-	s.accessLog = authz.NewAsyncAccessLog(store, 4096, g.log)
+	spool := "kommungraf-access.spool.jsonl"
+	if g.tmpDir != "" {
+		spool = filepath.Join(g.tmpDir, "access.spool.jsonl")
+	}
+	if s.accessLog, err = authz.NewAsyncAccessLog(authz.AsyncAccessLogOptions{Store: store, SpoolPath: spool, Logger: g.log}); err != nil {
+		_ = store.Close()
+		return s, err
+	}
 	g.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "kommungraf_access_log_dropped_total",
 		Help: "Access log entries that could not be written (store failing or queue full). Should stay 0; alert on any increase.",
 	}, func() float64 { return float64(s.accessLog.Dropped()) }))
 	s.enforcement, err = authz.NewEnforcement(authz.EnforcementOptions{
 		Authorizer: s.authorizer, AccessLog: s.accessLog, Hasher: s.hasher, Logger: g.log,
-		RequestID: upstream.RequestIDFromContext,
-		Protected: func(ctx context.Context, pnr string) (bool, error) {
-			p, err := loaders.FromContext(ctx).Person.Load(ctx, pnr)()
-			if err != nil {
-				return false, err
-			}
-			// Unknown to the registry: nobody can vouch that the person is
-			// not protected, so the data is treated as if they were.
-			return p == nil || p.ProtectedIdentity || p.ConfidentialityMarking, nil
-		},
+		RequestID: upstream.RequestIDFromContext, People: people{},
+		ProtectionMaxAge: g.cfg.Authz.ProtectionMaxAge,
 	})
 	return s, err
 }
+
+// people answers the enforcement's questions about persons through the
+// request's loaders: batched, and cached as the registry's policy says.
+type people struct{}
+
+func (people) Person(ctx context.Context, pnr string) (model.Protectable, error) {
+	return protectable(loaders.FromContext(ctx).Person.Load(ctx, pnr)())
+}
+
+func (people) Fresh(ctx context.Context, pnr string) (model.Protectable, error) {
+	return protectable(loaders.FromContext(ctx).PersonFresh.Load(ctx, pnr)())
+}
+
+func (people) PersonalNumber(ctx context.Context, partyID string) (string, error) {
+	return loaders.FromContext(ctx).PersonalNumber.Load(ctx, partyID)()
+}
+
+func (people) Hidden(ctx context.Context, pnr string) {
+	loaders.FromContext(ctx).HidePerson(pnr)
+}
+
+// protectable keeps "unknown" a nil interface rather than a typed nil.
+func protectable(p *model.Person, err error) (model.Protectable, error) {
+	if p == nil || err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var _ authz.People = people{}
 
 // requireAdmin serves next only to principals the policy allows act on obj;
 // the authenticator has already run.
