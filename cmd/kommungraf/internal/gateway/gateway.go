@@ -307,7 +307,7 @@ func (g *Gateway) Config() *config.Config { return g.cfg }
 func (g *Gateway) Close() error {
 	var errs []error
 	if g.sec != nil {
-		_ = 0 // MUTATION
+		errs = append(errs, g.sec.Close())
 	}
 	if g.cache != nil {
 		errs = append(errs, g.cache.Close())
