@@ -161,7 +161,7 @@ func TestStartupFailureLeavesNothingRunning(t *testing.T) {
 			c.Authz.RolesFile = writeFile(t, filepath.Join(dir, "roles.yaml"), "roles: [unclosed\n")
 		}, want: []string{"roles.yaml"}},
 		startCase{name: "cache keys invalid, access log database open", env: map[string]string{config.EnvCacheKeys: "not-base64"},
-			mod: func(t *testing.T, c *config.Config, _ string) { c.Authz.AccessLog.DatabaseURL = testenv.PostgresURL(t) },
+			mod:  func(t *testing.T, c *config.Config, _ string) { c.Authz.AccessLog.DatabaseURL = testenv.PostgresURL(t) },
 			want: []string{config.EnvCacheKeys + ": "}},
 		startCase{name: "policy store fails, cache subscribed to redis and school database on postgres", nonDemo: true,
 			env: map[string]string{config.EnvAccessLogKey: goodKey, config.EnvCacheKeys: goodKey},
