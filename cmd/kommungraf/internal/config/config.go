@@ -124,6 +124,15 @@ type AccessLog struct {
 	// File stores entries as JSON lines when no database is configured
 	// (default kommungraf-access.jsonl; the demo uses its temp dir).
 	File string `yaml:"file"`
+	// Spool is the local file that holds entries while the store fails,
+	// synced to disk and drained into the store when it answers again
+	// (default kommungraf-access.spool.jsonl; the demo uses its temp dir).
+	// One gateway process per file.
+	Spool string `yaml:"spool"`
+	// SpoolMaxEntries bounds the entries waiting in the spool (default
+	// 100000): beyond it, responses with personal data have those fields
+	// withheld with ACCESS_LOG_UNAVAILABLE.
+	SpoolMaxEntries int `yaml:"spoolMaxEntries"`
 }
 
 // Cache configures the record cache: an in-process tier, and Redis when
@@ -520,6 +529,9 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		}
 		if c.Authz.DryRunLimit < 1 || c.Authz.DryRunLimit > 1000000 {
 			bad("authz.dryRunLimit must be between 1 and 1000000")
+		}
+		if c.Authz.AccessLog.SpoolMaxEntries < 0 {
+			bad("authz.accessLog.spoolMaxEntries must not be negative")
 		}
 		if c.Authz.ProtectionMaxAge < time.Second || c.Authz.ProtectionMaxAge > time.Hour {
 			bad("authz.protectionMaxAge must be between 1s and 1h")

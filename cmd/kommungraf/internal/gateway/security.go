@@ -208,18 +208,33 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 			return s, err
 		}
 	}
-	spool := "kommungraf-access.spool.jsonl"
-	if g.tmpDir != "" {
+	spool := g.cfg.Authz.AccessLog.Spool
+	switch {
+	case spool == "" && g.tmpDir != "":
 		spool = filepath.Join(g.tmpDir, "access.spool.jsonl")
+	case spool == "":
+		spool = "kommungraf-access.spool.jsonl"
 	}
-	if s.accessLog, err = authz.NewAsyncAccessLog(authz.AsyncAccessLogOptions{Store: store, SpoolPath: spool, Logger: g.log}); err != nil {
+	if s.accessLog, err = authz.NewAsyncAccessLog(authz.AsyncAccessLogOptions{Store: store, SpoolPath: spool,
+		SpoolMaxEntries: g.cfg.Authz.AccessLog.SpoolMaxEntries, Logger: g.log}); err != nil {
 		_ = store.Close()
 		return s, err
 	}
-	g.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "kommungraf_access_log_dropped_total",
-		Help: "Access log entries that could not be written (store failing or queue full). Should stay 0; alert on any increase.",
-	}, func() float64 { return float64(s.accessLog.Dropped()) }))
+	al := s.accessLog
+	g.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kommungraf_access_log_dropped_total",
+			Help: "Access log entries lost (a ticket used twice, or an entry the store refused for good). Should stay 0; alert on any increase.",
+		}, func() float64 { return float64(al.Dropped()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kommungraf_access_log_unavailable_total",
+			Help: "Responses whose personal fields were withheld (ACCESS_LOG_UNAVAILABLE) because the access log's queue and spool were full. Alert on any increase.",
+		}, func() float64 { return float64(al.Unavailable()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kommungraf_access_log_spooled",
+			Help: "Access log entries waiting in the local spool for the store to answer again.",
+		}, func() float64 { return float64(al.Spooled()) }),
+	)
 	s.enforcement, err = authz.NewEnforcement(authz.EnforcementOptions{
 		Authorizer: s.authorizer, AccessLog: s.accessLog, Hasher: s.hasher, Logger: g.log,
 		RequestID: upstream.RequestIDFromContext, People: people{},
