@@ -492,6 +492,11 @@ func (e *Enforcement) keepRows(st *requestState, fc *graphql.FieldContext, f *Fi
 	if removed {
 		// For security staff only: the caller sees no trace of the row.
 		st.rec.Deny(f.Key, fc.Path().String())
+		if rv := reflect.ValueOf(out); out == nil || (rv.Kind() == reflect.Slice && rv.Len() == 0) {
+			// A list emptied of hidden rows answers like no list at all
+			// (a person without errands is null, not []).
+			return nil
+		}
 	}
 	return out
 }

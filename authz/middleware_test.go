@@ -288,6 +288,7 @@ func TestRowsOutsidePurposeAreRemoved(t *testing.T) {
 		{"social-secretary", "Query", "errand", odd, nil},
 		{"case-officer", "ErrandEdge", "node", ekb, nil},
 		{"social-secretary", "Person", "errands", []*model.Errand{bygg, ekb, odd}, []*model.Errand{ekb}},
+		{"case-officer", "Person", "errands", []*model.Errand{ekb}, nil}, // emptied: null, as for no errands
 	} {
 		t.Run(tc.persona+" "+tc.typ+"."+tc.field, func(t *testing.T) {
 			var parent any
@@ -300,6 +301,10 @@ func TestRowsOutsidePurposeAreRemoved(t *testing.T) {
 				t.Fatalf("error %v: a row outside the purposes answers like no row", err)
 			}
 			switch w := tc.want.(type) {
+			case nil:
+				if got != nil {
+					t.Fatalf("got %#v, want null", got)
+				}
 			case []*model.Errand:
 				g, _ := got.([]*model.Errand)
 				if len(g) != len(w) || (len(g) > 0 && g[0] != w[0]) {

@@ -31,7 +31,11 @@ func (r *personResolver) Errands(ctx context.Context, obj *model.Person) ([]*mod
 	if err != nil || party == "" {
 		return nil, err
 	}
-	return l.ErrandsByParty.Load(ctx, party)()
+	errands, err := l.ErrandsByParty.Load(ctx, party)()
+	if len(errands) == 0 {
+		return nil, err // no errands answers as no party: null, never []
+	}
+	return errands, err
 }
 
 func (r *queryResolver) Person(ctx context.Context, personalNumber string) (*model.Person, error) {
