@@ -28,6 +28,7 @@ const (
 	CodeInternal      = "INTERNAL_SERVER_ERROR"
 	CodeBadUserInput  = "BAD_USER_INPUT"
 	CodeDepthExceeded = "DEPTH_LIMIT_EXCEEDED"
+	CodeAliasExceeded = "ALIAS_LIMIT_EXCEEDED"
 )
 
 // HandlerOptions assemble the GraphQL handler.
@@ -39,6 +40,15 @@ type HandlerOptions struct {
 	MaxComplexity int
 	// MaxDepth caps the nesting of selections (default 12).
 	MaxDepth int
+	// MaxIntrospectionDepth caps the nesting below __schema and __type
+	// instead of MaxDepth (default 20): the introspection query that
+	// GraphiQL, graphql-codegen and Apollo Sandbox send nests 15 levels, and
+	// its depth comes from the type-reference chain, not from data.
+	MaxIntrospectionDepth int
+	// MaxAliases caps the aliased fields of an operation, fragments counted
+	// as often as they are spread (default 50), so one request cannot ask
+	// for the same upstream record hundreds of times under other names.
+	MaxAliases int
 	// Introspection enables __schema and __type.
 	Introspection bool
 	// Registerer receives the request metrics; nil registers none.
@@ -64,6 +74,12 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = 12
 	}
+	if opts.MaxIntrospectionDepth <= 0 {
+		opts.MaxIntrospectionDepth = 20
+	}
+	if opts.MaxAliases <= 0 {
+		opts.MaxAliases = 50
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -79,7 +95,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(depthLimit{max: opts.MaxDepth})
+	srv.Use(shapeLimit{maxDepth: opts.MaxDepth, maxIntrospectionDepth: opts.MaxIntrospectionDepth, maxAliases: opts.MaxAliases})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	if opts.Registerer != nil {
 		srv.Use(newRequestMetrics(opts.Registerer))
@@ -161,49 +177,6 @@ func setComplexity(c *ComplexityRoot) {
 	c.Property.Owners = func(child int) int { return 1 + 2*child }
 }
 
-// depthLimit refuses operations nested deeper than max.
-type depthLimit struct{ max int }
-
-func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0); depth > d.max {
-		err := gqlerror.Errorf("operation is nested %d levels deep, which exceeds the limit of %d", depth, d.max)
-		errcode.Set(err, CodeDepthExceeded)
-		return err
-	}
-	return nil
-}
-
-func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
-	if seen > 64 { // fragment cycles are rejected by validation; this is a backstop
-		return seen
-	}
-	deepest := 0
-	for _, s := range set {
-		d := 0
-		switch s := s.(type) {
-		case *ast.Field:
-			if len(s.SelectionSet) > 0 {
-				d = 1 + selectionDepth(s.SelectionSet, frags, seen+1)
-			} else {
-				d = 1
-			}
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, frags, seen+1)
-		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil {
-				d = selectionDepth(f.SelectionSet, frags, seen+1)
-			}
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
-}
-
 // requestMetrics records request latency by operation and errors by code.
 type requestMetrics struct {
 	duration *prometheus.HistogramVec
@@ -272,8 +245,8 @@ func operationLabel(name string) string {
 }
 
 var (
-	_ graphql.HandlerExtension        = depthLimit{}
-	_ graphql.OperationContextMutator = depthLimit{}
+	_ graphql.HandlerExtension        = shapeLimit{}
+	_ graphql.OperationContextMutator = shapeLimit{}
 	_ graphql.HandlerExtension        = (*requestMetrics)(nil)
 	_ graphql.ResponseInterceptor     = (*requestMetrics)(nil)
 )

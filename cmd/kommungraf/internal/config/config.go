@@ -185,6 +185,12 @@ type Server struct {
 	// MaxComplexity and MaxDepth limit an operation's cost and nesting.
 	MaxComplexity int `yaml:"maxComplexity"`
 	MaxDepth      int `yaml:"maxDepth"`
+	// MaxIntrospectionDepth limits the nesting below __schema and __type
+	// instead of MaxDepth (default 20; the standard introspection query of
+	// GraphiQL and graphql-codegen nests 15 levels).
+	MaxIntrospectionDepth int `yaml:"maxIntrospectionDepth"`
+	// MaxAliases limits an operation's aliased fields (default 50).
+	MaxAliases int `yaml:"maxAliases"`
 	// Introspection and GraphiQL are on by default; turn them off for a
 	// gateway that only serves known clients.
 	Introspection *bool `yaml:"introspection"`
@@ -474,6 +480,9 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		}
 		if c.Server.RequestTimeout < 0 || c.Server.ShutdownTimeout < 0 {
 			bad("server timeouts must not be negative")
+		}
+		if c.Server.MaxComplexity < 0 || c.Server.MaxDepth < 0 || c.Server.MaxIntrospectionDepth < 0 || c.Server.MaxAliases < 0 {
+			bad("server.maxComplexity, maxDepth, maxIntrospectionDepth and maxAliases must not be negative (0 means the default)")
 		}
 		switch c.Log.Level {
 		case "debug", "info", "warn", "error":

@@ -134,13 +134,15 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		return err
 	}
 	hopts := graph.HandlerOptions{
-		Resolvers:       &resolvers.Resolver{},
-		MaxComplexity:   cfg.Server.MaxComplexity,
-		MaxDepth:        cfg.Server.MaxDepth,
-		Introspection:   *cfg.Server.Introspection,
-		Registerer:      g.registry,
-		Logger:          g.log,
-		AroundResponses: staleExtension,
+		Resolvers:             &resolvers.Resolver{},
+		MaxComplexity:         cfg.Server.MaxComplexity,
+		MaxDepth:              cfg.Server.MaxDepth,
+		MaxIntrospectionDepth: cfg.Server.MaxIntrospectionDepth,
+		MaxAliases:            cfg.Server.MaxAliases,
+		Introspection:         *cfg.Server.Introspection,
+		Registerer:            g.registry,
+		Logger:                g.log,
+		AroundResponses:       staleExtension,
 	}
 	if !opts.InsecureSkipAuthorization {
 		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)

@@ -1,0 +1,150 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// realIntrospection is the exact text a real client sends on page load.
+func realIntrospection(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "graph", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// postOperation sends a request the way GraphiQL does: POST, JSON, with the
+// operation's name.
+func (d *demo) postOperation(t *testing.T, name, query string) response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "operationName": name, "variables": map[string]any{}})
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, multipart/mixed")
+	if d.auth != "" {
+		req.Header.Set("Authorization", d.auth)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, raw)
+	}
+	r.raw = string(raw)
+	return r
+}
+
+// TestRealClientsIntrospect sends the introspection queries that GraphiQL
+// (the bundled version, byte for byte) and graphql-js with every option on
+// (graphql-codegen, Apollo Sandbox, Insomnia, Postman) send, in the shipped
+// configuration with authorization on, every persona at once: those the
+// policy lets introspect get the whole schema, the others FORBIDDEN.
+func TestRealClientsIntrospect(t *testing.T) {
+	d := newSecureDemo(t)
+	queries := map[string]string{
+		"all-options": realIntrospection(t, "introspection-all-options.graphql"),
+	}
+	for client, q := range queries {
+		for _, tc := range []struct {
+			persona string
+			allowed bool
+		}{
+			{"analyst", true}, {"case-officer", true}, {"preschool-admin", true},
+			{"social-secretary", true}, {"security-officer", true},
+			{"open-data", false}, {"", false},
+		} {
+			t.Run(client+"/"+nameOr(tc.persona, "anonymous"), func(t *testing.T) {
+				t.Parallel()
+				v := d
+				if tc.persona != "" {
+					v = d.as(t, tc.persona)
+				}
+				r := v.postOperation(t, "IntrospectionQuery", q)
+				if !tc.allowed {
+					assertPaths(t, forbiddenPaths(t, r), []string{"__schema"})
+					return
+				}
+				mustNoErrors(t, r)
+				var data struct {
+					Schema struct {
+						QueryType struct{ Name string } `json:"queryType"`
+						Types     []struct {
+							Name   string
+							Fields []struct{ Name string }
+						}
+						Directives []struct{ Name string }
+					} `json:"__schema"`
+				}
+				if err := json.Unmarshal(r.Data, &data); err != nil {
+					t.Fatal(err)
+				}
+				if data.Schema.QueryType.Name != "Query" {
+					t.Fatalf("queryType %q", data.Schema.QueryType.Name)
+				}
+				fields := map[string]bool{}
+				for _, ty := range data.Schema.Types {
+					for _, f := range ty.Fields {
+						fields[ty.Name+"."+f.Name] = true
+					}
+				}
+				for _, want := range []string{"Query.person", "Query.errands", "Query.schoolUnits", "Person.guardians", "Placement.specialDiet", "Errand.stakeholders"} {
+					if !fields[want] {
+						t.Errorf("introspection lacks %s", want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestIntrospectionStaysBounded: the exemption from the depth limit is only
+// for introspection's own type-reference chain; depth, aliases, tokens and
+// fragment fan-out stay bounded for the callers allowed to introspect.
+func TestIntrospectionStaysBounded(t *testing.T) {
+	d := newSecureDemo(t).as(t, "analyst")
+	var bomb strings.Builder
+	bomb.WriteString("query Bomb { __schema { ...F0 } }\n")
+	for i := range 40 {
+		fmt.Fprintf(&bomb, "fragment F%d on __Schema { ...F%d ...F%d t%d: types { name } }\n", i, i+1, i+1, i)
+	}
+	bomb.WriteString("fragment F40 on __Schema { queryType { name } }\n")
+	for _, tc := range []struct {
+		name, query, code string
+	}{
+		{"ofType 25 deep", "query Deep { __type(name: \"Person\") { " + strings.Repeat("ofType { ", 25) + "name" + strings.Repeat(" }", 25) + " } }", "DEPTH_LIMIT_EXCEEDED"},
+		{"data nested under an introspecting request", "query Mixed { __schema { queryType { name } } person(personalNumber: \"191212121212\") { " + strings.Repeat("guardians { ", 12) + "givenName" + strings.Repeat(" }", 12) + " } }", "DEPTH_LIMIT_EXCEEDED"},
+		{"aliased introspection", "query Many { __schema { " + aliasedTypes(60) + " } }", "ALIAS_LIMIT_EXCEEDED"},
+		{"fragments spread twice at 40 levels", bomb.String(), "ALIAS_LIMIT_EXCEEDED"},
+		{"over the token limit", "query Long { __schema { " + strings.Repeat("queryType { name } ", 4000) + " } }", "GRAPHQL_PARSE_FAILED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := d.postOperation(t, "", tc.query)
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code || string(r.Data) != "null" && len(r.Data) != 0 {
+				t.Fatalf("want one %s and no data, got %s", tc.code, r.raw)
+			}
+		})
+	}
+}
+
+func aliasedTypes(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "t%d: types { name } ", i)
+	}
+	return b.String()
+}

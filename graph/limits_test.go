@@ -1,0 +1,96 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// checkShape parses and validates q against the served schema, as the
+// handler does, and runs the shape limit with the shipped defaults.
+func checkShape(t *testing.T, q string) *gqlerror.Error {
+	t.Helper()
+	doc, errs := gqlparser.LoadQuery(NewExecutableSchema(Config{}).Schema(), q)
+	if errs != nil {
+		t.Fatalf("query does not validate: %v", errs)
+	}
+	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
+	return shapeLimit{maxDepth: 12, maxIntrospectionDepth: 20, maxAliases: 50}.MutateOperationContext(context.Background(), oc)
+}
+
+func code(err *gqlerror.Error) string {
+	if err == nil {
+		return ""
+	}
+	c, _ := err.Extensions["code"].(string)
+	return c
+}
+
+// nest wraps leaf in n levels of field.
+func nest(field string, n int, leaf string) string {
+	return strings.Repeat(field+" { ", n) + leaf + strings.Repeat(" }", n)
+}
+
+func TestShapeLimits(t *testing.T) {
+	introspection := func(name string) string {
+		t.Helper()
+		raw, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	aliases := func(n int) string {
+		var b strings.Builder
+		b.WriteString("{ ")
+		for i := range n {
+			fmt.Fprintf(&b, "u%d: schoolUnit(code: \"12345678\") { name } ", i)
+		}
+		return b.String() + "}"
+	}
+	// Each fragment spreads the next twice: 2^40 spreads of the last one.
+	var bomb strings.Builder
+	bomb.WriteString("{ ...F0 }\n")
+	for i := range 40 {
+		fmt.Fprintf(&bomb, "fragment F%d on Query { ...F%d ...F%d a%d: __typename }\n", i, i+1, i+1, i)
+	}
+	bomb.WriteString("fragment F40 on Query { x: __typename }\n")
+
+	for _, tc := range []struct {
+		name, query, want string
+	}{
+		// graphql-js getIntrospectionQuery with every option on: 15 levels.
+		{"introspection, all options", introspection("introspection-all-options.graphql"), ""},
+		{"data at the depth limit", "{ person(personalNumber: \"191212121212\") { " + nest("guardians", 10, "givenName") + " } }", ""},
+		{"data one level too deep", "{ person(personalNumber: \"191212121212\") { " + nest("guardians", 11, "givenName") + " } }", CodeDepthExceeded},
+		{"introspection does not lift the data limit", "{ __typename person(personalNumber: \"191212121212\") { " + nest("guardians", 11, "givenName") + " } __schema { queryType { name } } }", CodeDepthExceeded},
+		{"introspection 20 deep", "{ __type(name: \"Person\") { " + nest("ofType", 18, "name") + " } }", ""},
+		{"introspection 21 deep", "{ __type(name: \"Person\") { " + nest("ofType", 19, "name") + " } }", CodeDepthExceeded},
+		{"50 aliases", aliases(50), ""},
+		{"51 aliases", aliases(51), CodeAliasExceeded},
+		{"aliases inside introspection count", "{ __schema { " + aliasList(51) + " } }", CodeAliasExceeded},
+		{"fragment spread twice at each of 40 levels", bomb.String(), CodeAliasExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkShape(t, tc.query)
+			if got := code(err); got != tc.want {
+				t.Fatalf("got %q (%v), want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func aliasList(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "t%d: types { name } ", i)
+	}
+	return b.String()
+}
