@@ -69,11 +69,20 @@ type AbsenceRow struct {
 var refDate = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 var (
-	givenNames = []string{"Alice", "Maja", "Elsa", "Astrid", "Wilma", "Freja", "Olivia", "Selma", "Alma", "Ella",
-		"Ebba", "Signe", "Agnes", "Stina", "Karin", "Anna", "Eva", "Maria", "Lena", "Sara",
-		"William", "Noah", "Hugo", "Lucas", "Liam", "Oscar", "Elias", "Nils", "Alfred", "Vincent",
-		"Erik", "Lars", "Karl", "Anders", "Johan", "Per", "Mikael", "Olof", "Gustav", "Axel"}
-	middleNames = []string{"", "", "", "", "Marie", "Johanna", "Kristina", "Erik", "Johan", "Karl", "Sofia", "Emanuel"}
+	// Given and middle names by sex: a personnummer's ninth digit (the last
+	// of the three serial digits) is odd for men and even for women, and the
+	// names must agree with it. Each list of a pair has the same length, so
+	// the generator draws the same random numbers whatever the sex.
+	givenNames = [2][]string{
+		{"Alice", "Maja", "Elsa", "Astrid", "Wilma", "Freja", "Olivia", "Selma", "Alma", "Ella",
+			"Ebba", "Signe", "Agnes", "Stina", "Karin", "Anna", "Eva", "Maria", "Lena", "Sara"},
+		{"William", "Noah", "Hugo", "Lucas", "Liam", "Oscar", "Elias", "Nils", "Alfred", "Vincent",
+			"Erik", "Lars", "Karl", "Anders", "Johan", "Per", "Mikael", "Olof", "Gustav", "Axel"},
+	}
+	middleNames = [2][]string{
+		{"", "", "", "", "Marie", "Johanna", "Kristina", "Sofia", "Louise", "Elisabet", "Linnea", "Ingrid"},
+		{"", "", "", "", "Erik", "Johan", "Karl", "Emanuel", "Anders", "Gustav", "Olof", "Fredrik"},
+	}
 	surnames    = []string{"Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
 		"Svensson", "Gustafsson", "Pettersson", "Jonsson", "Jansson", "Hansson", "Bengtsson", "Jönsson",
 		"Lindberg", "Jakobsson", "Magnusson", "Lindström", "Olofsson", "Lindqvist", "Lindgren", "Berg",
@@ -171,12 +180,17 @@ func (g *generator) personalNumber(born time.Time) string {
 	}
 }
 
+// sexOf is 1 for a man and 0 for a woman, read from the ninth digit of the
+// ten-digit personnummer (the eleventh of the twelve-digit one).
+func sexOf(pnr string) int { return int(pnr[10]-'0') % 2 }
+
 func (g *generator) person(age int, surname string, addr *model.Address) *model.Person {
 	born := refDate.AddDate(-age, 0, -g.rnd.IntN(365))
+	pnr := g.personalNumber(born)
 	p := &model.Person{
-		PersonalNumber: g.personalNumber(born),
-		GivenName:      pick(g.rnd, givenNames),
-		MiddleName:     pick(g.rnd, middleNames),
+		PersonalNumber: pnr,
+		GivenName:      pick(g.rnd, givenNames[sexOf(pnr)]),
+		MiddleName:     pick(g.rnd, middleNames[sexOf(pnr)]),
 		Surname:        surname,
 		Address:        addr,
 	}
