@@ -83,7 +83,7 @@ var (
 		{"", "", "", "", "Marie", "Johanna", "Kristina", "Sofia", "Louise", "Elisabet", "Linnea", "Ingrid"},
 		{"", "", "", "", "Erik", "Johan", "Karl", "Emanuel", "Anders", "Gustav", "Olof", "Fredrik"},
 	}
-	surnames    = []string{"Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
+	surnames = []string{"Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
 		"Svensson", "Gustafsson", "Pettersson", "Jonsson", "Jansson", "Hansson", "Bengtsson", "Jönsson",
 		"Lindberg", "Jakobsson", "Magnusson", "Lindström", "Olofsson", "Lindqvist", "Lindgren", "Berg",
 		"Axelsson", "Bergström", "Lundberg", "Lind", "Lundgren", "Lundqvist", "Mattsson", "Berglund"}
