@@ -195,6 +195,22 @@ type Server struct {
 	// gateway that only serves known clients.
 	Introspection *bool `yaml:"introspection"`
 	GraphiQL      *bool `yaml:"graphiql"`
+	// CORS lets browser applications on other origins call /graphql.
+	CORS CORS `yaml:"cors"`
+}
+
+// CORS configures cross-origin requests to /graphql from the browser
+// clients of internal web apps. The default allows no other origin. Only
+// /graphql is ever shared: the policy editor and the admin API rely on the
+// browser refusing cross-origin requests.
+type CORS struct {
+	// AllowedOrigins are the origins (scheme://host[:port]) whose pages may
+	// call /graphql, for example https://forskola.intranet.orebro.se; one
+	// "*" may stand for a subdomain level (https://*.intranet.orebro.se).
+	// A bare "*" is refused: internal data is not for every page.
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+	// MaxAge is how long a browser may cache a preflight answer (default 10m).
+	MaxAge time.Duration `yaml:"maxAge"`
 }
 
 // HTTPSource configures the client of one HTTP upstream.
@@ -427,6 +443,9 @@ func (c *Config) defaults() {
 	if c.Server.Introspection == nil {
 		c.Server.Introspection = &t
 	}
+	if c.Server.CORS.MaxAge == 0 {
+		c.Server.CORS.MaxAge = 10 * time.Minute
+	}
 	if c.Server.GraphiQL == nil {
 		c.Server.GraphiQL = &t
 	}
@@ -481,6 +500,7 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		if c.Server.RequestTimeout < 0 || c.Server.ShutdownTimeout < 0 {
 			bad("server timeouts must not be negative")
 		}
+		p = append(p, c.Server.CORS.validate()...)
 		if c.Server.MaxComplexity < 0 || c.Server.MaxDepth < 0 || c.Server.MaxIntrospectionDepth < 0 || c.Server.MaxAliases < 0 {
 			bad("server.maxComplexity, maxDepth, maxIntrospectionDepth and maxAliases must not be negative (0 means the default)")
 		}
@@ -581,6 +601,35 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		bad("sources.skoldatabas.dsn is required (or set %s)", EnvDatabaseURL)
 	} else if db.Driver == "postgres" && !strings.HasPrefix(db.DSN, "postgres://") && !strings.HasPrefix(db.DSN, "postgresql://") {
 		bad("sources.skoldatabas.dsn: want a postgres:// URL")
+	}
+	return p
+}
+
+// validate checks each allowed origin: a scheme, a host, nothing else.
+func (c CORS) validate() []error {
+	var p []error
+	for i, o := range c.AllowedOrigins {
+		bad := func(why string) {
+			p = append(p, fmt.Errorf("server.cors.allowedOrigins[%d] %q: %s", i, o, why))
+		}
+		if o == "*" || o == "null" {
+			bad("name each origin (scheme://host[:port]); a bare * or null would let any page read internal data")
+			continue
+		}
+		u, err := url.Parse(o)
+		switch {
+		case err != nil:
+			bad(err.Error())
+		case u.Scheme != "https" && u.Scheme != "http":
+			bad("want an http or https origin, scheme://host[:port]")
+		case u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			bad("want an origin only, scheme://host[:port], without path, query or credentials")
+		case strings.Count(u.Host, "*") > 1 || strings.Contains(u.Host, "*") && !strings.HasPrefix(u.Host, "*."):
+			bad("a wildcard may only stand for the first label of the host (https://*.example.se)")
+		}
+	}
+	if c.MaxAge < 0 {
+		p = append(p, errors.New("server.cors.maxAge must not be negative"))
 	}
 	return p
 }

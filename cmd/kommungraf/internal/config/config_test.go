@@ -50,7 +50,7 @@ func minimalWant() *Config {
 	return &Config{
 		Server: Server{
 			Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
-			Introspection: boolp(true), GraphiQL: boolp(true),
+			Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 		},
 		Sources: Sources{
 			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001"}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
@@ -82,8 +82,13 @@ server:
   shutdownTimeout: 1m30s
   maxComplexity: 5000
   maxDepth: 8
+  maxIntrospectionDepth: 16
+  maxAliases: 10
   introspection: false
   graphiql: false
+  cors:
+    allowedOrigins: [https://forskola.intranet.example.se, "https://*.apps.example.se"]
+    maxAge: 1m
 sources:
   folkbokforing:
     # The inline HTTPSource fields sit next to the registry's own.
@@ -120,7 +125,8 @@ log:
 	want := &Config{
 		Server: Server{
 			Addr: "0.0.0.0:9090", MaxBodyBytes: 2 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 90 * time.Second,
-			MaxComplexity: 5000, MaxDepth: 8, Introspection: boolp(false), GraphiQL: boolp(false),
+			MaxComplexity: 5000, MaxDepth: 8, MaxIntrospectionDepth: 16, MaxAliases: 10, Introspection: boolp(false), GraphiQL: boolp(false),
+			CORS: CORS{AllowedOrigins: []string{"https://forskola.intranet.example.se", "https://*.apps.example.se"}, MaxAge: time.Minute},
 		},
 		Sources: Sources{
 			Folkbokforing: Registry{
@@ -290,6 +296,17 @@ func TestParseReportsEveryProblem(t *testing.T) {
 				`sources.skoldatabas.driver "mysql": want sqlite or postgres`,
 		},
 		{
+			name: "CORS origins that would share internal data too widely",
+			raw: minimal + "server:\n  cors:\n    allowedOrigins: ['*', 'null', 'https://ok.example.se', 'forskola.example.se', 'https://x.example.se/app', 'https://user@x.example.se', 'https://a.*.example.se', 'https://*.example.se']\n    maxAge: -1s\n",
+			want: `config: server.cors.allowedOrigins[0] "*": name each origin (scheme://host[:port]); a bare * or null would let any page read internal data` + "\n" +
+				`server.cors.allowedOrigins[1] "null": name each origin (scheme://host[:port]); a bare * or null would let any page read internal data` + "\n" +
+				`server.cors.allowedOrigins[3] "forskola.example.se": want an http or https origin, scheme://host[:port]` + "\n" +
+				`server.cors.allowedOrigins[4] "https://x.example.se/app": want an origin only, scheme://host[:port], without path, query or credentials` + "\n" +
+				`server.cors.allowedOrigins[5] "https://user@x.example.se": want an origin only, scheme://host[:port], without path, query or credentials` + "\n" +
+				`server.cors.allowedOrigins[6] "https://a.*.example.se": a wildcard may only stand for the first label of the host (https://*.example.se)` + "\n" +
+				"server.cors.maxAge must not be negative",
+		},
+		{
 			name: "decode and semantic errors together",
 			raw:  strings.Replace(minimal, "url: http://127.0.0.1:9003", "url: geodata.internal\n    timeout: 5", 1) + "server:\n  addr: localhost\n",
 			want: "config: line 10: cannot unmarshal !!int `5` into time.Duration\n" +
@@ -429,7 +446,7 @@ func TestDemo(t *testing.T) {
 		return &Config{
 			Server: Server{
 				Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
-				Introspection: boolp(true), GraphiQL: boolp(true),
+				Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 			},
 			Sources: Sources{Skoldatabas: Database{Driver: "sqlite"}},
 			Cache:   Cache{Sources: defaultPolicies()},

@@ -162,7 +162,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))))
+	mux.Handle("/graphql", graphqlCORS(cfg.Server.CORS, graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql))))))
 	if *cfg.Server.GraphiQL {
 		page := graphiql(g.sec.dev)
 		if g.sec.dev != nil {

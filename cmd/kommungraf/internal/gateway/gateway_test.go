@@ -505,6 +505,11 @@ func TestFailingUpstreamNullsOnlyItsFields(t *testing.T) {
 				c.Sources.Folkbokforing.Timeout = 500 * time.Millisecond
 				c.Sources.Folkbokforing.MaxBodyBytes = 256 << 10
 				c.Sources.Folkbokforing.Retries = -1
+				// The breaker is not under test here: with seven people and
+				// five failures to open it, a loaded machine that starts the
+				// fan-out's calls slowly saw the last two refused by an open
+				// breaker (UPSTREAM_UNAVAILABLE) instead of failing themselves.
+				c.Sources.Folkbokforing.BreakerFailures = 100
 			})
 			d.gw.Sim().NavetFaults.Set(tc.fault)
 			r := d.query(t, query)
