@@ -297,7 +297,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name: "CORS origins that would share internal data too widely",
-			raw: minimal + "server:\n  cors:\n    allowedOrigins: ['*', 'null', 'https://ok.example.se', 'forskola.example.se', 'https://x.example.se/app', 'https://user@x.example.se', 'https://a.*.example.se', 'https://*.example.se']\n    maxAge: -1s\n",
+			raw:  minimal + "server:\n  cors:\n    allowedOrigins: ['*', 'null', 'https://ok.example.se', 'forskola.example.se', 'https://x.example.se/app', 'https://user@x.example.se', 'https://a.*.example.se', 'https://*.example.se']\n    maxAge: -1s\n",
 			want: `config: server.cors.allowedOrigins[0] "*": name each origin (scheme://host[:port]); a bare * or null would let any page read internal data` + "\n" +
 				`server.cors.allowedOrigins[1] "null": name each origin (scheme://host[:port]); a bare * or null would let any page read internal data` + "\n" +
 				`server.cors.allowedOrigins[3] "forskola.example.se": want an http or https origin, scheme://host[:port]` + "\n" +
