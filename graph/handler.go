@@ -187,7 +187,11 @@ func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen
 		d := 0
 		switch s := s.(type) {
 		case *ast.Field:
-			if len(s.SelectionSet) > 0 {
+			if s.Name == "__schema" || s.Name == "__type" {
+				// Introspection reads the schema, not the upstreams: what is
+				// under it is not counted (GraphiQL's query nests ~15 deep).
+				d = 1
+			} else if len(s.SelectionSet) > 0 {
 				d = 1 + selectionDepth(s.SelectionSet, frags, seen+1)
 			} else {
 				d = 1
