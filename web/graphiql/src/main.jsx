@@ -10,8 +10,10 @@
 // persona and token are set in demo mode only: the persona's development
 // credential, sent as Authorization: Bearer. Outside the demo the user
 // pastes a token into the headers editor.
+import { useCallback, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
+import { useEditorContext } from '@graphiql/react';
 import 'graphiql/style.css';
 import './kommungraf.css';
 import { introspectionOptions, introspectionQueryName } from './introspection.js';
@@ -65,16 +67,44 @@ const config = readConfig();
 const defaultHeaders = config.token
   ? JSON.stringify({ Authorization: `Bearer ${config.token}` }, null, 2)
   : undefined;
+// One fetcher and one storage for the page's life: GraphiQL introspects
+// again whenever its fetcher prop changes.
+const graphqlFetcher = fetcher(config.endpoint);
+const storage = prefixedStorage(config.storagePrefix);
+const title = config.persona ? `Kommungraf (${config.persona})` : 'Kommungraf';
 
-createRoot(document.getElementById('graphiql')).render(
-  <GraphiQL
-    fetcher={fetcher(config.endpoint)}
-    defaultHeaders={defaultHeaders}
-    storage={prefixedStorage(config.storagePrefix)}
-    introspectionQueryName={introspectionQueryName}
-    {...introspectionOptions}
-  >
-    {/* GraphiQL's own logo links to github.com; this page links nowhere outside. */}
-    <GraphiQL.Logo>{config.persona ? `Kommungraf (${config.persona})` : 'Kommungraf'}</GraphiQL.Logo>
-  </GraphiQL>,
-);
+// HeaderEditorReady reports when GraphiQL's headers editor exists. GraphiQL
+// introspects as soon as it mounts, with the headers of that editor, which
+// CodeMirror creates a moment later: the first introspection would go
+// without the demo's Authorization header (and be refused). So the page
+// holds GraphiQL's introspection back (schema={null}) until the editor is
+// there.
+function HeaderEditorReady({ onReady, children }) {
+  const { headerEditor } = useEditorContext({ nonNull: true });
+  useEffect(() => {
+    if (headerEditor) onReady();
+  }, [headerEditor, onReady]);
+  return children;
+}
+
+function App() {
+  const [headersReady, setHeadersReady] = useState(false);
+  const onReady = useCallback(() => setHeadersReady(true), []);
+  return (
+    <GraphiQL
+      fetcher={graphqlFetcher}
+      schema={headersReady ? undefined : null}
+      defaultHeaders={defaultHeaders}
+      storage={storage}
+      introspectionQueryName={introspectionQueryName}
+      {...introspectionOptions}
+    >
+      {/* GraphiQL's own logo links to github.com; this page links nowhere outside. */}
+      <GraphiQL.Logo>
+        <HeaderEditorReady onReady={onReady}>{title}</HeaderEditorReady>
+      </GraphiQL.Logo>
+    </GraphiQL>
+  );
+}
+
+createRoot(document.getElementById('graphiql')).render(<App />);
