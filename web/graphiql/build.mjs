@@ -80,7 +80,9 @@ const packages = [...pkgDirs].map((dir) => {
   const files = fs.readdirSync(path.join(here, dir))
     .filter((f) => /^(licen[cs]e|copying|notice)([.-].*)?$/i.test(f))
     .sort();
-  return { name: meta.name, version: meta.version, license: meta.license, dir, files };
+  const author = typeof meta.author === 'string' ? meta.author : meta.author?.name;
+  const repository = typeof meta.repository === 'string' ? meta.repository : meta.repository?.url;
+  return { name: meta.name, version: meta.version, license: meta.license, author, repository, dir, files };
 }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version < b.version ? -1 : 1));
 
 const sections = [
@@ -92,7 +94,8 @@ const sections = [
 for (const p of packages) {
   sections.push('', '='.repeat(78), `${p.name}@${p.version} (${p.license})`, '='.repeat(78));
   if (p.files.length === 0) {
-    sections.push(`The package ships no licence file; its package.json declares the licence "${p.license}".`);
+    sections.push(`The package ships no licence file; its package.json declares the licence "${p.license}"` +
+      (p.author ? `, the author ${p.author}` : '') + (p.repository ? `, the repository ${p.repository}` : '') + '.');
   }
   for (const f of p.files) {
     sections.push('', fs.readFileSync(path.join(here, p.dir, f), 'utf8').trimEnd());
