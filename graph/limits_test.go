@@ -68,6 +68,8 @@ func TestShapeLimits(t *testing.T) {
 	}{
 		// graphql-js getIntrospectionQuery with every option on: 15 levels.
 		{"introspection, all options", introspection("introspection-all-options.graphql"), ""},
+		// The bundled GraphiQL's own page-load query, byte for byte.
+		{"introspection, GraphiQL", introspection("introspection-graphiql.graphql"), ""},
 		{"data at the depth limit", "{ person(personalNumber: \"191212121212\") { " + nest("guardians", 10, "givenName") + " } }", ""},
 		{"data one level too deep", "{ person(personalNumber: \"191212121212\") { " + nest("guardians", 11, "givenName") + " } }", CodeDepthExceeded},
 		{"introspection does not lift the data limit", "{ __typename person(personalNumber: \"191212121212\") { " + nest("guardians", 11, "givenName") + " } __schema { queryType { name } } }", CodeDepthExceeded},

@@ -164,12 +164,13 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graphqlCORS(cfg.Server.CORS, graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql))))))
 	if *cfg.Server.GraphiQL {
-		page := graphiql(g.sec.dev)
+		page, static := graphiql(g.sec.dev) // graphiql.go
 		if g.sec.dev != nil {
 			// The demo's page carries a persona's token: loopback only, like /demo/token.
 			page = loopbackOnly(page)
 		}
 		mux.Handle("GET /{$}", page)
+		mux.Handle("GET /graphiql/", static) // the bundle: no credentials, no data
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

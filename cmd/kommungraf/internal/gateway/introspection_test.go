@@ -57,6 +57,7 @@ func (d *demo) postOperation(t *testing.T, name, query string) response {
 func TestRealClientsIntrospect(t *testing.T) {
 	d := newSecureDemo(t)
 	queries := map[string]string{
+		"graphiql":    realIntrospection(t, "introspection-graphiql.graphql"),
 		"all-options": realIntrospection(t, "introspection-all-options.graphql"),
 	}
 	for client, q := range queries {

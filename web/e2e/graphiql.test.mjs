@@ -1,0 +1,218 @@
+// Browser test of GraphiQL at / (the bundle in web/graphiql, embedded in the
+// binary), in headless Chromium (Debian's chromium package) driven by
+// playwright-core, against the real gateway in demo mode.
+//
+// The page must work with no network beyond loopback: every request to
+// another host is aborted and recorded, and the record must stay empty. As
+// the analyst and as the case officer, GraphiQL loads the schema (the
+// introspection query it sends is exactly graph/testdata/
+// introspection-graphiql.graphql), the Docs pane lists Query's fields, and
+// Q1 typed into the editor runs.
+//
+// Run: cd web/e2e && npm ci && npm test
+//   KOMMUNGRAF_BIN  a built gateway (default: go build into a temp dir)
+//   CHROMIUM        the browser (default /usr/bin/chromium); without one the
+//                   test is skipped, and fails under CI=true
+//   E2E_ARTIFACTS   where the screenshots go (default: a temp dir, printed)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kommungraf-e2e-graphiql-'));
+const artifacts = process.env.E2E_ARTIFACTS || tmp;
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const ci = process.env.CI === 'true';
+const haveBrowser = fs.existsSync(browserPath);
+if (!haveBrowser && ci) {
+  throw new Error(`${browserPath} is missing: install Debian's chromium package (CI=true does not skip the browser test)`);
+}
+const skip = haveBrowser ? false : `no browser at ${browserPath} (apt-get install chromium, or set CHROMIUM)`;
+
+// Q1 of the README, a bygglov officer's worklist.
+const Q1 = `{ errands(first: 50, caseType: "BYGGLOV") { edges { node {
+    errandNumber status
+    property { designation areaM2 owners { name } }
+    stakeholders { role person { givenName surname address { city } } } } } } }`;
+const introspectionQuery = fs.readFileSync(path.join(repo, 'graph/testdata/introspection-graphiql.graphql'), 'utf8');
+
+let gw; // the gateway process
+let base; // its URL
+let browser;
+let logFile;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(url, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (gw.exitCode !== null) throw new Error(`the gateway exited with ${gw.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+    try {
+      const r = await fetch(url + '/readyz');
+      if (r.ok) return;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+before(async () => {
+  if (skip) return;
+  let bin = process.env.KOMMUNGRAF_BIN;
+  if (!bin) {
+    bin = path.join(tmp, 'kg');
+    execFileSync('go', ['build', '-o', bin, './cmd/kommungraf'], { cwd: repo, stdio: 'inherit' });
+  }
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  logFile = path.join(tmp, 'gateway.log');
+  const log = fs.openSync(logFile, 'w');
+  gw = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--people', '2000'], { stdio: ['ignore', log, log] });
+  await waitReady(base, 60_000);
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (gw && gw.exitCode === null) {
+    const exited = new Promise((r) => gw.once('exit', r));
+    gw.kill('SIGTERM');
+    await exited;
+  }
+  if (process.exitCode && logFile) console.error(`gateway log: ${logFile}`);
+});
+
+function isGraphQLPost(req, operationName) {
+  if (req.method() !== 'POST' || new URL(req.url()).pathname !== '/graphql') return false;
+  try {
+    const body = JSON.parse(req.postData() || '{}');
+    return operationName === undefined || body.operationName === operationName;
+  } catch {
+    return false;
+  }
+}
+
+// editorValue reads a CodeMirror 5 editor's text (CodeMirror renders only
+// the visible lines, so the DOM text is not enough).
+function editorValue(page, selector) {
+  return page.evaluate((sel) => document.querySelector(sel)?.CodeMirror?.getValue() ?? null, selector);
+}
+
+// openGraphiQL opens / as persona in a fresh browser context where only
+// loopback is reachable. It returns the page, the requests it tried to send
+// elsewhere, its script errors and CSP violations, and the introspection
+// request and response.
+async function openGraphiQL(persona) {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  ctx.setDefaultTimeout(15_000);
+  const page = await ctx.newPage();
+  const external = [];
+  const problems = [];
+  await page.route('**/*', (route) => {
+    const { hostname } = new URL(route.request().url());
+    if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+    external.push(route.request().url());
+    return route.abort('blockedbyclient');
+  });
+  page.on('pageerror', (err) => problems.push(`script error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy|Refused to/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  const introspection = page.waitForResponse((res) => isGraphQLPost(res.request(), 'IntrospectionQuery'), { timeout: 30_000 });
+  const response = await page.goto(`${base}/?persona=${persona}`);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()['content-security-policy'] || '', /script-src 'self'(;|$)/);
+  const res = await introspection;
+  return { ctx, page, external, problems, introspection: res };
+}
+
+async function checkPage(persona, wantInResult) {
+  const { ctx, page, external, problems, introspection } = await openGraphiQL(persona);
+  try {
+    // The introspection query is the one graph/'s tests pin.
+    const sent = JSON.parse(introspection.request().postData());
+    assert.equal(sent.query, introspectionQuery, 'GraphiQL sent another introspection query than graph/testdata/introspection-graphiql.graphql');
+    assert.equal(introspection.status(), 200);
+    const body = await introspection.json();
+    assert.ok(body.data?.__schema, `introspection failed: ${JSON.stringify(body.errors)}`);
+    // The demo token went along as the default header.
+    assert.match(introspection.request().headers().authorization || '', /^Bearer \S+$/);
+
+    // The persona bar names this persona.
+    await page.getByRole('navigation', { name: 'Demo persona' }).getByRole('link', { name: persona, exact: true })
+      .and(page.locator('[aria-current="page"]')).waitFor();
+    await page.getByText('(synthetic data only)').waitFor();
+
+    // The Docs pane lists Query's fields.
+    await page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+    const docs = page.getByRole('region', { name: 'Documentation Explorer' });
+    await docs.getByText('Root Types').waitFor();
+    await docs.locator('a', { hasText: /^Query$/ }).first().click();
+    await docs.locator('a.graphiql-doc-explorer-field-name', { hasText: /^errands$/ }).waitFor();
+    assert.equal(await page.getByText('Error fetching schema').count(), 0);
+    await page.screenshot({ path: path.join(artifacts, `graphiql-${persona}-docs.png`) });
+
+    // Q1, pasted into the query editor, runs.
+    const editor = '.graphiql-query-editor .CodeMirror';
+    await page.locator(editor).click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.insertText(Q1);
+    await page.waitForFunction(([sel, q]) => document.querySelector(sel)?.CodeMirror?.getValue() === q, [editor, Q1]);
+    const executed = page.waitForResponse((res) => isGraphQLPost(res.request()) && JSON.parse(res.request().postData()).query === Q1);
+    await page.getByRole('button', { name: 'Execute query (Ctrl-Enter)' }).click();
+    const answer = await (await executed).json();
+    assert.ok(answer.data?.errands, `Q1 as ${persona}: ${JSON.stringify(answer).slice(0, 500)}`);
+    const result = '.result-window .CodeMirror';
+    await page.waitForFunction(([sel, want]) => (document.querySelector(sel)?.CodeMirror?.getValue() || '').includes(want), [result, wantInResult]);
+    const shown = await editorValue(page, result);
+    assert.ok(!shown.includes('DEPTH_LIMIT_EXCEEDED'), shown.slice(0, 500));
+    assert.ok(!/Failed to fetch|NetworkError/.test(shown), shown.slice(0, 500));
+    await page.screenshot({ path: path.join(artifacts, `graphiql-${persona}-q1.png`) });
+
+    assert.deepEqual(external, [], 'requests to hosts other than loopback');
+    assert.deepEqual(problems, [], 'script errors or CSP violations');
+    return answer;
+  } finally {
+    await ctx.close();
+  }
+}
+
+test('GraphiQL as the analyst: schema, docs and Q1 with no network beyond loopback', { skip }, async () => {
+  // The analyst acts for statistics, not bygglov: the list may be empty, but
+  // the query is answered.
+  const answer = await checkPage('analyst', '"errands"');
+  assert.ok(!(answer.errors || []).some((e) => e.extensions?.code === 'DEPTH_LIMIT_EXCEEDED'));
+  console.log(`screenshots in ${artifacts}`);
+});
+
+test('GraphiQL as the case officer: Q1 lists bygglov errands', { skip }, async () => {
+  const answer = await checkPage('case-officer', '"BYGG-');
+  assert.ok(answer.data.errands.edges.length > 0, 'the case officer sees no bygglov errand');
+});
+
+test('an unknown persona opens as the analyst', { skip }, async () => {
+  const r = await fetch(`${base}/?persona=${encodeURIComponent('nobody"><script>')}`);
+  assert.equal(r.status, 200);
+  const html = await r.text();
+  assert.match(html, /<a href="\/\?persona=analyst" aria-current="page">analyst<\/a>/);
+  assert.ok(!html.includes('nobody'), 'the unknown persona is echoed');
+});
