@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/kommungraf/kommungraf/sources/sim"
 	"github.com/kommungraf/kommungraf/sources/sqldb"
@@ -12,7 +11,7 @@ import (
 
 // simulate runs the simulated upstream systems standalone, for a gateway
 // started with a config file, for fault drills and for load tests.
-func simulate(ctx context.Context, args []string) error {
+func simulate(ctx context.Context, args []string, std stdio) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	navet := fs.String("navet-addr", "127.0.0.1:8081", "population registry (SOAP) listen address")
 	etjanst := fs.String("etjanst-addr", "127.0.0.1:8082", "e-service platform (REST) listen address")
@@ -23,8 +22,12 @@ func simulate(ctx context.Context, args []string) error {
 	jitter := fs.Duration("jitter", 0, "random extra latency, 0 to this")
 	sqlite := fs.String("sqlite", "", "also write the school database to this SQLite file")
 	pg := fs.String("database-url", "", "also seed the school database into this PostgreSQL URL")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = usageFunc(fs, "usage: kommungraf sim [flags]\n  runs the simulated registry, e-service platform and property register on loopback (and seeds the\n  school database with --sqlite or --database-url); deploy/sim.yaml points a gateway at them")
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("sim: unexpected argument %q", fs.Arg(0))}
 	}
 	world := sim.NewWorld(sim.WorldOptions{Seed: *seed, People: *people})
 	for _, db := range []sqldb.Options{{Driver: "sqlite", DSN: *sqlite}, {Driver: "postgres", DSN: *pg}} {
@@ -47,7 +50,7 @@ func simulate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer r.Close()
-	fmt.Fprintf(os.Stderr, "simulators (synthetic data, %d people, seed %d):\n  folkbokforing  %s\n  etjanst        %s\n  geodata        %s\ncounters at /__stats, faults at /__faults on each\n",
+	fmt.Fprintf(std.err, "simulators (synthetic data, %d people, seed %d):\n  folkbokforing  %s\n  etjanst        %s\n  geodata        %s\ncounters at /__stats, faults at /__faults on each\n",
 		len(world.People), *seed, r.NavetURL, r.ETjanstURL, r.GeodataURL)
 	<-ctx.Done()
 	return nil
