@@ -73,6 +73,7 @@ func serve(ctx context.Context, args []string, std stdio) error {
 	}
 	log := newLogger(cfg.Log)
 	slog.SetDefault(log)
+	logOverrides(log, cfg)
 
 	start := time.Now()
 	gw, err := gateway.New(ctx, cfg, gateway.Options{
@@ -116,6 +117,14 @@ func serve(ctx context.Context, args []string, std stdio) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// logOverrides says at start which settings environment variables decided
+// instead of the file, and why.
+func logOverrides(log *slog.Logger, cfg *config.Config) {
+	for _, o := range cfg.Overrides() {
+		log.Info(o.String(), "variable", o.Variable, "overrides", o.Setting)
+	}
 }
 
 func newLogger(c config.Log) *slog.Logger {
