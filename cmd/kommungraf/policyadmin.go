@@ -58,7 +58,7 @@ func policyAdminTo(ctx context.Context, stdout, stderr io.Writer, stdin io.Reade
 	baseVersion := fs.Uint64("base", 0, "the version the file was written against (propose; default: the current version)")
 	reason := fs.String("reason", "", "why the proposal is rejected (reject)")
 	status := fs.String("status", "", "only proposals of this status: proposed, applied, rejected or superseded (proposals)")
-	fs.Usage = usageFunc(fs, policyAdminUsage)
+	fs.Usage = usageFunc(fs, "usage: kommungraf policy "+sub+" [flags]\n"+policyAdminUsage)
 
 	// The ID or version may come before the flags: approve 12 --json.
 	var pos []string
@@ -157,7 +157,7 @@ type clientFlags struct{ url, token, persona *string }
 // addClientFlags defines --url, and unless personaMeans says --persona and
 // --token mean something else in this command, --token and --persona.
 func addClientFlags(fs *flag.FlagSet, personaMeans string) clientFlags {
-	f := clientFlags{url: fs.String("url", envOr("KOMMUNGRAF_URL", defaultURL), "the gateway's base URL (default $KOMMUNGRAF_URL or "+defaultURL+")")}
+	f := clientFlags{url: fs.String("url", envOr("KOMMUNGRAF_URL", defaultURL), "the gateway's base URL; $KOMMUNGRAF_URL, when set, is the default")}
 	if personaMeans == "" {
 		f.token = fs.String("token", "", "bearer token or API key of a security officer (default $KOMMUNGRAF_TOKEN)")
 		f.persona = fs.String("persona", "", "demo gateways only: use a token for this persona from /demo/token (security-officer)")
