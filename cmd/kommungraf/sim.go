@@ -9,13 +9,21 @@ import (
 	"github.com/kommungraf/kommungraf/sources/sqldb"
 )
 
+// The simulators' default listen addresses; deploy/sim.yaml points the
+// gateway at them.
+const (
+	defaultNavetAddr   = "127.0.0.1:8081"
+	defaultETjanstAddr = "127.0.0.1:8082"
+	defaultGeodataAddr = "127.0.0.1:8083"
+)
+
 // simulate runs the simulated upstream systems standalone, for a gateway
 // started with a config file, for fault drills and for load tests.
 func simulate(ctx context.Context, args []string, std stdio) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	navet := fs.String("navet-addr", "127.0.0.1:8081", "population registry (SOAP) listen address")
-	etjanst := fs.String("etjanst-addr", "127.0.0.1:8082", "e-service platform (REST) listen address")
-	geodata := fs.String("geodata-addr", "127.0.0.1:8083", "property register (OGC API) listen address")
+	navet := fs.String("navet-addr", defaultNavetAddr, "population registry (SOAP) listen address")
+	etjanst := fs.String("etjanst-addr", defaultETjanstAddr, "e-service platform (REST) listen address")
+	geodata := fs.String("geodata-addr", defaultGeodataAddr, "property register (OGC API) listen address")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic data")
 	people := fs.Int("people", sim.DefaultPeople, "number of synthetic people")
 	latency := fs.Duration("latency", 0, "latency added to every call")
