@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -92,6 +93,10 @@ func accessLogCommand(ctx context.Context, args []string, std stdio) error {
 		// request logs keep.
 		body := map[string]any{"person": pn, "from": *from, "to": *to, "client": *client, "subject": *subject, "limit": *limit}
 		if err := c.do(ctx, "POST", "/admin/api/access-log", body, &ans); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.status == http.StatusNotFound && ae.code == "NOT_FOUND" {
+				return fmt.Errorf("%w\n  (this gateway has no access log API: read the log itself with --jsonl FILE or --database-url URL)", err)
+			}
 			return err
 		}
 		entries, lim = ans.Entries, cmp.Or(ans.Limit, lim)

@@ -307,6 +307,16 @@ func TestAccessLogAsksTheGateway(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "403 FORBIDDEN") || !strings.Contains(err.Error(), "KOMMUNGRAF_TOKEN") {
 			t.Errorf("without a credential: %v", err)
 		}
+		old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"status":404,"code":"NOT_FOUND","detail":"no such policy API route"}`)
+		}))
+		defer old.Close()
+		_, _, err = runCLI(t, "access-log", "--url", old.URL, "--token", "t", "--person", pn)
+		if err == nil || !strings.Contains(err.Error(), "no access log API: read the log itself with --jsonl FILE") {
+			t.Errorf("a gateway without the route: %v", err)
+		}
 		_, _, err = runCLI(t, "access-log", "--url", srv.URL, "--jsonl", "x.jsonl", "--person", pn)
 		if err == nil || !strings.Contains(err.Error(), "give one kind") {
 			t.Errorf("--url with --jsonl: %v", err)

@@ -319,11 +319,23 @@ func (c *gatewayClient) problem(status int, p map[string]any) error {
 	for _, r := range jsonList(p["rails"]) {
 		fmt.Fprintf(&b, "\n  %s: %s", jsonStr(jsonObj(r)["code"]), jsonStr(jsonObj(r)["detail"]))
 	}
-	if status == http.StatusForbidden && code == "FORBIDDEN" && c.token == "" {
+	switch {
+	case status == http.StatusForbidden && code == "FORBIDDEN" && c.token == "":
 		b.WriteString("\n  (no credential was sent: give --token or set KOMMUNGRAF_TOKEN)")
+	case status == http.StatusUnauthorized:
+		b.WriteString("\n  (the gateway refused the credential: check --token or KOMMUNGRAF_TOKEN; a demo token is valid only against the gateway that issued it)")
 	}
-	return errors.New(b.String())
+	return &apiError{status: status, code: code, msg: b.String()}
 }
+
+// apiError is an answer of the gateway's API that is not a success.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
 
 // printPolicyAnswer prints an answer for people.
 func printPolicyAnswer(w, notes io.Writer, sub string, pos []string, out map[string]any) error {
