@@ -171,16 +171,15 @@ func TestRefusedConnectionNamesTheURL(t *testing.T) {
 			if !strings.Contains(msg, "could not reach") || !strings.Contains(msg, u) || !strings.Contains(msg, "connection refused") {
 				t.Fatalf("%v: err %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
 			}
+			if !strings.Contains(msg, "--url URL or set KOMMUNGRAF_URL") {
+				t.Fatalf("%v does not say how to change the URL: %s", args, msg)
+			}
 			if args[1] == "explain" {
 				// explain falls back to the embedded policy, and says so.
 				if err != nil || !strings.Contains(errOut, "explaining the embedded default policy (version 1) instead, which may differ from the live one") ||
 					!strings.Contains(out, "decision:  ALLOW") || !strings.Contains(out, "not the live policy") {
 					t.Fatalf("explain fallback: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 				}
-				return
-			}
-			if !strings.Contains(msg, "--url") || !strings.Contains(msg, "KOMMUNGRAF_URL") {
-				t.Fatalf("%v does not say how to change the URL: %s", args, msg)
 			}
 		})
 	}
@@ -463,6 +462,20 @@ func TestDemoPrintsTheAccessLog(t *testing.T) {
 	if !strings.Contains(out, " CET ") && !strings.Contains(out, " CEST ") {
 		t.Fatalf("times without their zone:\n%s", out)
 	}
+
+	t.Run("asking the gateway", func(t *testing.T) {
+		t.Setenv(config.EnvAccessLogKey, "") // the gateway hashes
+		out, errOut, err := runCLI(t, "access-log", "--person", p.PersonalNumber, "--url", u, "--persona", "security-officer")
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+			// POST /admin/api/access-log is built on another branch; this
+			// runs once both are merged.
+			t.Skip("this gateway has no POST /admin/api/access-log yet")
+		}
+		if err != nil || !strings.Contains(out, "demo-case-officer") || !strings.Contains(errOut, "1 entries") {
+			t.Fatalf("access-log --url: %v\n%s\n%s", err, out, errOut)
+		}
+	})
 }
 
 func TestLocalTime(t *testing.T) {

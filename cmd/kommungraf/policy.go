@@ -90,7 +90,8 @@ func policyCommand(ctx context.Context, args []string, std stdio) error {
 		}
 		if fellBack != nil {
 			ue := fellBack.(*unreachableError)
-			fmt.Fprintf(std.err, "kommungraf: could not reach %s: %v; explaining %s (version %d) instead, which may differ from the live one\n",
+			fmt.Fprintf(std.err, "kommungraf: could not reach %s: %v; explaining %s (version %d) instead, which may differ from the live one\n"+
+				"  (give the gateway's address with --url URL or set KOMMUNGRAF_URL; --offline does not ask a gateway)\n",
 				ue.url, ue.err, source, a.Version())
 		}
 		if *persona == "" && *token == "" {

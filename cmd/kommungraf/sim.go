@@ -60,6 +60,10 @@ func simulate(ctx context.Context, args []string, std stdio) error {
 	defer r.Close()
 	fmt.Fprintf(std.err, "simulators (synthetic data, %d people, seed %d):\n  folkbokforing  %s\n  etjanst        %s\n  geodata        %s\ncounters at /__stats, faults at /__faults on each\n",
 		len(world.People), *seed, r.NavetURL, r.ETjanstURL, r.GeodataURL)
+	if *sqlite != "" {
+		fmt.Fprintf(std.err, "a gateway against them (the addresses are deploy/sim.yaml's defaults, or set NAVET_URL, ETJANST_URL, GEODATA_URL):\n"+
+			"  KOMMUNGRAF_SIM_SQLITE=%s KOMMUNGRAF_ACCESS_LOG_KEY=$(openssl rand -base64 32) kommungraf serve --config deploy/sim.yaml\n", *sqlite)
+	}
 	<-ctx.Done()
 	return nil
 }
