@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,44 +34,38 @@ const policyAdminUsage = `policy workflow (against a running gateway's /admin/ap
   restore  N --comment C                      propose version N's rules again
   audit                                       the audit trail
 These take --url (default $KOMMUNGRAF_URL or http://127.0.0.1:8080), --token (default
-$KOMMUNGRAF_TOKEN; --persona P fetches a demo token instead) and --json. --file - reads stdin.`
+$KOMMUNGRAF_TOKEN; --persona P fetches a demo token instead) and --json. --file - reads stdin.
+Times are Swedish time (Europe/Stockholm, zone shown); --json keeps the API's RFC 3339.`
 
 // policyAdminCommands are the subcommands policyAdmin handles.
 var policyAdminCommands = []string{"show", "dry-run", "propose", "proposals", "approve", "reject", "versions", "restore", "audit"}
 
 // policyAdmin runs `kommungraf policy <sub>` for the workflow commands; it
 // reports false for a subcommand that is not one of them.
-func policyAdmin(ctx context.Context, sub string, args []string) (handled bool, err error) {
-	return policyAdminTo(ctx, os.Stdout, os.Stderr, os.Stdin, sub, args)
+func policyAdmin(ctx context.Context, sub string, args []string, std stdio) (handled bool, err error) {
+	return policyAdminTo(ctx, std.out, std.err, std.in, sub, args)
 }
 
 func policyAdminTo(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, sub string, args []string) (bool, error) {
-	known := false
-	for _, c := range policyAdminCommands {
-		known = known || c == sub
-	}
-	if !known {
+	if !slices.Contains(policyAdminCommands, sub) {
 		return false, nil
 	}
 	fs := flag.NewFlagSet("policy "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	base := fs.String("url", envOr("KOMMUNGRAF_URL", "http://127.0.0.1:8080"), "the gateway's base URL")
-	token := fs.String("token", "", "bearer token or API key of a security officer (default $KOMMUNGRAF_TOKEN)")
-	persona := fs.String("persona", "", "demo gateways only: use a token for this persona from /demo/token")
+	cf := addClientFlags(fs, "")
 	asJSON := fs.Bool("json", false, "print the API's JSON answer")
 	file := fs.String("file", "", "the whole policy file (dry-run, propose); - reads stdin")
 	comment := fs.String("comment", "", "why (propose, restore)")
 	baseVersion := fs.Uint64("base", 0, "the version the file was written against (propose; default: the current version)")
 	reason := fs.String("reason", "", "why the proposal is rejected (reject)")
 	status := fs.String("status", "", "only proposals of this status: proposed, applied, rejected or superseded (proposals)")
-	fs.Usage = func() { fmt.Fprintln(stderr, policyAdminUsage) }
+	fs.Usage = usageFunc(fs, "usage: kommungraf policy "+sub+" [flags]\n"+policyAdminUsage)
 
 	// The ID or version may come before the flags: approve 12 --json.
 	var pos []string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		pos, args = args[:1], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdio{in: stdin, out: stdout, err: stderr}); err != nil {
 		return true, err
 	}
 	pos = append(pos, fs.Args()...)
@@ -81,15 +76,9 @@ func policyAdminTo(ctx context.Context, stdout, stderr io.Writer, stdin io.Reade
 	case !wantPos && len(pos) > 0:
 		return true, fmt.Errorf("policy %s: unexpected argument %q", sub, pos[0])
 	}
-	c := &policyClient{base: strings.TrimRight(*base, "/"), token: cmp.Or(*token, os.Getenv("KOMMUNGRAF_TOKEN")),
-		http: &http.Client{Timeout: 60 * time.Second}, sub: sub}
-	if *persona != "" {
-		if *token != "" {
-			return true, errors.New("policy: give --token or --persona, not both")
-		}
-		if err := c.demoToken(ctx, *persona); err != nil {
-			return true, err
-		}
+	c, err := cf.client(ctx, "policy "+sub)
+	if err != nil {
+		return true, err
 	}
 	readFile := func() (string, error) {
 		switch *file {
@@ -107,7 +96,6 @@ func policyAdminTo(ctx context.Context, stdout, stderr io.Writer, stdin io.Reade
 	}
 
 	var out map[string]any
-	var err error
 	switch sub {
 	case "show":
 		out, err = c.call(ctx, "GET", "/admin/api/policy", nil)
@@ -159,28 +147,105 @@ func policyAdminTo(ctx context.Context, stdout, stderr io.Writer, stdin io.Reade
 	return true, printPolicyAnswer(stdout, stderr, sub, pos, out)
 }
 
-// policyClient calls the policy API.
-type policyClient struct {
-	base, token, sub string
-	http             *http.Client
+// defaultURL is where the CLI looks for a gateway without --url or
+// KOMMUNGRAF_URL: the demo's address.
+const defaultURL = "http://127.0.0.1:8080"
+
+// clientFlags are the flags of every command that asks a running gateway.
+type clientFlags struct{ url, token, persona *string }
+
+// addClientFlags defines --url, and unless personaMeans says --persona and
+// --token mean something else in this command, --token and --persona.
+func addClientFlags(fs *flag.FlagSet, personaMeans string) clientFlags {
+	f := clientFlags{url: fs.String("url", envOr("KOMMUNGRAF_URL", defaultURL), "the gateway's base URL; $KOMMUNGRAF_URL, when set, is the default")}
+	if personaMeans == "" {
+		f.token = fs.String("token", "", "bearer token or API key of a security officer (default $KOMMUNGRAF_TOKEN)")
+		f.persona = fs.String("persona", "", "demo gateways only: use a token for this persona from /demo/token (security-officer)")
+	}
+	return f
+}
+
+// client builds the gateway client the flags describe.
+func (f clientFlags) client(ctx context.Context, name string) (*gatewayClient, error) {
+	return newGatewayClient(ctx, name, *f.url, *f.token, *f.persona)
+}
+
+// gatewayClient calls a running gateway's admin API (/admin/api/...): the
+// policy workflow, explain and the access log.
+type gatewayClient struct {
+	base, token string
+	// name is the command, for messages: "policy show", "access-log".
+	name string
+	http *http.Client
+}
+
+// newGatewayClient is a client of the gateway at base that authenticates
+// with token, else $KOMMUNGRAF_TOKEN, else (demo gateways only) a
+// development token for persona fetched from /demo/token.
+func newGatewayClient(ctx context.Context, name, base, token, persona string) (*gatewayClient, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: --url %q: want the gateway's base URL, such as %s", name, base, defaultURL)
+	}
+	c := &gatewayClient{base: strings.TrimRight(base, "/"), token: cmp.Or(token, os.Getenv("KOMMUNGRAF_TOKEN")),
+		http: &http.Client{Timeout: 60 * time.Second}, name: name}
+	if persona != "" {
+		if token != "" {
+			return nil, fmt.Errorf("%s: give --token or --persona, not both", name)
+		}
+		if err := c.demoToken(ctx, persona); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// unreachableError is a gateway that did not answer at all (refused, no
+// such host, timed out), as opposed to one that answered with an error.
+type unreachableError struct {
+	name, url string
+	err       error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("%s: could not reach the gateway at %s: %v\n  (give its address with --url URL or set KOMMUNGRAF_URL)", e.name, e.url, e.err)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// send does req; a transport failure becomes an unreachableError.
+func (c *gatewayClient) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, ctx.Err())
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without "Post \"http://...\"", which the message says anyway
+		}
+		return nil, &unreachableError{name: c.name, url: c.base, err: err}
+	}
+	return resp, nil
 }
 
 // demoToken fetches a persona's token from a demo gateway.
-func (c *policyClient) demoToken(ctx context.Context, persona string) error {
+func (c *gatewayClient) demoToken(ctx context.Context, persona string) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/demo/token?persona="+url.QueryEscape(persona), nil)
 	if err != nil {
-		return fmt.Errorf("policy: --url: %w", err)
+		return fmt.Errorf("%s: --url: %w", c.name, err)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, req)
 	if err != nil {
-		return fmt.Errorf("policy: demo token: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	var body struct {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Token == "" {
-		return fmt.Errorf("policy: --persona %s: the gateway gave no demo token (HTTP %d): demo tokens exist only on a demo gateway, asked from its own host", persona, resp.StatusCode)
+		return fmt.Errorf("%s: --persona %s: the gateway at %s gave no demo token (HTTP %d): demo tokens exist only on a demo gateway, asked from its own host; elsewhere give --token or set KOMMUNGRAF_TOKEN",
+			c.name, persona, c.base, resp.StatusCode)
 	}
 	c.token = body.Token
 	return nil
@@ -188,18 +253,25 @@ func (c *policyClient) demoToken(ctx context.Context, persona string) error {
 
 // call sends one request and decodes the answer; a problem+json answer
 // becomes an error that says everything the problem says.
-func (c *policyClient) call(ctx context.Context, method, path string, body any) (map[string]any, error) {
+func (c *gatewayClient) call(ctx context.Context, method, path string, body any) (map[string]any, error) {
+	var out map[string]any
+	err := c.do(ctx, method, path, body, &out)
+	return out, err
+}
+
+// do sends one request and decodes a successful answer into dst.
+func (c *gatewayClient) do(ctx context.Context, method, path string, body, dst any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: --url: %w", c.sub, err)
+		return fmt.Errorf("%s: --url: %w", c.name, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -208,28 +280,38 @@ func (c *policyClient) call(ctx context.Context, method, path string, body any) 
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: %w", c.sub, err)
+		return err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: reading the answer: %w", c.sub, err)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("policy %s: HTTP %d, and the answer is not JSON: %.200s", c.sub, resp.StatusCode, raw)
+		return fmt.Errorf("%s: reading the answer: %w", c.name, err)
 	}
 	if resp.StatusCode >= 300 {
-		return nil, c.problem(resp.StatusCode, out)
+		var p map[string]any
+		if err := json.Unmarshal(raw, &p); err != nil || p == nil {
+			return fmt.Errorf("%s: %s answered HTTP %d, not JSON: %.200s", c.name, c.base+path, resp.StatusCode, raw)
+		}
+		return c.problem(resp.StatusCode, p)
 	}
-	return out, nil
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return fmt.Errorf("%s: HTTP %d, and the answer is not the expected JSON (%v): %.200s", c.name, resp.StatusCode, err, raw)
+	}
+	return nil
 }
 
-func (c *policyClient) problem(status int, p map[string]any) error {
+func (c *gatewayClient) problem(status int, p map[string]any) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "policy %s: %d %s: %s", c.sub, status, jsonStr(p["code"]), jsonStr(p["detail"]))
+	code, detail := jsonStr(p["code"]), jsonStr(p["detail"])
+	if code == "" { // the gateway's 401 is GraphQL-shaped: {"errors": [{"message", "extensions": {"code"}}]}
+		if errs := jsonList(p["errors"]); len(errs) > 0 {
+			e := jsonObj(errs[0])
+			code, detail = jsonStr(jsonObj(e["extensions"])["code"]), jsonStr(e["message"])
+		}
+	}
+	fmt.Fprintf(&b, "%s: %d %s: %s", c.name, status, code, detail)
 	for _, l := range jsonList(p["lines"]) {
 		m := jsonObj(l)
 		fmt.Fprintf(&b, "\n  line %d: %s: %s", int(jsonNum(m["line"])), jsonStr(m["message"]), jsonStr(m["text"]))
@@ -237,11 +319,23 @@ func (c *policyClient) problem(status int, p map[string]any) error {
 	for _, r := range jsonList(p["rails"]) {
 		fmt.Fprintf(&b, "\n  %s: %s", jsonStr(jsonObj(r)["code"]), jsonStr(jsonObj(r)["detail"]))
 	}
-	if status == http.StatusForbidden && jsonStr(p["code"]) == "FORBIDDEN" && c.token == "" {
+	switch {
+	case status == http.StatusForbidden && code == "FORBIDDEN" && c.token == "":
 		b.WriteString("\n  (no credential was sent: give --token or set KOMMUNGRAF_TOKEN)")
+	case status == http.StatusUnauthorized:
+		b.WriteString("\n  (the gateway refused the credential: check --token or KOMMUNGRAF_TOKEN; a demo token is valid only against the gateway that issued it)")
 	}
-	return errors.New(b.String())
+	return &apiError{status: status, code: code, msg: b.String()}
 }
+
+// apiError is an answer of the gateway's API that is not a success.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
 
 // printPolicyAnswer prints an answer for people.
 func printPolicyAnswer(w, notes io.Writer, sub string, pos []string, out map[string]any) error {
@@ -361,11 +455,21 @@ func allowOrDeny(b bool) string {
 	return "deny"
 }
 
-// when prints an API time in Swedish time.
+// apiTime prints an API time (RFC 3339) as the CLI prints every time.
 func apiTime(v any) string {
 	t, err := time.Parse(time.RFC3339Nano, jsonStr(v))
 	if err != nil {
 		return jsonStr(v)
 	}
-	return t.In(authz.Stockholm).Format("2006-01-02 15:04:05")
+	return localTime(t)
+}
+
+// localTime is the CLI's one way of printing a time for people: Swedish
+// local time with its zone, 2026-12-06 15:20:29 CET. JSON output keeps RFC
+// 3339 instead.
+func localTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(authz.Stockholm).Format("2006-01-02 15:04:05 MST")
 }

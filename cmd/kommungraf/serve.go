@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
@@ -17,43 +19,66 @@ import (
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
-func serve(ctx context.Context, args []string) error {
+// serveOptions are serve's flags.
+type serveOptions struct {
+	addr, file      *string
+	latency, jitter *time.Duration
+	seed            *uint64
+	people          *int
+	batchWait       *time.Duration
+	noBatch         *bool
+}
+
+// serveFlags defines serve's flags; `kommungraf --help` prints them too.
+func serveFlags() (*flag.FlagSet, serveOptions) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fs.String("addr", "", "listen address host:port (default 127.0.0.1:8080, or server.addr of the config)")
-	file := fs.String("config", "", "configuration file; without it Kommungraf serves the embedded demo")
-	latency := fs.Duration("demo-latency", 0, "demo: latency added to every simulated upstream call")
-	jitter := fs.Duration("demo-jitter", 0, "demo: random extra latency, 0 to this")
-	seed := fs.Uint64("seed", 1, "demo: seed of the synthetic data")
-	people := fs.Int("people", sim.DefaultPeople, "demo: number of synthetic people")
-	batchWait := fs.Duration("batch-wait", 0, "how long loaders collect keys before calling an upstream (default 2ms, or batching.wait of the config)")
-	noBatch := fs.Bool("no-batching", false, "turn dataloader batching off (for comparisons only)")
-	if err := fs.Parse(args); err != nil {
+	o := serveOptions{
+		addr:      fs.String("addr", "", "listen address host:port (default 127.0.0.1:8080, or server.addr of the config)"),
+		file:      fs.String("config", "", "configuration file; without it Kommungraf serves the embedded demo"),
+		latency:   fs.Duration("demo-latency", 0, "demo: latency added to every simulated upstream call"),
+		jitter:    fs.Duration("demo-jitter", 0, "demo: random extra latency, 0 to this"),
+		seed:      fs.Uint64("seed", 1, "demo: seed of the synthetic data"),
+		people:    fs.Int("people", sim.DefaultPeople, "demo: number of synthetic people"),
+		batchWait: fs.Duration("batch-wait", 0, "how long loaders collect keys before calling an upstream (default 2ms, or batching.wait of the config)"),
+		noBatch:   fs.Bool("no-batching", false, "turn dataloader batching off (for comparisons only)"),
+	}
+	fs.Usage = usageFunc(fs, "usage: kommungraf [serve] [flags]\n  runs the gateway; without --config the embedded demo (simulators, SQLite, development tokens)")
+	return fs, o
+}
+
+func serve(ctx context.Context, args []string, std stdio) error {
+	fs, o := serveFlags()
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
-	demo := *file == ""
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("serve: unexpected argument %q (kommungraf help lists the commands)", fs.Arg(0))}
+	}
+	demo := *o.file == ""
 	var cfg *config.Config
 	if demo {
 		cfg = config.Demo()
 	} else {
-		c, err := config.Load(*file)
+		c, err := config.Load(*o.file)
 		if err != nil {
 			return err
 		}
 		cfg = c
 	}
-	if *addr != "" {
-		cfg.Server.Addr = *addr
+	if *o.addr != "" {
+		cfg.Server.Addr = *o.addr
 	}
-	if *batchWait > 0 {
-		cfg.Batching.Wait = *batchWait
+	if *o.batchWait > 0 {
+		cfg.Batching.Wait = *o.batchWait
 	}
 	log := newLogger(cfg.Log)
 	slog.SetDefault(log)
+	logOverrides(log, cfg)
 
 	start := time.Now()
 	gw, err := gateway.New(ctx, cfg, gateway.Options{
-		Demo: demo, DemoLatency: *latency, DemoJitter: *jitter, Seed: *seed, People: *people,
-		DisableBatching: *noBatch, Logger: log,
+		Demo: demo, DemoLatency: *o.latency, DemoJitter: *o.jitter, Seed: *o.seed, People: *o.people,
+		DisableBatching: *o.noBatch, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -74,8 +99,9 @@ func serve(ctx context.Context, args []string) error {
 	url := "http://" + ln.Addr().String()
 	log.Info("kommungraf listening", "url", url, "demo", demo, "startup", time.Since(start).Round(time.Millisecond).String())
 	if demo {
-		fmt.Fprintf(os.Stderr, "\nKommungraf demo (synthetic data only) is up:\n  GraphiQL  %s/  (?persona=case-officer, ...)\n  GraphQL   %s/graphql\n  upstream call counters  %s/demo/upstream-stats\n", url, url, url)
-		printDemoTokens(gw.DevIssuer(), url)
+		fmt.Fprintf(std.err, "\nKommungraf demo (synthetic data only) is up:\n  GraphiQL  %s/  (?persona=case-officer, ...)\n  GraphQL   %s/graphql\n  upstream call counters  %s/demo/upstream-stats\n", url, url, url)
+		printDemoTokens(std.err, gw.DevIssuer(), url)
+		printDemoAccessLog(std.err, gw.AccessLogLocation(), gw.DemoAccessLogKey(), url)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -93,6 +119,14 @@ func serve(ctx context.Context, args []string) error {
 	return nil
 }
 
+// logOverrides says at start which settings environment variables decided
+// instead of the file, and why.
+func logOverrides(log *slog.Logger, cfg *config.Config) {
+	for _, o := range cfg.Overrides() {
+		log.Info(o.String(), "variable", o.Variable, "overrides", o.Setting)
+	}
+}
+
 func newLogger(c config.Log) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
@@ -105,17 +139,38 @@ func newLogger(c config.Log) *slog.Logger {
 
 // printDemoTokens prints the development credentials of the demo personas:
 // they exist only in this process and are valid only against it.
-func printDemoTokens(dev *authz.DevIssuer, url string) {
+func printDemoTokens(w io.Writer, dev *authz.DevIssuer, url string) {
 	if dev == nil {
 		return
 	}
-	fmt.Fprintf(os.Stderr, "\nDemo credentials (Authorization: Bearer <credential>; also at %s/demo/token?persona=<id>):\n", url)
+	fmt.Fprintf(w, "\nDemo credentials (Authorization: Bearer <credential>; also at %s/demo/token?persona=<id>):\n", url)
 	for _, p := range dev.Personas() {
 		tok, err := dev.Token(p)
 		if err != nil {
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "  %-17s %s\n", p, tok)
+		fmt.Fprintf(w, "  %-17s %s\n", p, tok)
 	}
-	fmt.Fprintln(os.Stderr)
+	fmt.Fprintln(w)
+}
+
+// printDemoAccessLog tells security staff where the demo's access log is
+// and the key that hashes its personnummer, which `kommungraf access-log
+// --jsonl` needs; asking the gateway needs neither.
+func printDemoAccessLog(w io.Writer, where, key, url string) {
+	fmt.Fprintf(w, "Access log (who read whose data; personnummer stored as keyed hashes):\n  %s\n", where)
+	if key != "" {
+		fmt.Fprintf(w, "  export %s=%s   # generated for this run\n", config.EnvAccessLogKey, key)
+	} else {
+		fmt.Fprintf(w, "  hashed with the key in %s\n", config.EnvAccessLogKey)
+	}
+	urlFlag := ""
+	if url != defaultURL {
+		urlFlag = " --url " + url
+	}
+	fmt.Fprintf(w, "  kommungraf access-log --person YYYYMMDDNNNC --persona security-officer%s   # asks this gateway\n", urlFlag)
+	if !strings.HasPrefix(where, "PostgreSQL") {
+		fmt.Fprintf(w, "  kommungraf access-log --person YYYYMMDDNNNC --jsonl %s   # reads the file, needs the key\n", where)
+	}
+	fmt.Fprintln(w)
 }

@@ -32,7 +32,35 @@ type Config struct {
 
 	// envProblems are environment overrides that did not parse.
 	envProblems []error
+	// overrides are the settings environment variables took from the file
+	// (or from the demo's defaults); dbFromEnv says the school database's
+	// DSN came from EnvDatabaseURL, so that an error about it names it.
+	overrides []Override
+	dbFromEnv bool
+	demo      bool
 }
+
+// Override is a setting an environment variable decided instead of the
+// configuration file (or the demo's default). serve logs each at start, so
+// that which setting won, and why, is never a surprise.
+type Override struct {
+	// What is the part of the gateway concerned ("school database").
+	What string
+	// Variable is the environment variable that won.
+	Variable string
+	// Setting is what it overrides ("sources.skoldatabas").
+	Setting string
+	// Change says what changed ("driver sqlite → postgres").
+	Change string
+}
+
+func (o Override) String() string {
+	return fmt.Sprintf("%s: %s overrides %s (%s)", o.What, o.Variable, o.Setting, o.Change)
+}
+
+// Overrides are the settings environment variables decided, in the order
+// ApplyEnv applied them.
+func (c *Config) Overrides() []Override { return c.overrides }
 
 // Auth configures authentication. In the demo a built-in development issuer
 // signs tokens for the personas; it cannot be turned on from this file.
@@ -399,7 +427,7 @@ func expandNode(n *yaml.Node, problems *[]error) {
 // Demo is the configuration of the embedded demo: every source is filled in
 // at start by the in-process simulators and the embedded database.
 func Demo() *Config {
-	c := &Config{}
+	c := &Config{demo: true}
 	c.Log.Format = "text"
 	off := false
 	c.Authz.RequireApproval = &off // one person can try the policy editor
@@ -409,16 +437,41 @@ func Demo() *Config {
 }
 
 // ApplyEnv applies the environment overrides of the production services.
+// Each override that changes something is recorded (Overrides).
 func (c *Config) ApplyEnv() {
 	if v := os.Getenv(EnvDatabaseURL); v != "" {
-		c.Sources.Skoldatabas.Driver = "postgres"
-		c.Sources.Skoldatabas.DSN = v
+		db := &c.Sources.Skoldatabas
+		before := db.Driver
+		if before == "" {
+			before = "sqlite" // the default
+		}
+		setting, change := "sources.skoldatabas", "driver "+before+" → postgres"
+		if c.demo {
+			setting = "the demo's embedded SQLite database"
+			change = "PostgreSQL, seeded by the demo"
+		} else if before == "postgres" {
+			change = "its dsn"
+		}
+		if before != "postgres" || db.DSN != v { // not when the file says dsn: ${KOMMUNGRAF_DATABASE_URL}
+			c.overrides = append(c.overrides, Override{"school database", EnvDatabaseURL, setting, change})
+		}
+		db.Driver, db.DSN, c.dbFromEnv = "postgres", v, true
 	}
 	if v := os.Getenv(EnvRedisURL); v != "" {
+		if c.Redis.URL != v {
+			change := "Redis instead of the in-process tier alone"
+			if c.Redis.URL != "" {
+				change = "another Redis than the file's"
+			}
+			c.overrides = append(c.overrides, Override{"cache", EnvRedisURL, "redis.url", change})
+		}
 		c.Redis.URL = v
 	}
 	if v := os.Getenv(EnvRequireApproval); v != "" {
 		if b, err := strconv.ParseBool(v); err == nil {
+			if cur := c.Authz.RequireApproval == nil || *c.Authz.RequireApproval; cur != b { // unset means the default, true
+				c.overrides = append(c.overrides, Override{"policy changes", EnvRequireApproval, "authz.requireApproval", fmt.Sprintf("approval required: %v", b)})
+			}
 			c.Authz.RequireApproval = &b
 		} else {
 			c.envProblems = append(c.envProblems, fmt.Errorf("%s=%q: want true or false", EnvRequireApproval, v))
@@ -600,7 +653,13 @@ func (c *Config) validate(sourcesOnly bool) []error {
 	if db.DSN == "" {
 		bad("sources.skoldatabas.dsn is required (or set %s)", EnvDatabaseURL)
 	} else if db.Driver == "postgres" && !strings.HasPrefix(db.DSN, "postgres://") && !strings.HasPrefix(db.DSN, "postgresql://") {
-		bad("sources.skoldatabas.dsn: want a postgres:// URL")
+		if c.dbFromEnv {
+			// The value came from the environment, not from the file the
+			// user is looking at: say so, or the error is a riddle.
+			bad("%s: want a postgres:// URL: when set, it overrides sources.skoldatabas (the driver becomes postgres); unset it to use the file's setting", EnvDatabaseURL)
+		} else {
+			bad("sources.skoldatabas.dsn: want a postgres:// URL")
+		}
 	}
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,14 @@ func cleanEnv(t *testing.T) {
 }
 
 func boolp(b bool) *bool { return &b }
+
+// stripEnvState clears what Config records about the environment and the
+// mode, which the tests check through Overrides and errors, so that the
+// rest compares with reflect.DeepEqual.
+func stripEnvState(c *Config) *Config {
+	c.overrides, c.dbFromEnv, c.demo = nil, false, false
+	return c
+}
 
 // authzDefaults are the policy workflow's defaults; approval is off in the demo.
 func authzDefaults(requireApproval bool) Authz {
@@ -364,23 +373,41 @@ func TestParseReportsEveryProblem(t *testing.T) {
 
 func TestEnvironmentOverrides(t *testing.T) {
 	const dsn = "postgres://kommungraf:secret@db.internal:5432/skola?sslmode=require"
+	const sqliteToPostgres = "school database: KOMMUNGRAF_DATABASE_URL overrides sources.skoldatabas (driver sqlite → postgres)"
 	tests := []struct {
 		name string
 		env  map[string]string
 		raw  string
 		edit func(*Config)
 		err  string
+		// logged are the overrides serve logs at start.
+		logged []string
 	}{
 		{
-			name: "KOMMUNGRAF_DATABASE_URL switches the school database to postgres",
-			env:  map[string]string{EnvDatabaseURL: dsn},
-			raw:  minimal,
-			edit: func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
+			name:   "KOMMUNGRAF_DATABASE_URL switches the school database to postgres",
+			env:    map[string]string{EnvDatabaseURL: dsn},
+			raw:    minimal,
+			edit:   func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
+			logged: []string{sqliteToPostgres},
 		},
 		{
-			name: "KOMMUNGRAF_DATABASE_URL wins over an explicit sqlite driver",
+			name:   "KOMMUNGRAF_DATABASE_URL wins over an explicit sqlite driver",
+			env:    map[string]string{EnvDatabaseURL: dsn},
+			raw:    strings.Replace(minimal, "    dsn:", "    driver: sqlite\n    dsn:", 1),
+			edit:   func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
+			logged: []string{sqliteToPostgres},
+		},
+		{
+			name:   "KOMMUNGRAF_DATABASE_URL wins over another postgres dsn",
+			env:    map[string]string{EnvDatabaseURL: dsn},
+			raw:    strings.Replace(minimal, "    dsn: /var/lib/kommungraf/skola.db", "    driver: postgres\n    dsn: postgres://elsewhere/skola", 1),
+			edit:   func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
+			logged: []string{"school database: KOMMUNGRAF_DATABASE_URL overrides sources.skoldatabas (its dsn)"},
+		},
+		{
+			name: "KOMMUNGRAF_DATABASE_URL that the file names itself is no override",
 			env:  map[string]string{EnvDatabaseURL: dsn},
-			raw:  strings.Replace(minimal, "    dsn:", "    driver: sqlite\n    dsn:", 1),
+			raw:  strings.Replace(minimal, "    dsn: /var/lib/kommungraf/skola.db", "    driver: postgres\n    dsn: ${KOMMUNGRAF_DATABASE_URL}", 1),
 			edit: func(c *Config) { c.Sources.Skoldatabas.Driver, c.Sources.Skoldatabas.DSN = "postgres", dsn },
 		},
 		{
@@ -390,24 +417,33 @@ func TestEnvironmentOverrides(t *testing.T) {
 			edit: func(c *Config) {
 				c.Sources.Skoldatabas = Database{Driver: "postgres", DSN: dsn, MaxOpenConns: 4}
 			},
+			logged: []string{sqliteToPostgres},
 		},
 		{
-			name: "KOMMUNGRAF_DATABASE_URL that is not postgres",
-			env:  map[string]string{EnvDatabaseURL: "mysql://db/skola"},
-			raw:  minimal,
+			name: "KOMMUNGRAF_DATABASE_URL that is not postgres is named in the error",
+			env:  map[string]string{EnvDatabaseURL: "/tmp/skola.db"},
+			raw:  strings.Replace(minimal, "    dsn:", "    driver: sqlite\n    dsn:", 1),
+			err: "config: KOMMUNGRAF_DATABASE_URL: want a postgres:// URL: when set, it overrides sources.skoldatabas " +
+				"(the driver becomes postgres); unset it to use the file's setting",
+		},
+		{
+			name: "a dsn of the file that is not postgres",
+			raw:  strings.Replace(minimal, "    dsn: /var/lib/kommungraf/skola.db", "    driver: postgres\n    dsn: /tmp/skola.db", 1),
 			err:  "config: sources.skoldatabas.dsn: want a postgres:// URL",
 		},
 		{
-			name: "KOMMUNGRAF_REDIS_URL sets redis.url",
-			env:  map[string]string{EnvRedisURL: "redis://cache.internal:6379/2"},
-			raw:  minimal,
-			edit: func(c *Config) { c.Redis.URL = "redis://cache.internal:6379/2" },
+			name:   "KOMMUNGRAF_REDIS_URL sets redis.url",
+			env:    map[string]string{EnvRedisURL: "redis://cache.internal:6379/2"},
+			raw:    minimal,
+			edit:   func(c *Config) { c.Redis.URL = "redis://cache.internal:6379/2" },
+			logged: []string{"cache: KOMMUNGRAF_REDIS_URL overrides redis.url (Redis instead of the in-process tier alone)"},
 		},
 		{
-			name: "KOMMUNGRAF_REDIS_URL wins over the file",
-			env:  map[string]string{EnvRedisURL: "redis://cache.internal:6379/2"},
-			raw:  minimal + "redis:\n  url: redis://other:6379/0\n",
-			edit: func(c *Config) { c.Redis.URL = "redis://cache.internal:6379/2" },
+			name:   "KOMMUNGRAF_REDIS_URL wins over the file",
+			env:    map[string]string{EnvRedisURL: "redis://cache.internal:6379/2"},
+			raw:    minimal + "redis:\n  url: redis://other:6379/0\n",
+			edit:   func(c *Config) { c.Redis.URL = "redis://cache.internal:6379/2" },
+			logged: []string{"cache: KOMMUNGRAF_REDIS_URL overrides redis.url (another Redis than the file's)"},
 		},
 		{
 			name: "KOMMUNGRAF_REDIS_URL that is not redis",
@@ -432,8 +468,16 @@ func TestEnvironmentOverrides(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
+			var logged []string
+			for _, o := range got.Overrides() {
+				logged = append(logged, o.String())
+			}
+			if !slices.Equal(logged, tc.logged) {
+				t.Errorf("Overrides() = %q, want %q", logged, tc.logged)
+			}
 			want := minimalWant()
 			tc.edit(want)
+			stripEnvState(got)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Parse\n got %+v\nwant %+v", *got, *want)
 			}
@@ -456,7 +500,7 @@ func TestDemo(t *testing.T) {
 	}
 	t.Run("defaults", func(t *testing.T) {
 		cleanEnv(t)
-		if got, want := Demo(), demoWant(); !reflect.DeepEqual(got, want) {
+		if got, want := stripEnvState(Demo()), demoWant(); !reflect.DeepEqual(got, want) {
 			t.Errorf("Demo()\n got %+v\nwant %+v", *got, *want)
 		}
 	})
@@ -467,7 +511,18 @@ func TestDemo(t *testing.T) {
 		want := demoWant()
 		want.Sources.Skoldatabas = Database{Driver: "postgres", DSN: "postgres://postgres@127.0.0.1:5432/test"}
 		want.Redis.URL = "redis://127.0.0.1:6379/0"
-		if got := Demo(); !reflect.DeepEqual(got, want) {
+		got := Demo()
+		var logged []string
+		for _, o := range got.Overrides() {
+			logged = append(logged, o.String())
+		}
+		if wantLogged := []string{
+			"school database: KOMMUNGRAF_DATABASE_URL overrides the demo's embedded SQLite database (PostgreSQL, seeded by the demo)",
+			"cache: KOMMUNGRAF_REDIS_URL overrides redis.url (Redis instead of the in-process tier alone)",
+		}; !slices.Equal(logged, wantLogged) {
+			t.Errorf("Overrides() = %q, want %q", logged, wantLogged)
+		}
+		if stripEnvState(got); !reflect.DeepEqual(got, want) {
 			t.Errorf("Demo()\n got %+v\nwant %+v", *got, *want)
 		}
 	})

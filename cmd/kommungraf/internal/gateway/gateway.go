@@ -291,6 +291,15 @@ func (g *Gateway) DevIssuer() *authz.DevIssuer {
 	return g.sec.dev
 }
 
+// AccessLogLocation says where the access log is written: the JSON lines
+// file's path, or that it is in PostgreSQL.
+func (g *Gateway) AccessLogLocation() string { return g.sec.accessLogWhere }
+
+// DemoAccessLogKey is the access log hash key the demo generated for this
+// run (base64), or "" when KOMMUNGRAF_ACCESS_LOG_KEY supplied it or outside
+// demo mode. The CLI needs it to search the log file by personnummer.
+func (g *Gateway) DemoAccessLogKey() string { return g.sec.demoKey }
+
 // Authorizer returns the live access policy.
 func (g *Gateway) Authorizer() *authz.Authorizer { return g.sec.authorizer }
 

@@ -99,6 +99,7 @@ func (g *Gateway) mountPolicyAPI(mux *http.ServeMux) {
 		"GET /admin/api/versions/{version}":          api.version,
 		"POST /admin/api/versions/{version}/restore": api.restore,
 		"GET /admin/api/audit":                       api.audit,
+		"POST /admin/api/explain":                    g.explainAPI(), // explainapi.go
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, g.sec.require(authz.ActAdmin, authz.ObjPolicy, h))

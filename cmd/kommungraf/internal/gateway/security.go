@@ -39,6 +39,10 @@ type security struct {
 	policyVersions authz.PolicyStore
 	policyFlow     *authz.PolicyFlow
 	policySync     *authz.PolicySync
+	// accessLogWhere says where the access log is written (a file path, or
+	// the PostgreSQL setting); demoKey is the hash key the demo generated
+	// for this run, which the CLI needs to read the file.
+	accessLogWhere, demoKey string
 }
 
 // PolicySource reads the policy text from the configured file, or the
@@ -187,7 +191,7 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 		k := make([]byte, 32)
 		_, _ = rand.Read(k)
 		key = base64.StdEncoding.EncodeToString(k)
-		fmt.Fprintf(os.Stderr, "demo: generated an access log key for this run: %s=%s\n", config.EnvAccessLogKey, key)
+		s.demoKey = key // serve prints it with the demo's credentials
 	}
 	if s.hasher, err = authz.NewPersonHasherBase64(key); err != nil {
 		return s, fmt.Errorf("%s: %w", config.EnvAccessLogKey, err)
@@ -197,6 +201,7 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 		if store, err = authz.NewPostgresAccessLog(ctx, u, ""); err != nil {
 			return s, err
 		}
+		s.accessLogWhere = "PostgreSQL (authz.accessLog.databaseUrl)"
 	} else {
 		path := g.cfg.Authz.AccessLog.File
 		if path == "" && g.tmpDir != "" {
@@ -207,6 +212,7 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 		if store, err = authz.NewJSONLAccessLog(path); err != nil {
 			return s, err
 		}
+		s.accessLogWhere = path
 	}
 	spool := g.cfg.Authz.AccessLog.Spool
 	switch {
