@@ -162,10 +162,13 @@ type (
 		Applied  bool         `json:"applied"`
 		Version  uint64       `json:"version,omitempty"`
 	}
+	// lineJSON is one problem of a line; a line with several problems
+	// has one entry for each, in column order.
 	lineJSON struct {
 		Line    int    `json:"line"`
 		Text    string `json:"text"`
 		Message string `json:"message"`
+		Column  string `json:"column,omitempty"`
 	}
 	railJSON struct {
 		Code   string `json:"code"`
@@ -497,9 +500,9 @@ func (api *policyAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe):
 		lines := make([]lineJSON, len(pe.Lines))
 		for i, l := range pe.Lines {
-			lines[i] = lineJSON{l.Line, l.Text, l.Msg}
+			lines[i] = lineJSON{l.Line, l.Text, l.Msg, l.Column}
 		}
-		detail := fmt.Sprintf("%d line(s) of the policy do not fit the model; the live policy is unchanged", len(lines))
+		detail := fmt.Sprintf("%d line(s) of the policy do not fit the model; the live policy is unchanged", pe.BadLines())
 		writePolicyProblem(w, http.StatusUnprocessableEntity, "INVALID_POLICY", detail, map[string]any{"lines": lines})
 	case errors.As(err, &gr):
 		rails := make([]railJSON, len(gr.Rails))
