@@ -531,9 +531,17 @@ function showProblems(r, what) {
   const d = r.data || {};
   box.replaceChildren(el('p', {}, el('strong', { text: `${what} refused: ` }), problem(r)));
   if (Array.isArray(d.lines) && d.lines.length) {
-    box.append(el('ul', { class: 'lines' }, d.lines.map((l) => el('li', {},
-      el('strong', { text: `Line ${l.line}: ` }), l.message || '',
-      l.text ? el('code', { text: l.text }) : null))));
+    // One entry per problem: a line with several problems is listed once
+    // with each of them, its text once.
+    const byLine = new Map();
+    for (const l of d.lines) {
+      if (!byLine.has(l.line)) byLine.set(l.line, []);
+      byLine.get(l.line).push(l);
+    }
+    box.append(el('ul', { class: 'lines' }, [...byLine.values()].map((ps) => el('li', {},
+      el('strong', { text: `Line ${ps[0].line}: ` }),
+      ps.map((l, i) => [i ? '; ' : '', l.column ? `${COLUMN_LABELS[l.column] || l.column}: ` : '', l.message || '']),
+      ps[0].text ? el('code', { text: ps[0].text }) : null))));
   }
   const rails = d.guardRails || d.rails || [];
   if (Array.isArray(rails) && rails.length) {

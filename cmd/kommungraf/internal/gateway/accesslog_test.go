@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -315,5 +317,41 @@ func TestCatalogNamesTheVocabulary(t *testing.T) {
 		if !slices.Contains(tc.got, tc.want) || !slices.IsSorted(tc.got) && name != "actions" && name != "adminObjects" {
 			t.Errorf("%s %q lacks %q or is not sorted", name, tc.got, tc.want)
 		}
+	}
+}
+
+// TestAccessLogTabFollowsThePolicy: the editor shows the access log tab,
+// and the API answers, only to principals the policy allows admin on
+// accesslog; an officer of the policy alone sees neither.
+func TestAccessLogTabFollowsThePolicy(t *testing.T) {
+	const all = `p, role:security-officer, "{policy,accesslog,cache}", admin, *, 0, allow`
+	if !strings.Contains(authz.DefaultPolicy(), all) {
+		t.Fatalf("the default policy no longer has %q", all)
+	}
+	policyOnly := strings.Replace(authz.DefaultPolicy(), all, `p, role:security-officer, "{policy,cache}", admin, *, 0, allow`, 1)
+	file := filepath.Join(t.TempDir(), "policy.csv")
+	if err := os.WriteFile(file, []byte(policyOnly), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mod    func(*config.Config)
+		tab    bool
+		status int
+	}{
+		{"the default policy", nil, true, 200},
+		{"admin on policy only", func(c *config.Config) { c.Authz.PolicyFile = file }, false, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDemo(t, tc.mod, 0, false)
+			resp, page := d.admin(t, adminRequest{method: "GET", path: "/admin", bearer: "security-officer"})
+			if resp.StatusCode != 200 || strings.Contains(page, `href="#accesslog"`) != tc.tab || strings.Contains(page, `id="accesslog-form"`) != tc.tab {
+				t.Fatalf("status %d, access log tab %v: %.300s", resp.StatusCode, !tc.tab, page)
+			}
+			resp, body := d.admin(t, adminRequest{method: "POST", path: "/admin/api/access-log", body: `{}`, bearer: "security-officer"})
+			if resp.StatusCode != tc.status {
+				t.Fatalf("search: %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+		})
 	}
 }
