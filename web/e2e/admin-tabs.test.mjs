@@ -227,6 +227,7 @@ test('a line is edited in place', { skip }, async () => {
   assert.match(await edited.textContent(), /changed in the editor/);
   assert.match(await edited.textContent(), /2 Betydande/);
   assert.match(await officer.locator('#policy-text').inputValue(), /^p, role:case-officer, Address\.\*, read, bygglov, 2, allow$/m);
+  await officer.screenshot({ path: path.join(artifacts, 'edited-line.png'), fullPage: false });
 });
 
 test('every problem of a bad line is shown beside it', { skip }, async () => {
@@ -258,6 +259,7 @@ test('a change that goes live without approval is confirmed first, and old messa
   const dialog = officer.getByRole('dialog', { name: 'Apply without approval?' });
   await dialog.waitFor();
   assert.match(await dialog.textContent(), /becomes the live policy at once/);
+  await officer.screenshot({ path: path.join(artifacts, 'confirm.png'), fullPage: false });
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await officer.locator('#status', { hasText: 'Nothing was proposed.' }).waitFor();
   const policy = await (await fetch(`${base}/admin/api/policy`, { headers: { Authorization: `Bearer ${await token('security-officer')}` } })).json();
