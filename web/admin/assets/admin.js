@@ -188,7 +188,7 @@ function diffBlock(diff) {
 const VIEWS = ['policy', 'catalog', 'editor', 'proposals', 'versions', 'audit']
   .concat(document.getElementById('accesslog') ? ['accesslog'] : []);
 const LOADERS = {
-  policy: loadPolicy, catalog: loadCatalog, editor: loadPolicy,
+  policy: loadPolicy, catalog: loadCatalog, editor: () => Promise.all([loadPolicy(), ensureCatalog()]), // the add form's choices
   proposals: loadProposals, versions: loadVersions, audit: loadAudit, accesslog: ensureCatalog,
 };
 
