@@ -96,16 +96,21 @@ const (
 	ruleColumns
 )
 
-// LineError is one policy line that does not fit the model.
+// LineError is one problem of a policy line that does not fit the model. A
+// line with several problems gives one LineError for each.
 type LineError struct {
 	Line int
 	Text string
 	Msg  string
+	// Column is the column the problem is in (ColumnNames: subject, object,
+	// action, purpose, level, effect), or "" when it concerns the whole line.
+	Column string
 }
 
 func (e LineError) Error() string { return fmt.Sprintf("line %d: %s: %q", e.Line, e.Msg, e.Text) }
 
-// PolicyError lists every line of a policy that does not fit the model.
+// PolicyError lists every problem of every line of a policy that does not
+// fit the model, in line order.
 type PolicyError struct{ Lines []LineError }
 
 func (e *PolicyError) Error() string {
@@ -116,10 +121,23 @@ func (e *PolicyError) Error() string {
 	return "invalid policy: " + strings.Join(msgs, "; ")
 }
 
+// BadLines is how many distinct lines have problems.
+func (e *PolicyError) BadLines() int {
+	n, last := 0, -1
+	for _, l := range e.Lines {
+		if l.Line != last || l.Line == 0 {
+			n++
+		}
+		last = l.Line
+	}
+	return n
+}
+
 // ParsePolicy reads policy lines in Casbin's CSV form ("p, sub, obj, act,
 // purpose, level, eft"; # comments and blank lines allowed) and checks every
 // line against the model and the schema's catalog (nil skips the catalog
-// check). It returns every problem at once; nothing is ever skipped silently.
+// check). It returns every problem of every line at once; nothing is ever
+// skipped silently.
 func ParsePolicy(text string, cat *Catalog) ([]Rule, error) {
 	var rules []Rule
 	var bad []LineError
@@ -133,19 +151,21 @@ func ParsePolicy(text string, cat *Catalog) ([]Rule, error) {
 		r.FieldsPerRecord = -1
 		tokens, err := r.Read()
 		if err != nil && !errors.Is(err, io.EOF) {
-			bad = append(bad, LineError{i + 1, line, "not a CSV line: " + err.Error()})
+			bad = append(bad, LineError{Line: i + 1, Text: line, Msg: "not a CSV line: " + err.Error()})
 			continue
 		}
 		for j := range tokens {
 			tokens[j] = strings.TrimSpace(tokens[j])
 		}
-		if msg := checkLine(tokens, cat); msg != "" {
-			bad = append(bad, LineError{i + 1, line, msg})
+		if problems := checkLine(tokens, cat); len(problems) > 0 {
+			for _, p := range problems {
+				bad = append(bad, LineError{Line: i + 1, Text: line, Msg: p.msg, Column: p.column})
+			}
 			continue
 		}
 		rule := Rule(tokens[1:])
 		if slices.ContainsFunc(rules, func(o Rule) bool { return slices.Equal(o, rule) }) {
-			bad = append(bad, LineError{i + 1, line, "duplicate of an earlier line"})
+			bad = append(bad, LineError{Line: i + 1, Text: line, Msg: "duplicate of an earlier line"})
 			continue
 		}
 		rules = append(rules, rule)
@@ -167,68 +187,94 @@ func ValidateRules(lines [][]string, cat *Catalog) ([]Rule, error) {
 	return ParsePolicy(b.String(), cat)
 }
 
+// ColumnNames name a rule's columns, in order, as LineError.Column does.
+var ColumnNames = [ruleColumns]string{"subject", "object", "action", "purpose", "level", "effect"}
+
 var subjectKinds = []string{"role:", "unit:", "client:", "subject:"}
 
-func checkLine(t []string, cat *Catalog) string {
+// lineProblem is one problem checkLine finds; column is "" for the line.
+type lineProblem struct{ column, msg string }
+
+// checkLine returns every problem of one line. A line whose shape is wrong
+// (no p, the wrong number of columns) has that one problem: its columns
+// cannot be told apart. Otherwise each column is checked on its own, except
+// that an object is checked only against a valid action, which says what
+// objects mean.
+func checkLine(t []string, cat *Catalog) []lineProblem {
+	whole := func(format string, args ...any) []lineProblem {
+		return []lineProblem{{"", fmt.Sprintf(format, args...)}}
+	}
 	if len(t) == 0 || t[0] == "" {
-		return "a line starts with its type, p"
+		return whole("a line starts with its type, p")
 	}
 	if t[0] != "p" {
-		return fmt.Sprintf("unknown line type %q (want p)", t[0])
+		return whole("unknown line type %q (want p)", t[0])
 	}
 	if len(t) != ruleColumns+1 {
-		return fmt.Sprintf("%d fields, want %d: p, subject, object, action, purpose, level, effect", len(t), ruleColumns+1)
+		return whole("%d fields, want %d: p, subject, object, action, purpose, level, effect", len(t), ruleColumns+1)
 	}
-	for i, v := range t[1:] {
+	var out []lineProblem
+	add := func(col int, format string, args ...any) {
+		out = append(out, lineProblem{ColumnNames[col], fmt.Sprintf(format, args...)})
+	}
+	cols := t[1:]
+	empty := func(col int) bool { return cols[col] == "" }
+	for i, v := range cols {
 		if v == "" {
-			return fmt.Sprintf("field %d is empty", i+2)
+			add(i, "field %d is empty", i+2)
 		}
 	}
-	sub, obj, act, purpose, level, eft := t[1+colSub], t[1+colObj], t[1+colAct], t[1+colPurpose], t[1+colLevel], t[1+colEft]
-	if sub != "*" && sub != "authenticated" && !slices.ContainsFunc(subjectKinds, func(k string) bool {
+	sub, obj, act, purpose, level, eft := cols[colSub], cols[colObj], cols[colAct], cols[colPurpose], cols[colLevel], cols[colEft]
+	if !empty(colSub) && sub != "*" && sub != "authenticated" && !slices.ContainsFunc(subjectKinds, func(k string) bool {
 		return strings.HasPrefix(sub, k) && len(sub) > len(k)
 	}) {
-		return fmt.Sprintf("subject %q: want *, authenticated, role:<r>, unit:<u>, client:<c> or subject:<s>", sub)
+		add(colSub, "subject %q: want *, authenticated, role:<r>, unit:<u>, client:<c> or subject:<s>", sub)
 	}
-	switch act {
-	case ActRead:
-		if !doublestar.ValidatePattern(obj) {
-			return fmt.Sprintf("object %q is not a valid glob", obj)
+	levelChecked := false
+	switch {
+	case empty(colAct):
+	case act == ActRead:
+		switch {
+		case empty(colObj):
+		case !doublestar.ValidatePattern(obj):
+			add(colObj, "object %q is not a valid glob", obj)
+		case cat != nil && !slices.ContainsFunc(cat.Fields(), func(f *Field) bool { return matchGlob(f.Key, obj) }):
+			add(colObj, "object %q matches no field of the schema", obj)
 		}
-		if cat != nil && !slices.ContainsFunc(cat.Fields(), func(f *Field) bool { return matchGlob(f.Key, obj) }) {
-			return fmt.Sprintf("object %q matches no field of the schema", obj)
+	case act == ActIntrospect:
+		if !empty(colObj) && obj != ObjSchema {
+			add(colObj, "action introspect takes object %q", ObjSchema)
 		}
-	case ActIntrospect:
-		if obj != ObjSchema {
-			return fmt.Sprintf("action introspect takes object %q", ObjSchema)
+	case act == ActAdmin:
+		if !empty(colObj) && !slices.ContainsFunc(adminObjects, func(o string) bool { return matchGlob(o, obj) }) {
+			add(colObj, "action admin takes object %s", strings.Join(adminObjects, ", "))
 		}
-	case ActAdmin:
-		if !slices.ContainsFunc(adminObjects, func(o string) bool { return matchGlob(o, obj) }) {
-			return fmt.Sprintf("action admin takes object %s", strings.Join(adminObjects, ", "))
+	case act == ActRow:
+		if !empty(colObj) {
+			if msg := checkRowObject(obj, cat); msg != "" {
+				add(colObj, "%s", msg)
+			}
 		}
-	case ActRow:
-		if msg := checkRowObject(obj, cat); msg != "" {
-			return msg
+		if !empty(colLevel) && level != "0" {
+			add(colLevel, "a row line's level is 0: the fields of the row are decided by their own lines")
 		}
-		if level != "0" {
-			return "a row line's level is 0: the fields of the row are decided by their own lines"
-		}
+		levelChecked = true
 	default:
-		return fmt.Sprintf("action %q: want read, row, introspect or admin", act)
+		add(colAct, "action %q: want read, row, introspect or admin", act)
 	}
-	if strings.ContainsAny(purpose, "|, ") && purpose != "*" {
-		return fmt.Sprintf("purpose %q: want a single word or *", purpose)
+	if !empty(colPurpose) && strings.ContainsAny(purpose, "|, ") && purpose != "*" {
+		add(colPurpose, "purpose %q: want a single word or *", purpose)
 	}
-	if level != "clearance" {
+	if !empty(colLevel) && !levelChecked && level != "clearance" {
 		n, err := strconv.Atoi(level)
 		if err != nil || n < int(Negligible) || n > int(MaxServed) {
-			return fmt.Sprintf("level %q: want clearance or 0 to %d", level, MaxServed)
+			add(colLevel, "level %q: want clearance or 0 to %d", level, MaxServed)
 		}
 	}
-	if eft != "allow" && eft != "deny" {
-		return fmt.Sprintf("effect %q: want allow or deny", eft)
+	if !empty(colEft) && eft != "allow" && eft != "deny" {
+		add(colEft, "effect %q: want allow or deny", eft)
 	}
-	return ""
+	return out
 }
 
 func matchGlob(key, pattern string) bool {

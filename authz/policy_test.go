@@ -182,3 +182,60 @@ func TestExplainRefusesUnknownQuestions(t *testing.T) {
 		t.Error("unknown field: no error")
 	}
 }
+
+// Every problem of a line is reported, each with its column, so an editor
+// can mark every bad field of the line at once rather than one per attempt.
+func TestParsePolicyReportsEveryProblemOfALine(t *testing.T) {
+	a, _ := defaultAuthorizer(t)
+	cat := a.Catalog()
+	type problem struct {
+		line        int
+		column, msg string
+	}
+	tests := []struct {
+		name, text string
+		want       []problem
+	}{
+		{"four bad columns", "p, *, *, read, *, 0, allow\np, admin, Person.*, write, for all, 4, permit\n", []problem{
+			{2, "subject", `subject "admin"`}, {2, "action", `action "write"`}, {2, "purpose", `purpose "for all"`},
+			{2, "level", `level "4"`}, {2, "effect", `effect "permit"`},
+		}},
+		{"an unknown field and a bad level", "p, role:x, Persn.*, read, *, 9, allow\n", []problem{
+			{1, "object", "matches no field"}, {1, "level", `level "9"`},
+		}},
+		{"two empty fields and a bad effect", "p, , Person.*, read, , clearance, maybe\n", []problem{
+			{1, "subject", "field 2 is empty"}, {1, "purpose", "field 5 is empty"}, {1, "effect", `effect "maybe"`},
+		}},
+		{"a row line with a glob and a level", "p, role:x, Errand(caseType=*), row, bygglov, 2, allow\n", []problem{
+			{1, "object", "literal words"}, {1, "level", "a row line's level is 0"},
+		}},
+		{"a wrong shape is one problem of the whole line", "p, admin, Person.*, write\np, role:x, Persn.*, read, *, 9, allow\n", []problem{
+			{1, "", "4 fields, want 7"}, {2, "object", "matches no field"}, {2, "level", `level "9"`},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := authz.ParsePolicy(tc.text, cat)
+			var pe *authz.PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParsePolicy = %v, want a PolicyError", err)
+			}
+			if len(pe.Lines) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d: %v", len(pe.Lines), len(tc.want), pe.Lines)
+			}
+			for i, w := range tc.want {
+				g := pe.Lines[i]
+				if g.Line != w.line || g.Column != w.column || !strings.Contains(g.Msg, w.msg) {
+					t.Errorf("problem %d = line %d column %q %q; want line %d column %q ...%s...", i, g.Line, g.Column, g.Msg, w.line, w.column, w.msg)
+				}
+			}
+		})
+	}
+	t.Run("BadLines counts lines, not problems", func(t *testing.T) {
+		_, err := authz.ParsePolicy("p, admin, Person.*, write, *, 4, permit\np, *, *, read, *, 0, allow\np, x\n", cat)
+		var pe *authz.PolicyError
+		if !errors.As(err, &pe) || len(pe.Lines) != 5 || pe.BadLines() != 2 {
+			t.Fatalf("got %v; want 5 problems on 2 lines", err)
+		}
+	})
+}

@@ -5,7 +5,14 @@
 'use strict';
 
 const LEVELS = ['Försumbar', 'Måttlig', 'Betydande', 'Allvarlig'];
-const state = { policy: null, catalog: null, baseVersion: null, loadedText: null };
+// Every time on the page is shown in the municipality's zone, whatever the
+// browser's own zone is, with the zone's name: 2026-12-06 15:20:29 CET.
+const TIME_ZONE = 'Europe/Stockholm';
+const COLUMNS = ['subject', 'object', 'action', 'purpose', 'level', 'effect'];
+const COLUMN_LABELS = { subject: 'Who', object: 'Which fields', action: 'Action', purpose: 'Purpose', level: 'Level', effect: 'Effect' };
+// edits maps a live policy line to what the table's in-place editor made of
+// it in the editor text (null: removed).
+const state = { policy: null, catalog: null, baseVersion: null, loadedText: null, edits: new Map() };
 
 // ---------- small helpers ----------
 
@@ -30,7 +37,13 @@ const $ = (id) => document.getElementById(id);
 function when(s) {
   if (!s) return '';
   const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? String(s) : d.toLocaleString('sv-SE');
+  return Number.isNaN(d.getTime()) ? String(s) : d.toLocaleString('sv-SE', { timeZone: TIME_ZONE, timeZoneName: 'short' });
+}
+
+// whenEl is a time as a <time> element: Swedish time shown, the API's
+// RFC 3339 value kept in datetime.
+function whenEl(s) {
+  return s ? el('time', { datetime: s, text: when(s) }) : '';
 }
 
 function status(msg) {
@@ -41,6 +54,33 @@ function showError(msg) {
   const e = $('error');
   e.textContent = msg;
   e.hidden = !msg;
+}
+
+// startAction clears what the last action said, so an old result is never
+// read as the answer to a new one.
+function startAction() {
+  status('');
+  showError('');
+  clearProblems();
+  $('propose-result').replaceChildren();
+  for (const e of document.querySelectorAll('#policy-table tr.line-saved')) e.remove();
+}
+
+// confirmApply asks, in a modal dialog, before a change goes live without a
+// second officer's approval; it resolves to true only for "Apply now".
+function confirmApply(text) {
+  const dlg = $('confirm-dialog');
+  $('confirm-text').textContent = text;
+  return new Promise((resolve) => {
+    dlg.returnValue = '';
+    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'confirm'), { once: true });
+    dlg.showModal();
+  });
+}
+
+// appliesAtOnce: this gateway applies a change without approval.
+function appliesAtOnce() {
+  return state.policy !== null && !state.policy.requireApproval;
 }
 
 // api calls the policy API; it resolves to {ok, status, data} and sends the
@@ -144,10 +184,12 @@ function diffBlock(diff) {
 
 // ---------- views ----------
 
-const VIEWS = ['policy', 'catalog', 'editor', 'proposals', 'versions', 'audit'];
+// The access log view exists only for principals who may search the log.
+const VIEWS = ['policy', 'catalog', 'editor', 'proposals', 'versions', 'audit']
+  .concat(document.getElementById('accesslog') ? ['accesslog'] : []);
 const LOADERS = {
-  policy: loadPolicy, catalog: loadCatalog, editor: loadPolicy,
-  proposals: loadProposals, versions: loadVersions, audit: loadAudit,
+  policy: loadPolicy, catalog: loadCatalog, editor: () => Promise.all([loadPolicy(), ensureCatalog()]), // the add form's choices
+  proposals: loadProposals, versions: loadVersions, audit: loadAudit, accesslog: ensureCatalog,
 };
 
 function currentView() {
@@ -180,6 +222,7 @@ async function loadPolicy() {
   // Keep an edit in progress; it still names the version it started from,
   // so proposing it after someone else's change is refused as stale.
   if (state.loadedText === null || text.value === state.loadedText) {
+    state.edits.clear();
     text.value = p.text;
     state.loadedText = p.text;
     state.baseVersion = p.version;
@@ -200,45 +243,205 @@ function renderPolicyTable(text) {
       body.append(el('tr', { class: 'group' }, el('th', { colspan: 8, scope: 'rowgroup', text: comments.join(' ') })));
       comments = [];
     }
-    const c = parseLine(line);
-    if (c[0] !== 'p') return;
-    const [, sub, obj, act, purpose, level, eft] = c;
-    body.append(el('tr', { 'data-line': i + 1 },
-      el('td', { class: 'num', text: i + 1 }),
-      el('td', {}, el('code', { text: sub })),
-      el('td', {}, el('code', { text: obj })),
-      el('td', { text: act }),
-      el('td', { text: purpose }),
-      el('td', {}, /^\d$/.test(level) ? levelBadge(level) : level),
-      el('td', {}, el('span', { class: eft === 'deny' ? 'badge deny' : 'badge allow', text: eft })),
-      el('td', {}, el('button', {
-        type: 'button', class: 'link remove-line', 'aria-label': `Remove line ${i + 1} in the editor`,
-        onclick: () => removeLine(line), text: 'Remove',
-      })),
-    ));
+    if (parseLine(line)[0] !== 'p') return;
+    body.append(policyRow(line, i + 1));
   });
 }
 
+// policyRow is one line of the live policy, as the editor text has it now.
+function policyRow(live, num) {
+  const edited = state.edits.has(live);
+  const current = edited ? state.edits.get(live) : live;
+  const tr = el('tr', { 'data-line': num, class: edited ? 'edited' : null });
+  const actions = el('td', { class: 'row-actions' },
+    edited ? el('span', { class: 'badge protected', title: `live: ${live}`, text: current === null ? 'removed in the editor' : 'changed in the editor' }) : null,
+    current === null ? null : el('button', {
+      type: 'button', class: 'link edit-line', 'aria-label': `Edit line ${num} in place`,
+      onclick: () => editRow(live, num), text: 'Edit',
+    }),
+    current === null ? null : el('button', {
+      type: 'button', class: 'link remove-line', 'aria-label': `Remove line ${num} in the editor`,
+      onclick: () => removeLine(live), text: 'Remove',
+    }));
+  if (current === null) {
+    tr.append(el('td', { class: 'num', text: num }), el('td', { colspan: 6 }, el('del', {}, el('code', { text: live }))), actions);
+    return tr;
+  }
+  const [, sub, obj, act, purpose, level, eft] = parseLine(current);
+  tr.append(
+    el('td', { class: 'num', text: num }),
+    el('td', {}, el('code', { text: sub })),
+    el('td', {}, el('code', { text: obj })),
+    el('td', { text: act }),
+    el('td', { text: purpose }),
+    el('td', {}, /^\d$/.test(level) ? levelBadge(level) : level),
+    el('td', {}, el('span', { class: eft === 'deny' ? 'badge deny' : 'badge allow', text: eft })),
+    actions);
+  return tr;
+}
+
+// editorLineIndex finds a line in the editor text.
+function editorLineIndex(lines, line) {
+  return lines.findIndex((l) => l.trim() === line);
+}
+
 function removeLine(line) {
+  startAction();
   const ta = $('policy-text');
+  const current = state.edits.has(line) ? state.edits.get(line) : line;
   const lines = ta.value.split('\n');
-  const i = lines.findIndex((l) => l.trim() === line);
+  const i = current === null ? -1 : editorLineIndex(lines, current);
   if (i < 0) {
     status('That line is no longer in the editor text.');
   } else {
     lines.splice(i, 1);
     ta.value = lines.join('\n');
-    status(`Removed "${line}" from the editor text. Run a dry run to see what changes.`);
+    state.edits.set(line, null);
+    status(`Removed "${current}" from the editor text. Run a dry run to see what changes.`);
   }
   location.hash = '#editor';
 }
 
+// editRow turns a row of the policy table into fields: the columns with
+// choices drawn from the catalog (roles, units, clients, types, fields,
+// purposes), checked by the gateway when saved.
+async function editRow(live, num) {
+  startAction();
+  // One line at a time: another open line goes back to what it was.
+  if (document.querySelector('#policy-table tr.editing')) renderPolicyTable(state.policy.text);
+  await ensureCatalog();
+  const tr = $('policy-table').querySelector(`tr[data-line="${num}"]`);
+  if (!tr) return;
+  const current = state.edits.has(live) ? state.edits.get(live) : live;
+  const values = parseLine(current).slice(1);
+  const id = (col) => `edit-${num}-${col}`;
+  const label = (col) => `${COLUMN_LABELS[col]}, line ${num}`;
+  const input = (col, list) => el('input', {
+    id: id(col), 'data-col': col, list, value: values[COLUMNS.indexOf(col)] || '', 'aria-label': label(col), spellcheck: 'false', autocomplete: 'off',
+  });
+  const select = (col, options) => {
+    const v = values[COLUMNS.indexOf(col)] || '';
+    const opts = options.includes(v) || v === '' ? options : [v, ...options];
+    const sel = el('select', { id: id(col), 'data-col': col, 'aria-label': label(col) }, opts.map((o) => el('option', { value: o, text: o })));
+    sel.value = v || options[0];
+    return sel;
+  };
+  const actionChoices = (state.catalog && state.catalog.actions) || ['read', 'row', 'introspect', 'admin'];
+  const problems = el('tr', { class: 'line-problems', hidden: true },
+    el('td', { colspan: 8 }, el('div', { id: `edit-${num}-problems`, role: 'alert' })));
+  tr.classList.add('editing');
+  tr.replaceChildren(
+    el('td', { class: 'num', text: num }),
+    el('td', {}, input('subject', 'choices-subject')),
+    el('td', {}, input('object', 'choices-object')),
+    el('td', {}, select('action', actionChoices)),
+    el('td', {}, input('purpose', 'choices-purpose')),
+    el('td', {}, select('level', ['clearance', '0', '1', '2', '3'])),
+    el('td', {}, select('effect', ['allow', 'deny'])),
+    el('td', { class: 'row-actions' },
+      el('button', { type: 'button', class: 'save-line', onclick: () => saveRow(tr, live, num, problems), text: 'Save' }),
+      el('button', { type: 'button', class: 'link', onclick: () => { startAction(); renderPolicyTable(state.policy.text); }, text: 'Cancel' })));
+  tr.after(problems);
+  tr.querySelector('input').focus();
+}
+
+// saveRow puts the edited line into the editor text and has the gateway
+// check it (a dry run): every problem of the line is shown beside it, the
+// fields at fault marked; a valid line stays in the editor text, to be
+// proposed from "Edit & dry run".
+async function saveRow(tr, live, num, problemRow) {
+  startAction();
+  const box = problemRow.querySelector('[role=alert]');
+  const fields = COLUMNS.map((c) => tr.querySelector(`[data-col="${c}"]`));
+  for (const f of fields) { f.removeAttribute('aria-invalid'); f.removeAttribute('aria-describedby'); }
+  problemRow.hidden = true;
+  box.replaceChildren();
+  const line = `p, ${fields.map((f) => formatCol(f.value.trim())).join(', ')}`;
+  const current = state.edits.has(live) ? state.edits.get(live) : live;
+  const ta = $('policy-text');
+  const lines = ta.value.split('\n');
+  const i = current === null ? -1 : editorLineIndex(lines, current);
+  const show = (...nodes) => { box.replaceChildren(...nodes); problemRow.hidden = false; };
+  if (i < 0) {
+    show(el('p', { class: 'error', text: 'This line is no longer in the editor text: reset the editor to the live policy, or change the text there.' }));
+    return;
+  }
+  if (line === current) {
+    show(el('p', { class: 'muted', text: 'No change.' }));
+    return;
+  }
+  lines[i] = line;
+  const text = lines.join('\n');
+  status(`Checking line ${num}…`);
+  const r = await api('POST', '/admin/api/dry-run', { text });
+  const bad = !r.ok && Array.isArray(r.data?.lines) ? r.data.lines : [];
+  const mine = bad.filter((l) => l.line === i + 1);
+  if (mine.length) {
+    status('');
+    for (const l of mine) {
+      const f = l.column && tr.querySelector(`[data-col="${l.column}"]`);
+      if (f) { f.setAttribute('aria-invalid', 'true'); f.setAttribute('aria-describedby', box.id); }
+    }
+    show(el('p', {}, el('strong', { text: `Line ${num} has ${mine.length} problem${mine.length === 1 ? '' : 's'}; nothing was changed:` })),
+      el('ul', { class: 'lines line-problem-list' }, mine.map((l) => el('li', {},
+        l.column ? el('strong', { text: `${COLUMN_LABELS[l.column] || l.column}: ` }) : null, l.message || ''))));
+    (tr.querySelector('[aria-invalid=true]') || fields[0]).focus();
+    return;
+  }
+  if (!r.ok && !bad.length) {
+    status('');
+    show(el('p', { class: 'error', text: `The line could not be checked: ${problem(r)}` }));
+    return;
+  }
+  ta.value = text;
+  state.edits.set(live, line);
+  const notes = [];
+  if (r.ok) {
+    const n = (r.data.changes || []).length;
+    notes.push(`${n} decision${n === 1 ? '' : 's'} would change.`);
+    if ((r.data.guardRails || []).length) notes.push('A proposal would be refused by the guard rails; see the dry run.');
+  } else {
+    notes.push(`Other lines of the editor text have problems (${bad.length}); see Edit & dry run.`);
+  }
+  renderPolicyTable(state.policy.text);
+  const row = $('policy-table').querySelector(`tr[data-line="${num}"]`);
+  const msg = `Line ${num} changed in the editor text; it is not live until proposed. ${notes.join(' ')}`;
+  row.after(el('tr', { class: 'line-saved' }, el('td', { colspan: 8 },
+    el('p', { class: 'ok', role: 'status' }, msg, ' ', el('a', { href: '#editor', text: 'Review and propose' })))));
+  status(msg);
+}
+
 // ---------- catalog ----------
+
+// ensureCatalog loads the catalog once, for the choices of a line's fields.
+async function ensureCatalog() {
+  if (!state.catalog) await loadCatalog();
+}
+
+// fillChoices fills the datalists the line fields offer: subjects from the
+// role table, units and clients; objects from the schema's types and fields,
+// the admin objects and the row objects; purposes.
+function fillChoices(c) {
+  const fields = c.fields || [];
+  const types = c.types || [...new Set(fields.map((f) => f.type))].sort();
+  const subjects = ['*', 'authenticated',
+    ...(c.roles || []).map((r) => `role:${r.name}`),
+    ...(c.units || []).map((u) => `unit:${u}`),
+    ...(c.clients || []).map((x) => `client:${x}`)];
+  const rows = [...new Set(fields.flatMap((f) => (f.rows || []).map((r) => r.object)))].sort();
+  const objects = [...types.map((t) => `${t}.*`), ...fields.map((f) => f.key), ...rows, 'schema', ...(c.adminObjects || [])];
+  const fill = (id, values) => $(id).replaceChildren(...values.map((v) => el('option', { value: v })));
+  fill('choices-subject', subjects);
+  fill('choices-object', objects);
+  fill('choices-purpose', ['*', ...(c.purposes || [])]);
+  fill('choices-client', c.clients || []);
+}
 
 async function loadCatalog() {
   const r = await api('GET', '/admin/api/catalog');
   if (!r.ok) { showError(`Could not load the field catalog: ${problem(r)}`); return; }
   state.catalog = r.data;
+  fillChoices(r.data);
   const fields = r.data.fields || [];
   fillSelect($('cat-type'), [...new Set(fields.map((f) => f.type))].sort(), 'All types');
   const who = new Set();
@@ -328,9 +531,17 @@ function showProblems(r, what) {
   const d = r.data || {};
   box.replaceChildren(el('p', {}, el('strong', { text: `${what} refused: ` }), problem(r)));
   if (Array.isArray(d.lines) && d.lines.length) {
-    box.append(el('ul', { class: 'lines' }, d.lines.map((l) => el('li', {},
-      el('strong', { text: `Line ${l.line}: ` }), l.message || '',
-      l.text ? el('code', { text: l.text }) : null))));
+    // One entry per problem: a line with several problems is listed once
+    // with each of them, its text once.
+    const byLine = new Map();
+    for (const l of d.lines) {
+      if (!byLine.has(l.line)) byLine.set(l.line, []);
+      byLine.get(l.line).push(l);
+    }
+    box.append(el('ul', { class: 'lines' }, [...byLine.values()].map((ps) => el('li', {},
+      el('strong', { text: `Line ${ps[0].line}: ` }),
+      ps.map((l, i) => [i ? '; ' : '', l.column ? `${COLUMN_LABELS[l.column] || l.column}: ` : '', l.message || '']),
+      ps[0].text ? el('code', { text: ps[0].text }) : null))));
   }
   const rails = d.guardRails || d.rails || [];
   if (Array.isArray(rails) && rails.length) {
@@ -351,7 +562,7 @@ function clearProblems() {
 }
 
 async function dryRun() {
-  clearProblems();
+  startAction();
   $('dry-run-result').hidden = true;
   status('Running the dry run…');
   const r = await api('POST', '/admin/api/dry-run', { text: $('policy-text').value });
@@ -378,11 +589,16 @@ async function dryRun() {
 }
 
 async function propose() {
-  clearProblems();
+  startAction();
   const comment = $('propose-comment').value.trim();
   if (!comment) {
     showProblems({ status: 400, data: { detail: 'say why in the comment; reviewers and the audit trail need it' } }, 'Proposal');
     $('propose-comment').focus();
+    return;
+  }
+  if (appliesAtOnce() && !(await confirmApply(
+    `This gateway does not require a second officer's approval: the change becomes the live policy at once, for every request. Apply it now?`))) {
+    status('Nothing was proposed.');
     return;
   }
   const r = await api('POST', '/admin/api/proposals', { baseVersion: state.baseVersion, text: $('policy-text').value, comment });
@@ -403,13 +619,14 @@ function reportProposal(d, where) {
 }
 
 function resetEditor() {
+  startAction();
   state.loadedText = null;
-  clearProblems();
   loadPolicy();
 }
 
 function addLine(ev) {
   ev.preventDefault();
+  startAction();
   const cols = ['add-sub', 'add-obj', 'add-act', 'add-purpose', 'add-level', 'add-eft'].map((id) => $(id).value.trim());
   const line = `p, ${cols.map(formatCol).join(', ')}`;
   const ta = $('policy-text');
@@ -431,7 +648,7 @@ async function loadProposals() {
     const reason = el('input', { id: `reject-reason-${p.id}`, size: 40, placeholder: 'Why it is rejected' });
     return el('article', { class: 'card proposal', 'data-id': p.id, 'aria-labelledby': `proposal-${p.id}` },
       el('h3', { id: `proposal-${p.id}`, text: `Proposal #${p.id}` }),
-      el('p', { class: 'meta' }, `by ${p.author} · ${when(p.createdAt)} · from version ${p.baseVersion} · ${p.status}`),
+      el('p', { class: 'meta' }, `by ${p.author} · `, whenEl(p.createdAt), ` · from version ${p.baseVersion} · ${p.status}`),
       el('p', { class: 'comment', text: p.comment || '(no comment)' }),
       diffBlock(p.diff),
       el('div', { class: 'actions' },
@@ -443,6 +660,7 @@ async function loadProposals() {
 }
 
 async function decide(p, what, reason, where) {
+  startAction();
   const body = what === 'reject' ? { reason: reason || '' } : undefined;
   const r = await api('POST', `/admin/api/proposals/${encodeURIComponent(p.id)}/${what}`, body);
   if (!r.ok) {
@@ -467,7 +685,7 @@ async function loadVersions() {
     const comment = el('input', { id: `restore-comment-${v.version}`, size: 40, value: `Restore version ${v.version}` });
     return el('article', { class: 'card version', 'data-version': v.version, 'aria-labelledby': `version-${v.version}` },
       el('h3', { id: `version-${v.version}` }, `Version ${v.version} `, v.version === live ? el('span', { class: 'badge allow', text: 'live' }) : null),
-      el('p', { class: 'meta', text: `by ${v.author}${v.approvedBy ? `, approved by ${v.approvedBy}` : ''} · ${when(v.createdAt)}` }),
+      el('p', { class: 'meta' }, `by ${v.author}${v.approvedBy ? `, approved by ${v.approvedBy}` : ''} · `, whenEl(v.createdAt)),
       el('p', { class: 'comment', text: v.comment || '(no comment)' }),
       el('details', {}, el('summary', { text: 'Diff to the version before' }), diffBlock(v.diff)),
       v.version === live ? null : el('div', { class: 'actions' },
@@ -478,6 +696,13 @@ async function loadVersions() {
 }
 
 async function restore(version, comment, where) {
+  startAction();
+  for (const old of document.querySelectorAll('article.version [role=status]')) old.replaceChildren();
+  if (appliesAtOnce() && !(await confirmApply(
+    `This gateway does not require a second officer's approval: version ${version}'s rules become the live policy at once. Restore it now?`))) {
+    status('Nothing was restored.');
+    return;
+  }
   const r = await api('POST', `/admin/api/versions/${version}/restore`, { comment });
   if (!r.ok) {
     where.replaceChildren(el('p', { class: 'error', role: 'alert', text: `Restore refused: ${problem(r)}` }));
@@ -496,9 +721,93 @@ async function loadAudit() {
   // Newest first: the append-only audit numbers its events in order.
   const es = [...(r.data.events || [])].sort((a, b) => (b.id || 0) - (a.id || 0) || new Date(b.at) - new Date(a.at));
   $('audit-table').tBodies[0].replaceChildren(...es.map((e) => el('tr', {},
-    el('td', { text: when(e.at) }), el('td', { text: e.actor }), el('td', { text: e.action }),
+    el('td', {}, whenEl(e.at)), el('td', { text: e.actor }), el('td', { text: e.action }),
     el('td', { text: e.proposal ? `#${e.proposal}` : '' }), el('td', { text: e.version || '' }),
     el('td', {}, e.comment || '', e.detail ? el('div', { class: 'small muted', text: e.detail }) : null))));
+}
+
+// ---------- access log ----------
+
+// accessLogQuery is the search form as the API's body. The personnummer
+// goes only in a POST body: never in a URL, where histories and logs keep it.
+function accessLogQuery() {
+  const q = {};
+  for (const [id, name] of [['al-person', 'person'], ['al-from', 'from'], ['al-to', 'to'], ['al-client', 'client'], ['al-subject', 'subject']]) {
+    const v = $(id).value.trim();
+    if (v) q[name] = v;
+  }
+  return q;
+}
+
+function accessLogProblem(msg) {
+  const box = $('accesslog-problem');
+  box.textContent = msg;
+  box.hidden = !msg;
+}
+
+function listCodes(values) {
+  return values && values.length ? el('ul', { class: 'globs' }, values.map((v) => el('li', {}, el('code', { text: v })))) : '';
+}
+
+async function searchAccessLog(ev) {
+  ev.preventDefault();
+  startAction();
+  accessLogProblem('');
+  $('accesslog-summary').textContent = 'Searching…';
+  const r = await api('POST', '/admin/api/access-log', accessLogQuery());
+  if (!r.ok) {
+    $('accesslog-summary').textContent = '';
+    accessLogProblem(`Search refused: ${problem(r)}`);
+    return;
+  }
+  const es = r.data.entries || [];
+  $('accesslog-table').tBodies[0].replaceChildren(...es.map((e) => el('tr', { 'data-request-id': e.requestId || null },
+    el('td', {}, whenEl(e.time)),
+    el('td', {}, e.subject, e.roles && e.roles.length ? el('div', { class: 'small muted', text: e.roles.join(', ') }) : null),
+    el('td', { text: e.unit || '' }),
+    el('td', {}, el('code', { text: e.client })),
+    el('td', { text: (e.purposes || []).join(', ') }),
+    el('td', { text: e.operation || '' }),
+    el('td', {}, listCodes(e.fields)),
+    el('td', {}, listCodes(e.denied)))));
+  const n = r.data.count;
+  $('accesslog-summary').textContent = n === 0
+    ? 'No entry matches.'
+    : `${n} entr${n === 1 ? 'y' : 'ies'}, newest first${n >= r.data.limit ? ` (only the newest ${r.data.limit}: narrow the search)` : ''}. Times in Swedish time (${r.data.timeZone}).`;
+}
+
+// downloadAccessLog fetches the same search as CSV and saves it; the page
+// may not navigate to the API (its credential is a header the bridge adds).
+async function downloadAccessLog() {
+  startAction();
+  accessLogProblem('');
+  let res;
+  try {
+    res = await fetch('/admin/api/access-log', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { Accept: 'text/csv', 'Content-Type': 'application/json', 'X-Kommungraf-CSRF': '1' },
+      body: JSON.stringify(accessLogQuery()),
+    });
+  } catch (err) {
+    accessLogProblem(`Download failed: the gateway did not answer (${err.message})`);
+    return;
+  }
+  if (!res.ok) {
+    let data = {};
+    try { data = await res.json(); } catch { /* not problem+json */ }
+    if (res.status === 401) location.assign('/admin');
+    accessLogProblem(`Download refused: ${problem({ status: res.status, data })}`);
+    return;
+  }
+  const blob = await res.blob();
+  const name = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '')?.[1] || 'registerutdrag.csv';
+  const url = URL.createObjectURL(blob);
+  const a = el('a', { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  status(`Downloaded ${name}.`);
 }
 
 // ---------- start ----------
@@ -518,6 +827,10 @@ function start() {
   $('propose').addEventListener('click', propose);
   $('editor-reset').addEventListener('click', resetEditor);
   $('add-line').addEventListener('submit', addLine);
+  if ($('accesslog-form')) {
+    $('accesslog-form').addEventListener('submit', searchAccessLog);
+    $('al-csv').addEventListener('click', downloadAccessLog);
+  }
   $('sign-out').addEventListener('click', async () => {
     await fetch('/admin/session/logout', { method: 'POST', headers: { 'X-Kommungraf-CSRF': '1' } });
     location.assign('/admin');

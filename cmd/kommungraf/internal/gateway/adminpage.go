@@ -128,6 +128,9 @@ type appView struct {
 	Subject, Client, Unit string
 	Roles                 []string
 	Demo                  bool
+	// AccessLog: the principal may search the access log (admin on
+	// accesslog), so the page shows its tab.
+	AccessLog bool
 }
 
 type forbiddenView struct {
@@ -161,7 +164,8 @@ func (p *adminPage) page(w http.ResponseWriter, r *http.Request) {
 		p.render(w, http.StatusForbidden, p.forbidden, forbiddenView{Subject: pr.Subject, Reason: "the policy editor is for security staff", Session: cred == credCookie})
 		return
 	}
-	p.render(w, http.StatusOK, p.app, appView{Subject: pr.Subject, Client: pr.Client, Unit: pr.Unit, Roles: pr.Roles, Demo: p.dev != nil})
+	accessLog := p.authorizer.DecideAction(authz.Prepare(pr), authz.ActAdmin, authz.ObjAccessLog).Allow
+	p.render(w, http.StatusOK, p.app, appView{Subject: pr.Subject, Client: pr.Client, Unit: pr.Unit, Roles: pr.Roles, Demo: p.dev != nil, AccessLog: accessLog})
 }
 
 func (p *adminPage) loginView(notice string) loginView {

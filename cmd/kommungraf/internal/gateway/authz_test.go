@@ -489,7 +489,8 @@ func TestAccessLogNamesEveryPersonServed(t *testing.T) {
 		persona string
 		status  int
 	}{{"security-officer", 200}, {"case-officer", 403}, {"", 403}} {
-		req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/admin/access-log?person="+someone, nil)
+		req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/admin/api/access-log", strings.NewReader(`{"person":"`+someone+`"}`))
+		req.Header.Set("Content-Type", "application/json")
 		if tc.persona != "" {
 			req.Header.Set("Authorization", "Bearer "+d.token(t, tc.persona))
 		}

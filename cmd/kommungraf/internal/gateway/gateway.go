@@ -184,7 +184,10 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	if g.cache != nil {
 		mux.Handle("POST /admin/cache/invalidate", g.sec.require(authz.ActAdmin, authz.ObjCache, http.HandlerFunc(g.invalidate)))
 	}
-	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.queryAccessLog)))
+	// The access log search (accesslog.go); the old GET route took the
+	// personnummer in the URL and now only says where to go.
+	mux.Handle("POST /admin/api/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.searchAccessLog)))
+	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.oldAccessLog)))
 	g.mountPolicyAPI(mux) // the policy workflow's REST API (policyapi.go)
 	if g.sec.dev != nil {
 		dev := loopbackOnly(g.sec.dev.Handler())

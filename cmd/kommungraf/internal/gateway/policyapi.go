@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -85,7 +86,14 @@ func (g *Gateway) openPolicyAdmin(ctx context.Context, demo bool) error {
 // mountPolicyAPI registers the policy administration API: every route
 // authenticates and needs admin on policy.
 func (g *Gateway) mountPolicyAPI(mux *http.ServeMux) {
-	api := &policyAPI{flow: g.sec.policyFlow, a: g.sec.authorizer, log: g.log.With("component", "policy-api")}
+	api := &policyAPI{flow: g.sec.policyFlow, a: g.sec.authorizer, roles: g.sec.roles, log: g.log.With("component", "policy-api")}
+	if g.sec.dev != nil { // the demo's units exist only as its personas' units
+		for _, id := range authz.PersonaIDs() {
+			if p, err := authz.PersonaPrincipal(id, g.sec.roles); err == nil && p.Unit != "" {
+				api.units = append(api.units, p.Unit)
+			}
+		}
+	}
 	routes := map[string]http.HandlerFunc{
 		"GET /admin/api/policy":                      api.policy,
 		"GET /admin/api/catalog":                     api.catalog,
@@ -114,9 +122,13 @@ func (g *Gateway) mountPolicyAPI(mux *http.ServeMux) {
 // policyAPI serves /admin/api/*; the HTTP layer only reads arguments, calls
 // the workflow and maps the result.
 type policyAPI struct {
-	flow *authz.PolicyFlow
-	a    *authz.Authorizer
-	log  *slog.Logger
+	flow  *authz.PolicyFlow
+	a     *authz.Authorizer
+	roles map[string]authz.RoleGrant
+	// units are units known beside those the policy names (the demo's
+	// personas'): the identity provider, not Kommungraf, keeps units.
+	units []string
+	log   *slog.Logger
 }
 
 // The JSON shapes of the API (the policy editor page relies on them).
@@ -163,10 +175,13 @@ type (
 		Applied  bool         `json:"applied"`
 		Version  uint64       `json:"version,omitempty"`
 	}
+	// lineJSON is one problem of a line; a line with several problems
+	// has one entry for each, in column order.
 	lineJSON struct {
 		Line    int    `json:"line"`
 		Text    string `json:"text"`
 		Message string `json:"message"`
+		Column  string `json:"column,omitempty"`
 	}
 	railJSON struct {
 		Code   string `json:"code"`
@@ -175,17 +190,17 @@ type (
 )
 
 func toProposal(p authz.Proposal) proposalJSON {
-	j := proposalJSON{ID: p.ID, BaseVersion: p.BaseVersion, Author: p.Author, Comment: p.Comment, CreatedAt: p.CreatedAt,
+	j := proposalJSON{ID: p.ID, BaseVersion: p.BaseVersion, Author: p.Author, Comment: p.Comment, CreatedAt: adminTime(p.CreatedAt),
 		Status: p.Status, Diff: p.Diff, Text: p.Text, DecidedBy: p.DecidedBy, Reason: p.Reason, Version: p.Version, Restores: p.Restores}
 	if !p.DecidedAt.IsZero() {
-		t := p.DecidedAt
+		t := adminTime(p.DecidedAt)
 		j.DecidedAt = &t
 	}
 	return j
 }
 
 func toVersion(v authz.PolicyVersion, full bool) versionJSON {
-	j := versionJSON{Version: v.Number, Author: v.Author, CreatedAt: v.CreatedAt, Comment: v.Comment, Diff: v.Diff,
+	j := versionJSON{Version: v.Number, Author: v.Author, CreatedAt: adminTime(v.CreatedAt), Comment: v.Comment, Diff: v.Diff,
 		Parent: v.Parent, ApprovedBy: v.ApprovedBy}
 	if v.ProposalID != 0 {
 		id := v.ProposalID
@@ -195,6 +210,16 @@ func toVersion(v authz.PolicyVersion, full bool) versionJSON {
 		j.Text, j.Rules = v.Text, ruleLines(v.Text)
 	}
 	return j
+}
+
+// adminTime is a time as the admin API gives every time: RFC 3339 (as
+// encoding/json writes a time.Time) with the Europe/Stockholm offset, so a
+// reader sees the municipality's clock and still an unambiguous instant.
+func adminTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(authz.Stockholm)
 }
 
 // ruleLines are a policy's lines in canonical form.
@@ -215,7 +240,7 @@ func (api *policyAPI) policy(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version": v.Number, "rules": ruleLines(v.Text), "text": v.Text, "requireApproval": api.flow.RequireApproval(),
-		"liveVersion": api.a.Version(), "author": v.Author, "createdAt": v.CreatedAt, "comment": v.Comment,
+		"liveVersion": api.a.Version(), "author": v.Author, "createdAt": adminTime(v.CreatedAt), "comment": v.Comment,
 	})
 }
 
@@ -266,7 +291,56 @@ func (api *policyAPI) catalog(w http.ResponseWriter, r *http.Request) {
 	for _, c := range api.a.Contracts().List() {
 		contracts = append(contracts, contractJSON{c.Client, c.Name, c.Owner, c.Purposes, int(c.Ceiling), c.Availability, c.Fields})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": api.a.Version(), "fields": fields, "contracts": contracts})
+	out := map[string]any{"version": api.a.Version(), "fields": fields, "contracts": contracts}
+	maps.Copy(out, api.vocabulary())
+	writeJSON(w, http.StatusOK, out)
+}
+
+// vocabulary is what a policy line's columns may name, for the editor's
+// choices: the role table's roles, the units and purposes known to the role
+// table, the contracts and the live policy, the clients with a contract,
+// the schema's types, the actions and the admin objects.
+func (api *policyAPI) vocabulary() map[string]any {
+	type roleJSON struct {
+		Name      string   `json:"name"`
+		Clearance int      `json:"clearance"`
+		Purposes  []string `json:"purposes"`
+	}
+	roles := []roleJSON{}
+	purposes, units, clients, types := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(api.roles)) {
+		g := api.roles[name]
+		roles = append(roles, roleJSON{name, int(g.Clearance), append([]string{}, g.Purposes...)})
+		for _, p := range g.Purposes {
+			purposes[p] = true
+		}
+	}
+	for _, c := range api.a.Contracts().List() {
+		clients[c.Client] = true
+		for _, p := range c.Purposes {
+			purposes[p] = true
+		}
+	}
+	for _, u := range api.units {
+		units[u] = true
+	}
+	for _, r := range api.a.Rules() {
+		if u, ok := strings.CutPrefix(r[0], "unit:"); ok {
+			units[u] = true
+		}
+		if p := r[3]; p != "*" {
+			purposes[p] = true
+		}
+	}
+	for _, f := range api.a.Catalog().Fields() {
+		types[f.Type] = true
+	}
+	sorted := func(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+	return map[string]any{
+		"roles": roles, "units": sorted(units), "clients": sorted(clients), "purposes": sorted(purposes), "types": sorted(types),
+		"actions":      []string{authz.ActRead, authz.ActRow, authz.ActIntrospect, authz.ActAdmin},
+		"adminObjects": []string{authz.ObjPolicy, authz.ObjAccessLog, authz.ObjCache},
+	}
 }
 
 func (api *policyAPI) dryRun(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +381,7 @@ func (api *policyAPI) dryRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"baseVersion": rep.BaseVersion, "changes": changes, "guardRails": rails,
 		"recent": map[string]any{"examined": rep.Recent.Examined, "changed": rep.Recent.Changed,
-			"since": rep.Recent.Since.UTC(), "unavailable": rep.Recent.Unavailable},
+			"since": adminTime(rep.Recent.Since), "unavailable": rep.Recent.Unavailable},
 	})
 }
 
@@ -463,7 +537,7 @@ func (api *policyAPI) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]auditJSON, len(es))
 	for i, e := range es {
-		j := auditJSON{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Comment: e.Comment, Detail: e.Detail}
+		j := auditJSON{ID: e.ID, At: adminTime(e.At), Actor: e.Actor, Action: e.Action, Comment: e.Comment, Detail: e.Detail}
 		if e.ProposalID != 0 {
 			id := e.ProposalID
 			j.Proposal = &id
@@ -498,9 +572,9 @@ func (api *policyAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe):
 		lines := make([]lineJSON, len(pe.Lines))
 		for i, l := range pe.Lines {
-			lines[i] = lineJSON{l.Line, l.Text, l.Msg}
+			lines[i] = lineJSON{l.Line, l.Text, l.Msg, l.Column}
 		}
-		detail := fmt.Sprintf("%d line(s) of the policy do not fit the model; the live policy is unchanged", len(lines))
+		detail := fmt.Sprintf("%d line(s) of the policy do not fit the model; the live policy is unchanged", pe.BadLines())
 		writePolicyProblem(w, http.StatusUnprocessableEntity, "INVALID_POLICY", detail, map[string]any{"lines": lines})
 	case errors.As(err, &gr):
 		rails := make([]railJSON, len(gr.Rails))

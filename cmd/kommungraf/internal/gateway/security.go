@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -319,11 +318,8 @@ func (s *security) Close() error {
 	return errors.Join(errs...)
 }
 
-// writeProblem answers with an RFC 9457 problem+json body.
+// writeProblem answers with an RFC 9457 problem+json body; it is
+// writePolicyProblem without extra members, so there is one writer.
 func writeProblem(w http.ResponseWriter, status int, code, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail,
-	})
+	writePolicyProblem(w, status, code, detail, nil)
 }

@@ -1,0 +1,357 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
+)
+
+// lockedBuffer collects a gateway's log lines across its goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startLoggedDemo is startDemo with the gateway's log kept for the test.
+func startLoggedDemo(t *testing.T) (*demo, *lockedBuffer) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cfg := config.Demo()
+	cfg.Batching.Wait = testBatchWait
+	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
+		Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		gw.Close()
+	})
+	return &demo{gw: gw, srv: srv}, logs
+}
+
+// TestAccessLogSearch: security staff search the access log by personnummer
+// with POST /admin/api/access-log, as JSON, as a form and as a CSV extract,
+// by bearer header or by the editor's session; the personnummer never
+// travels in a URL and never reaches a log line.
+func TestAccessLogSearch(t *testing.T) {
+	d, logs := startLoggedDemo(t)
+	w := testWorld()
+
+	// The case officer's worklist reads the stakeholders; its request id
+	// starts like a spreadsheet formula.
+	body, _ := json.Marshal(map[string]string{"query": q1})
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+d.token(t, "case-officer"))
+	req.Header.Set("X-Request-Id", "-formula")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := d.gw.AccessLog().Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var someone string
+	for _, s := range q1Errands()[0].Stakeholders {
+		if p := w.ByPNR[w.PersonOfParty[s.PartyID]]; !isProtected(p) {
+			someone = p.PersonalNumber
+		}
+	}
+	dashed := someone[:8] + "-" + someone[8:]
+	officer := d.token(t, "security-officer")
+	today := time.Now().In(authz.Stockholm)
+	offset := today.Format("-07:00")
+
+	type answer struct {
+		Entries  []authz.AccessEntry `json:"entries"`
+		Count    int                 `json:"count"`
+		Limit    int                 `json:"limit"`
+		TimeZone string              `json:"timeZone"`
+		Code     string              `json:"code"`
+		Detail   string              `json:"detail"`
+	}
+	jsonType := map[string]string{"Content-Type": "application/json"}
+	formType := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	with := func(a, b map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range a {
+			out[k] = v
+		}
+		for k, v := range b {
+			out[k] = v
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		req     adminRequest
+		status  int
+		entries int    // with status 200
+		code    string // otherwise
+	}{
+		{"JSON by bearer", adminRequest{body: `{"person":"` + someone + `"}`, bearer: "security-officer", headers: jsonType}, 200, 1, ""},
+		{"a dashed personnummer", adminRequest{body: `{"person":"` + dashed + `","limit":10}`, bearer: "security-officer", headers: jsonType}, 200, 1, ""},
+		{"a form", adminRequest{body: url.Values{"person": {someone}, "client": {"bygglov-app"}}.Encode(), bearer: "security-officer", headers: formType}, 200, 1, ""},
+		{"today as a Swedish date", adminRequest{body: `{"person":"` + someone + `","from":"` + today.Format(time.DateOnly) + `","to":"` + today.Format(time.DateOnly) + `"}`, bearer: "security-officer", headers: jsonType}, 200, 1, ""},
+		{"from tomorrow", adminRequest{body: `{"person":"` + someone + `","from":"` + today.AddDate(0, 0, 1).Format(time.DateOnly) + `"}`, bearer: "security-officer", headers: jsonType}, 200, 0, ""},
+		{"another client", adminRequest{body: `{"person":"` + someone + `","client":"preschool-app"}`, bearer: "security-officer", headers: jsonType}, 200, 0, ""},
+		{"the subject", adminRequest{body: `{"person":"` + someone + `","subject":"demo-case-officer"}`, bearer: "security-officer", headers: jsonType}, 200, 1, ""},
+		{"the session cookie with the CSRF header", adminRequest{body: `{"person":"` + someone + `"}`, cookie: officer, headers: with(jsonType, csrf)}, 200, 1, ""},
+		{"the session cookie without it", adminRequest{body: `{"person":"` + someone + `"}`, cookie: officer, headers: jsonType}, 403, 0, "CSRF"},
+		{"a case officer", adminRequest{body: `{"person":"` + someone + `"}`, bearer: "case-officer", headers: jsonType}, 403, 0, "FORBIDDEN"},
+		{"anonymous", adminRequest{body: `{"person":"` + someone + `"}`, headers: jsonType}, 403, 0, "FORBIDDEN"},
+		{"an invalid personnummer", adminRequest{body: `{"person":"19850101-0001"}`, bearer: "security-officer", headers: jsonType}, 400, 0, "BAD_REQUEST"},
+		{"a bad date", adminRequest{body: `{"from":"1 December"}`, bearer: "security-officer", headers: jsonType}, 400, 0, "BAD_REQUEST"},
+		{"a limit of 0", adminRequest{body: `{"limit":0}`, bearer: "security-officer", headers: jsonType}, 400, 0, "BAD_REQUEST"},
+		{"a limit too large", adminRequest{body: `limit=10001`, bearer: "security-officer", headers: formType}, 400, 0, "BAD_REQUEST"},
+		{"an unknown field", adminRequest{body: `{"personnummer":"` + someone + `"}`, bearer: "security-officer", headers: jsonType}, 400, 0, "BAD_REQUEST"},
+		{"an unknown format", adminRequest{body: `{"format":"xlsx"}`, bearer: "security-officer", headers: jsonType}, 400, 0, "BAD_REQUEST"},
+		{"plain text", adminRequest{body: someone, bearer: "security-officer", headers: map[string]string{"Content-Type": "text/plain"}}, 415, 0, "UNSUPPORTED_MEDIA_TYPE"},
+		{"parameters in the URL", adminRequest{path: "/admin/api/access-log?from=2026-01-01", body: `{}`, bearer: "security-officer", headers: jsonType}, 400, 0, "BAD_REQUEST"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.method = "POST"
+			if tc.req.path == "" {
+				tc.req.path = "/admin/api/access-log"
+			}
+			resp, raw := d.admin(t, tc.req)
+			var a answer
+			if err := json.Unmarshal([]byte(raw), &a); err != nil {
+				t.Fatalf("not JSON: %v: %s", err, raw)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, raw)
+			}
+			if tc.status != 200 {
+				if ct := resp.Header.Get("Content-Type"); a.Code != tc.code || ct != "application/problem+json" {
+					t.Fatalf("%s %s, want problem+json %s", ct, raw, tc.code)
+				}
+				if strings.Contains(raw, "19850101") {
+					t.Errorf("the problem repeats the personnummer sent: %s", raw)
+				}
+				return
+			}
+			if len(a.Entries) != tc.entries || a.Count != tc.entries || a.TimeZone != "Europe/Stockholm" || a.Limit < 1 {
+				t.Fatalf("got %d entries (count %d, limit %d, zone %q), want %d: %s", len(a.Entries), a.Count, a.Limit, a.TimeZone, tc.entries, raw)
+			}
+			if resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q", resp.Header.Get("Cache-Control"))
+			}
+			for _, e := range a.Entries {
+				if e.Client != "bygglov-app" || e.Subject != "demo-case-officer" || e.RequestID != "-formula" {
+					t.Errorf("entry %+v", e)
+				}
+			}
+			if tc.entries > 0 && !strings.Contains(raw, `"time":"`+today.Format(time.DateOnly)) || tc.entries > 0 && !strings.Contains(raw, offset+`"`) {
+				t.Errorf("times are not RFC 3339 in Stockholm (%s): %s", offset, raw)
+			}
+		})
+	}
+
+	t.Run("CSV extract", func(t *testing.T) {
+		for name, ar := range map[string]adminRequest{
+			"Accept: text/csv": {body: `{"person":"` + dashed + `"}`, headers: with(jsonType, map[string]string{"Accept": "text/csv"})},
+			"format csv":       {body: url.Values{"person": {someone}, "format": {"csv"}}.Encode(), headers: formType},
+		} {
+			t.Run(name, func(t *testing.T) {
+				ar.method, ar.path, ar.bearer = "POST", "/admin/api/access-log", "security-officer"
+				resp, raw := d.admin(t, ar)
+				if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+					t.Fatalf("status %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+				}
+				cd := resp.Header.Get("Content-Disposition")
+				if !strings.HasPrefix(cd, `attachment; filename="registerutdrag-`) || !strings.HasSuffix(cd, `.csv"`) || strings.Contains(cd, someone[:8]) {
+					t.Errorf("Content-Disposition %q", cd)
+				}
+				rows, err := csv.NewReader(strings.NewReader(raw)).ReadAll()
+				if err != nil || len(rows) != 2 {
+					t.Fatalf("%d rows, %v:\n%s", len(rows), err, raw)
+				}
+				want := []string{"when (Europe/Stockholm)", "subject", "unit", "client", "purposes", "operation", "fields read", "denied", "request id"}
+				if !slices.Equal(rows[0], want) {
+					t.Errorf("header %q", rows[0])
+				}
+				r := rows[1]
+				when, err := time.Parse(time.RFC3339, r[0])
+				if err != nil || !strings.HasSuffix(r[0], offset) || time.Since(when) > time.Hour {
+					t.Errorf("when %q: %v", r[0], err)
+				}
+				if r[1] != "demo-case-officer" || r[3] != "bygglov-app" || r[4] != "bygglov" || !strings.Contains(r[6], "Person.givenName") {
+					t.Errorf("row %q", r)
+				}
+				if r[8] != "'-formula" {
+					t.Errorf("request id %q: a value starting with - must be neutralised", r[8])
+				}
+				if strings.Contains(raw, someone[:8]) {
+					t.Error("the extract holds the personnummer")
+				}
+			})
+		}
+	})
+
+	t.Run("the old GET route takes no personnummer", func(t *testing.T) {
+		resp, raw := d.admin(t, adminRequest{method: "GET", path: "/admin/access-log?person=" + someone, bearer: "security-officer"})
+		if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(raw, "POST /admin/api/access-log") {
+			t.Fatalf("status %d: %s", resp.StatusCode, raw)
+		}
+		if strings.Contains(raw, someone) {
+			t.Fatalf("the answer repeats the personnummer: %s", raw)
+		}
+	})
+
+	for _, form := range []string{someone, dashed, someone[2:]} {
+		if strings.Contains(logs.String(), form) {
+			t.Fatalf("a log line holds the personnummer:\n%s", logs.String())
+		}
+	}
+}
+
+// TestAdminAPITimesAreStockholm: the admin API gives every time in RFC 3339
+// with the Europe/Stockholm offset.
+func TestAdminAPITimesAreStockholm(t *testing.T) {
+	d := startDemo(t, nil, 0, false)
+	offset := time.Now().In(authz.Stockholm).Format("-07:00")
+	for _, path := range []string{"/admin/api/policy", "/admin/api/versions", "/admin/api/audit"} {
+		resp, raw := d.admin(t, adminRequest{method: "GET", path: path, bearer: "security-officer"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, raw)
+		}
+		var probe struct {
+			CreatedAt time.Time `json:"createdAt"`
+			Versions  []struct {
+				CreatedAt string `json:"createdAt"`
+			} `json:"versions"`
+			Events []struct {
+				At string `json:"at"`
+			} `json:"events"`
+		}
+		_ = json.Unmarshal([]byte(raw), &probe)
+		var times []string
+		if strings.Contains(raw, `"createdAt"`) {
+			_, after, _ := strings.Cut(raw, `"createdAt":"`)
+			times = append(times, strings.SplitN(after, `"`, 2)[0])
+		}
+		for _, e := range probe.Events {
+			times = append(times, e.At)
+		}
+		if len(times) == 0 {
+			t.Fatalf("%s: no times in %s", path, raw)
+		}
+		for _, s := range times {
+			if _, err := time.Parse(time.RFC3339, s); err != nil || !strings.HasSuffix(s, offset) {
+				t.Errorf("%s: time %q is not RFC 3339 with the Stockholm offset %s", path, s, offset)
+			}
+		}
+	}
+}
+
+// TestCatalogNamesTheVocabulary: the catalog API names what a policy line's
+// columns may name, for the editor's choices.
+func TestCatalogNamesTheVocabulary(t *testing.T) {
+	d := startDemo(t, nil, 0, false)
+	resp, raw := d.admin(t, adminRequest{method: "GET", path: "/admin/api/catalog", bearer: "security-officer"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	var c struct {
+		Roles []struct {
+			Name      string   `json:"name"`
+			Clearance int      `json:"clearance"`
+			Purposes  []string `json:"purposes"`
+		} `json:"roles"`
+		Units, Clients, Purposes, Types, Actions, AdminObjects []string
+	}
+	if err := json.NewDecoder(io.NopCloser(strings.NewReader(raw))).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(c.Roles, func(r struct {
+		Name      string   `json:"name"`
+		Clearance int      `json:"clearance"`
+		Purposes  []string `json:"purposes"`
+	}) bool {
+		return r.Name == "case-officer"
+	})
+	if i < 0 || c.Roles[i].Clearance != 2 || !slices.Equal(c.Roles[i].Purposes, []string{"bygglov"}) {
+		t.Errorf("roles %+v", c.Roles)
+	}
+	for name, tc := range map[string]struct {
+		got  []string
+		want string
+	}{
+		"clients": {c.Clients, "bygglov-app"}, "purposes": {c.Purposes, "forskoleplacering"}, "types": {c.Types, "Person"},
+		"actions": {c.Actions, "row"}, "adminObjects": {c.AdminObjects, "accesslog"}, "units": {c.Units, "Informationssäkerhet"},
+	} {
+		if !slices.Contains(tc.got, tc.want) || !slices.IsSorted(tc.got) && name != "actions" && name != "adminObjects" {
+			t.Errorf("%s %q lacks %q or is not sorted", name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestAccessLogTabFollowsThePolicy: the editor shows the access log tab,
+// and the API answers, only to principals the policy allows admin on
+// accesslog; an officer of the policy alone sees neither.
+func TestAccessLogTabFollowsThePolicy(t *testing.T) {
+	const all = `p, role:security-officer, "{policy,accesslog,cache}", admin, *, 0, allow`
+	if !strings.Contains(authz.DefaultPolicy(), all) {
+		t.Fatalf("the default policy no longer has %q", all)
+	}
+	policyOnly := strings.Replace(authz.DefaultPolicy(), all, `p, role:security-officer, "{policy,cache}", admin, *, 0, allow`, 1)
+	file := filepath.Join(t.TempDir(), "policy.csv")
+	if err := os.WriteFile(file, []byte(policyOnly), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mod    func(*config.Config)
+		tab    bool
+		status int
+	}{
+		{"the default policy", nil, true, 200},
+		{"admin on policy only", func(c *config.Config) { c.Authz.PolicyFile = file }, false, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDemo(t, tc.mod, 0, false)
+			resp, page := d.admin(t, adminRequest{method: "GET", path: "/admin", bearer: "security-officer"})
+			if resp.StatusCode != 200 || strings.Contains(page, `href="#accesslog"`) != tc.tab || strings.Contains(page, `id="accesslog-form"`) != tc.tab {
+				t.Fatalf("status %d, access log tab %v: %.300s", resp.StatusCode, !tc.tab, page)
+			}
+			resp, body := d.admin(t, adminRequest{method: "POST", path: "/admin/api/access-log", body: `{}`, bearer: "security-officer"})
+			if resp.StatusCode != tc.status {
+				t.Fatalf("search: %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+		})
+	}
+}
