@@ -4,127 +4,46 @@
 // The browser runs in New York: every time the page shows must still be
 // Swedish time with its zone.
 //
-// Run: cd web/e2e && npm ci && npm test (the variables of policy-editor.test.mjs)
+// Run: cd web/e2e && npm ci && npm test (the variables are in harness.mjs)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import * as harness from './harness.mjs';
+import { skip, scratch, startGateway, launchBrowser, eventually } from './harness.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kommungraf-e2e-tabs-'));
-const artifacts = process.env.E2E_ARTIFACTS || tmp;
-const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const haveBrowser = fs.existsSync(browserPath);
-if (!haveBrowser && process.env.CI === 'true') {
-  throw new Error(`${browserPath} is missing: install Debian's chromium package (CI=true does not skip the browser test)`);
-}
-const skip = haveBrowser ? false : `no browser at ${browserPath} (apt-get install chromium, or set CHROMIUM)`;
+const { tmp, artifacts } = scratch('tabs');
 
 // Swedish time as the page must show it: 2026-12-06 15:20:29 CET.
 const stockholm = (iso) => new Date(iso).toLocaleString('sv-SE', { timeZone: 'Europe/Stockholm', timeZoneName: 'short' });
 const SHOWN_TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T$/;
 
-let gw;
+let gw; // the gateway process (startGateway)
 let base;
 let browser;
 let officer; // the security officer's page, in New York
-let logFile;
 let pnr; // the personnummer the case officer looked up
 const requestURLs = []; // every URL the officer's page asked for
 const pageErrors = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (gw.exitCode !== null) throw new Error(`the gateway exited with ${gw.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
-    try {
-      if ((await fetch(url + '/readyz')).ok) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function token(persona) {
-  const r = await fetch(`${base}/demo/token?persona=${persona}`);
-  assert.equal(r.status, 200, `demo token for ${persona}`);
-  return (await r.json()).token;
-}
-
-async function graphql(persona, query) {
-  const r = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await token(persona)}` },
-    body: JSON.stringify({ query }),
-  });
-  assert.equal(r.status, 200);
-  return r.json();
-}
-
-async function eventually(fn, what, ms = 5000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last?.message}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 async function view(page, name) {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name, exact: true }).click();
 }
 
+const token = (persona) => harness.token(base, persona);
+const graphql = (persona, query) => harness.graphql(base, persona, query);
+
 before(async () => {
   if (skip) return;
-  let bin = process.env.KOMMUNGRAF_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'kg');
-    execFileSync('go', ['build', '-o', bin, './cmd/kommungraf'], { cwd: repo, stdio: 'inherit' });
-  }
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  logFile = path.join(tmp, 'gateway.log');
-  const log = fs.openSync(logFile, 'w');
-  const env = { ...process.env };
-  delete env.KOMMUNGRAF_REQUIRE_APPROVAL; // the demo's default: changes apply at once
-  gw = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--people', '2000'], { stdio: ['ignore', log, log], env });
-  await waitReady(base, 60_000);
-  browser = await chromium.launch({
-    executablePath: browserPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  // The demo's default: changes apply at once.
+  gw = await startGateway(tmp, { KOMMUNGRAF_REQUIRE_APPROVAL: undefined });
+  base = gw.base;
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  if (gw && gw.exitCode === null) {
-    const exited = new Promise((r) => gw.once('exit', r));
-    gw.kill('SIGTERM');
-    await exited;
-  }
-  if (process.exitCode && logFile) console.error(`gateway log: ${logFile}`);
+  await gw?.stop();
 });
 
 test('the case officer looks a person up', { skip }, async () => {

@@ -10,30 +10,14 @@
 // Q1 typed into the editor runs.
 //
 // Run: cd web/e2e && npm ci && npm test
-//   KOMMUNGRAF_BIN  a built gateway (default: go build into a temp dir)
-//   CHROMIUM        the browser (default /usr/bin/chromium); without one the
-//                   test is skipped, and fails under CI=true
-//   E2E_ARTIFACTS   where the screenshots go (default: a temp dir, printed)
+//   (KOMMUNGRAF_BIN, CHROMIUM and E2E_ARTIFACTS: see harness.mjs)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { repo, skip, scratch, startGateway, launchBrowser } from './harness.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kommungraf-e2e-graphiql-'));
-const artifacts = process.env.E2E_ARTIFACTS || tmp;
-const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const ci = process.env.CI === 'true';
-const haveBrowser = fs.existsSync(browserPath);
-if (!haveBrowser && ci) {
-  throw new Error(`${browserPath} is missing: install Debian's chromium package (CI=true does not skip the browser test)`);
-}
-const skip = haveBrowser ? false : `no browser at ${browserPath} (apt-get install chromium, or set CHROMIUM)`;
+const { tmp, artifacts } = scratch('graphiql');
 
 // Q1 of the README, a bygglov officer's worklist.
 const Q1 = `{ errands(first: 50, caseType: "BYGGLOV") { edges { node {
@@ -42,64 +26,9 @@ const Q1 = `{ errands(first: 50, caseType: "BYGGLOV") { edges { node {
     stakeholders { role person { givenName surname address { city } } } } } } }`;
 const introspectionQuery = fs.readFileSync(path.join(repo, 'graph/testdata/introspection-graphiql.graphql'), 'utf8');
 
-let gw; // the gateway process
+let gw; // the gateway process (startGateway)
 let base; // its URL
 let browser;
-let logFile;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (gw.exitCode !== null) throw new Error(`the gateway exited with ${gw.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
-    try {
-      const r = await fetch(url + '/readyz');
-      if (r.ok) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-before(async () => {
-  if (skip) return;
-  let bin = process.env.KOMMUNGRAF_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'kg');
-    execFileSync('go', ['build', '-o', bin, './cmd/kommungraf'], { cwd: repo, stdio: 'inherit' });
-  }
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  logFile = path.join(tmp, 'gateway.log');
-  const log = fs.openSync(logFile, 'w');
-  gw = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--people', '2000'], { stdio: ['ignore', log, log] });
-  await waitReady(base, 60_000);
-  browser = await chromium.launch({
-    executablePath: browserPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  if (gw && gw.exitCode === null) {
-    const exited = new Promise((r) => gw.once('exit', r));
-    gw.kill('SIGTERM');
-    await exited;
-  }
-  if (process.exitCode && logFile) console.error(`gateway log: ${logFile}`);
-});
 
 function isGraphQLPost(req, operationName) {
   if (req.method() !== 'POST' || new URL(req.url()).pathname !== '/graphql') return false;
@@ -195,6 +124,19 @@ async function checkPage(persona, wantInResult) {
     await ctx.close();
   }
 }
+
+
+before(async () => {
+  if (skip) return;
+  gw = await startGateway(tmp);
+  base = gw.base;
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await gw?.stop();
+});
 
 test('GraphiQL as the analyst: schema, docs and Q1 with no network beyond loopback', { skip }, async () => {
   // The analyst acts for statistics, not bygglov: the list may be empty, but

@@ -7,82 +7,24 @@
 // version (proposed and approved the same way) gives access back.
 //
 // Run: cd web/e2e && npm ci && npm test
-//   KOMMUNGRAF_BIN  a built gateway (default: go build into a temp dir)
-//   CHROMIUM        the browser (default /usr/bin/chromium); without one the
-//                   test is skipped, and fails under CI=true
-//   E2E_ARTIFACTS   where the screenshots go (default: a temp dir, printed)
+//   (KOMMUNGRAF_BIN, CHROMIUM and E2E_ARTIFACTS: see harness.mjs)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import * as harness from './harness.mjs';
+import { skip, scratch, startGateway, launchBrowser, eventually } from './harness.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kommungraf-e2e-'));
-const artifacts = process.env.E2E_ARTIFACTS || tmp;
-const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const ci = process.env.CI === 'true';
-const haveBrowser = fs.existsSync(browserPath);
-if (!haveBrowser && ci) {
-  throw new Error(`${browserPath} is missing: install Debian's chromium package (CI=true does not skip the browser test)`);
-}
-const skip = haveBrowser ? false : `no browser at ${browserPath} (apt-get install chromium, or set CHROMIUM)`;
-
+const { tmp, artifacts } = scratch('policy');
 
 const Q = '{ errands(first: 1, caseType: "BYGGLOV") { edges { node { stakeholders { person { givenName address { city } } } } } } }';
 const WITHDRAW = 'Withdraw the case officer\'s access to addresses';
 
-let gw; // the gateway process
+let gw; // the gateway process (startGateway)
 let base; // its URL
 let browser;
 let officer; // page of security-officer
 let officer2; // page of security-officer-2
-let logFile;
 const pageErrors = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (gw.exitCode !== null) throw new Error(`the gateway exited with ${gw.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
-    try {
-      const r = await fetch(url + '/readyz');
-      if (r.ok) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function token(persona) {
-  const r = await fetch(`${base}/demo/token?persona=${persona}`);
-  assert.equal(r.status, 200, `demo token for ${persona}`);
-  return (await r.json()).token;
-}
-
-async function graphql(persona, query) {
-  const r = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await token(persona)}` },
-    body: JSON.stringify({ query }),
-  });
-  assert.equal(r.status, 200);
-  return r.json();
-}
 
 // addressErrors are the FORBIDDEN errors of Q at an address; the rest of
 // the answer is still served.
@@ -94,22 +36,6 @@ function firstPerson(res) {
   const edges = res.data?.errands?.edges || [];
   for (const e of edges) for (const s of e.node.stakeholders || []) if (s.person) return s.person;
   return null;
-}
-
-// Poll briefly: a change is applied before the approval answers, but the
-// assertion should not depend on that.
-async function eventually(fn, what, ms = 3000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last?.message}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function signIn(persona) {
@@ -146,38 +72,20 @@ async function approve(page, comment) {
   return Number(/version (\d+)/.exec(text)[1]);
 }
 
+const token = (persona) => harness.token(base, persona);
+const graphql = (persona, query) => harness.graphql(base, persona, query);
+
 before(async () => {
   if (skip) return;
-  let bin = process.env.KOMMUNGRAF_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'kg');
-    execFileSync('go', ['build', '-o', bin, './cmd/kommungraf'], { cwd: repo, stdio: 'inherit' });
-  }
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  logFile = path.join(tmp, 'gateway.log');
-  const log = fs.openSync(logFile, 'w');
-  // The demo applies a change at once; this scenario needs the approval of
-  // a second officer, as outside the demo.
-  gw = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--people', '2000'], {
-    stdio: ['ignore', log, log], env: { ...process.env, KOMMUNGRAF_REQUIRE_APPROVAL: 'true' },
-  });
-  await waitReady(base, 60_000);
-  browser = await chromium.launch({
-    executablePath: browserPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  // The demo applies a change at once; this scenario needs a second officer.
+  gw = await startGateway(tmp, { KOMMUNGRAF_REQUIRE_APPROVAL: 'true' });
+  base = gw.base;
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  if (gw && gw.exitCode === null) {
-    const exited = new Promise((r) => gw.once('exit', r));
-    gw.kill('SIGTERM');
-    await exited;
-  }
-  if (process.exitCode && logFile) console.error(`gateway log: ${logFile}`);
+  await gw?.stop();
 });
 
 test('non-security principals are refused on the page and the API', { skip }, async () => {

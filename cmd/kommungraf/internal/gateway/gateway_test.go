@@ -112,13 +112,25 @@ type response struct {
 
 func (d *demo) query(t testing.TB, q string) response {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": q})
-	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if d.auth != "" {
-		req.Header.Set("Authorization", d.auth)
+	return d.operation(t, "", q)
+}
+
+// operation sends a request the way GraphiQL and other clients do: POST,
+// JSON, with the operation's name (when not empty) and variables.
+func (d *demo) operation(t testing.TB, name, query string) response {
+	t.Helper()
+	req := map[string]any{"query": query}
+	if name != "" {
+		req["operationName"], req["variables"] = name, map[string]any{}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	body, _ := json.Marshal(req)
+	hr, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "application/json")
+	if d.auth != "" {
+		hr.Header.Set("Authorization", d.auth)
+	}
+	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
 		t.Fatal(err)
 	}

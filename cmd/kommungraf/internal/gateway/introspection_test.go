@@ -1,16 +1,12 @@
 package gateway_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // realIntrospection is the exact text a real client sends on page load.
@@ -21,32 +17,6 @@ func realIntrospection(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(raw)
-}
-
-// postOperation sends a request the way GraphiQL does: POST, JSON, with the
-// operation's name.
-func (d *demo) postOperation(t *testing.T, name, query string) response {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "operationName": name, "variables": map[string]any{}})
-	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, multipart/mixed")
-	if d.auth != "" {
-		req.Header.Set("Authorization", d.auth)
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var r response
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, raw)
-	}
-	r.raw = string(raw)
-	return r
 }
 
 // TestRealClientsIntrospect sends the introspection queries that GraphiQL
@@ -75,7 +45,7 @@ func TestRealClientsIntrospect(t *testing.T) {
 				if tc.persona != "" {
 					v = d.as(t, tc.persona)
 				}
-				r := v.postOperation(t, "IntrospectionQuery", q)
+				r := v.operation(t, "IntrospectionQuery", q)
 				if !tc.allowed {
 					assertPaths(t, forbiddenPaths(t, r), []string{"__schema"})
 					return
@@ -134,7 +104,7 @@ func TestIntrospectionStaysBounded(t *testing.T) {
 		{"over the token limit", "query Long { __schema { " + strings.Repeat("queryType { name } ", 4000) + " } }", "GRAPHQL_PARSE_FAILED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := d.postOperation(t, "", tc.query)
+			r := d.query(t, tc.query)
 			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code || string(r.Data) != "null" && len(r.Data) != 0 {
 				t.Fatalf("want one %s and no data, got %s", tc.code, r.raw)
 			}
