@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // realIntrospection is the exact text a real client sends on page load.
@@ -118,4 +120,34 @@ func aliasedTypes(n int) string {
 		fmt.Fprintf(&b, "t%d: types { name } ", i)
 	}
 	return b.String()
+}
+
+// BenchmarkIntrospection measures what GraphiQL's page load costs the
+// gateway: the bundled GraphiQL's introspection query, byte for byte, as
+// the analyst, in the shipped configuration (authorization on). It reports
+// the median latency and the response size.
+//
+//	go test -run '^$' -bench BenchmarkIntrospection -benchtime 200x ./cmd/kommungraf/internal/gateway/
+func BenchmarkIntrospection(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "graph", "testdata", "introspection-graphiql.graphql"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := newSecureDemo(b).as(b, "analyst")
+	lat := make([]time.Duration, 0, b.N)
+	size := 0
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		r := d.operation(b, "IntrospectionQuery", string(raw))
+		lat = append(lat, time.Since(start))
+		if len(r.Errors) > 0 {
+			b.Fatalf("errors: %s", r.raw)
+		}
+		size = len(r.raw)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(size)/1024, "response-KiB")
 }
