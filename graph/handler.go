@@ -29,6 +29,8 @@ const (
 	CodeBadUserInput  = "BAD_USER_INPUT"
 	CodeDepthExceeded = "DEPTH_LIMIT_EXCEEDED"
 	CodeAliasExceeded = "ALIAS_LIMIT_EXCEEDED"
+	// CodeFieldsExceeded: too many fields once fragments are expanded.
+	CodeFieldsExceeded = "FIELD_LIMIT_EXCEEDED"
 )
 
 // HandlerOptions assemble the GraphQL handler.
@@ -49,6 +51,12 @@ type HandlerOptions struct {
 	// as often as they are spread (default 50), so one request cannot ask
 	// for the same upstream record hundreds of times under other names.
 	MaxAliases int
+	// MaxFields caps an operation's fields with every fragment spread
+	// expanded as often as it is spread (default 2000). It bounds the work
+	// of every later walk of the operation, the complexity limit's
+	// included, which would otherwise grow exponentially with fragments
+	// that spread each other more than once.
+	MaxFields int
 	// Introspection enables __schema and __type.
 	Introspection bool
 	// Registerer receives the request metrics; nil registers none.
@@ -80,6 +88,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.MaxAliases <= 0 {
 		opts.MaxAliases = 50
 	}
+	if opts.MaxFields <= 0 {
+		opts.MaxFields = 2000
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -95,7 +106,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(shapeLimit{maxDepth: opts.MaxDepth, maxIntrospectionDepth: opts.MaxIntrospectionDepth, maxAliases: opts.MaxAliases})
+	srv.Use(shapeLimit{maxDepth: opts.MaxDepth, maxIntrospectionDepth: opts.MaxIntrospectionDepth, maxAliases: opts.MaxAliases, maxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	if opts.Registerer != nil {
 		srv.Use(newRequestMetrics(opts.Registerer))

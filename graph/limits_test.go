@@ -22,7 +22,7 @@ func checkShape(t *testing.T, q string) *gqlerror.Error {
 		t.Fatalf("query does not validate: %v", errs)
 	}
 	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
-	return shapeLimit{maxDepth: 12, maxIntrospectionDepth: 20, maxAliases: 50}.MutateOperationContext(context.Background(), oc)
+	return shapeLimit{maxDepth: 12, maxIntrospectionDepth: 20, maxAliases: 50, maxFields: 2000}.MutateOperationContext(context.Background(), oc)
 }
 
 func code(err *gqlerror.Error) string {
@@ -62,6 +62,23 @@ func TestShapeLimits(t *testing.T) {
 		fmt.Fprintf(&bomb, "fragment F%d on Query { ...F%d ...F%d a%d: __typename }\n", i, i+1, i+1, i)
 	}
 	bomb.WriteString("fragment F40 on Query { x: __typename }\n")
+	// The same without aliases: 2^40 fields once expanded, which gqlgen's
+	// complexity walk would expand one by one.
+	var plain strings.Builder
+	plain.WriteString("{ ...F0 }\n")
+	for i := range 40 {
+		fmt.Fprintf(&plain, "fragment F%d on Query { ...F%d ...F%d }\n", i, i+1, i+1)
+	}
+	plain.WriteString("fragment F40 on Query { __typename }\n")
+	chain := func(n int) string {
+		var b strings.Builder
+		b.WriteString("{ ...C0 }\n")
+		for i := range n {
+			fmt.Fprintf(&b, "fragment C%d on Query { ...C%d }\n", i, i+1)
+		}
+		fmt.Fprintf(&b, "fragment C%d on Query { __typename }\n", n)
+		return b.String()
+	}
 
 	for _, tc := range []struct {
 		name, query, want string
@@ -77,8 +94,15 @@ func TestShapeLimits(t *testing.T) {
 		{"introspection 21 deep", "{ __type(name: \"Person\") { " + nest("ofType", 19, "name") + " } }", CodeDepthExceeded},
 		{"50 aliases", aliases(50), ""},
 		{"51 aliases", aliases(51), CodeAliasExceeded},
-		{"aliases inside introspection count", "{ __schema { " + aliasList(51) + " } }", CodeAliasExceeded},
-		{"fragment spread twice at each of 40 levels", bomb.String(), CodeAliasExceeded},
+		{"an alias inside introspection", "{ __schema { " + aliasList(1) + " } }", CodeAliasExceeded},
+		{"an alias inside __type", "{ __type(name: \"Person\") { n: name } }", CodeAliasExceeded},
+		{"aliased root __type lookups count as data aliases", "{ a: __type(name: \"Person\") { name } b: __type(name: \"Errand\") { name } }", ""},
+		{"fragment spread twice at each of 40 levels, with an alias", bomb.String(), CodeAliasExceeded},
+		{"fragment spread twice at each of 40 levels", plain.String(), CodeFieldsExceeded},
+		{"2000 fields expanded", "{ " + strings.Repeat("__typename ", 2000) + "}", ""},
+		{"2001 fields expanded", "{ " + strings.Repeat("__typename ", 2001) + "}", CodeFieldsExceeded},
+		{"64 fragments inside each other", chain(63), ""},
+		{"65 fragments inside each other", chain(65), CodeDepthExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkShape(t, tc.query)

@@ -219,6 +219,9 @@ type Server struct {
 	MaxIntrospectionDepth int `yaml:"maxIntrospectionDepth"`
 	// MaxAliases limits an operation's aliased fields (default 50).
 	MaxAliases int `yaml:"maxAliases"`
+	// MaxFields limits an operation's fields with every fragment spread
+	// expanded (default 2000; GraphiQL's introspection query has 227).
+	MaxFields int `yaml:"maxFields"`
 	// Introspection and GraphiQL are on by default; turn them off for a
 	// gateway that only serves known clients.
 	Introspection *bool `yaml:"introspection"`
@@ -554,8 +557,8 @@ func (c *Config) validate(sourcesOnly bool) []error {
 			bad("server timeouts must not be negative")
 		}
 		p = append(p, c.Server.CORS.validate()...)
-		if c.Server.MaxComplexity < 0 || c.Server.MaxDepth < 0 || c.Server.MaxIntrospectionDepth < 0 || c.Server.MaxAliases < 0 {
-			bad("server.maxComplexity, maxDepth, maxIntrospectionDepth and maxAliases must not be negative (0 means the default)")
+		if c.Server.MaxComplexity < 0 || c.Server.MaxDepth < 0 || c.Server.MaxIntrospectionDepth < 0 || c.Server.MaxAliases < 0 || c.Server.MaxFields < 0 {
+			bad("server.maxComplexity, maxDepth, maxIntrospectionDepth, maxAliases and maxFields must not be negative (0 means the default)")
 		}
 		switch c.Log.Level {
 		case "debug", "info", "warn", "error":

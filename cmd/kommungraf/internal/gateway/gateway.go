@@ -139,6 +139,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		MaxDepth:              cfg.Server.MaxDepth,
 		MaxIntrospectionDepth: cfg.Server.MaxIntrospectionDepth,
 		MaxAliases:            cfg.Server.MaxAliases,
+		MaxFields:             cfg.Server.MaxFields,
 		Introspection:         *cfg.Server.Introspection,
 		Registerer:            g.registry,
 		Logger:                g.log,

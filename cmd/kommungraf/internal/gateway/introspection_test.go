@@ -89,13 +89,30 @@ func TestRealClientsIntrospect(t *testing.T) {
 // for introspection's own type-reference chain; depth, aliases, tokens and
 // fragment fan-out stay bounded for the callers allowed to introspect.
 func TestIntrospectionStaysBounded(t *testing.T) {
-	d := newSecureDemo(t).as(t, "analyst")
+	secure := newSecureDemo(t)
+	d := secure.as(t, "analyst")
 	var bomb strings.Builder
 	bomb.WriteString("query Bomb { __schema { ...F0 } }\n")
 	for i := range 40 {
 		fmt.Fprintf(&bomb, "fragment F%d on __Schema { ...F%d ...F%d t%d: types { name } }\n", i, i+1, i+1, i)
 	}
 	bomb.WriteString("fragment F40 on __Schema { queryType { name } }\n")
+	// The same on Query without an alias, sent anonymously: before the
+	// field limit, gqlgen's complexity walk expanded it spread by spread
+	// (25 levels kept a core busy for 8 s after the client gave up).
+	var plain strings.Builder
+	plain.WriteString("query Bomb { ...F0 }\n")
+	for i := range 40 {
+		fmt.Fprintf(&plain, "fragment F%d on Query { ...F%d ...F%d }\n", i, i+1, i+1)
+	}
+	plain.WriteString("fragment F40 on Query { __typename }\n")
+	// Full schema walks under one alias each: 5.6 KB that answered 13.5 MB.
+	var walks strings.Builder
+	walks.WriteString("query Walks { __schema { ")
+	for i := range 49 {
+		fmt.Fprintf(&walks, "a%d: types { ...T } ", i)
+	}
+	walks.WriteString("} }\nfragment T on __Type { name kind fields(includeDeprecated: true) { name type { name ofType { name } } } }")
 	for _, tc := range []struct {
 		name, query, code string
 	}{
@@ -103,10 +120,15 @@ func TestIntrospectionStaysBounded(t *testing.T) {
 		{"data nested under an introspecting request", "query Mixed { __schema { queryType { name } } person(personalNumber: \"191212121212\") { " + strings.Repeat("guardians { ", 12) + "givenName" + strings.Repeat(" }", 12) + " } }", "DEPTH_LIMIT_EXCEEDED"},
 		{"aliased introspection", "query Many { __schema { " + aliasedTypes(60) + " } }", "ALIAS_LIMIT_EXCEEDED"},
 		{"fragments spread twice at 40 levels", bomb.String(), "ALIAS_LIMIT_EXCEEDED"},
+		{"fragments spread twice at 40 levels, no alias", plain.String(), "FIELD_LIMIT_EXCEEDED"},
+		{"49 aliased walks of the schema", walks.String(), "ALIAS_LIMIT_EXCEEDED"},
 		{"over the token limit", "query Long { __schema { " + strings.Repeat("queryType { name } ", 4000) + " } }", "GRAPHQL_PARSE_FAILED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := d.query(t, tc.query)
+			if anon := secure.query(t, tc.query); tc.code == "FIELD_LIMIT_EXCEEDED" && anon.raw != r.raw {
+				t.Fatalf("anonymous callers get another answer: %s", anon.raw)
+			}
 			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code || string(r.Data) != "null" && len(r.Data) != 0 {
 				t.Fatalf("want one %s and no data, got %s", tc.code, r.raw)
 			}
