@@ -45,8 +45,11 @@ func (m *Metrics) observe(source, operation string, err error, d time.Duration) 
 	if m == nil {
 		return
 	}
+	// "The upstream answered" is one outcome whether or not it knew the key:
+	// a not-found of its own would tell whoever reads /metrics that a
+	// personnummer the GraphQL answer hid (a protected person) exists.
 	outcome := "ok"
-	if err != nil {
+	if err != nil && KindOf(err) != NotFound {
 		outcome = strings.ToLower(KindOf(err).Code())
 	}
 	m.calls.WithLabelValues(source, operation, outcome).Inc()
