@@ -248,6 +248,28 @@ func TestGraphiQLDemoPageIsLoopbackOnly(t *testing.T) {
 			t.Errorf("GET %s from another host carries a token", tc.path)
 		}
 	}
+	// DNS rebinding: another site's name re-pointed at 127.0.0.1 reaches the
+	// loopback listener from the victim's browser, with its own Host.
+	for _, path := range []string{"/", "/?persona=security-officer", "/demo/token?persona=security-officer", "/demo/upstream-stats", "/demo/jwks.json"} {
+		for _, host := range []string{"attacker.example:8080", "attacker.example", "127.0.0.1.nip.io:8080"} {
+			r := httptest.NewRequest("GET", "http://"+host+path, nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			w := httptest.NewRecorder()
+			d.gw.Handler().ServeHTTP(w, r)
+			if w.Code != http.StatusForbidden || strings.Contains(w.Body.String(), "eyJ") {
+				t.Errorf("GET %s with Host %s on loopback: %d %.80s", path, host, w.Code, w.Body.String())
+			}
+		}
+		for _, host := range []string{"localhost:8080", "127.0.0.1:8080", "[::1]:8080", "LOCALHOST"} {
+			r := httptest.NewRequest("GET", "http://"+host+path, nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			w := httptest.NewRecorder()
+			d.gw.Handler().ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				t.Errorf("GET %s with Host %s on loopback: %d, want 200", path, host, w.Code)
+			}
+		}
+	}
 }
 
 // server.graphiql: false removes the page and its files.

@@ -102,16 +102,21 @@ func timeout(d time.Duration, next http.Handler) http.Handler {
 }
 
 // loopbackOnly serves only callers on this machine.
+//
+// The Host must name loopback too: a page of another site whose name an
+// attacker re-points at 127.0.0.1 (DNS rebinding) reaches the loopback
+// listener from the victim's own browser, but carries its own name in Host.
 func loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || !loopbackHost(r.Host) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "only served on loopback"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
 
 // ready checks every upstream and the database concurrently.
 func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
