@@ -117,7 +117,6 @@ func loopbackOnly(next http.Handler) http.Handler {
 	})
 }
 
-
 // ready checks every upstream and the database concurrently.
 func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
