@@ -360,7 +360,20 @@ type AccessQuery struct {
 	To   time.Time
 	// Limit caps the result, newest first; 0 means DefaultAccessQueryLimit.
 	Limit int
+	// IncludeSearches also selects the entries that record searches of the
+	// access log itself (OperationAccessLogSearch): who looked a person up
+	// in the log. Without it a search answers with reads of data only.
+	IncludeSearches bool
 }
+
+// OperationAccessLogSearch is the Operation of the entry that a search of
+// the access log leaves: the search is itself a look at the person (it
+// shows which units and purposes read them), so it is logged like a read,
+// Persons naming the person searched for, Fields FieldAccessLogSearch.
+const (
+	OperationAccessLogSearch = "access-log search"
+	FieldAccessLogSearch     = "AccessLog.search"
+)
 
 func (q AccessQuery) limit() int {
 	if q.Limit <= 0 {
@@ -375,7 +388,8 @@ func (q AccessQuery) match(e *AccessEntry) bool {
 		(q.Subject == "" || e.Subject == q.Subject) &&
 		(q.Client == "" || e.Client == q.Client) &&
 		(q.From.IsZero() || !e.Time.Before(q.From)) &&
-		(q.To.IsZero() || e.Time.Before(q.To))
+		(q.To.IsZero() || e.Time.Before(q.To)) &&
+		(q.IncludeSearches || e.Operation != OperationAccessLogSearch)
 }
 
 // AccessLog stores access entries. Stores are append-only: there is no way to

@@ -140,6 +140,9 @@ func (l *PostgresAccessLog) Query(ctx context.Context, q AccessQuery) ([]AccessE
 	if !q.To.IsZero() {
 		where = append(where, "at < "+arg(q.To))
 	}
+	if !q.IncludeSearches {
+		where = append(where, "operation <> "+arg(OperationAccessLogSearch))
+	}
 	sql := `SELECT coalesce(entry_id, ''), at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome
 		FROM access_log`
 	if len(where) > 0 {

@@ -683,3 +683,58 @@ func TestParseAccessTime(t *testing.T) {
 		t.Error("a malformed date parsed")
 	}
 }
+
+// TestAccessLogSearchesOfTheLog: an entry that records a search of the log
+// is left out of a search unless IncludeSearches asks for it, in the file
+// store and in PostgreSQL (test named for CI's integration filter).
+func TestAccessLogSearchesOfTheLogPostgres(t *testing.T) {
+	ctx := context.Background()
+	file, err := authz.NewJSONLAccessLog(filepath.Join(t.TempDir(), "access.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	pg, err := authz.NewPostgresAccessLog(ctx, testenv.PostgresURL(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	h := alHasher(t)
+	at := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	read := authz.AccessEntry{Time: at, RequestID: "read", Subject: "anna", Client: "bygglov-app",
+		Fields: []string{"Person.address"}, Persons: []string{h.Hash(alPerson1)}, Outcome: authz.OutcomeServed}
+	search := authz.AccessEntry{Time: at.Add(time.Hour), RequestID: "search", Subject: "sigrid", Client: "policy-editor",
+		Operation: authz.OperationAccessLogSearch, Fields: []string{authz.FieldAccessLogSearch},
+		Persons: []string{h.Hash(alPerson1)}, Outcome: authz.OutcomeServed}
+	for name, l := range map[string]authz.AccessLog{"file": file, "postgres": pg} {
+		t.Run(name, func(t *testing.T) {
+			for _, e := range []authz.AccessEntry{read, search} {
+				e.ID = authz.NewAccessEntryID()
+				if err := l.Append(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct {
+				q    authz.AccessQuery
+				want []string
+			}{
+				{authz.AccessQuery{PersonHash: h.Hash(alPerson1)}, []string{"read"}},
+				{authz.AccessQuery{PersonHash: h.Hash(alPerson1), IncludeSearches: true}, []string{"search", "read"}},
+				{authz.AccessQuery{Subject: "sigrid"}, nil},
+				{authz.AccessQuery{Subject: "sigrid", IncludeSearches: true}, []string{"search"}},
+			} {
+				got, err := l.Query(ctx, tc.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, e := range got {
+					ids = append(ids, e.RequestID)
+				}
+				if !slices.Equal(ids, tc.want) {
+					t.Errorf("%+v: %v, want %v", tc.q, ids, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -736,6 +736,9 @@ function accessLogQuery() {
     const v = $(id).value.trim();
     if (v) q[name] = v;
   }
+  // Every search is logged too (who looked the person up here); they are
+  // listed only when asked for.
+  if ($('al-searches').checked) q.includeSearches = true;
   return q;
 }
 

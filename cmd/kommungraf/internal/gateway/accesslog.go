@@ -4,12 +4,14 @@ import (
 	"encoding/csv"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
 // Access log search: security staff's question "who read this person's data
@@ -38,6 +40,9 @@ type accessLogSearch struct {
 	Limit *int `json:"limit"`
 	// Format is json (the default) or csv; Accept: text/csv asks for csv too.
 	Format string `json:"format"`
+	// IncludeSearches adds the entries that earlier searches of the log
+	// left (authz.OperationAccessLogSearch): who looked the person up here.
+	IncludeSearches bool `json:"includeSearches"`
 }
 
 // oldAccessLog answers the retired GET /admin/access-log: it took the
@@ -99,6 +104,16 @@ func (g *Gateway) searchAccessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	aq.IncludeSearches = s.IncludeSearches
+
+	// The search is itself a look at the person: it tells which units and
+	// purposes read them. It is logged before it runs, like a read of
+	// personal data, and a log that cannot take the entry gets no search.
+	if err := g.sec.accessLog.Append(r.Context(), searchEntry(r, aq, asCSV)); err != nil {
+		g.log.ErrorContext(r.Context(), "access log search not recorded: refused", "error", err.Error())
+		writeProblem(w, http.StatusServiceUnavailable, "ACCESS_LOG_UNAVAILABLE", "the access log cannot record this search now; try again later")
+		return
+	}
 	entries, err := g.sec.accessLog.Query(r.Context(), aq)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "access log query failed", "error", err.Error())
@@ -137,14 +152,15 @@ func readAccessLogSearch(w http.ResponseWriter, r *http.Request) (accessLogSearc
 		f := r.PostForm // the body only: r.Form would add the URL's query
 		for k := range f {
 			switch k {
-			case "person", "from", "to", "client", "subject", "limit", "format":
+			case "person", "from", "to", "client", "subject", "limit", "format", "includeSearches":
 			default:
 				writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "unknown field "+strconv.Quote(k))
 				return s, false
 			}
 		}
 		s = accessLogSearch{Person: f.Get("person"), From: f.Get("from"), To: f.Get("to"),
-			Client: f.Get("client"), Subject: f.Get("subject"), Format: f.Get("format")}
+			Client: f.Get("client"), Subject: f.Get("subject"), Format: f.Get("format"),
+			IncludeSearches: f.Get("includeSearches") == "true" || f.Get("includeSearches") == "on"}
 		if v := strings.TrimSpace(f.Get("limit")); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -197,4 +213,34 @@ func csvSafe(v string) string {
 		return "'" + v
 	}
 	return v
+}
+
+// searchEntry is the access log's record of one search of the log: who
+// searched, as a read of FieldAccessLogSearch about the person searched for
+// (by hash; none when the search named no one), with the filters as
+// fields so that an audit can see how wide the search was.
+func searchEntry(r *http.Request, q authz.AccessQuery, asCSV bool) authz.AccessEntry {
+	p := authz.FromContext(r.Context())
+	e := authz.AccessEntry{
+		Time:      time.Now().UTC(),
+		RequestID: upstream.RequestIDFromContext(r.Context()),
+		Subject:   p.Subject, Client: p.Client, Unit: p.Unit,
+		Roles: slices.Clone(p.Roles), Purposes: slices.Clone(p.Purposes),
+		Operation: authz.OperationAccessLogSearch,
+		Fields:    []string{authz.FieldAccessLogSearch},
+		Outcome:   authz.OutcomeServed,
+	}
+	if q.PersonHash != "" {
+		e.Persons = []string{q.PersonHash}
+	}
+	for name, v := range map[string]string{"subject": q.Subject, "client": q.Client} {
+		if v != "" {
+			e.Fields = append(e.Fields, authz.FieldAccessLogSearch+"("+name+"="+v+")")
+		}
+	}
+	if asCSV {
+		e.Fields = append(e.Fields, authz.FieldAccessLogSearch+"(csv)")
+	}
+	slices.Sort(e.Fields)
+	return e
 }

@@ -355,3 +355,60 @@ func TestAccessLogTabFollowsThePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogSearchesAreLogged: looking a person up in the access log is
+// itself a look at the person (it tells which units and purposes read
+// them), so every search leaves an entry: who searched, for whom (hashed),
+// how (filters, CSV). A plain search answers with reads of data only;
+// includeSearches adds the searches.
+func TestAccessLogSearchesAreLogged(t *testing.T) {
+	d := newSecureDemo(t)
+	p := protectedAdultWithAddress(t) // a search reveals nothing about protection either
+	for _, body := range []string{
+		`{"person":"` + p.PersonalNumber + `","client":"case-app"}`,
+		`{"person":"` + p.PersonalNumber + `","format":"csv"}`,
+	} {
+		if resp, text := d.admin(t, adminRequest{method: "POST", path: "/admin/api/access-log", body: body, bearer: "security-officer"}); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, text)
+		}
+	}
+	if err := d.gw.AccessLog().Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	search := func(body string) []authz.AccessEntry {
+		t.Helper()
+		resp, text := d.admin(t, adminRequest{method: "POST", path: "/admin/api/access-log", body: body, bearer: "security-officer-2"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, text)
+		}
+		var a struct{ Entries []authz.AccessEntry }
+		if err := json.Unmarshal([]byte(text), &a); err != nil {
+			t.Fatal(err)
+		}
+		return a.Entries
+	}
+	if got := search(`{"person":"` + p.PersonalNumber + `"}`); len(got) != 0 {
+		t.Fatalf("a plain search lists searches: %+v", got)
+	}
+	// The two searches of the first officer and the plain search of the
+	// second, oldest first.
+	got := search(`{"person":"` + p.PersonalNumber + `","includeSearches":true}`)
+	if len(got) != 3 {
+		t.Fatalf("want three searches, got %+v", got)
+	}
+	slices.SortFunc(got, func(a, b authz.AccessEntry) int { return a.Time.Compare(b.Time) })
+	for i, want := range []struct {
+		subject string
+		fields  []string
+	}{
+		{"demo-security-officer", []string{"AccessLog.search", "AccessLog.search(client=case-app)"}},
+		{"demo-security-officer", []string{"AccessLog.search", "AccessLog.search(csv)"}},
+		{"demo-security-officer-2", []string{"AccessLog.search"}},
+	} {
+		e := got[i]
+		if e.Subject != want.subject || e.Operation != authz.OperationAccessLogSearch || !slices.Equal(e.Fields, want.fields) ||
+			len(e.Persons) != 1 || strings.Contains(e.Persons[0], p.PersonalNumber[2:]) || e.Outcome != authz.OutcomeServed {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
+	}
+}
