@@ -40,6 +40,7 @@ func accessLogCommand(ctx context.Context, args []string, std stdio) error {
 	to := fs.String("to", "", "last day to include (YYYY-MM-DD, Swedish time), or the instant (RFC 3339) to stop before")
 	subject := fs.String("subject", "", "only entries of this subject")
 	client := fs.String("client", "", "only entries of this client application")
+	searches := fs.Bool("include-searches", false, "also list the searches of the log that looked the person up (every search through a gateway is logged)")
 	cf := addClientFlags(fs, "")
 	jsonl := fs.String("jsonl", "", "read the access log from this JSON lines file instead of asking a gateway")
 	dbURL := fs.String("database-url", "", "read the access log from this PostgreSQL database instead of asking a gateway")
@@ -61,7 +62,7 @@ func accessLogCommand(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return fmt.Errorf("access-log: --person: %w", err)
 	}
-	q := authz.AccessQuery{Subject: *subject, Client: *client, Limit: *limit}
+	q := authz.AccessQuery{Subject: *subject, Client: *client, Limit: *limit, IncludeSearches: *searches}
 	if q.From, err = authz.ParseAccessTime(*from, false); err != nil {
 		return fmt.Errorf("access-log: --from: %w", err)
 	}
@@ -91,7 +92,7 @@ func accessLogCommand(ctx context.Context, args []string, std stdio) error {
 		}
 		// The personnummer goes in the body: never in a URL, which proxies and
 		// request logs keep.
-		body := map[string]any{"person": pn, "from": *from, "to": *to, "client": *client, "subject": *subject, "limit": *limit}
+		body := map[string]any{"person": pn, "from": *from, "to": *to, "client": *client, "subject": *subject, "limit": *limit, "includeSearches": *searches}
 		if err := c.do(ctx, "POST", "/admin/api/access-log", body, &ans); err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.status == http.StatusNotFound && ae.code == "NOT_FOUND" {

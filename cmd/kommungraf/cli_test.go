@@ -205,12 +205,13 @@ type fakeAccessLogAPI struct {
 }
 
 type accessLogRequest struct {
-	Person  string `json:"person"`
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Client  string `json:"client"`
-	Subject string `json:"subject"`
-	Limit   int    `json:"limit"`
+	Person   string `json:"person"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Client   string `json:"client"`
+	Subject  string `json:"subject"`
+	Limit    int    `json:"limit"`
+	Searches bool   `json:"includeSearches"`
 }
 
 func (f *fakeAccessLogAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
