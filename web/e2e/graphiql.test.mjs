@@ -116,6 +116,11 @@ async function checkPage(persona, wantInResult) {
     assert.ok(!shown.includes('DEPTH_LIMIT_EXCEEDED'), shown.slice(0, 500));
     assert.ok(!/Failed to fetch|NetworkError/.test(shown), shown.slice(0, 500));
     await page.screenshot({ path: path.join(artifacts, `graphiql-${persona}-q1.png`) });
+    // The editors live in the tab's sessionStorage only: queries carry
+    // personnummer, which must not outlive the tab on a shared workstation.
+    const stored = await page.evaluate(() => ({ local: Object.keys(localStorage), session: Object.keys(sessionStorage) }));
+    assert.deepEqual(stored.local, [], 'GraphiQL wrote to localStorage');
+    assert.ok(stored.session.some((k) => k.startsWith(`kommungraf-${persona}-`)), `no editor state in sessionStorage: ${stored.session}`);
 
     assert.deepEqual(external, [], 'requests to hosts other than loopback');
     assert.deepEqual(problems, [], 'script errors or CSP violations');

@@ -30,14 +30,19 @@ function readConfig() {
 }
 
 // prefixedStorage keeps each persona's editors, tabs and history apart in
-// one browser: GraphiQL's keys are stored under prefix.
+// one browser: GraphiQL's keys are stored under prefix. It is the tab's
+// sessionStorage, not localStorage: queries carry personnummer, and what a
+// case officer typed must not outlive the browser tab, nor be there for the
+// next user of a shared workstation. (GraphiQL does not persist the headers
+// editor, so a pasted token is not stored at all.)
 function prefixedStorage(prefix) {
-  const keys = () => Object.keys(localStorage).filter((k) => k.startsWith(prefix));
+  const store = window.sessionStorage;
+  const keys = () => Object.keys(store).filter((k) => k.startsWith(prefix));
   return {
-    getItem: (key) => localStorage.getItem(prefix + key),
-    setItem: (key, value) => localStorage.setItem(prefix + key, value),
-    removeItem: (key) => localStorage.removeItem(prefix + key),
-    clear: () => keys().forEach((k) => localStorage.removeItem(k)),
+    getItem: (key) => store.getItem(prefix + key),
+    setItem: (key, value) => store.setItem(prefix + key, value),
+    removeItem: (key) => store.removeItem(prefix + key),
+    clear: () => keys().forEach((k) => store.removeItem(k)),
     get length() {
       return keys().length;
     },
