@@ -688,6 +688,8 @@ func (c CORS) validate() []error {
 			bad("want an origin only, scheme://host[:port], without path, query or credentials")
 		case strings.Count(u.Host, "*") > 1 || strings.Contains(u.Host, "*") && !strings.HasPrefix(u.Host, "*."):
 			bad("a wildcard may only stand for the first label of the host (https://*.example.se)")
+		case strings.HasPrefix(u.Host, "*.") && strings.Count(strings.TrimPrefix(u.Host, "*."), ".") < 1:
+			bad("a wildcard needs a domain of at least two labels after it (https://*.example.se, not https://*.se)")
 		}
 	}
 	if c.MaxAge < 0 {

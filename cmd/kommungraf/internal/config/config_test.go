@@ -306,13 +306,14 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name: "CORS origins that would share internal data too widely",
-			raw:  minimal + "server:\n  cors:\n    allowedOrigins: ['*', 'null', 'https://ok.example.se', 'forskola.example.se', 'https://x.example.se/app', 'https://user@x.example.se', 'https://a.*.example.se', 'https://*.example.se']\n    maxAge: -1s\n",
+			raw:  minimal + "server:\n  cors:\n    allowedOrigins: ['*', 'null', 'https://ok.example.se', 'forskola.example.se', 'https://x.example.se/app', 'https://user@x.example.se', 'https://a.*.example.se', 'https://*.example.se', 'https://*.se']\n    maxAge: -1s\n",
 			want: `config: server.cors.allowedOrigins[0] "*": name each origin (scheme://host[:port]); a bare * or null would let any page read internal data` + "\n" +
 				`server.cors.allowedOrigins[1] "null": name each origin (scheme://host[:port]); a bare * or null would let any page read internal data` + "\n" +
 				`server.cors.allowedOrigins[3] "forskola.example.se": want an http or https origin, scheme://host[:port]` + "\n" +
 				`server.cors.allowedOrigins[4] "https://x.example.se/app": want an origin only, scheme://host[:port], without path, query or credentials` + "\n" +
 				`server.cors.allowedOrigins[5] "https://user@x.example.se": want an origin only, scheme://host[:port], without path, query or credentials` + "\n" +
 				`server.cors.allowedOrigins[6] "https://a.*.example.se": a wildcard may only stand for the first label of the host (https://*.example.se)` + "\n" +
+				`server.cors.allowedOrigins[8] "https://*.se": a wildcard needs a domain of at least two labels after it (https://*.example.se, not https://*.se)` + "\n" +
 				"server.cors.maxAge must not be negative",
 		},
 		{

@@ -23,8 +23,10 @@ func graphqlCORS(c config.CORS, next http.Handler) http.Handler {
 	}
 	allowed := originMatcher(c.AllowedOrigins)
 	return cors.New(cors.Options{
-		AllowOriginFunc:  allowed,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowOriginFunc: allowed,
+		// POST only: a cross-origin GET would carry the query, personnummer
+		// and all, in a URL that proxies and browser history keep.
+		AllowedMethods:   []string{http.MethodPost},
 		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-Id", "Traceparent", "Tracestate"},
 		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
 		AllowCredentials: false,

@@ -71,6 +71,12 @@ func TestCORSForInternalWebApps(t *testing.T) {
 			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 		}
 	})
+	t.Run("a cross-origin GET is not shared", func(t *testing.T) {
+		resp := d.send(t, http.MethodGet, "/graphql?query=%7B__typename%7D", app, nil, "")
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+		}
+	})
 	t.Run("other origins get nothing", func(t *testing.T) {
 		for _, origin := range []string{"https://evil.example", "https://forskola.intranet.example.se.evil.example", "http://forskola.intranet.example.se", "null", "https://a.b.apps.example.se"} {
 			for _, resp := range []*http.Response{
@@ -84,11 +90,13 @@ func TestCORSForInternalWebApps(t *testing.T) {
 		}
 	})
 	t.Run("a method or header outside the list is not granted", func(t *testing.T) {
-		resp := preflight(app, "/graphql", "PUT", "content-type")
-		if resp.Header.Get("Access-Control-Allow-Origin") != "" {
-			t.Fatalf("PUT granted: %v", resp.Header)
+		for _, method := range []string{"PUT", "GET"} {
+			resp := preflight(app, "/graphql", method, "authorization")
+			if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Fatalf("%s granted: %v", method, resp.Header)
+			}
 		}
-		resp = preflight(app, "/graphql", "POST", "x-kommungraf-csrf")
+		resp := preflight(app, "/graphql", "POST", "x-kommungraf-csrf")
 		if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Fatalf("the admin page's CSRF header granted: %v", resp.Header)
 		}
