@@ -211,7 +211,7 @@ func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.Opera
 		}
 		op := ""
 		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
-			op = oc.Operation.Name
+			op = model.LoggableOperationName(oc.Operation.Name)
 		}
 		entry, ok := st.rec.Entry(st.subject.Principal, e.opts.RequestID(ctx), op, e.opts.Hasher, e.opts.Now())
 		switch {

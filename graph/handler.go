@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -192,6 +194,8 @@ func setComplexity(c *ComplexityRoot) {
 type requestMetrics struct {
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	seen     sync.Map // operation names in use as labels
+	labels   atomic.Int64
 }
 
 func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
@@ -223,7 +227,7 @@ func (m *requestMetrics) InterceptResponse(ctx context.Context, next graphql.Res
 		if oc.Operation != nil {
 			name = oc.Operation.Name
 		}
-		op = operationLabel(name)
+		op = m.operationLabel(name)
 	}
 	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if resp != nil {
@@ -238,19 +242,29 @@ func (m *requestMetrics) InterceptResponse(ctx context.Context, next graphql.Res
 	return resp
 }
 
-// operationLabel bounds the label's cardinality: clients choose operation
-// names, so only short identifier-like names are kept.
-func operationLabel(name string) string {
+// maxOperationLabels bounds the operation label's values: clients choose
+// operation names, and each new one would be a new series.
+const maxOperationLabels = 200
+
+// operationLabel is the metric label of an operation: its name while it is
+// loggable (model.LoggableOperationName: no personnummer-like digits) and
+// one of the first maxOperationLabels names seen, else "other".
+func (m *requestMetrics) operationLabel(name string) string {
 	if name == "" {
 		return "anonymous"
 	}
-	if len(name) > 64 {
+	if name = model.LoggableOperationName(name); name == "" {
 		return "other"
 	}
-	for _, r := range name {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return "other"
-		}
+	if _, ok := m.seen.Load(name); ok {
+		return name
+	}
+	if m.labels.Add(1) > maxOperationLabels {
+		m.labels.Add(-1)
+		return "other"
+	}
+	if _, loaded := m.seen.LoadOrStore(name, struct{}{}); loaded {
+		m.labels.Add(-1)
 	}
 	return name
 }

@@ -59,3 +59,30 @@ func MaskPersonalNumber(s string) string {
 	}
 	return s[:8] + "-****"
 }
+
+// LoggableOperationName is a client-chosen GraphQL operation name as it may
+// be written to metrics and the access log, or "" where it may not: a
+// name longer than 64 characters, with a character outside [A-Za-z0-9_],
+// or with a run of six or more digits, which could be a personnummer
+// (query Person_199505200577) or a date of birth that the access log and
+// /metrics otherwise never hold in clear.
+func LoggableOperationName(name string) string {
+	if len(name) > 64 {
+		return ""
+	}
+	digits := 0
+	for _, r := range name {
+		switch {
+		case r >= '0' && r <= '9':
+			if digits++; digits >= 6 {
+				return ""
+			}
+			continue
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		default:
+			return ""
+		}
+		digits = 0
+	}
+	return name
+}

@@ -169,3 +169,23 @@ func FuzzParsePersonalNumber(f *testing.F) {
 		}
 	})
 }
+
+func TestLoggableOperationName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Worklist", "Worklist"},
+		{"Q1_2026", "Q1_2026"},
+		{"unit12345_v2", "unit12345_v2"},
+		{"Person_199505200577", ""},
+		{"Person_9505200577", ""},
+		{"Born_950520", ""},
+		{"With space", ""},
+		{"Åsa", ""},
+		{strings.Repeat("a", 65), ""},
+		{strings.Repeat("a", 64), strings.Repeat("a", 64)},
+		{"", ""},
+	} {
+		if got := LoggableOperationName(tc.in); got != tc.want {
+			t.Errorf("LoggableOperationName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
