@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -521,5 +522,25 @@ func TestLogOverrides(t *testing.T) {
 	if !strings.Contains(buf.String(), "school database: KOMMUNGRAF_DATABASE_URL overrides the demo's embedded SQLite database") ||
 		strings.Contains(buf.String(), "127.0.0.1:5432") {
 		t.Fatalf("log:\n%s", buf.String())
+	}
+}
+
+// TestGatewayClientRefusesRedirects: a redirect would re-send the body (a
+// personnummer) and could carry the credential elsewhere; the client stops.
+func TestGatewayClientRefusesRedirects(t *testing.T) {
+	cleanEnv(t)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	_, _, err := runCLI(t, "access-log", "--url", redirecting.URL, "--token", "t", "--person", someone(t).PersonalNumber)
+	if err == nil || !strings.Contains(err.Error(), "redirected") {
+		t.Fatalf("err %v, want a refused redirect", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
 	}
 }

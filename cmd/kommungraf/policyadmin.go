@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -188,7 +189,10 @@ func newGatewayClient(ctx context.Context, name, base, token, persona string) (*
 		return nil, fmt.Errorf("%s: --url %q: want the gateway's base URL, such as %s", name, base, defaultURL)
 	}
 	c := &gatewayClient{base: strings.TrimRight(base, "/"), token: cmp.Or(token, os.Getenv("KOMMUNGRAF_TOKEN")),
-		http: &http.Client{Timeout: 60 * time.Second}, name: name}
+		http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: refuseRedirects}, name: name}
+	if u.Scheme == "http" && !loopbackURLHost(u.Hostname()) {
+		fmt.Fprintf(os.Stderr, "%s: warning: %s is plain http on another host: the credential and any personnummer travel unencrypted (use https)\n", name, base)
+	}
 	if persona != "" {
 		if token != "" {
 			return nil, fmt.Errorf("%s: give --token or --persona, not both", name)
@@ -472,4 +476,20 @@ func localTime(t time.Time) string {
 		return "-"
 	}
 	return t.In(authz.Stockholm).Format("2006-01-02 15:04:05 MST")
+}
+
+// refuseRedirects keeps a request where it was sent: Go's client would
+// re-send a 307 or 308's body (a personnummer, a policy) and could carry
+// the credential to wherever the redirect points.
+func refuseRedirects(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("the gateway redirected to %s: refused; give the final address with --url", req.URL.Redacted())
+}
+
+// loopbackURLHost reports whether host (of a URL) is this machine.
+func loopbackURLHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
