@@ -79,6 +79,12 @@ func (g *Gateway) explainAPI() http.HandlerFunc {
 		if d.Allow {
 			decision = "ALLOW"
 		}
+		// Who asked about whom: an explanation of another principal's
+		// token tells what that principal may see (the token itself is
+		// never logged).
+		log.InfoContext(r.Context(), "policy explained", "by", authz.FromContext(r.Context()).Subject,
+			"for", p.Subject, "client", p.Client, "field", body.Field, "action", body.Action, "object", body.Object,
+			"decision", decision, "version", d.PolicyVersion)
 		writeJSON(w, http.StatusOK, map[string]any{
 			"version": d.PolicyVersion, "decision": decision, "reason": d.Reason, "rule": d.Rule,
 			"contract": d.Contract, "level": int(d.Level),
