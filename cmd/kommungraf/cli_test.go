@@ -329,10 +329,15 @@ func TestAccessLogAsksTheGateway(t *testing.T) {
 // served over HTTP.
 func demoGateway(t *testing.T) (string, *gateway.Gateway) {
 	t.Helper()
-	gw, err := gateway.New(context.Background(), config.Demo(), gateway.Options{
-		Demo: true, World: sim.NewWorld(sim.WorldOptions{Seed: 3, People: 300}),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	return serveGateway(t, config.Demo(), gateway.Options{Demo: true, World: sim.NewWorld(sim.WorldOptions{Seed: 3, People: 300})})
+}
+
+// serveGateway starts a gateway in process, serves it over HTTP until the
+// test ends, and returns its URL. Its log is discarded.
+func serveGateway(t *testing.T, cfg *config.Config, opts gateway.Options) (string, *gateway.Gateway) {
+	t.Helper()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	gw, err := gateway.New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,19 +21,8 @@ func cliGateway(t *testing.T) string {
 	cfg := config.Demo()
 	on := true
 	cfg.Authz.RequireApproval = &on
-	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
-		Demo: true, World: sim.NewWorld(sim.WorldOptions{Seed: 3, People: 300}),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		gw.Close()
-	})
-	return srv.URL
+	u, _ := serveGateway(t, cfg, gateway.Options{Demo: true, World: sim.NewWorld(sim.WorldOptions{Seed: 3, People: 300})})
+	return u
 }
 
 func TestPolicyAdminCommands(t *testing.T) {

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,20 +67,12 @@ func TestGatewayAgainstSim(t *testing.T) {
 	}
 	cfg.Auth.APIKeys = append(cfg.Auth.APIKeys, config.APIKey{Name: "officer", Client: "policy-editor", Roles: []string{"security-officer"},
 		Unit: "Informationssäkerhet", SHA256: authz.HashAPIKey(key)})
-	gw, err := gateway.New(ctx, cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		gw.Close()
-	})
+	base, gw := serveGateway(t, cfg, gateway.Options{})
 	if gw.AccessLogLocation() != filepath.Join(dir, "kommungraf-sim-access.jsonl") || gw.DemoAccessLogKey() != "" {
 		t.Fatalf("access log at %q, demo key %q", gw.AccessLogLocation(), gw.DemoAccessLogKey())
 	}
 
-	resp, err := http.Post(srv.URL+"/graphql", "application/json", strings.NewReader(`{"query":"{ schoolUnits(first: 2) { totalCount edges { node { code name } } } }"}`))
+	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(`{"query":"{ schoolUnits(first: 2) { totalCount edges { node { code name } } } }"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,21 +87,21 @@ func TestGatewayAgainstSim(t *testing.T) {
 	if err != nil || len(out.Errors) > 0 || out.Data.SchoolUnits.TotalCount == 0 {
 		t.Fatalf("school units from the simulators' database: %v %+v", err, out)
 	}
-	if resp, err := http.Get(srv.URL + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz: %v %v", err, resp)
 	}
 
 	// Outside demo mode a persona names nobody; a token does.
-	_, _, err = runCLI(t, "policy", "explain", "--url", srv.URL, "--admin-token", key, "--persona", "case-officer", "--field", "Person.address")
+	_, _, err = runCLI(t, "policy", "explain", "--url", base, "--admin-token", key, "--persona", "case-officer", "--field", "Person.address")
 	if err == nil || !strings.Contains(err.Error(), "400 BAD_REQUEST: persona: demo personas exist only on a demo gateway") {
 		t.Fatalf("explain --persona outside demo mode: %v", err)
 	}
-	got, _, err := runCLI(t, "policy", "explain", "--url", srv.URL, "--admin-token", key, "--token", key, "--action", "admin", "--object", "policy")
-	if err != nil || !strings.Contains(got, "decision:  ALLOW") || !strings.Contains(got, "subject=officer") || !strings.Contains(got, "(live, at "+srv.URL+")") {
+	got, _, err := runCLI(t, "policy", "explain", "--url", base, "--admin-token", key, "--token", key, "--action", "admin", "--object", "policy")
+	if err != nil || !strings.Contains(got, "decision:  ALLOW") || !strings.Contains(got, "subject=officer") || !strings.Contains(got, "(live, at "+base+")") {
 		t.Fatalf("explain --token outside demo mode: %v\n%s", err, got)
 	}
 	// No demo token to fall back on: the message says what to give.
-	_, _, err = runCLI(t, "policy", "explain", "--url", srv.URL, "--persona", "case-officer", "--field", "Person.address")
+	_, _, err = runCLI(t, "policy", "explain", "--url", base, "--persona", "case-officer", "--field", "Person.address")
 	if err == nil || !strings.Contains(err.Error(), "give --admin-token or set KOMMUNGRAF_TOKEN") {
 		t.Fatalf("explain without a credential: %v", err)
 	}

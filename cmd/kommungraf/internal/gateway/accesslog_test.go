@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,18 +46,9 @@ func startLoggedDemo(t *testing.T) (*demo, *lockedBuffer) {
 	logs := &lockedBuffer{}
 	cfg := config.Demo()
 	cfg.Batching.Wait = testBatchWait
-	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
+	return serve(t, cfg, gateway.Options{
 		Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		gw.Close()
-	})
-	return &demo{gw: gw, srv: srv}, logs
+	}), logs
 }
 
 // TestAccessLogSearch: security staff search the access log by personnummer

@@ -82,10 +82,19 @@ func startDemoIn(t testing.TB, w *sim.World, mod func(*config.Config), latency t
 	if mod != nil {
 		mod(cfg)
 	}
-	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
+	d := serve(t, cfg, gateway.Options{
 		Demo: true, World: w, DemoLatency: latency, InsecureSkipAuthorization: skipAuthz,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+	d.gw.Sim().Stats.Reset()
+	return d
+}
+
+// serve starts a gateway in process and serves it over HTTP until the test
+// ends.
+func serve(t testing.TB, cfg *config.Config, opts gateway.Options) *demo {
+	t.Helper()
+	gw, err := gateway.New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +103,6 @@ func startDemoIn(t testing.TB, w *sim.World, mod func(*config.Config), latency t
 		srv.Close()
 		gw.Close()
 	})
-	gw.Sim().Stats.Reset()
 	return &demo{gw: gw, srv: srv}
 }
 
