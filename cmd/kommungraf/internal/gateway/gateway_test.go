@@ -79,6 +79,13 @@ func startDemoIn(t testing.TB, w *sim.World, mod func(*config.Config), latency t
 	// response takes longer than the production default wait; a wider window
 	// keeps the batch counts exact without changing what is being proven.
 	cfg.Batching.Wait = testBatchWait
+	// The race detector makes the embedded SQLite (pure Go) several times
+	// slower, and CI runs the packages side by side on two cores: Q2's diet
+	// queries, which wait for one another on the database, then passed the
+	// 2 s production deadline now and then (UPSTREAM_TIMEOUT at a
+	// specialDiet). The deadline is not what these tests prove; the fault
+	// tests set their own.
+	cfg.Sources.Skoldatabas.QueryTimeout = 15 * time.Second
 	if mod != nil {
 		mod(cfg)
 	}
