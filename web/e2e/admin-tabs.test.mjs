@@ -96,6 +96,26 @@ test('the access log tab finds who looked at the person, in Swedish time', { ski
   await officer.screenshot({ path: path.join(artifacts, 'access-log.png'), fullPage: true });
 });
 
+test('the officer\'s own searches are logged, and listed when asked for', { skip }, async () => {
+  await view(officer, 'Access log');
+  await officer.getByLabel('Client').fill('');
+  const rows = officer.locator('#accesslog-table tbody tr');
+  await officer.getByLabel('Also list who looked the person up here').check();
+  try {
+    await eventually(async () => { // the search entries are written asynchronously
+      await officer.getByRole('button', { name: 'Search', exact: true }).click();
+      await officer.locator('#accesslog-summary', { hasText: /entr(y|ies)|No entry/ }).waitFor();
+      assert.ok(await rows.filter({ hasText: 'access-log search' }).count() >= 1, await officer.locator('#accesslog-summary').textContent());
+    }, 'the officer\'s earlier search in the list');
+    const cells = await rows.filter({ hasText: 'access-log search' }).first().locator('td').allTextContents();
+    assert.match(cells[1], /demo-security-officer/);
+    assert.match(cells[6], /AccessLog\.search/);
+  } finally {
+    await officer.getByLabel('Also list who looked the person up here').uncheck();
+    await officer.getByLabel('Client').fill('bygglov-app');
+  }
+});
+
 test('the CSV extract (registerutdrag) downloads with the same entries', { skip }, async () => {
   const [download] = await Promise.all([
     officer.waitForEvent('download'),
