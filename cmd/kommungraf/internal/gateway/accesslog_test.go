@@ -46,7 +46,6 @@ func startLoggedDemo(t *testing.T) (*demo, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	cfg := config.Demo()
-	cfg.Batching.Wait = testBatchWait
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
 		Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

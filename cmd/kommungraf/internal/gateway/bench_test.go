@@ -80,8 +80,9 @@ type benchGateway struct {
 // values keep the defaults, except that the record cache is off unless
 // cache is set: a repeated query would otherwise be answered from it.
 type benchSetup struct {
-	wait            time.Duration
-	fanOut          int
+	wait time.Duration
+	// registryMax is the registry's maxConcurrent (0: the default).
+	registryMax     int
 	disableBatching bool
 	cache           bool
 	// persona queries as that demo persona with authorization on; empty
@@ -97,8 +98,8 @@ func newBenchGateway(b *testing.B, s benchSetup) *benchGateway {
 	if s.wait > 0 {
 		cfg.Batching.Wait = s.wait
 	}
-	if s.fanOut > 0 {
-		cfg.Batching.FanOut = s.fanOut
+	if s.registryMax > 0 {
+		cfg.Sources.Folkbokforing.MaxConcurrent = s.registryMax
 	}
 	// Batching is measured only when every iteration reaches the upstreams.
 	cfg.Cache.Disabled = !s.cache
@@ -359,15 +360,16 @@ func BenchmarkBatchWait(b *testing.B) {
 }
 
 // BenchmarkRegistryFanOut measures Q1 and Q2 at several bounds on concurrent
-// registry (and lagfart) calls per batch. The registry has no batch form, so
-// this bound, not the batch wait, sets how many 20 ms rounds a level takes.
+// registry calls (sources.folkbokforing.maxConcurrent, shared by every
+// request). The registry has no batch form, so this bound, not the
+// dispatcher, sets how many 20 ms rounds a level takes.
 //
 //	go test -run '^$' -bench 'BenchmarkRegistryFanOut' -benchtime 20x -count 3 ./cmd/kommungraf/internal/gateway/
 func BenchmarkRegistryFanOut(b *testing.B) {
 	for _, q := range []struct{ name, query string }{{"Q1", benchQ1}, {"Q2", benchQ2}} {
-		for _, fanOut := range []int{16, 32, 64} {
-			b.Run(fmt.Sprintf("%s/fanout=%d", q.name, fanOut), func(b *testing.B) {
-				g := newBenchGateway(b, benchSetup{fanOut: fanOut})
+		for _, n := range []int{16, 32, 64, 128} {
+			b.Run(fmt.Sprintf("%s/maxConcurrent=%d", q.name, n), func(b *testing.B) {
+				g := newBenchGateway(b, benchSetup{registryMax: n})
 				r := runSerial(b, g, q.query)
 				r.report(b)
 			})
