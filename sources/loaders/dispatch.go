@@ -275,24 +275,28 @@ type waiter struct{ pending int }
 type track[K comparable] struct {
 	d       *dispatcher // nil: untracked (batching disabled)
 	dl      interface{ Flush() }
+	loads   map[K]struct{} // keys asked for, answered or not
 	done    map[K]struct{}
 	waiters map[K][]*waiter
 }
 
 func newTrack[K comparable](d *dispatcher) *track[K] {
-	return &track[K]{d: d, done: map[K]struct{}{}, waiters: map[K][]*waiter{}}
+	return &track[K]{d: d, loads: map[K]struct{}{}, done: map[K]struct{}{}, waiters: map[K][]*waiter{}}
 }
 
 func (t *track[K]) flush() { t.dl.Flush() }
 
 // loaded notes that the loader may hold pending keys, and arms the safety
 // net.
-func (t *track[K]) loaded() {
+func (t *track[K]) loaded(keys ...K) {
 	d := t.d
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
+	for _, k := range keys {
+		t.loads[k] = struct{}{}
+	}
 	d.dirty[t] = struct{}{}
 	if d.timer == nil {
 		d.armedAt = d.progress
@@ -358,6 +362,20 @@ func (t *track[K]) answered(keys []K) {
 	d.mu.Unlock()
 }
 
+// primed marks a primed key answered, unless it was asked for before: the
+// loader keeps the value it is fetching then, and its batch answers it.
+func (t *track[K]) primed(key K) {
+	d := t.d
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	if _, ok := t.loads[key]; !ok {
+		t.done[key] = struct{}{}
+	}
+	d.mu.Unlock()
+}
+
 // Batched is a per-request dataloader whose batches the request's
 // dispatcher starts.
 type Batched[K comparable, V any] struct {
@@ -391,7 +409,7 @@ func newBatched[K comparable, V any](o Options, d *dispatcher, batch dataloader.
 // Load returns a thunk of the key's value.
 func (b *Batched[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	th := b.dl.Load(ctx, key)
-	b.t.loaded()
+	b.t.loaded(key)
 	return func() (V, error) {
 		b.t.wait([]K{key})
 		return th()
@@ -404,7 +422,7 @@ func (b *Batched[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.Thunk
 	for i, k := range keys {
 		ths[i] = b.dl.Load(ctx, k)
 	}
-	b.t.loaded()
+	b.t.loaded(keys...)
 	return func() ([]V, []error) {
 		b.t.wait(keys)
 		vals := make([]V, len(keys))
@@ -425,6 +443,6 @@ func (b *Batched[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.Thunk
 
 // Prime puts a value the request already has into the loader.
 func (b *Batched[K, V]) Prime(ctx context.Context, key K, v V) {
+	b.t.primed(key)
 	b.dl.Prime(ctx, key, v)
-	b.t.answered([]K{key})
 }
