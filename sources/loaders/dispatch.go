@@ -49,17 +49,18 @@ type dispatcher struct {
 	timer    *time.Timer
 	progress uint64
 	armedAt  uint64
-	// nodes are the field executions with objects below them, by their
-	// field context; objects are those objects, by the field's node and
-	// their list indices.
-	nodes   map[*graphql.FieldContext]*node
+	// objects are the objects gqlgen resolves fields on, by the field
+	// whose value holds them and their list indices.
 	objects map[objectKey]*object
+
+	fieldsMu sync.Mutex
+	fields   map[selectionKey][]childField
 }
 
 type flusher interface{ flush() }
 
 func newDispatcher(wait time.Duration, m *flushMetrics) *dispatcher {
-	return &dispatcher{dirty: map[flusher]struct{}{}, wait: wait, metrics: m}
+	return &dispatcher{dirty: map[flusher]struct{}{}, wait: wait, metrics: m, fields: map[selectionKey][]childField{}}
 }
 
 // flushMetrics count the dispatcher's flushes by what triggered them:
@@ -85,8 +86,8 @@ type node struct {
 	fc  *graphql.FieldContext
 	obj *object // the object it is a field of
 	pos int     // its place among obj's fields
-	// remaining is 1 until its resolver returns, plus the fields of the
-	// objects below it that are not complete.
+	// remaining is the number of fields of the objects below it that are
+	// not complete.
 	remaining int
 	objects   []objectKey
 }
@@ -108,16 +109,8 @@ func (d *dispatcher) begin(fields []childField) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.active = true
-	d.nodes = map[*graphql.FieldContext]*node{}
 	d.objects = map[objectKey]*object{}
 	d.addObjectLocked(nil, objectFields{fields: fields})
-}
-
-// counting says whether an operation is being counted.
-func (d *dispatcher) counting() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.active
 }
 
 // addObjectLocked registers an object below owner and counts the places
@@ -156,42 +149,38 @@ func (o *object) placesFrom(pos int) int {
 	return n
 }
 
-// enter finds a starting field's place; nil when it is not counted.
-func (d *dispatcher) enter(fc *graphql.FieldContext) *node {
+// exit is called when the resolver of the field fc has returned (after
+// every interceptor inside the dispatcher's) with objs below its value: the
+// field stops counting, the objects start. A field that was not counted
+// (its object is unknown) changes nothing. Everything a field changes in
+// the count happens here, under one lock: until it returns, the field counts
+// as running, and the object it belongs to cannot be complete.
+func (d *dispatcher) exit(fc *graphql.FieldContext, objs []objectFields) {
 	if fc == nil {
-		return nil
+		return
 	}
 	owner, path := pathOf(fc)
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.progress++
 	o := d.objects[objectKey{owner, path}]
-	if o == nil {
-		return nil
-	}
-	for i, f := range o.fields {
-		if f.alias == fc.Field.Alias {
-			n := &node{fc: fc, obj: o, pos: i, remaining: 1}
-			d.nodes[fc] = n
-			return n
+	pos := -1
+	if o != nil {
+		for i, f := range o.fields {
+			if f.alias == fc.Field.Alias {
+				pos = i
+				break
+			}
 		}
 	}
-	return nil
-}
-
-// exit is called when n's resolver has returned with objs below its value:
-// the field stops counting, the objects start.
-func (d *dispatcher) exit(n *node, objs []objectFields) {
-	if n == nil {
+	if pos < 0 {
+		d.mu.Unlock()
 		return
 	}
-	d.mu.Lock()
 	d.progress++
 	d.runnable--
+	n := &node{fc: fc, obj: o, pos: pos}
 	for _, of := range objs {
 		d.addObjectLocked(n, of)
 	}
-	n.remaining--
 	d.completeLocked(n)
 	fl := d.exhaustedLocked()
 	d.mu.Unlock()
@@ -203,7 +192,6 @@ func (d *dispatcher) exit(n *node, objs []objectFields) {
 // completeLocked handles n once it may be complete, and its owners in turn.
 func (d *dispatcher) completeLocked(n *node) {
 	for n != nil && n.remaining == 0 {
-		delete(d.nodes, n.fc)
 		o := n.obj
 		if !o.fields[n.pos].concurrent {
 			d.runnable += o.placesFrom(n.pos)

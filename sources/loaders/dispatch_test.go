@@ -58,7 +58,7 @@ func TestLevelIsOneBatchHoweverLateItsLastKey(t *testing.T) {
 	d.begin([]childField{{"a", true}, {"b", true}, {"c", true}})
 
 	field := func(alias, key, chained string) {
-		n := d.enter(rootField(alias))
+		fc := rootField(alias)
 		if v, err := b.Load(ctx, key)(); err != nil || v != "v"+key {
 			t.Errorf("%s: %q, %v", key, v, err)
 		}
@@ -67,7 +67,7 @@ func TestLevelIsOneBatchHoweverLateItsLastKey(t *testing.T) {
 				t.Errorf("%s: %q", chained, v)
 			}
 		}
-		d.exit(n, nil)
+		d.exit(fc, nil)
 	}
 	var wg sync.WaitGroup
 	for _, f := range []struct{ alias, key, chained string }{{"a", "1", "4"}, {"b", "2", "5"}} {
@@ -115,7 +115,7 @@ func TestPrimedKeyDoesNotBlock(t *testing.T) {
 	rec := &recorder{}
 	b := newBatched(Options{}, d, rec.batch)
 	d.begin([]childField{{"a", true}})
-	n := d.enter(rootField("a"))
+	fc := rootField("a")
 	b.Prime(context.Background(), "1", "primed")
 	if v, _ := b.Load(context.Background(), "1")(); v != "primed" {
 		t.Fatalf("%q", v)
@@ -123,7 +123,7 @@ func TestPrimedKeyDoesNotBlock(t *testing.T) {
 	if c := d.count(); c != 1 {
 		t.Fatalf("runnable %d, want 1: the field never waited", c)
 	}
-	d.exit(n, nil)
+	d.exit(fc, nil)
 	if got := rec.got(); len(got) != 0 {
 		t.Fatalf("batches %v, want none", got)
 	}

@@ -91,26 +91,30 @@ func (x *Levels) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 				}
 			}
 			l.disp.begin(fields)
+			// The fields below find the dispatcher here, a few contexts
+			// up rather than past the whole HTTP stack.
+			ctx = context.WithValue(ctx, dispatcherKey{}, l.disp)
 		}
 	}
 	return next(ctx)
 }
 
-// InterceptField tells the dispatcher that a field has started, and once
-// its resolver (and every interceptor inside this one) has returned, which
-// objects gqlgen will resolve below its value.
+type dispatcherKey struct{}
+
+// InterceptField tells the dispatcher, once a field's resolver (and every
+// interceptor inside this one) has returned, which objects gqlgen will
+// resolve below its value.
 func (x *Levels) InterceptField(ctx context.Context, next graphql.Resolver) (res any, err error) {
-	l, ok := Lookup(ctx)
-	if !ok || !l.disp.counting() {
+	d, ok := ctx.Value(dispatcherKey{}).(*dispatcher)
+	if !ok {
 		return next(ctx)
 	}
 	fc := graphql.GetFieldContext(ctx)
-	n := l.disp.enter(fc)
 	var objs []objectFields
-	defer func() { l.disp.exit(n, objs) }()
+	defer func() { d.exit(fc, objs) }() // also when next panics
 	res, err = next(ctx)
 	if err == nil && fc != nil && fc.Field.Definition != nil {
-		objs = x.objects(ctx, fc, fc.Field.Definition.Type, reflect.ValueOf(res), "", nil)
+		objs = x.objects(ctx, d, fc, fc.Field.Definition.Type, reflect.ValueOf(res), "", nil)
 	}
 	return res, err
 }
@@ -129,7 +133,7 @@ type objectFields struct {
 }
 
 // objects lists the objects gqlgen marshals below the value v of type t.
-func (x *Levels) objects(ctx context.Context, fc *graphql.FieldContext, t *ast.Type, v reflect.Value, path string, out []objectFields) []objectFields {
+func (x *Levels) objects(ctx context.Context, d *dispatcher, fc *graphql.FieldContext, t *ast.Type, v reflect.Value, path string, out []objectFields) []objectFields {
 	v, ok := deref(v)
 	if !ok {
 		return out
@@ -140,7 +144,7 @@ func (x *Levels) objects(ctx context.Context, fc *graphql.FieldContext, t *ast.T
 		}
 		var fields []childField
 		if t.Elem.Elem == nil {
-			fields = x.fields(ctx, fc, t.Elem.NamedType)
+			fields = x.fields(ctx, d, fc, t.Elem.NamedType)
 			if fields == nil {
 				return out
 			}
@@ -148,14 +152,14 @@ func (x *Levels) objects(ctx context.Context, fc *graphql.FieldContext, t *ast.T
 		for i := range v.Len() {
 			p := path + "/" + strconv.Itoa(i)
 			if fields == nil {
-				out = x.objects(ctx, fc, t.Elem, v.Index(i), p, out)
+				out = x.objects(ctx, d, fc, t.Elem, v.Index(i), p, out)
 			} else if _, ok := deref(v.Index(i)); ok {
 				out = append(out, objectFields{path: p, fields: fields})
 			}
 		}
 		return out
 	}
-	if fields := x.fields(ctx, fc, t.NamedType); fields != nil {
+	if fields := x.fields(ctx, d, fc, t.NamedType); fields != nil {
 		out = append(out, objectFields{path: path, fields: fields})
 	}
 	return out
@@ -163,20 +167,38 @@ func (x *Levels) objects(ctx context.Context, fc *graphql.FieldContext, t *ast.T
 
 // fields are the fields selected on an object of type typ below fc that go
 // through the field interceptors (all but __typename); nil for a scalar or
-// an enum.
-func (x *Levels) fields(ctx context.Context, fc *graphql.FieldContext, typ string) []childField {
+// an enum. They are computed once per selection set and type in a request.
+func (x *Levels) fields(ctx context.Context, d *dispatcher, fc *graphql.FieldContext, typ string) []childField {
 	imp, ok := x.implementor[typ]
-	if !ok {
+	if !ok || len(fc.Field.Selections) == 0 {
 		return nil
 	}
+	k := selectionKey{&fc.Field.Selections[0], len(fc.Field.Selections), typ}
+	d.fieldsMu.Lock()
+	out, ok := d.fields[k]
+	d.fieldsMu.Unlock()
+	if ok {
+		return out
+	}
 	collected := graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, imp)
-	out := make([]childField, 0, len(collected))
+	out = make([]childField, 0, len(collected))
 	for _, f := range collected {
 		if f.Name != "__typename" {
 			out = append(out, childField{alias: f.Alias, concurrent: x.isConcurrent(ctx, fc, typ, f)})
 		}
 	}
+	d.fieldsMu.Lock()
+	d.fields[k] = out
+	d.fieldsMu.Unlock()
 	return out
+}
+
+// selectionKey names a selection set of the operation (its AST, which lives
+// as long as the request) and the type it is collected for.
+type selectionKey struct {
+	first *ast.Selection
+	n     int
+	typ   string
 }
 
 // isConcurrent says whether gqlgen resolves field f of typ in a goroutine of
@@ -200,8 +222,14 @@ func (x *Levels) isConcurrent(ctx context.Context, fc *graphql.FieldContext, typ
 // pathOf locates a field among the objects of its parent field: the parent
 // field's context and the list indices between them.
 func pathOf(fc *graphql.FieldContext) (*graphql.FieldContext, string) {
-	var idx []int
 	p := fc.Parent
+	if p == nil || p.Field.Field != nil {
+		return p, "" // a field of an object that is the value itself
+	}
+	if p.Index != nil && p.Parent != nil && p.Parent.Field.Field != nil {
+		return p.Parent, "/" + strconv.Itoa(*p.Index) // an element of a list
+	}
+	var idx []int
 	for p != nil && p.Field.Field == nil {
 		if p.Index != nil {
 			idx = append(idx, *p.Index)
