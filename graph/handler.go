@@ -71,6 +71,11 @@ type HandlerOptions struct {
 	// field interceptor decides on every field before its resolver runs and
 	// whose operation interceptor prepares the caller and writes the access log.
 	Extensions []graphql.HandlerExtension
+	// Dispatch is the loaders' dispatcher extension (loaders.Levels). It is
+	// used before every other extension, so that its field interceptor is
+	// the outermost (gqlgen runs the first extension used outermost): it
+	// counts what a field returns after authorization.
+	Dispatch graphql.HandlerExtension
 }
 
 // NewHandler assembles the GraphQL handler: explicit transports (POST, and GET
@@ -105,6 +110,10 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(10000)
 	srv.SetDisableSuggestion(true)
+	if opts.Dispatch != nil {
+		// gqlgen runs the first extension used outermost.
+		srv.Use(opts.Dispatch)
+	}
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}

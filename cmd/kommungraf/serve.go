@@ -39,7 +39,7 @@ func serveFlags() (*flag.FlagSet, serveOptions) {
 		jitter:    fs.Duration("demo-jitter", 0, "demo: random extra latency, 0 to this"),
 		seed:      fs.Uint64("seed", 1, "demo: seed of the synthetic data"),
 		people:    fs.Int("people", sim.DefaultPeople, "demo: number of synthetic people"),
-		batchWait: fs.Duration("batch-wait", 0, "how long loaders collect keys before calling an upstream (default 2ms, or batching.wait of the config)"),
+		batchWait: fs.Duration("batch-wait", 0, "the dispatcher's safety net: loaders call their upstream after a request made no progress for this long (default 1s, or batching.wait of the config)"),
 		noBatch:   fs.Bool("no-batching", false, "turn dataloader batching off (for comparisons only)"),
 	}
 	fs.Usage = usageFunc(fs, "usage: kommungraf [serve] [flags]\n  runs the gateway; without --config the embedded demo (simulators, SQLite, development tokens)")

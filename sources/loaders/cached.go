@@ -166,15 +166,16 @@ func keyError(err error, key string) error {
 }
 
 // fanOutMap adapts a one-key call (an upstream without a batch form) to a
-// map fetch: keys are fetched concurrently, at most limit at a time; a
-// not-found key is left out, other failures are reported per key.
-func fanOutMap[V any](limit int, fetch func(context.Context, string) (V, error)) func(context.Context, []string) (map[string]V, error) {
+// map fetch: every distinct key is fetched at once, and the upstream's own
+// bound (upstream.Options.MaxConcurrent, shared by every request) decides how
+// many calls are in flight; a not-found key is left out, other failures are
+// reported per key.
+func fanOutMap[V any](fetch func(context.Context, string) (V, error)) func(context.Context, []string) (map[string]V, error) {
 	return func(ctx context.Context, keys []string) (map[string]V, error) {
 		var mu sync.Mutex
 		out := make(map[string]V, len(keys))
 		failed := keyErrors{}
 		var g errgroup.Group
-		g.SetLimit(limit)
 		for _, k := range dedupe(keys) {
 			g.Go(func() error {
 				v, err := fetch(ctx, k)

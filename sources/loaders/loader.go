@@ -11,14 +11,14 @@ import (
 
 // Loader is a dataloader with a fast path: a key whose fresh record is in the
 // in-process cache tier is answered at once, without waiting for a batch.
-// Only misses go through the batch wait, the Redis tier and the upstream.
+// Only misses go through the dispatcher, the Redis tier and the upstream.
 type Loader[V any] struct {
-	dl    *dataloader.Loader[string, V]
+	b     *Batched[string, V]
 	store *cache.Store[V]
 }
 
-func newCachedLoader[V any](o Options, capacity int, store *cache.Store[V], fetch func(context.Context, []string) (map[string]V, error)) *Loader[V] {
-	return &Loader[V]{dl: newLoader(o, capacity, fromMap(through(store, fetch))), store: store}
+func newCachedLoader[V any](o Options, d *dispatcher, store *cache.Store[V], fetch func(context.Context, []string) (map[string]V, error)) *Loader[V] {
+	return &Loader[V]{b: newBatched(o, d, fromMap(through(store, fetch))), store: store}
 }
 
 // Load returns a thunk of the key's value.
@@ -26,7 +26,7 @@ func (l *Loader[V]) Load(ctx context.Context, key string) dataloader.Thunk[V] {
 	if v, ok := l.store.Peek(key); ok {
 		return func() (V, error) { return v, nil }
 	}
-	return l.markStale(ctx, key, l.dl.Load(ctx, key))
+	return l.markStale(ctx, key, l.b.Load(ctx, key))
 }
 
 // markStale wraps a thunk so that a value served stale is reported with the
@@ -51,7 +51,7 @@ func (l *Loader[V]) LoadMany(ctx context.Context, keys []string) dataloader.Thun
 	for i, k := range keys {
 		v, ok := l.store.Peek(k)
 		if !ok {
-			return l.dl.LoadMany(ctx, keys)
+			return l.b.LoadMany(ctx, keys)
 		}
 		vals[i] = v
 	}
@@ -60,5 +60,5 @@ func (l *Loader[V]) LoadMany(ctx context.Context, keys []string) dataloader.Thun
 
 // Prime puts a value the request already has into the request's loader.
 func (l *Loader[V]) Prime(ctx context.Context, key string, v V) {
-	l.dl.Prime(ctx, key, v)
+	l.b.Prime(ctx, key, v)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -31,14 +32,12 @@ type Sources struct {
 
 // Options tune batching.
 type Options struct {
-	// Wait is how long a loader collects keys before it calls the upstream
-	// (default 2ms; the library's 16ms default would add 16ms per level of
-	// the query). See docs/BENCHMARKS.md for the measurement behind it.
+	// Wait is the dispatcher's safety net (default 1s): loaders holding keys
+	// call their upstreams when the request has made no progress for Wait
+	// although its count says something can still run. Batches start when
+	// the request is exhausted (see dispatcher), never on this timer; one
+	// that does is a count gone wrong, and costs latency only.
 	Wait time.Duration
-	// MaxBatch caps the keys of one batch (default 100, the upstreams' page cap).
-	MaxBatch int
-	// FanOut bounds concurrent calls to upstreams without a batch form (default 64: Q1 has about 100 distinct people, and each round of a narrower bound adds a registry round trip; see docs/BENCHMARKS.md).
-	FanOut int
 	// Disabled turns batching off: every key is its own call. For benchmarks only.
 	Disabled bool
 	// Caching puts the record cache under the loaders; nil caches nothing.
@@ -53,6 +52,8 @@ type Options struct {
 	ProtectionMaxAge time.Duration
 	// Now is the clock that stamps registry records; nil means time.Now.
 	Now func() time.Time
+	// Registerer receives the dispatcher's flush counter; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // RowScope answers, for one request, which values of a @row type's
@@ -60,18 +61,12 @@ type Options struct {
 // push the answer down; the decision is authz's.
 type RowScope func(ctx context.Context, typ string) []string
 
-// DefaultWait is the batch wait chosen for production.
-const DefaultWait = 2 * time.Millisecond
+// DefaultWait is the dispatcher's safety net (Options.Wait).
+const DefaultWait = time.Second
 
 func (o *Options) defaults() {
 	if o.Wait <= 0 {
 		o.Wait = DefaultWait
-	}
-	if o.MaxBatch <= 0 {
-		o.MaxBatch = 100
-	}
-	if o.FanOut <= 0 {
-		o.FanOut = 64
 	}
 	if o.Rows == nil {
 		o.Rows = func(context.Context, string) []string { return nil } // fail closed
@@ -91,15 +86,16 @@ func (o *Options) defaults() {
 
 // Factory makes fresh loaders for each request.
 type Factory struct {
-	src    Sources
-	opts   Options
-	stores stores
+	src     Sources
+	opts    Options
+	stores  stores
+	flushes *flushMetrics
 }
 
 // NewFactory returns a factory of per-request loaders.
 func NewFactory(src Sources, opts Options) *Factory {
 	opts.defaults()
-	return &Factory{src: src, opts: opts, stores: newStores(opts.Caching)}
+	return &Factory{src: src, opts: opts, stores: newStores(opts.Caching), flushes: newFlushMetrics(opts.Registerer)}
 }
 
 // Loaders are one request's loaders. They cache what they loaded for the
@@ -108,6 +104,7 @@ type Loaders struct {
 	src    Sources
 	opts   Options
 	stores stores
+	disp   *dispatcher
 
 	staleMu     sync.Mutex
 	stale       []cache.Stale
@@ -125,7 +122,7 @@ type Loaders struct {
 	Property         *Loader[*model.Property]
 	Owners           *Loader[[]*model.PropertyOwner]
 	SchoolUnit       *Loader[*model.SchoolUnit]
-	UnitPlacements   *dataloader.Loader[UnitPage, sqldb.PlacementPage]
+	UnitPlacements   *Batched[UnitPage, sqldb.PlacementPage]
 	PersonPlacements *Loader[[]*model.Placement]
 	Diets            *Loader[[]string]
 	Absences         *Loader[[]model.Absence]
@@ -137,40 +134,29 @@ type UnitPage struct {
 	Offset, Limit int
 }
 
-// sqlBatch caps the keys of one SQL query: far below SQLite's 32766
-// parameters, and large enough that a page of pages (20 units x 100
-// placements) is one query.
-const sqlBatch = 2000
-
-// partyBatch is the party lookup's own cap (1000 keys per call).
-const partyBatch = 1000
-
-func newLoader[K comparable, V any](o Options, capacity int, batch dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
-	if o.Disabled {
-		return dataloader.NewBatchedLoader(batch, dataloader.WithBatchCapacity[K, V](1), dataloader.WithWait[K, V](0))
-	}
-	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](o.Wait), dataloader.WithBatchCapacity[K, V](capacity))
-}
-
 // New returns fresh loaders for one request.
 func (f *Factory) New() *Loaders {
-	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores}
+	d := newDispatcher(f.opts.Wait, f.flushes)
+	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores, disp: d}
 	o, st, src := f.opts, f.stores, f.src
-	registry := fanOutMap(o.FanOut, f.stamped)
-	l.Person = newCachedLoader(o, o.MaxBatch, st.person, registry)
-	l.PersonFresh = newCachedLoader(o, o.MaxBatch, nil, registry)
-	l.PersonalNumber = newCachedLoader(o, partyBatch, st.pnrByParty, src.Errands.PersonalNumbersByParty)
-	l.Party = newCachedLoader(o, partyBatch, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
-	l.Errand = newCachedLoader(o, o.MaxBatch, st.errand, src.Errands.ErrandsByNumber)
-	l.ErrandsByParty = newCachedLoader(o, o.MaxBatch, st.errandsByParty, src.Errands.ErrandsByParty)
-	l.Decisions = newCachedLoader(o, o.MaxBatch, st.decisions, fanOutMap(o.FanOut, src.Errands.Decisions))
-	l.Property = newCachedLoader(o, o.MaxBatch, st.property, src.Geodata.PropertiesByID)
-	l.Owners = newCachedLoader(o, o.MaxBatch, st.owners, fanOutMap(o.FanOut, src.Geodata.Owners))
-	l.SchoolUnit = newCachedLoader(o, sqlBatch, st.unit, src.School.SchoolUnitsByCode)
-	l.UnitPlacements = newLoader(o, sqlBatch, f.unitPlacements)
-	l.PersonPlacements = newCachedLoader(o, sqlBatch, st.personPlacements, src.School.PlacementsByPerson)
-	l.Diets = newCachedLoader(o, sqlBatch, st.diets, src.School.DietsByPerson)
-	l.Absences = newCachedLoader(o, sqlBatch, st.absences, src.School.AbsencesByPerson)
+	// Upstreams without a batch form get every key of a batch at once: the
+	// bound on concurrent calls is the upstream's, shared by all requests
+	// (upstream.Options.MaxConcurrent), not one per batch.
+	registry := fanOutMap(f.stamped)
+	l.Person = newCachedLoader(o, d, st.person, registry)
+	l.PersonFresh = newCachedLoader(o, d, nil, registry)
+	l.PersonalNumber = newCachedLoader(o, d, st.pnrByParty, src.Errands.PersonalNumbersByParty)
+	l.Party = newCachedLoader(o, d, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
+	l.Errand = newCachedLoader(o, d, st.errand, src.Errands.ErrandsByNumber)
+	l.ErrandsByParty = newCachedLoader(o, d, st.errandsByParty, src.Errands.ErrandsByParty)
+	l.Decisions = newCachedLoader(o, d, st.decisions, fanOutMap(src.Errands.Decisions))
+	l.Property = newCachedLoader(o, d, st.property, src.Geodata.PropertiesByID)
+	l.Owners = newCachedLoader(o, d, st.owners, fanOutMap(src.Geodata.Owners))
+	l.SchoolUnit = newCachedLoader(o, d, st.unit, src.School.SchoolUnitsByCode)
+	l.UnitPlacements = newBatched(o, d, f.unitPlacements)
+	l.PersonPlacements = newCachedLoader(o, d, st.personPlacements, src.School.PlacementsByPerson)
+	l.Diets = newCachedLoader(o, d, st.diets, src.School.DietsByPerson)
+	l.Absences = newCachedLoader(o, d, st.absences, src.School.AbsencesByPerson)
 	return l
 }
 

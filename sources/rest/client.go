@@ -12,6 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
@@ -95,4 +98,39 @@ func classifyProblem(r *upstream.Response) *upstream.Error {
 		}
 	}
 	return e
+}
+
+// chunked asks for keys in calls of at most size keys each. The calls of one
+// batch are issued together and the batch waits for all of them, so a batch
+// larger than an upstream's cap still answers as one level (the upstream's
+// MaxConcurrent bounds them like any other call). The first failure fails
+// the batch.
+func chunked[V any](ctx context.Context, keys []string, size int, fetch func(ctx context.Context, chunk []string, out func(string, V)) error) (map[string]V, error) {
+	out := make(map[string]V, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if len(keys) <= size {
+		err := fetch(ctx, keys, func(k string, v V) { out[k] = v })
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for start := 0; start < len(keys); start += size {
+		chunk := keys[start:min(start+size, len(keys))]
+		g.Go(func() error {
+			return fetch(gctx, chunk, func(k string, v V) {
+				mu.Lock()
+				out[k] = v
+				mu.Unlock()
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

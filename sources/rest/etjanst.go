@@ -127,19 +127,17 @@ func (e *ETjanst) ErrandsByParty(ctx context.Context, partyIDs []string) (map[st
 // ErrandsByNumber fetches errands with the platform's batch form; unknown
 // numbers are absent from the map.
 func (e *ETjanst) ErrandsByNumber(ctx context.Context, numbers []string) (map[string]*model.Errand, error) {
-	out := make(map[string]*model.Errand, len(numbers))
-	for start := 0; start < len(numbers); start += MaxPage {
-		chunk := numbers[start:min(start+MaxPage, len(numbers))]
+	return chunked(ctx, numbers, MaxPage, func(ctx context.Context, chunk []string, out func(string, *model.Errand)) error {
 		var list ErrandList
 		q := url.Values{"errandNumbers": {strings.Join(chunk, ",")}}
 		if err := e.c.get(ctx, "errandsByNumber", "api/v1/errands", q, &list); err != nil {
-			return nil, err
+			return err
 		}
 		for _, d := range list.Errands {
-			out[d.ErrandNumber] = errandFromDTO(d)
+			out(d.ErrandNumber, errandFromDTO(d))
 		}
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // Decisions returns an errand's decisions. The platform has no batch form.
@@ -171,18 +169,16 @@ func (e *ETjanst) PartiesByPersonalNumber(ctx context.Context, pnrs []string) (m
 const maxLookup = 1000
 
 func (e *ETjanst) lookup(ctx context.Context, keys []string, req func([]string) PartyLookupRequest, pair func(PartyDTO) (string, string)) (map[string]string, error) {
-	out := make(map[string]string, len(keys))
-	for start := 0; start < len(keys); start += maxLookup {
+	return chunked(ctx, keys, maxLookup, func(ctx context.Context, chunk []string, out func(string, string)) error {
 		var resp PartyLookupResponse
-		if err := e.c.post(ctx, "lookupParties", "api/v1/parties/lookup", req(keys[start:min(start+maxLookup, len(keys))]), true, &resp); err != nil {
-			return nil, err
+		if err := e.c.post(ctx, "lookupParties", "api/v1/parties/lookup", req(chunk), true, &resp); err != nil {
+			return err
 		}
 		for _, p := range resp.Parties {
-			k, v := pair(p)
-			out[k] = v
+			out(pair(p))
 		}
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // Ping checks that the platform answers.

@@ -33,20 +33,18 @@ func NewGeodata(opts upstream.Options) (*Geodata, error) {
 // PropertiesByID fetches properties by objektidentitet with the items batch
 // filter; unknown ids are absent.
 func (g *Geodata) PropertiesByID(ctx context.Context, ids []string) (map[string]*model.Property, error) {
-	out := make(map[string]*model.Property, len(ids))
-	for start := 0; start < len(ids); start += maxItems {
-		chunk := ids[start:min(start+maxItems, len(ids))]
+	return chunked(ctx, ids, maxItems, func(ctx context.Context, chunk []string, out func(string, *model.Property)) error {
 		q := url.Values{"objektidentitet": {strings.Join(chunk, ",")}, "limit": {strconv.Itoa(len(chunk))}}
 		var fc FeatureCollection
 		if err := g.c.get(ctx, "items", "collections/fastigheter/items", q, &fc); err != nil {
-			return nil, err
+			return err
 		}
 		for _, f := range fc.Features {
 			p := propertyFromFeature(f)
-			out[p.ObjectID] = p
+			out(p.ObjectID, p)
 		}
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // PropertyByDesignation finds a property by its designation; nil when unknown.

@@ -114,9 +114,9 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 	}
 }
 
-func (e *etjanst) record(op string, keys int) {
+func (e *etjanst) record(r *http.Request, op string, keys int) {
 	if e.stats != nil {
-		e.stats.Record("etjanst", op, keys)
+		e.stats.RecordRequest(r.Header.Get("X-Request-Id"), "etjanst", op, keys)
 	}
 }
 
@@ -138,10 +138,10 @@ func errandDTO(er *model.Errand) rest.ErrandDTO {
 func (e *etjanst) listErrands(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Has("errandNumbers") {
-		e.errandsByNumber(w, q)
+		e.errandsByNumber(w, r, q)
 		return
 	}
-	e.record("listErrands", 0)
+	e.record(r, "listErrands", 0)
 	limit, err := intParam(q, "limit", errandsDefaultLimit, 1, errandsMaxLimit)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
@@ -206,9 +206,9 @@ func (e *etjanst) match(caseTypes []string, status model.ErrandStatus, parties [
 	return out
 }
 
-func (e *etjanst) errandsByNumber(w http.ResponseWriter, q url.Values) {
+func (e *etjanst) errandsByNumber(w http.ResponseWriter, r *http.Request, q url.Values) {
 	numbers := splitList(q.Get("errandNumbers"))
-	e.record("errandsByNumber", len(numbers))
+	e.record(r, "errandsByNumber", len(numbers))
 	switch {
 	case len(numbers) == 0:
 		writeProblem(w, http.StatusBadRequest, "Bad Request", "errandNumbers must name at least one errand")
@@ -244,7 +244,7 @@ func (e *etjanst) errandsByNumber(w http.ResponseWriter, q url.Values) {
 }
 
 func (e *etjanst) getErrand(w http.ResponseWriter, r *http.Request) {
-	e.record("getErrand", 1)
+	e.record(r, "getErrand", 1)
 	n := r.PathValue("errandNumber")
 	i, ok := e.pos[n]
 	if !ok {
@@ -255,7 +255,7 @@ func (e *etjanst) getErrand(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *etjanst) listDecisions(w http.ResponseWriter, r *http.Request) {
-	e.record("listDecisions", 1)
+	e.record(r, "listDecisions", 1)
 	n := r.PathValue("errandNumber")
 	if _, ok := e.pos[n]; !ok {
 		writeProblem(w, http.StatusNotFound, "Not Found", "no errand "+n)
@@ -279,7 +279,7 @@ func (e *etjanst) lookupParties(w http.ResponseWriter, r *http.Request) {
 	if err == nil && dec.More() {
 		err = errors.New("trailing data after the JSON object")
 	}
-	e.record("lookupParties", len(req.PartyIDs)+len(req.PersonalNumbers))
+	e.record(r, "lookupParties", len(req.PartyIDs)+len(req.PersonalNumbers))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -271,6 +271,9 @@ func (f *Faults) wrap(system string, next http.Handler, kind BodyKind, stats *St
 			next.ServeHTTP(w, r)
 			return
 		}
+		if stats != nil {
+			defer stats.enter(system)()
+		}
 		c := f.Get()
 		if c.Down {
 			record("down")

@@ -185,9 +185,9 @@ func geometryBox(raw []byte) [4]float64 {
 	return box
 }
 
-func (g *geodata) record(op string, keys int) {
+func (g *geodata) record(r *http.Request, op string, keys int) {
 	if g.stats != nil {
-		g.stats.Record("geodata", op, keys)
+		g.stats.RecordRequest(r.Header.Get("X-Request-Id"), "geodata", op, keys)
 	}
 }
 
@@ -210,7 +210,7 @@ func baseURL(r *http.Request) string {
 }
 
 func (g *geodata) landing(w http.ResponseWriter, r *http.Request) {
-	g.record("landing", 0)
+	g.record(r, "landing", 0)
 	base := baseURL(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"title":       "Fastighetsregister (syntetiskt)",
@@ -224,7 +224,7 @@ func (g *geodata) landing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *geodata) conformance(w http.ResponseWriter, r *http.Request) {
-	g.record("conformance", 0)
+	g.record(r, "conformance", 0)
 	writeJSON(w, http.StatusOK, map[string]any{"conformsTo": []string{confCore, confGeoJSON}})
 }
 
@@ -261,7 +261,7 @@ func (g *geodata) collectionInfo(r *http.Request) collectionInfo {
 }
 
 func (g *geodata) collections(w http.ResponseWriter, r *http.Request) {
-	g.record("collections", 0)
+	g.record(r, "collections", 0)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"links": []rest.Link{
 			{Href: baseURL(r) + "/collections", Rel: "self", Type: "application/json", Title: "Collections"},
@@ -280,7 +280,7 @@ func knownCollection(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (g *geodata) collection(w http.ResponseWriter, r *http.Request) {
-	g.record("collection", 0)
+	g.record(r, "collection", 0)
 	if knownCollection(w, r) {
 		writeJSON(w, http.StatusOK, g.collectionInfo(r))
 	}
@@ -299,11 +299,11 @@ func (g *geodata) items(w http.ResponseWriter, r *http.Request) {
 	designation := q.Get("beteckning")
 	switch {
 	case q.Has("objektidentitet"):
-		g.record("items", len(ids))
+		g.record(r, "items", len(ids))
 	case designation != "":
-		g.record("items", 1)
+		g.record(r, "items", 1)
 	default:
-		g.record("items", 0)
+		g.record(r, "items", 0)
 	}
 	if !knownCollection(w, r) {
 		return
@@ -432,7 +432,7 @@ func intersects(a, b [4]float64) bool {
 }
 
 func (g *geodata) item(w http.ResponseWriter, r *http.Request) {
-	g.record("item", 1)
+	g.record(r, "item", 1)
 	if !knownCollection(w, r) {
 		return
 	}
@@ -447,7 +447,7 @@ func (g *geodata) item(w http.ResponseWriter, r *http.Request) {
 
 // lagfart is the legacy endpoint: the registered owners of one property, in XML.
 func (g *geodata) lagfart(w http.ResponseWriter, r *http.Request) {
-	g.record("lagfart", 1)
+	g.record(r, "lagfart", 1)
 	id := r.PathValue("objektidentitet")
 	if _, ok := g.pos[id]; !ok {
 		writeXMLError(w, http.StatusNotFound, "fastigheten "+id+" finns inte")

@@ -69,7 +69,7 @@ func (n *navet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n.opts.Stats != nil {
-		n.opts.Stats.Record("folkbokforing", soap.NavetAction, 1)
+		n.opts.Stats.RecordRequest(r.Header.Get("X-Request-Id"), "folkbokforing", soap.NavetAction, 1)
 	}
 	if !actionOK(r.Header.Values("SOAPAction")) {
 		n.fault(w, soap.FelkodFelaktigBegaran, "okänd SOAPAction, väntade "+soap.NavetAction)

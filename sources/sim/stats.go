@@ -18,19 +18,47 @@ type Counter struct {
 type Stats struct {
 	mu sync.Mutex
 	m  map[string]map[string]*Counter
+	// byRequest counts the same per gateway request id (X-Request-Id), so
+	// that tests with concurrent clients can check every request's calls.
+	byRequest map[string]map[string]map[string]*Counter
+	// inFlight and maxInFlight are per system: calls being answered now,
+	// and the most at once since the last Reset.
+	inFlight, maxInFlight map[string]int64
 }
 
 // NewStats returns empty counters.
-func NewStats() *Stats { return &Stats{m: map[string]map[string]*Counter{}} }
+func NewStats() *Stats {
+	s := &Stats{}
+	s.Reset()
+	return s
+}
 
 // Record counts one call of system/operation that asked for keys keys.
 func (s *Stats) Record(system, operation string, keys int) {
+	s.RecordRequest("", system, operation, keys)
+}
+
+// RecordRequest is Record for a call made on behalf of the gateway request
+// requestID ("" for none: counted in the totals only).
+func (s *Stats) RecordRequest(requestID, system, operation string, keys int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ops := s.m[system]
+	count(s.m, system, operation, keys)
+	if requestID != "" {
+		m := s.byRequest[requestID]
+		if m == nil {
+			m = map[string]map[string]*Counter{}
+			s.byRequest[requestID] = m
+		}
+		count(m, system, operation, keys)
+	}
+}
+
+func count(m map[string]map[string]*Counter, system, operation string, keys int) {
+	ops := m[system]
 	if ops == nil {
 		ops = map[string]*Counter{}
-		s.m[system] = ops
+		m[system] = ops
 	}
 	c := ops[operation]
 	if c == nil {
@@ -41,12 +69,47 @@ func (s *Stats) Record(system, operation string, keys int) {
 	c.Keys += int64(keys)
 }
 
+// Request returns the calls made on behalf of one gateway request:
+// system -> operation -> counter.
+func (s *Stats) Request(requestID string) map[string]map[string]Counter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return snapshot(s.byRequest[requestID])
+}
+
+// enter counts a call of system in flight until the returned func is called.
+func (s *Stats) enter(system string) (leave func()) {
+	s.mu.Lock()
+	s.inFlight[system]++
+	if n := s.inFlight[system]; n > s.maxInFlight[system] {
+		s.maxInFlight[system] = n
+	}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.inFlight[system]--
+		s.mu.Unlock()
+	}
+}
+
+// MaxInFlight is the most calls of system answered at once since the last
+// Reset.
+func (s *Stats) MaxInFlight(system string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight[system]
+}
+
 // Snapshot returns a copy of the counters: system -> operation -> counter.
 func (s *Stats) Snapshot() map[string]map[string]Counter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]map[string]Counter, len(s.m))
-	for sys, ops := range s.m {
+	return snapshot(s.m)
+}
+
+func snapshot(m map[string]map[string]*Counter) map[string]map[string]Counter {
+	out := make(map[string]map[string]Counter, len(m))
+	for sys, ops := range m {
 		o := make(map[string]Counter, len(ops))
 		for op, c := range ops {
 			o[op] = *c
@@ -66,11 +129,19 @@ func (s *Stats) Calls(system, operation string) int64 {
 	return 0
 }
 
-// Reset sets every counter to zero.
+// Reset sets every counter to zero. Calls in flight stay counted as such.
 func (s *Stats) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m = map[string]map[string]*Counter{}
+	s.byRequest = map[string]map[string]map[string]*Counter{}
+	if s.inFlight == nil {
+		s.inFlight = map[string]int64{}
+	}
+	s.maxInFlight = map[string]int64{}
+	for sys, n := range s.inFlight {
+		s.maxInFlight[sys] = n
+	}
 }
 
 // ServeHTTP answers GET with the counters as JSON and DELETE by resetting them.

@@ -26,7 +26,9 @@ func (s *Store) query(ctx context.Context, op string, keys int, text string, a *
 		// The caller's batch is too big for SQLite: no retry can mend that.
 		return upstream.Permanent(&upstream.Error{Source: System, Operation: op, Kind: upstream.Rejected, Err: err})
 	}
-	if s.rec != nil {
+	if rr, ok := s.rec.(RequestRecorder); ok {
+		rr.RecordRequest(upstream.RequestIDFromContext(ctx), System, op, keys)
+	} else if s.rec != nil {
 		s.rec.Record(System, op, keys)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

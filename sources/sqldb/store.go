@@ -46,6 +46,13 @@ type Recorder interface {
 	Record(system, operation string, keys int)
 }
 
+// RequestRecorder is a Recorder that also counts per gateway request id
+// (upstream.RequestIDFromContext), as the HTTP simulators do with the
+// X-Request-Id header. *sim.Stats satisfies it.
+type RequestRecorder interface {
+	RecordRequest(requestID, system, operation string, keys int)
+}
+
 // Options configure Open.
 type Options struct {
 	// Driver is DriverSQLite (the default when empty) or DriverPostgres.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/semaphore"
 )
 
 // Options configures the client of one upstream system.
@@ -42,6 +43,11 @@ type Options struct {
 	// BreakerOpen is how long an open breaker refuses calls before it lets a
 	// probe through (default 10s).
 	BreakerOpen time.Duration
+	// MaxConcurrent bounds the calls to this upstream in flight at once,
+	// across every request of the gateway (default 64). A call over the
+	// bound waits its turn (kommungraf_upstream_queue_seconds); the wait
+	// counts against the request's deadline, not the attempt's Timeout.
+	MaxConcurrent int
 	// Transport is the HTTP transport (default: a tuned clone of http.DefaultTransport).
 	Transport http.RoundTripper
 	// Metrics records calls; nil records nothing.
@@ -75,7 +81,13 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent
+	}
 }
+
+// DefaultMaxConcurrent is Options.MaxConcurrent's default.
+const DefaultMaxConcurrent = 64
 
 // Request is one call to an upstream.
 type Request struct {
@@ -115,6 +127,7 @@ type Client struct {
 	base    *url.URL
 	http    *http.Client
 	breaker *gobreaker.CircuitBreaker[*Response]
+	slots   *semaphore.Weighted
 }
 
 // NewClient builds the client of one upstream.
@@ -133,11 +146,11 @@ func NewClient(opts Options) (*Client, error) {
 	transport := opts.Transport
 	if transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
+		t.MaxIdleConnsPerHost = max(64, opts.MaxConcurrent)
 		t.ResponseHeaderTimeout = opts.Timeout
 		transport = t
 	}
-	c := &Client{opts: opts, base: base, http: &http.Client{
+	c := &Client{opts: opts, base: base, slots: semaphore.NewWeighted(int64(opts.MaxConcurrent)), http: &http.Client{
 		Transport: transport,
 		// Upstreams are called by URL from configuration; a redirect elsewhere is not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -232,6 +245,12 @@ func (c *Client) ctxError(ctx context.Context, op string, err error) *Error {
 }
 
 func (c *Client) attempt(parent context.Context, req Request) (*Response, error) {
+	queued := time.Now()
+	if err := c.slots.Acquire(parent, 1); err != nil {
+		return nil, c.ctxError(parent, req.Operation, err)
+	}
+	defer c.slots.Release(1)
+	c.opts.Metrics.queued(c.opts.Name, time.Since(queued))
 	ctx, cancel := context.WithTimeout(parent, c.opts.Timeout)
 	defer cancel()
 	// The path arrives escaped; parsing base+path keeps that escaping, so a

@@ -13,6 +13,7 @@ type Metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	breaker  *prometheus.GaugeVec
+	queue    *prometheus.HistogramVec
 }
 
 // NewMetrics registers the upstream metrics with reg.
@@ -31,8 +32,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kommungraf_upstream_breaker_open",
 			Help: "1 while the upstream's circuit breaker is open, 0.5 half-open, 0 closed.",
 		}, []string{"source"}),
+		queue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kommungraf_upstream_queue_seconds",
+			Help:    "How long an upstream call attempt waited for one of the upstream's slots (its maxConcurrent), by source.",
+			Buckets: []float64{.0001, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"source"}),
 	}
-	reg.MustRegister(m.calls, m.duration, m.breaker)
+	reg.MustRegister(m.calls, m.duration, m.breaker, m.queue)
 	return m
 }
 
@@ -54,6 +60,13 @@ func (m *Metrics) observe(source, operation string, err error, d time.Duration) 
 	}
 	m.calls.WithLabelValues(source, operation, outcome).Inc()
 	m.duration.WithLabelValues(source, operation).Observe(d.Seconds())
+}
+
+func (m *Metrics) queued(source string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.queue.WithLabelValues(source).Observe(d.Seconds())
 }
 
 func (m *Metrics) breakerState(source string, s gobreaker.State) {

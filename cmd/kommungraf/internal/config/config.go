@@ -260,6 +260,11 @@ type HTTPSource struct {
 	// BreakerOpen (default 10s).
 	BreakerFailures uint32        `yaml:"breakerFailures"`
 	BreakerOpen     time.Duration `yaml:"breakerOpen"`
+	// MaxConcurrent bounds the calls to this upstream in flight at once,
+	// shared by every request of this replica (default 64): what the
+	// upstream's contract allows one client. Calls over it queue
+	// (kommungraf_upstream_queue_seconds).
+	MaxConcurrent int `yaml:"maxConcurrent"`
 }
 
 // Registry configures the population registry (SOAP).
@@ -294,12 +299,11 @@ type Sources struct {
 
 // Batching tunes the dataloaders.
 type Batching struct {
-	// Wait is how long a loader collects keys (default 2ms).
+	// Wait is the dispatcher's safety net (default 1s): loaders call their
+	// upstream when a request's level is complete, and otherwise only after
+	// the request has made no progress for Wait, which takes a count gone
+	// wrong (kommungraf_loader_flushes_total{trigger="timer"}).
 	Wait time.Duration `yaml:"wait"`
-	// MaxBatch caps one batch (default 100).
-	MaxBatch int `yaml:"maxBatch"`
-	// FanOut bounds concurrent calls to upstreams without a batch form (default 64).
-	FanOut int `yaml:"fanOut"`
 }
 
 // Redis configures the shared cache tier and the announcements of policy
@@ -621,11 +625,8 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		if c.Authz.ProtectionMaxAge < time.Second || c.Authz.ProtectionMaxAge > time.Hour {
 			bad("authz.protectionMaxAge must be between 1s and 1h")
 		}
-		if c.Batching.Wait < 0 || c.Batching.Wait > time.Second {
-			bad("batching.wait must be between 0 and 1s")
-		}
-		if c.Batching.MaxBatch < 0 || c.Batching.FanOut < 0 {
-			bad("batching.maxBatch and batching.fanOut must not be negative")
+		if c.Batching.Wait < 0 || c.Batching.Wait > 10*time.Second {
+			bad("batching.wait must be between 0 and 10s")
 		}
 	}
 	// Environment overrides apply in the demo too, which validates only here.
@@ -637,7 +638,7 @@ func (c *Config) validate(sourcesOnly bool) []error {
 		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("sources.%s.url %q: want an absolute http(s) URL", name, s.URL)
 		}
-		if s.Timeout < 0 || s.RetryBackoff < 0 || s.BreakerOpen < 0 || s.MaxBodyBytes < 0 || s.Retries < -1 {
+		if s.Timeout < 0 || s.RetryBackoff < 0 || s.BreakerOpen < 0 || s.MaxBodyBytes < 0 || s.Retries < -1 || s.MaxConcurrent < 0 {
 			bad("sources.%s: timeouts, sizes and retries must not be negative", name)
 		}
 	}

@@ -116,6 +116,7 @@ sources:
   geodata:
     url: http://geodata.internal:8081/ogc
     timeout: 500ms
+    maxConcurrent: 16
   skoldatabas:
     driver: postgres
     dsn: postgres://kg@db:5432/skola?sslmode=disable
@@ -123,8 +124,6 @@ sources:
     queryTimeout: 1500ms
 batching:
   wait: 3ms
-  maxBatch: 50
-  fanOut: 8
 redis:
   url: rediss://cache:6380/1
 log:
@@ -146,12 +145,12 @@ log:
 				OrgNr: "212000-1880", BestallningsID: "ORDER-1",
 			},
 			Etjanst: HTTPSource{URL: "http://etjanst.internal:8080", Retries: -1},
-			Geodata: HTTPSource{URL: "http://geodata.internal:8081/ogc", Timeout: 500 * time.Millisecond},
+			Geodata: HTTPSource{URL: "http://geodata.internal:8081/ogc", Timeout: 500 * time.Millisecond, MaxConcurrent: 16},
 			Skoldatabas: Database{
 				Driver: "postgres", DSN: "postgres://kg@db:5432/skola?sslmode=disable", MaxOpenConns: 20, QueryTimeout: 1500 * time.Millisecond,
 			},
 		},
-		Batching: Batching{Wait: 3 * time.Millisecond, MaxBatch: 50, FanOut: 8},
+		Batching: Batching{Wait: 3 * time.Millisecond},
 		Redis:    Redis{URL: "rediss://cache:6380/1"},
 		Cache:    Cache{Sources: defaultPolicies()},
 		Authz:    authzDefaults(true),
@@ -339,13 +338,12 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name: "limits out of range",
-			raw: minimal + "server:\n  maxBodyBytes: 10\n  requestTimeout: -1s\nbatching:\n  wait: 2s\n  fanOut: -1\n" +
+			raw: minimal + "server:\n  maxBodyBytes: 10\n  requestTimeout: -1s\nbatching:\n  wait: 20s\n" +
 				"redis:\n  url: http://cache:6379\n",
 			want: "config: server.maxBodyBytes must be at least 1024\n" +
 				"server timeouts must not be negative\n" +
 				"redis.url: want redis:// or rediss://\n" +
-				"batching.wait must be between 0 and 1s\n" +
-				"batching.maxBatch and batching.fanOut must not be negative",
+				"batching.wait must be between 0 and 10s",
 		},
 		{
 			name: "postgres driver needs a postgres URL",

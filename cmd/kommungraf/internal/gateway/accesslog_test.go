@@ -45,7 +45,6 @@ func startLoggedDemo(t *testing.T) (*demo, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	cfg := config.Demo()
-	cfg.Batching.Wait = testBatchWait
 	return serve(t, cfg, gateway.Options{
 		Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}), logs

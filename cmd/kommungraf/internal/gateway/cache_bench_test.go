@@ -51,12 +51,11 @@ func BenchmarkCacheQ1(b *testing.B) {
 	}
 }
 
-// benchConfig measures with the production batch wait (tests widen it) and a
-// registry fan-out wide enough for Q1's distinct people.
+// benchConfig measures with the production batching configuration (tests
+// widen the safety net's wait).
 func benchConfig(mod func(*config.Config)) func(*config.Config) {
 	return func(c *config.Config) {
 		c.Batching.Wait = loaders.DefaultWait
-		c.Batching.FanOut = 64
 		if mod != nil {
 			mod(c)
 		}

@@ -144,6 +144,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		Registerer:            g.registry,
 		Logger:                g.log,
 		AroundResponses:       staleExtension,
+		Dispatch:              loaders.NewLevels(),
 	}
 	if !opts.InsecureSkipAuthorization {
 		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)
@@ -157,7 +158,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		return fmt.Errorf("policy store: %w", err)
 	}
 	factory := loaders.NewFactory(src, loaders.Options{
-		Wait: cfg.Batching.Wait, MaxBatch: cfg.Batching.MaxBatch, FanOut: cfg.Batching.FanOut,
+		Wait: cfg.Batching.Wait, Registerer: g.registry,
 		Disabled: opts.DisableBatching, Caching: caching,
 		Rows: g.rowScope(opts.InsecureSkipAuthorization), ProtectionMaxAge: cfg.Authz.ProtectionMaxAge,
 	})
@@ -240,7 +241,7 @@ func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slo
 		Name: name, BaseURL: s.URL, Timeout: s.Timeout, MaxBodyBytes: s.MaxBodyBytes,
 		Retries: s.Retries, RetryBackoff: s.RetryBackoff,
 		BreakerFailures: s.BreakerFailures, BreakerOpen: s.BreakerOpen,
-		Metrics: m, Logger: log,
+		MaxConcurrent: s.MaxConcurrent, Metrics: m, Logger: log,
 	}
 }
 

@@ -31,8 +31,6 @@ const q2 = `{ schoolUnits(first: 20) { edges { node {
       group specialDiet
       child { givenName guardians { givenName address { city } } } } } } } } } }`
 
-const testBatchWait = 20 * time.Millisecond
-
 var (
 	worldOnce sync.Once
 	world     *sim.World
@@ -74,11 +72,9 @@ func startDemo(t testing.TB, mod func(*config.Config), latency time.Duration, sk
 // startDemoIn starts a demo gateway whose simulators serve w.
 func startDemoIn(t testing.TB, w *sim.World, mod func(*config.Config), latency time.Duration, skipAuthz bool) *demo {
 	t.Helper()
+	// The production batching configuration: batches start when a level is
+	// complete, so no wider wait is needed under -race on a shared machine.
 	cfg := config.Demo()
-	// Tests run under -race on a shared machine, where walking a large
-	// response takes longer than the production default wait; a wider window
-	// keeps the batch counts exact without changing what is being proven.
-	cfg.Batching.Wait = testBatchWait
 	// The race detector makes the embedded SQLite (pure Go) several times
 	// slower, and CI runs the packages side by side on two cores: Q2's diet
 	// queries, which wait for one another on the database, then passed the
