@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -589,10 +588,10 @@ func TestAsyncAccessLogStoreFailure(t *testing.T) {
 	ctx := context.Background()
 	inner := &alBlockingLog{release: make(chan struct{}), fail: errors.New("disk full")}
 	close(inner.release)
-	var logged bytes.Buffer
+	var logged testenv.LogBuffer
 	spool := filepath.Join(t.TempDir(), "access.spool")
 	a := alAsync(t, authz.AsyncAccessLogOptions{Store: inner, Buffer: 8, SpoolPath: spool,
-		Logger: slog.New(slog.NewTextHandler(&alSyncWriter{w: &logged}, nil))})
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err := a.Append(ctx, authz.AccessEntry{RequestID: "r1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -638,17 +637,6 @@ func (l *alBlockingLog) Query(context.Context, authz.AccessQuery) ([]authz.Acces
 }
 
 func (l *alBlockingLog) Close() error { return nil }
-
-type alSyncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *alSyncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
 
 func alLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, nil))

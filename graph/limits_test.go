@@ -11,6 +11,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/kommungraf/kommungraf/sources/testenv"
 )
 
 // checkShape parses and validates q against the served schema, as the
@@ -56,20 +58,10 @@ func TestShapeLimits(t *testing.T) {
 		return b.String() + "}"
 	}
 	// Each fragment spreads the next twice: 2^40 spreads of the last one.
-	var bomb strings.Builder
-	bomb.WriteString("{ ...F0 }\n")
-	for i := range 40 {
-		fmt.Fprintf(&bomb, "fragment F%d on Query { ...F%d ...F%d a%d: __typename }\n", i, i+1, i+1, i)
-	}
-	bomb.WriteString("fragment F40 on Query { x: __typename }\n")
+	bomb := "{ ...F0 }\n" + testenv.FragmentBomb(40, "Query", "a%d: __typename", "x: __typename")
 	// The same without aliases: 2^40 fields once expanded, which gqlgen's
 	// complexity walk would expand one by one.
-	var plain strings.Builder
-	plain.WriteString("{ ...F0 }\n")
-	for i := range 40 {
-		fmt.Fprintf(&plain, "fragment F%d on Query { ...F%d ...F%d }\n", i, i+1, i+1)
-	}
-	plain.WriteString("fragment F40 on Query { __typename }\n")
+	plain := "{ ...F0 }\n" + testenv.FragmentBomb(40, "Query", "", "__typename")
 	chain := func(n int) string {
 		var b strings.Builder
 		b.WriteString("{ ...C0 }\n")
@@ -97,8 +89,8 @@ func TestShapeLimits(t *testing.T) {
 		{"an alias inside introspection", "{ __schema { " + aliasList(1) + " } }", CodeAliasExceeded},
 		{"an alias inside __type", "{ __type(name: \"Person\") { n: name } }", CodeAliasExceeded},
 		{"aliased root __type lookups count as data aliases", "{ a: __type(name: \"Person\") { name } b: __type(name: \"Errand\") { name } }", ""},
-		{"fragment spread twice at each of 40 levels, with an alias", bomb.String(), CodeAliasExceeded},
-		{"fragment spread twice at each of 40 levels", plain.String(), CodeFieldsExceeded},
+		{"fragment spread twice at each of 40 levels, with an alias", bomb, CodeAliasExceeded},
+		{"fragment spread twice at each of 40 levels", plain, CodeFieldsExceeded},
 		{"2000 fields expanded", "{ " + strings.Repeat("__typename ", 2000) + "}", ""},
 		{"2001 fields expanded", "{ " + strings.Repeat("__typename ", 2001) + "}", CodeFieldsExceeded},
 		{"64 fragments inside each other", chain(63), ""},

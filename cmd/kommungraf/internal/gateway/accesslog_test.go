@@ -13,37 +13,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
+	"github.com/kommungraf/kommungraf/sources/testenv"
 )
 
-// lockedBuffer collects a gateway's log lines across its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startLoggedDemo is startDemo with the gateway's log kept for the test.
-func startLoggedDemo(t *testing.T) (*demo, *lockedBuffer) {
+func startLoggedDemo(t *testing.T) (*demo, *testenv.LogBuffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	cfg := config.Demo()
 	return serve(t, cfg, gateway.Options{
 		Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kommungraf/kommungraf/sources/testenv"
 )
 
 // realIntrospection is the exact text a real client sends on page load.
@@ -91,21 +93,11 @@ func TestRealClientsIntrospect(t *testing.T) {
 func TestIntrospectionStaysBounded(t *testing.T) {
 	secure := newSecureDemo(t)
 	d := secure.as(t, "analyst")
-	var bomb strings.Builder
-	bomb.WriteString("query Bomb { __schema { ...F0 } }\n")
-	for i := range 40 {
-		fmt.Fprintf(&bomb, "fragment F%d on __Schema { ...F%d ...F%d t%d: types { name } }\n", i, i+1, i+1, i)
-	}
-	bomb.WriteString("fragment F40 on __Schema { queryType { name } }\n")
+	bomb := "query Bomb { __schema { ...F0 } }\n" + testenv.FragmentBomb(40, "__Schema", "t%d: types { name }", "queryType { name }")
 	// The same on Query without an alias, sent anonymously: before the
 	// field limit, gqlgen's complexity walk expanded it spread by spread
 	// (25 levels kept a core busy for 8 s after the client gave up).
-	var plain strings.Builder
-	plain.WriteString("query Bomb { ...F0 }\n")
-	for i := range 40 {
-		fmt.Fprintf(&plain, "fragment F%d on Query { ...F%d ...F%d }\n", i, i+1, i+1)
-	}
-	plain.WriteString("fragment F40 on Query { __typename }\n")
+	plain := "query Bomb { ...F0 }\n" + testenv.FragmentBomb(40, "Query", "", "__typename")
 	// Full schema walks under one alias each: 5.6 KB that answered 13.5 MB.
 	var walks strings.Builder
 	walks.WriteString("query Walks { __schema { ")
@@ -119,8 +111,8 @@ func TestIntrospectionStaysBounded(t *testing.T) {
 		{"ofType 25 deep", "query Deep { __type(name: \"Person\") { " + strings.Repeat("ofType { ", 25) + "name" + strings.Repeat(" }", 25) + " } }", "DEPTH_LIMIT_EXCEEDED"},
 		{"data nested under an introspecting request", "query Mixed { __schema { queryType { name } } person(personalNumber: \"191212121212\") { " + strings.Repeat("guardians { ", 12) + "givenName" + strings.Repeat(" }", 12) + " } }", "DEPTH_LIMIT_EXCEEDED"},
 		{"aliased introspection", "query Many { __schema { " + aliasedTypes(60) + " } }", "ALIAS_LIMIT_EXCEEDED"},
-		{"fragments spread twice at 40 levels", bomb.String(), "ALIAS_LIMIT_EXCEEDED"},
-		{"fragments spread twice at 40 levels, no alias", plain.String(), "FIELD_LIMIT_EXCEEDED"},
+		{"fragments spread twice at 40 levels", bomb, "ALIAS_LIMIT_EXCEEDED"},
+		{"fragments spread twice at 40 levels, no alias", plain, "FIELD_LIMIT_EXCEEDED"},
 		{"49 aliased walks of the schema", walks.String(), "ALIAS_LIMIT_EXCEEDED"},
 		{"over the token limit", "query Long { __schema { " + strings.Repeat("queryType { name } ", 4000) + " } }", "GRAPHQL_PARSE_FAILED"},
 	} {
