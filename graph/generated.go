@@ -185,6 +185,7 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type ErrandResolver interface {
+	Stakeholders(ctx context.Context, obj *model.Errand) ([]*model.Stakeholder, error)
 	Property(ctx context.Context, obj *model.Errand) (*model.Property, error)
 	Decisions(ctx context.Context, obj *model.Errand) ([]*model.Decision, error)
 }
@@ -2199,7 +2200,7 @@ func (ec *executionContext) _Errand_stakeholders(ctx context.Context, field grap
 			return ec.fieldContext_Errand_stakeholders(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Stakeholders, nil
+			return ec.Resolvers.Errand().Stakeholders(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Stakeholder) graphql.Marshaler {
@@ -2213,8 +2214,8 @@ func (ec *executionContext) fieldContext_Errand_stakeholders(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Errand",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Stakeholder(ctx, field)
 		},
@@ -5404,10 +5405,11 @@ func (ec *executionContext) _Errand(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "stakeholders":
-			out.Values[i] = ec._Errand_stakeholders(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Errand_stakeholders(ctx, field, obj)
+				})
 		case "property":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,

@@ -15,6 +15,10 @@ import (
 	"github.com/kommungraf/kommungraf/sources/rest"
 )
 
+func (r *errandResolver) Stakeholders(ctx context.Context, obj *model.Errand) ([]*model.Stakeholder, error) {
+	return obj.Stakeholders, nil
+}
+
 func (r *errandResolver) Property(ctx context.Context, obj *model.Errand) (*model.Property, error) {
 	if obj.PropertyObjectID == "" {
 		return nil, nil
