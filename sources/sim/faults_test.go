@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -42,6 +43,9 @@ func faultTargets(t *testing.T) map[string]faultTarget {
 		"lagfart": {"lagfart", "geodata", func(f *Faults, s *Stats) http.Handler {
 			return NewGeodata(w, GeodataOptions{Faults: f, Stats: s})
 		}, http.MethodGet, "/legacy/lagfart/" + w.Properties[0].ObjectID, nil},
+		"avfall": {"avfall", "avfall", func(f *Faults, s *Stats) http.Handler {
+			return NewAvfall(w, AvfallOptions{Faults: f, Stats: s})
+		}, http.MethodGet, "/api/v1/pickups?propertyIds=" + w.Properties[0].ObjectID + "," + w.Properties[1].ObjectID, nil},
 	}
 }
 
@@ -169,6 +173,7 @@ func TestFaultsErrorRate(t *testing.T) {
 	}{
 		{"etjanst", false, 503, checkProblem(503)},
 		{"geodata", false, 503, checkProblem(503)},
+		{"avfall", false, 503, checkProblem(503)},
 		{"navet", false, 500, checkSOAPFault(soap.FelkodTeknisktFel)},
 		{"navet", true, 200, checkSOAPFault(soap.FelkodTeknisktFel)},
 		{"lagfart", false, 503, func(t *testing.T, h http.Header, raw []byte) {
@@ -220,7 +225,7 @@ func checkSOAPFault(felkod string) func(*testing.T, http.Header, []byte) {
 }
 
 func TestFaultsTimeout(t *testing.T) {
-	for _, name := range []string{"etjanst", "navet"} {
+	for _, name := range []string{"etjanst", "navet", "avfall"} {
 		t.Run(name, func(t *testing.T) {
 			ft := faultTargets(t)[name]
 			srv, _ := ft.serve(t, FaultConfig{TimeoutRate: 1})
@@ -280,6 +285,18 @@ func TestFaultsMalformed(t *testing.T) {
 			notJSON(t, raw)
 			if len(raw) != len(normal)/2 || !bytes.HasPrefix(normal, raw) {
 				t.Errorf("got %d bytes, want the first %d of the normal body", len(raw), len(normal)/2)
+			}
+		}},
+		{"avfall", MalformedTruncated, "application/json", func(t *testing.T, raw, normal []byte) {
+			notJSON(t, raw)
+			if len(raw) != len(normal)/2 || !bytes.HasPrefix(normal, raw) {
+				t.Errorf("got %d bytes, want the first %d of the normal body", len(raw), len(normal)/2)
+			}
+		}},
+		{"avfall", MalformedHTML, "text/html; charset=utf-8", func(t *testing.T, raw, _ []byte) {
+			notJSON(t, raw)
+			if !bytes.Contains(raw, []byte("could not reach avfall")) {
+				t.Errorf("not the proxy's page for avfall: %.300s", raw)
 			}
 		}},
 		{"geodata", MalformedTruncated, "application/geo+json", func(t *testing.T, raw, normal []byte) {
@@ -374,7 +391,7 @@ func TestFaultsHugeBody(t *testing.T) {
 }
 
 func TestFaultsDown(t *testing.T) {
-	for _, name := range []string{"etjanst", "navet", "lagfart"} {
+	for _, name := range []string{"etjanst", "navet", "lagfart", "avfall"} {
 		t.Run(name, func(t *testing.T) {
 			ft := faultTargets(t)[name]
 			srv, stats := ft.serve(t, FaultConfig{Down: true})
@@ -412,13 +429,18 @@ func TestStart(t *testing.T) {
 		if f.ID != w.Properties[0].ObjectID {
 			t.Errorf("geodata answered %+v", f)
 		}
+		var p PickupDTO
+		getInto(t, run.AvfallURL+"/api/v1/pickups/"+w.Pickups[0].ID, &p)
+		if p.ID != w.Pickups[0].ID || p.PropertyID != w.Pickups[0].PropertyID {
+			t.Errorf("avfall answered %+v", p)
+		}
 	})
 	t.Run("stats are shared", func(t *testing.T) {
-		for _, base := range []string{run.NavetURL, run.ETjanstURL, run.GeodataURL} {
+		for _, base := range []string{run.NavetURL, run.ETjanstURL, run.GeodataURL, run.AvfallURL} {
 			var got map[string]map[string]Counter
 			getInto(t, base+"/__stats", &got)
 			if !reflect.DeepEqual(got, run.Stats.Snapshot()) || got["folkbokforing"]["PersonpostXML"].Calls == 0 ||
-				got["etjanst"]["getErrand"].Calls == 0 || got["geodata"]["item"].Calls == 0 {
+				got["etjanst"]["getErrand"].Calls == 0 || got["geodata"]["item"].Calls == 0 || got["avfall"]["pickup"].Calls == 0 {
 				t.Errorf("%s/__stats = %+v", base, got)
 			}
 		}
@@ -435,7 +457,7 @@ func TestStart(t *testing.T) {
 		if got != want || run.ETjanstFaults.Get() != want {
 			t.Errorf("GET /__faults = %+v, Get = %+v, want %+v", got, run.ETjanstFaults.Get(), want)
 		}
-		if run.NavetFaults.Get() != (FaultConfig{}) || run.GeodataFaults.Get() != (FaultConfig{}) {
+		if run.NavetFaults.Get() != (FaultConfig{}) || run.GeodataFaults.Get() != (FaultConfig{}) || run.AvfallFaults.Get() != (FaultConfig{}) {
 			t.Errorf("the other systems' faults changed")
 		}
 
@@ -493,7 +515,7 @@ func TestStartOptions(t *testing.T) {
 		if run.Stats != stats || run.World == nil || len(run.World.People) < 50 {
 			t.Errorf("Running = %+v", run)
 		}
-		for _, f := range []*Faults{run.NavetFaults, run.ETjanstFaults, run.GeodataFaults} {
+		for _, f := range []*Faults{run.NavetFaults, run.ETjanstFaults, run.GeodataFaults, run.AvfallFaults} {
 			if f.Get().Latency != 5*time.Millisecond {
 				t.Errorf("latency = %v", f.Get().Latency)
 			}
@@ -505,10 +527,37 @@ func TestStartOptions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer first.Close()
-		addr := strings.TrimPrefix(first.ETjanstURL, "http://")
-		if run, err := Start(t.Context(), Options{World: httpTestWorld(), ETjanstAddr: addr}); err == nil {
+		etjanst := strings.TrimPrefix(first.ETjanstURL, "http://")
+		if run, err := Start(t.Context(), Options{World: httpTestWorld(), ETjanstAddr: etjanst}); err == nil {
 			run.Close()
 			t.Fatal("Start on a taken address succeeded")
+		}
+		// The last system's address taken: the three listeners opened before it are closed again.
+		avfall := strings.TrimPrefix(first.AvfallURL, "http://")
+		free := make([]string, 3)
+		for i := range free {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			free[i] = ln.Addr().String()
+			ln.Close()
+		}
+		run, err := Start(t.Context(), Options{World: httpTestWorld(), NavetAddr: free[0], ETjanstAddr: free[1], GeodataAddr: free[2], AvfallAddr: avfall})
+		if err == nil {
+			run.Close()
+			t.Fatal("Start on a taken avfall address succeeded")
+		}
+		if !strings.Contains(err.Error(), "start avfall") {
+			t.Errorf("error %q does not name the system", err)
+		}
+		for _, addr := range free {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Errorf("%s is still held after the failed Start: %v", addr, err)
+				continue
+			}
+			ln.Close()
 		}
 	})
 }

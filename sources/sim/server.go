@@ -17,25 +17,26 @@ type Options struct {
 	People int
 	// World is a pre-built world to serve (optional).
 	World *World
-	// Latency and Jitter are the initial latency of all three systems; each
+	// Latency and Jitter are the initial latency of all four systems; each
 	// can be changed later through its Faults or its /__faults endpoint.
 	Latency, Jitter time.Duration
-	// Stats counts the calls of all three systems (created if nil).
+	// Stats counts the calls of all four systems (created if nil).
 	Stats *Stats
-	// NavetAddr, ETjanstAddr and GeodataAddr are the listen addresses
-	// ("" means 127.0.0.1 on a free port).
-	NavetAddr, ETjanstAddr, GeodataAddr string
+	// NavetAddr, ETjanstAddr, GeodataAddr and AvfallAddr are the listen
+	// addresses ("" means 127.0.0.1 on a free port).
+	NavetAddr, ETjanstAddr, GeodataAddr, AvfallAddr string
 }
 
 // Running is the set of started simulators.
 type Running struct {
 	World *World
 	Stats *Stats
-	// NavetURL, ETjanstURL and GeodataURL are the base URLs, e.g. "http://127.0.0.1:41234".
-	NavetURL, ETjanstURL, GeodataURL string
-	// NavetFaults, ETjanstFaults and GeodataFaults change each system's
-	// behaviour while it runs.
-	NavetFaults, ETjanstFaults, GeodataFaults *Faults
+	// NavetURL, ETjanstURL, GeodataURL and AvfallURL are the base URLs,
+	// e.g. "http://127.0.0.1:41234".
+	NavetURL, ETjanstURL, GeodataURL, AvfallURL string
+	// NavetFaults, ETjanstFaults, GeodataFaults and AvfallFaults change each
+	// system's behaviour while it runs.
+	NavetFaults, ETjanstFaults, GeodataFaults, AvfallFaults *Faults
 
 	servers   []*http.Server
 	cancel    context.CancelFunc // cancels the requests still held by fault waits
@@ -48,10 +49,10 @@ type Running struct {
 // cuts them off.
 const shutdownGrace = 3 * time.Second
 
-// Start serves the population registry, the e-service platform and the
-// property register over HTTP, each on its own server with its own Faults,
-// all counting into one Stats. Every server also answers /__stats (the
-// shared Stats) and /__faults (its own Faults). The servers stop when ctx is
+// Start serves the population registry, the e-service platform, the
+// property register and the waste-collection system over HTTP, each on its
+// own server with its own Faults, all counting into one Stats. Every server
+// also answers /__stats (the shared Stats) and /__faults (its own Faults). The servers stop when ctx is
 // done or Close is called. The school database is not started here.
 func Start(ctx context.Context, opts Options) (*Running, error) {
 	if err := ctx.Err(); err != nil {
@@ -67,9 +68,9 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	}
 	run := &Running{
 		World: w, Stats: stats,
-		NavetFaults: NewFaults(), ETjanstFaults: NewFaults(), GeodataFaults: NewFaults(),
+		NavetFaults: NewFaults(), ETjanstFaults: NewFaults(), GeodataFaults: NewFaults(), AvfallFaults: NewFaults(),
 	}
-	for _, f := range []*Faults{run.NavetFaults, run.ETjanstFaults, run.GeodataFaults} {
+	for _, f := range []*Faults{run.NavetFaults, run.ETjanstFaults, run.GeodataFaults, run.AvfallFaults} {
 		f.Set(FaultConfig{Latency: opts.Latency, Jitter: opts.Jitter})
 	}
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -87,6 +88,8 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 			NewETjanst(w, ETjanstOptions{Stats: stats, Faults: run.ETjanstFaults})},
 		{"geodata", opts.GeodataAddr, &run.GeodataURL, run.GeodataFaults,
 			NewGeodata(w, GeodataOptions{Stats: stats, Faults: run.GeodataFaults})},
+		{"avfall", opts.AvfallAddr, &run.AvfallURL, run.AvfallFaults,
+			NewAvfall(w, AvfallOptions{Stats: stats, Faults: run.AvfallFaults})},
 	}
 	var listeners []net.Listener
 	for _, s := range systems {
@@ -127,7 +130,7 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	return run, nil
 }
 
-// Close shuts the three servers down: requests in flight get a few seconds
+// Close shuts the servers down: requests in flight get a few seconds
 // to finish, then their connections are closed. It is safe to call twice.
 func (r *Running) Close() error {
 	r.closeOnce.Do(func() {

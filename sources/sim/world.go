@@ -1,7 +1,8 @@
 // Package sim simulates the municipality's upstream systems: the Navet-style
 // population registry (SOAP), the e-service case system (REST), the property
-// register (OGC API Features plus a legacy XML endpoint) and the school
-// database (seed data for SQLite and PostgreSQL). All data is synthetic and
+// register (OGC API Features plus a legacy XML endpoint), the school
+// database (seed data for SQLite and PostgreSQL) and the waste-collection
+// system (REST). All data is synthetic and
 // generated deterministically from a seed by NewWorld; no real person's data
 // is ever used.
 package sim
@@ -56,6 +57,15 @@ type World struct {
 	// Diets maps personnummer to special diets (specialkost).
 	Diets    map[string][]string
 	Absences []AbsenceRow
+
+	// Pickups are the waste-collection system's scheduled pickups, property
+	// by property in world order. They are drawn from a random stream of
+	// their own (see addPickups), so adding them changed nothing above.
+	Pickups []*Pickup
+	// PickupByID indexes Pickups by id.
+	PickupByID map[string]*Pickup
+	// PickupsOf lists each property's pickups, by the property's ObjectID.
+	PickupsOf map[string][]*Pickup
 }
 
 // AbsenceRow is one row of the franvaro table.
@@ -136,6 +146,7 @@ func NewWorld(opts WorldOptions) *World {
 	g.companyProperties(len(g.w.Properties)/6 + 5)
 	g.schools()
 	g.errands()
+	addPickups(g.w) // last, and from its own stream: see addPickups
 	return g.w
 }
 
@@ -156,10 +167,13 @@ type generator struct {
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
-func (g *generator) uuid() string {
+func (g *generator) uuid() string { return uuidFrom(g.rnd) }
+
+// uuidFrom draws a version 4 UUID from r.
+func uuidFrom(r *rand.Rand) string {
 	var b [16]byte
 	for i := range b {
-		b[i] = byte(g.rnd.UintN(256))
+		b[i] = byte(r.UintN(256))
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
