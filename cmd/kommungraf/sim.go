@@ -10,11 +10,13 @@ import (
 )
 
 // The simulators' default listen addresses; deploy/sim.yaml points the
-// gateway at them.
+// gateway at them (the waste-collection system's is there as a comment until
+// the gateway can declare that source).
 const (
 	defaultNavetAddr   = "127.0.0.1:8081"
 	defaultETjanstAddr = "127.0.0.1:8082"
 	defaultGeodataAddr = "127.0.0.1:8083"
+	defaultAvfallAddr  = "127.0.0.1:8084"
 )
 
 // simulate runs the simulated upstream systems standalone, for a gateway
@@ -24,13 +26,14 @@ func simulate(ctx context.Context, args []string, std stdio) error {
 	navet := fs.String("navet-addr", defaultNavetAddr, "population registry (SOAP) listen address")
 	etjanst := fs.String("etjanst-addr", defaultETjanstAddr, "e-service platform (REST) listen address")
 	geodata := fs.String("geodata-addr", defaultGeodataAddr, "property register (OGC API) listen address")
+	avfall := fs.String("avfall-addr", defaultAvfallAddr, "waste-collection system (REST) listen address")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic data")
 	people := fs.Int("people", sim.DefaultPeople, "number of synthetic people")
 	latency := fs.Duration("latency", 0, "latency added to every call")
 	jitter := fs.Duration("jitter", 0, "random extra latency, 0 to this")
 	sqlite := fs.String("sqlite", "", "also write the school database to this SQLite file")
 	pg := fs.String("database-url", "", "also seed the school database into this PostgreSQL URL")
-	fs.Usage = usageFunc(fs, "usage: kommungraf sim [flags]\n  runs the simulated registry, e-service platform and property register on loopback (and seeds the\n  school database with --sqlite or --database-url); deploy/sim.yaml points a gateway at them")
+	fs.Usage = usageFunc(fs, "usage: kommungraf sim [flags]\n  runs the simulated registry, e-service platform, property register and waste-collection system on\n  loopback (and seeds the school database with --sqlite or --database-url); deploy/sim.yaml points a\n  gateway at them (the gateway does not read the waste-collection system yet)")
 	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
@@ -53,13 +56,13 @@ func simulate(ctx context.Context, args []string, std stdio) error {
 		}
 	}
 	r, err := sim.Start(ctx, sim.Options{World: world, Latency: *latency, Jitter: *jitter,
-		NavetAddr: *navet, ETjanstAddr: *etjanst, GeodataAddr: *geodata})
+		NavetAddr: *navet, ETjanstAddr: *etjanst, GeodataAddr: *geodata, AvfallAddr: *avfall})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	fmt.Fprintf(std.err, "simulators (synthetic data, %d people, seed %d):\n  folkbokforing  %s\n  etjanst        %s\n  geodata        %s\ncounters at /__stats, faults at /__faults on each\n",
-		len(world.People), *seed, r.NavetURL, r.ETjanstURL, r.GeodataURL)
+	fmt.Fprintf(std.err, "simulators (synthetic data, %d people, seed %d):\n  folkbokforing  %s\n  etjanst        %s\n  geodata        %s\n  avfall         %s\ncounters at /__stats, faults at /__faults on each\n",
+		len(world.People), *seed, r.NavetURL, r.ETjanstURL, r.GeodataURL, r.AvfallURL)
 	if *sqlite != "" {
 		fmt.Fprintf(std.err, "a gateway against them (the addresses are deploy/sim.yaml's defaults, or set NAVET_URL, ETJANST_URL, GEODATA_URL):\n"+
 			"  KOMMUNGRAF_SIM_SQLITE=%s KOMMUNGRAF_ACCESS_LOG_KEY=$(openssl rand -base64 32) kommungraf serve --config deploy/sim.yaml\n", *sqlite)
