@@ -280,11 +280,10 @@ func (a *avfall) listPickups(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// pageLink links to page of the request's list, its other parameters kept.
+// pageLink links to page of the list. The list has no filters, so limit
+// and page are all it carries: ignored parameters are not echoed back.
 func pageLink(r *http.Request, rel string, page, limit int) rest.Link {
-	q := r.URL.Query()
-	q.Set("page", strconv.Itoa(page))
-	q.Set("limit", strconv.Itoa(limit))
+	q := url.Values{"limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
 	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
 	return rest.Link{Href: baseURL(r) + u.RequestURI(), Rel: rel, Type: "application/json"}
 }

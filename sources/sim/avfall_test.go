@@ -217,7 +217,7 @@ func TestAvfallList(t *testing.T) {
 					t.Errorf("no %s link in %+v", rel, got.Links)
 				default:
 					u, err := url.Parse(l.Href)
-					if err != nil || u.Host != strings.TrimPrefix(srv.URL, "http://") || u.Path != "/api/v1/pickups" ||
+					if err != nil || u.Host != strings.TrimPrefix(srv.URL, "http://") || u.Path != "/api/v1/pickups" || len(u.Query()) != 2 ||
 						u.Query().Get("page") != page || u.Query().Get("limit") != fmt.Sprint(tc.wantMeta.Limit) {
 						t.Errorf("%s link %s, want page %s of limit %d", rel, l.Href, page, tc.wantMeta.Limit)
 					}
