@@ -336,12 +336,17 @@ func StatusError(status int) *Error {
 	return &Error{Kind: BadResponse, Err: fmt.Errorf("unexpected HTTP %d", status), permanent: true}
 }
 
-// Ping checks that the upstream answers HTTP at all (any status), bypassing
-// the breaker, for readiness checks.
+// Ping checks that the upstream answers HTTP at all (any status below 500),
+// bypassing the breaker, for readiness checks. path is relative to the base
+// URL and may carry a query ("api/v1/errands?limit=1").
 func (c *Client) Ping(ctx context.Context, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	u := c.base.ResolveReference(&url.URL{Path: strings.TrimPrefix(path, "/")})
+	ref, err := url.Parse(strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return fmt.Errorf("%s: probe path %q: %w", c.opts.Name, path, err)
+	}
+	u := c.base.ResolveReference(ref)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err

@@ -165,3 +165,24 @@ func TestDecodeXMLRefusesDirectives(t *testing.T) {
 		t.Fatalf("plain XML: %v %q", err, v.A)
 	}
 }
+
+// TestPingSendsItsQuery: a probe path with a query reaches the upstream as a
+// path and a query, not as one escaped path (which answered 404 and counted
+// as "answers" without asking what the probe meant to ask).
+func TestPingSendsItsQuery(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Path + "|" + r.URL.RawQuery
+	}))
+	defer srv.Close()
+	c, err := NewClient(Options{Name: "probe", BaseURL: srv.URL + "/base/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(context.Background(), "api/v1/errands?limit=1"); err != nil {
+		t.Fatal(err)
+	}
+	if got != "/base/api/v1/errands|limit=1" {
+		t.Errorf("probe reached %q, want /base/api/v1/errands|limit=1", got)
+	}
+}
