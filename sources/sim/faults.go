@@ -291,11 +291,11 @@ func (f *Faults) wrap(system string, next http.Handler, kind BodyKind, stats *St
 		switch {
 		case hit(c.ErrorRate):
 			record("error")
-			writeUnavailable(w, system, kind, c.SOAPFaultsWith200)
+			writeUnavailable(w, r, system, kind, c.SOAPFaultsWith200)
 		case hit(c.TimeoutRate):
 			record("timeout")
 			if wait(r.Context(), maxTimeoutHang) {
-				writeUnavailable(w, system, kind, c.SOAPFaultsWith200) // a client that never gives up
+				writeUnavailable(w, r, system, kind, c.SOAPFaultsWith200) // a client that never gives up
 			}
 		case hit(c.MalformedRate):
 			m := c.Malformed
@@ -364,9 +364,16 @@ func dropConnection(w http.ResponseWriter) {
 	writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "the system is down")
 }
 
-func writeUnavailable(w http.ResponseWriter, system string, kind BodyKind, soapWith200 bool) {
+// writeUnavailable answers with the system's own "temporarily unavailable"
+// error; a SOAP system answers a SOAP 1.2 request with a SOAP 1.2 fault.
+func writeUnavailable(w http.ResponseWriter, r *http.Request, system string, kind BodyKind, soapWith200 bool) {
 	switch kind {
 	case BodySOAP:
+		if isSOAP12(r) {
+			writeSOAP12Fault(w, soapWith200, false, "Tekniskt fel", soap.FelkodTeknisktFel,
+				"Tjänsten är tillfälligt otillgänglig")
+			return
+		}
 		status := http.StatusInternalServerError
 		if soapWith200 {
 			status = http.StatusOK

@@ -63,6 +63,10 @@ func (n *navet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if isWSDLRequest(r) {
+		n.serveWSDL(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "PersonpostXML is served by POST only", http.StatusMethodNotAllowed)
@@ -71,37 +75,52 @@ func (n *navet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n.opts.Stats != nil {
 		n.opts.Stats.RecordRequest(r.Header.Get("X-Request-Id"), "folkbokforing", soap.NavetAction, 1)
 	}
-	if !actionOK(r.Header.Values("SOAPAction")) {
-		n.fault(w, soap.FelkodFelaktigBegaran, "okänd SOAPAction, väntade "+soap.NavetAction)
+	// SOAP 1.2 is told apart by its media type, as its HTTP binding says;
+	// everything else is answered as SOAP 1.1, as before 1.2 existed here.
+	v12 := isSOAP12(r)
+	action := r.Header.Values("SOAPAction")
+	if v12 {
+		action = soap12Action(r)
+	}
+	if !actionOK(action) {
+		n.fault(w, v12, soap.FelkodFelaktigBegaran, "okänd SOAPAction, väntade "+soap.NavetAction)
 		return
 	}
-	req, err := parsePersonpostRequest(http.MaxBytesReader(w, r.Body, maxSOAPRequest))
+	req, envNS, err := parsePersonpostRequest(http.MaxBytesReader(w, r.Body, maxSOAPRequest))
 	if err != nil {
-		n.fault(w, soap.FelkodFelaktigBegaran, err.Error())
+		n.fault(w, v12, soap.FelkodFelaktigBegaran, err.Error())
+		return
+	}
+	if v12 && envNS != soap12EnvelopeNS {
+		writeSOAP12VersionMismatch(w)
 		return
 	}
 	switch {
 	case strings.TrimSpace(req.Bestallning.OrgNr) == "":
-		n.fault(w, soap.FelkodFelaktigBegaran, "OrgNr saknas")
+		n.fault(w, v12, soap.FelkodFelaktigBegaran, "OrgNr saknas")
 		return
 	case !n.orders[req.Bestallning.BestallningsID]:
-		n.fault(w, soap.FelkodEjBehorig, "beställningen är inte behörig")
+		n.fault(w, v12, soap.FelkodEjBehorig, "beställningen är inte behörig")
 		return
 	case req.PersonID == "":
-		n.fault(w, soap.FelkodFelaktigBegaran, "PersonId saknas")
+		n.fault(w, v12, soap.FelkodFelaktigBegaran, "PersonId saknas")
 		return
 	}
 	p := n.w.ByPNR[req.PersonID]
 	if p == nil {
-		n.fault(w, soap.FelkodPersonSaknas, "personen finns inte i folkbokföringen")
+		n.fault(w, v12, soap.FelkodPersonSaknas, "personen finns inte i folkbokföringen")
 		return
 	}
-	b, err := soap.Marshal(personpostResponse(p))
+	marshal, contentType := soap.Marshal, "text/xml; charset=utf-8"
+	if v12 {
+		marshal, contentType = marshalSOAP12, soap12ContentType
+	}
+	b, err := marshal(personpostResponse(p))
 	if err != nil {
-		n.fault(w, soap.FelkodTeknisktFel, "svaret kunde inte skapas")
+		n.fault(w, v12, soap.FelkodTeknisktFel, "svaret kunde inte skapas")
 		return
 	}
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Content-Type", contentType)
 	_, _ = w.Write(b)
 }
 
@@ -116,17 +135,18 @@ func actionOK(values []string) bool {
 		strings.HasSuffix(a, "/"+soap.NavetAction) || strings.HasSuffix(a, "#"+soap.NavetAction)
 }
 
-// parsePersonpostRequest reads a SOAP envelope carrying a PersonpostRequest.
+// parsePersonpostRequest reads a SOAP envelope carrying a PersonpostRequest
+// and returns it with the envelope's namespace (which tells SOAP 1.1 from 1.2).
 // Any DOCTYPE or other directive is refused before the envelope is decoded:
 // the registry takes no entity declarations from its callers.
-func parsePersonpostRequest(body io.Reader) (*soap.PersonpostRequest, error) {
+func parsePersonpostRequest(body io.Reader) (*soap.PersonpostRequest, string, error) {
 	raw, err := io.ReadAll(body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, fmt.Errorf("begäran är större än %d byte", tooBig.Limit)
+			return nil, "", fmt.Errorf("begäran är större än %d byte", tooBig.Limit)
 		}
-		return nil, fmt.Errorf("begäran kunde inte läsas: %w", err)
+		return nil, "", fmt.Errorf("begäran kunde inte läsas: %w", err)
 	}
 	dec := xml.NewDecoder(bytes.NewReader(raw))
 	dec.Strict = true
@@ -136,22 +156,22 @@ func parsePersonpostRequest(body io.Reader) (*soap.PersonpostRequest, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("felaktig XML: %w", err)
+			return nil, "", fmt.Errorf("felaktig XML: %w", err)
 		}
 		if _, ok := tok.(xml.Directive); ok {
-			return nil, errors.New("DOCTYPE och andra direktiv är inte tillåtna")
+			return nil, "", errors.New("DOCTYPE och andra direktiv är inte tillåtna")
 		}
 	}
 	var env soap.Envelope
 	if err := xml.Unmarshal(raw, &env); err != nil {
-		return nil, fmt.Errorf("felaktigt SOAP-kuvert: %w", err)
+		return nil, "", fmt.Errorf("felaktigt SOAP-kuvert: %w", err)
 	}
 	var req soap.PersonpostRequest
 	if err := xml.Unmarshal(env.Body.Content, &req); err != nil {
-		return nil, fmt.Errorf("felaktig PersonpostRequest: %w", err)
+		return nil, "", fmt.Errorf("felaktig PersonpostRequest: %w", err)
 	}
 	req.PersonID = strings.TrimSpace(req.PersonID)
-	return &req, nil
+	return &req, env.XMLName.Space, nil
 }
 
 // personpostResponse maps a registry person to the PersonpostXML answer. A
@@ -208,12 +228,18 @@ var faultTexts = map[string]struct{ code, text string }{
 	soap.FelkodTeknisktFel:     {"soap:Server", "Tekniskt fel"},
 }
 
-func (n *navet) fault(w http.ResponseWriter, felkod, beskrivning string) {
+// fault answers with the registry's fault for felkod, in SOAP 1.2 when v12.
+func (n *navet) fault(w http.ResponseWriter, v12 bool, felkod, beskrivning string) {
+	with200 := n.opts.Faults != nil && n.opts.Faults.Get().SOAPFaultsWith200
+	t := faultTexts[felkod]
+	if v12 {
+		writeSOAP12Fault(w, with200, t.code == "soap:Client", t.text, felkod, beskrivning)
+		return
+	}
 	status := http.StatusInternalServerError
-	if n.opts.Faults != nil && n.opts.Faults.Get().SOAPFaultsWith200 {
+	if with200 {
 		status = http.StatusOK
 	}
-	t := faultTexts[felkod]
 	writeSOAPFault(w, status, t.code, t.text, felkod, beskrivning)
 }
 
