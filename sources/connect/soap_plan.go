@@ -152,6 +152,9 @@ func resolveSteps(from *xsdElement, dotted string) ([]*xsdElement, error) {
 			}
 			return nil, fmt.Errorf("%s has no element %s (it has %s)", cur.name.Local, seg, t.childNames())
 		}
+		if next.typ.err != nil {
+			return nil, fmt.Errorf("%s: %w", next.name.Local, next.typ.err)
+		}
 		steps = append(steps, next)
 		cur = next
 	}
@@ -263,8 +266,8 @@ func (w *soapReqWriter) children(e *xsdElement, path string, depth int) {
 		if path != "" {
 			cp = path + "." + c.name.Local
 		}
-		name := w.name(c.name)
 		if parts, ok := w.values[cp]; ok {
+			name := w.name(c.name)
 			w.pending.WriteString("<" + name + ">")
 			for _, part := range parts {
 				switch {
@@ -291,6 +294,7 @@ func (w *soapReqWriter) children(e *xsdElement, path string, depth int) {
 			w.errs = append(w.errs, declErr([]string{"soap", "request"}, "%s: required elements nest deeper than %d", cp, soapMaxRequestDepth))
 			return
 		}
+		name := w.name(c.name)
 		w.pending.WriteString("<" + name + ">")
 		w.children(c, cp, depth+1)
 		w.pending.WriteString("</" + name + ">")

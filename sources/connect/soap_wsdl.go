@@ -375,11 +375,11 @@ func (w *WSDL) operation(service, name, version string) (*soapOperation, []error
 		errs = append(errs, declErr(opKey, "%s: style %q is not supported, only document/literal", where, style))
 	}
 	for _, dir := range []string{"input", "output"} {
-		io := c.op.elem(nsWSDL, dir)
-		if io == nil {
+		msg := c.op.elem(nsWSDL, dir)
+		if msg == nil {
 			continue
 		}
-		if body := io.elem(ns, "body"); body != nil {
+		if body := msg.elem(ns, "body"); body != nil {
 			if use := body.attr("use"); use != "" && use != "literal" {
 				errs = append(errs, declErr(opKey, "%s: %s use %q is not supported, only literal", where, dir, use))
 			}
@@ -419,11 +419,11 @@ func (w *WSDL) operation(service, name, version string) (*soapOperation, []error
 // messageElement resolves the one element part of an operation's input or
 // output message.
 func (w *WSDL) messageElement(op *soapNode, dir string) (*xsdElement, error) {
-	io := op.elem(nsWSDL, dir)
-	if io == nil {
+	msg := op.elem(nsWSDL, dir)
+	if msg == nil {
 		return nil, fmt.Errorf("no %s message (one-way operations are not supported)", dir)
 	}
-	mn, err := io.qname(io.attr("message"))
+	mn, err := msg.qname(msg.attr("message"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -508,16 +508,15 @@ func (t *xsdType) childNames() string {
 type xsdSet struct {
 	elements map[xml.Name]*soapNode
 	types    map[xml.Name]*soapNode
-	// read memoises types and elements by declaration, so that recursive
-	// types end in a cycle of pointers rather than an endless descent.
-	read     map[*soapNode]*xsdType
-	elemRead map[*soapNode]*xsdElement
+	// read memoises types by declaration, so that recursive types end in
+	// a cycle of pointers rather than an endless descent.
+	read map[*soapNode]*xsdType
 }
 
 func newXSDSet() *xsdSet {
 	return &xsdSet{
 		elements: map[xml.Name]*soapNode{}, types: map[xml.Name]*soapNode{},
-		read: map[*soapNode]*xsdType{}, elemRead: map[*soapNode]*xsdElement{},
+		read: map[*soapNode]*xsdType{},
 	}
 }
 
@@ -555,11 +554,7 @@ func (s *xsdSet) global(name xml.Name) (*xsdElement, error) {
 
 // element reads an element declaration, global or local, following ref.
 func (s *xsdSet) element(n *soapNode) (*xsdElement, error) {
-	if e := s.elemRead[n]; e != nil {
-		return e, nil
-	}
 	e := &xsdElement{min: 1, max: 1, nillable: n.attr("nillable") == "true"}
-	s.elemRead[n] = e
 	var err error
 	if e.min, e.max, err = occurs(n); err != nil {
 		return nil, err
