@@ -648,6 +648,7 @@ type SOAPDeclError struct {
 	Err error
 }
 
+// Error names the key and the problem.
 func (e *SOAPDeclError) Error() string { return strings.Join(e.Key, ".") + ": " + e.Err.Error() }
 
 // Unwrap returns the problem.

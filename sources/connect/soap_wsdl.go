@@ -201,7 +201,6 @@ type wsdlPort struct {
 	name    string
 	binding xml.Name
 	address string
-	node    *soapNode
 }
 
 type wsdlBinding struct {
@@ -261,7 +260,7 @@ func ParseWSDL(data []byte) (*WSDL, error) {
 	for _, s := range root.elems(nsWSDL, "service") {
 		ws := &wsdlService{name: s.attr("name")}
 		for _, p := range s.elems(nsWSDL, "port") {
-			wp := wsdlPort{name: p.attr("name"), node: p}
+			wp := wsdlPort{name: p.attr("name")}
 			if wp.binding, err = p.qname(p.attr("binding")); err != nil {
 				return nil, fmt.Errorf("wsdl: port %s: %w", wp.name, err)
 			}
@@ -461,11 +460,10 @@ const (
 
 // xsdElement is an element declaration, its reference resolved.
 type xsdElement struct {
-	name     xml.Name // as on the wire: Space "" for an unqualified local element
-	min      int
-	max      int // -1: unbounded
-	nillable bool
-	typ      *xsdType
+	name xml.Name // as on the wire: Space "" for an unqualified local element
+	min  int
+	max  int // -1: unbounded
+	typ  *xsdType
 }
 
 // repeated reports whether the element may occur more than once.
@@ -554,7 +552,7 @@ func (s *xsdSet) global(name xml.Name) (*xsdElement, error) {
 
 // element reads an element declaration, global or local, following ref.
 func (s *xsdSet) element(n *soapNode) (*xsdElement, error) {
-	e := &xsdElement{min: 1, max: 1, nillable: n.attr("nillable") == "true"}
+	e := &xsdElement{min: 1, max: 1}
 	var err error
 	if e.min, e.max, err = occurs(n); err != nil {
 		return nil, err
@@ -568,7 +566,6 @@ func (s *xsdSet) element(n *soapNode) (*xsdElement, error) {
 		if decl = s.elements[rn]; decl == nil {
 			return nil, fmt.Errorf("element ref %s is not defined in the WSDL's types", ref)
 		}
-		e.nillable = decl.attr("nillable") == "true"
 	}
 	schema := schemaOf(decl)
 	tns := ""
