@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,10 +71,17 @@ func newFloor(tb testing.TB, gw *gateway.Gateway) *floor {
 	src := gw.Config().Sources
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := func(name string, s config.HTTPSource) upstream.Options {
+		// Keep every connection a query opened for the next one: the
+		// default transport's MaxIdleConns (100 in all) would close most
+		// of a Q2's 1,200 and open them again, each query.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, floorMaxConcurrent
+		t.ResponseHeaderTimeout = s.Timeout
+		tb.Cleanup(t.CloseIdleConnections)
 		return upstream.Options{
 			Name: name, BaseURL: s.URL, Timeout: s.Timeout, MaxBodyBytes: s.MaxBodyBytes,
 			Retries: s.Retries, RetryBackoff: s.RetryBackoff, BreakerFailures: s.BreakerFailures, BreakerOpen: s.BreakerOpen,
-			MaxConcurrent: floorMaxConcurrent, Logger: log,
+			MaxConcurrent: floorMaxConcurrent, Transport: t, Logger: log,
 		}
 	}
 	registry, err := soap.NewNavet(soap.NavetOptions{
@@ -648,10 +656,15 @@ func (g *benchGateway) timedData(q string) (json.RawMessage, time.Duration, erro
 // The gateway's time is its handler's; the floor's ends with its answer
 // assembled (not marshalled).
 //
-// Every iteration checks that the gateway's answer is the one of the first
-// iteration, that the floor's is too (the first one compared value for value
-// with the gateway's), and that both made the same upstream calls with the
-// same keys; any difference fails the benchmark.
+// With clients=16 each iteration sends 16 floor queries at once, then 16
+// gateway queries at once (or the other way round), and the medians are
+// those of every query; the gateway's registry bound is then shared by the
+// 16, the floor's is not. Only Q1: 16 Q2s are 20,000 registry calls at once.
+//
+// Every iteration checks that each answer is the one of the warm-up (where
+// the floor's was compared value for value with the gateway's), and that
+// floor and gateway made the warm-up's upstream calls with the same keys,
+// per query; any difference fails the benchmark.
 //
 //	go test -run '^$' -bench 'BenchmarkFloor' -benchtime 10x -count 5 ./cmd/kommungraf/internal/gateway/
 func BenchmarkFloor(b *testing.B) {
@@ -660,88 +673,112 @@ func BenchmarkFloor(b *testing.B) {
 		def = upstream.DefaultMaxConcurrent
 	}
 	for _, q := range floorQueries {
-		for _, registryMax := range []int{def, 128} {
-			b.Run(fmt.Sprintf("%s/registryMax=%d", q.name, registryMax), func(b *testing.B) {
-				benchFloor(b, q, registryMax)
-			})
+		for _, clients := range []int{1, 16} {
+			if clients > 1 && q.name != "Q1" {
+				continue
+			}
+			for _, registryMax := range []int{def, 128} {
+				b.Run(fmt.Sprintf("%s/clients=%d/registryMax=%d", q.name, clients, registryMax), func(b *testing.B) {
+					benchFloor(b, q, clients, registryMax)
+				})
+			}
 		}
 	}
 }
 
-func benchFloor(b *testing.B, q floorQuery, registryMax int) {
+func benchFloor(b *testing.B, q floorQuery, clients, registryMax int) {
 	g := newBenchGateway(b, benchSetup{persona: q.persona, registryMax: registryMax})
 	fl := newFloor(b, g.gw)
 	stats := g.gw.Sim().Stats
 	ctx := context.Background()
 
+	// The two ways to answer, each timed by itself.
+	viaFloor := func() (any, time.Duration, error) {
+		start := time.Now()
+		ans, err := q.floor(ctx, fl)
+		return ans, time.Since(start), err
+	}
+	viaGateway := func() (any, time.Duration, error) { return g.timedData(q.query) }
+
 	// Warm up both (connections, SQLite's page cache) and take the answers
-	// every iteration must give.
-	wantGW, _, err := g.timedData(q.query)
+	// and calls every iteration must give.
+	stats.Reset()
+	wantGW, _, err := viaGateway()
 	if err != nil {
 		b.Fatal(err)
 	}
-	ans, err := q.floor(ctx, fl)
+	gc := countsOf(stats.Snapshot())
+	stats.Reset()
+	ans, _, err := viaFloor()
 	if err != nil {
 		b.Fatal(err)
 	}
-	wantFloor, err := json.Marshal(ans)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if diff := sameAnswer(wantFloor, wantGW); diff != "" {
+	fc := countsOf(stats.Snapshot())
+	wantFloor := answerJSON(b, ans)
+	if diff := sameAnswer(wantFloor, wantGW.(json.RawMessage)); diff != "" {
 		b.Fatalf("the floor's answer differs from the gateway's at %s", diff)
+	}
+	if !reflect.DeepEqual(fc, gc) {
+		b.Fatalf("upstream calls differ:\nfloor:   %v\ngateway: %v", fc, gc)
+	}
+	if n := fc["folkbokforing PersonpostXML"].Calls; n*int64(clients) > floorMaxConcurrent {
+		b.Fatalf("%d registry calls: the floor's bound %d does not let them all go at once", n, floorMaxConcurrent)
+	}
+	want := callCounts{}
+	for k, c := range fc {
+		want[k] = sim.Counter{Calls: c.Calls * int64(clients), Keys: c.Keys * int64(clients)}
+	}
+
+	// round runs clients queries at once and checks them once all are done,
+	// so that no check takes CPU from a query still running.
+	var wallFloor, wallGW []time.Duration // of each round, for clients > 1
+	round := func(who string, run func() (any, time.Duration, error), wantAns []byte) []time.Duration {
+		stats.Reset()
+		began := time.Now()
+		took := make([]time.Duration, clients)
+		answers := make([]any, clients)
+		errs := make([]error, clients)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Go(func() {
+				<-start
+				answers[i], took[i], errs[i] = run()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if wall := time.Since(began); who == "floor" {
+			wallFloor = append(wallFloor, wall)
+		} else {
+			wallGW = append(wallGW, wall)
+		}
+		calls := countsOf(stats.Snapshot())
+		for i := range clients {
+			if errs[i] != nil {
+				b.Fatalf("%s: %v", who, errs[i])
+			}
+			if got := answerJSON(b, answers[i]); !bytes.Equal(got, wantAns) {
+				b.Fatalf("%s: the answer changed: %s", who, sameAnswer(got, wantAns))
+			}
+		}
+		if !reflect.DeepEqual(calls, want) {
+			b.Fatalf("%s: upstream calls of %d queries differ from the warm-up's:\ngot:  %v\nwant: %v", who, clients, calls, want)
+		}
+		return took
 	}
 
 	var tFloor, tGW []time.Duration
-	var calls callCounts
 	i := 0
 	for b.Loop() {
-		var fc, gc callCounts
-		runFloor := func() {
-			stats.Reset()
-			start := time.Now()
-			ans, err := q.floor(ctx, fl)
-			d := time.Since(start)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fc = countsOf(stats.Snapshot())
-			raw, err := json.Marshal(ans)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if !bytes.Equal(raw, wantFloor) {
-				b.Fatalf("the floor's answer changed: %s", sameAnswer(raw, wantFloor))
-			}
-			tFloor = append(tFloor, d)
-		}
-		runGateway := func() {
-			stats.Reset()
-			data, d, err := g.timedData(q.query)
-			if err != nil {
-				b.Fatal(err)
-			}
-			gc = countsOf(stats.Snapshot())
-			if !bytes.Equal(data, wantGW) {
-				b.Fatalf("the gateway's answer changed: %s", sameAnswer(data, wantGW))
-			}
-			tGW = append(tGW, d)
-		}
 		if i%2 == 0 {
-			runFloor()
-			runGateway()
+			tFloor = append(tFloor, round("floor", viaFloor, wantFloor)...)
+			tGW = append(tGW, round("gateway", viaGateway, wantGW.(json.RawMessage))...)
 		} else {
-			runGateway()
-			runFloor()
+			tGW = append(tGW, round("gateway", viaGateway, wantGW.(json.RawMessage))...)
+			tFloor = append(tFloor, round("floor", viaFloor, wantFloor)...)
 		}
 		i++
-		if !reflect.DeepEqual(fc, gc) {
-			b.Fatalf("upstream calls differ:\nfloor:   %v\ngateway: %v", fc, gc)
-		}
-		if n := fc["folkbokforing PersonpostXML"].Calls; n > floorMaxConcurrent {
-			b.Fatalf("%d registry calls: the floor's bound %d does not let them all go at once", n, floorMaxConcurrent)
-		}
-		calls = fc
 	}
 	slices.Sort(tFloor)
 	slices.Sort(tGW)
@@ -749,6 +786,31 @@ func benchFloor(b *testing.B, q floorQuery, registryMax int) {
 	b.ReportMetric(ms(mf), "floor-ms")
 	b.ReportMetric(ms(mg), "gateway-ms")
 	b.ReportMetric(float64(mg)/float64(mf), "floor-ratio")
-	b.ReportMetric(float64(calls.calls()), "upstream-calls/op")
-	b.ReportMetric(float64(calls["folkbokforing PersonpostXML"].Calls), "registry-calls")
+	if clients > 1 {
+		// Under load the median query says little of throughput: calls that
+		// all go at once share the CPU and finish together, calls queued
+		// at a bound finish in turn. The time the clients' queries took
+		// together does.
+		slices.Sort(wallFloor)
+		slices.Sort(wallGW)
+		wf, wg := percentile(wallFloor, 0.5), percentile(wallGW, 0.5)
+		b.ReportMetric(ms(wf), "floor-round-ms")
+		b.ReportMetric(ms(wg), "gateway-round-ms")
+		b.ReportMetric(float64(wg)/float64(wf), "round-ratio")
+	}
+	b.ReportMetric(float64(fc.calls()), "upstream-calls/op")
+	b.ReportMetric(float64(fc["folkbokforing PersonpostXML"].Calls), "registry-calls")
+}
+
+// answerJSON is an answer as JSON: the gateway's data as it came, the
+// floor's marshalled.
+func answerJSON(b *testing.B, ans any) []byte {
+	if raw, ok := ans.(json.RawMessage); ok {
+		return raw
+	}
+	raw, err := json.Marshal(ans)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
 }
