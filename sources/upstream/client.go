@@ -146,7 +146,11 @@ func NewClient(opts Options) (*Client, error) {
 	transport := opts.Transport
 	if transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Keep a connection for every call that may be in flight: with
+		// the default 100 idle in all, a burst above 100 closed and
+		// reopened the surplus after every round.
 		t.MaxIdleConnsPerHost = max(64, opts.MaxConcurrent)
+		t.MaxIdleConns = t.MaxIdleConnsPerHost
 		t.ResponseHeaderTimeout = opts.Timeout
 		transport = t
 	}

@@ -267,6 +267,12 @@ type HTTPSource struct {
 	MaxConcurrent int `yaml:"maxConcurrent"`
 }
 
+// RegistryMaxConcurrent is the registry's default maxConcurrent. It has no
+// batch form, so each level of a query asks it once per person: 128 keeps a
+// worklist of 50 errands (about 100 people) in one round of calls, where 64
+// took two (BenchmarkFloor: cold Q1 1.08 x its floor at 128, 1.30 x at 64).
+const RegistryMaxConcurrent = 128
+
 // Registry configures the population registry (SOAP).
 type Registry struct {
 	HTTPSource `yaml:",inline"`
@@ -511,6 +517,9 @@ func (c *Config) defaults() {
 	}
 	if c.Sources.Skoldatabas.Driver == "" {
 		c.Sources.Skoldatabas.Driver = "sqlite"
+	}
+	if c.Sources.Folkbokforing.MaxConcurrent == 0 {
+		c.Sources.Folkbokforing.MaxConcurrent = RegistryMaxConcurrent
 	}
 	if c.Cache.Sources == nil {
 		c.Cache.Sources = map[string]CachePolicy{}

@@ -62,7 +62,7 @@ func minimalWant() *Config {
 			Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 		},
 		Sources: Sources{
-			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001"}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
+			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001", MaxConcurrent: RegistryMaxConcurrent}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
 			Etjanst:       HTTPSource{URL: "http://127.0.0.1:9002"},
 			Geodata:       HTTPSource{URL: "http://127.0.0.1:9003"},
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
@@ -141,6 +141,7 @@ log:
 				HTTPSource: HTTPSource{
 					URL: "https://navet.example.se/personpost", Timeout: 2 * time.Second, MaxBodyBytes: 1 << 20,
 					Retries: 1, RetryBackoff: 100 * time.Millisecond, BreakerFailures: 3, BreakerOpen: 30 * time.Second,
+					MaxConcurrent: RegistryMaxConcurrent, // the default
 				},
 				OrgNr: "212000-1880", BestallningsID: "ORDER-1",
 			},
@@ -491,7 +492,7 @@ func TestDemo(t *testing.T) {
 				Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
 				Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 			},
-			Sources: Sources{Skoldatabas: Database{Driver: "sqlite"}},
+			Sources: Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}},
 			Cache:   Cache{Sources: defaultPolicies()},
 			Authz:   authzDefaults(false),
 			Log:     Log{Level: "info", Format: "text"},

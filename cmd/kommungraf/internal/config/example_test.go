@@ -20,7 +20,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Server.Addr != "0.0.0.0:8080" || c.Sources.Skoldatabas.Driver != "postgres" ||
-		c.Sources.Folkbokforing.BestallningsID != "ORDER-1" || c.Sources.Folkbokforing.MaxConcurrent != 64 {
+		c.Sources.Folkbokforing.BestallningsID != "ORDER-1" || c.Sources.Folkbokforing.MaxConcurrent != 128 {
 		t.Fatalf("example parsed to %+v", c)
 	}
 }
