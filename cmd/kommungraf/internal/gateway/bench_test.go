@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,6 +426,89 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 			b.ReportMetric(ms(mOff), "off-median-ms")
 			b.ReportMetric(ms(mOn), "on-median-ms")
 			b.ReportMetric(float64(mOn)/float64(mOff), "overhead-ratio")
+		})
+	}
+}
+
+// BenchmarkBatchingThroughput compares batching on and off under load: each
+// iteration sends a round of 16 concurrent queries to a gateway with
+// batching on and a round to one with it off (the order alternating), in the
+// production configuration (authorization on as the persona who runs the
+// query, default batching wait) with the record cache off so every query
+// reaches the upstreams. It reports each side's throughput from the median
+// round (queries / round wall time), their ratio (on / off, issue 10 asks
+// for at least 2) and batching's upstream calls per query, which must not
+// grow under load.
+//
+//	go test -run '^$' -bench 'BenchmarkBatchingThroughput' -benchtime 5x -count 5 ./cmd/kommungraf/internal/gateway/
+func BenchmarkBatchingThroughput(b *testing.B) {
+	const clients = 16
+	for _, q := range []struct{ name, query, persona string }{
+		{"Q1", benchQ1, "case-officer"},
+		{"Q2", benchQ2, "preschool-admin"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			on := newBenchGateway(b, benchSetup{persona: q.persona})
+			off := newBenchGateway(b, benchSetup{persona: q.persona, disableBatching: true})
+			on.query(b, q.query)
+			off.query(b, q.query)
+			// round returns its wall time and how many of its queries
+			// failed. A failure with batching on fails the benchmark; with
+			// it off it is counted: 16 unbatched Q2s (some 1,900 calls
+			// each) overload the simulated registry until its breaker opens.
+			round := func(g *benchGateway) (time.Duration, int) {
+				start := time.Now()
+				var wg sync.WaitGroup
+				var failed atomic.Int64
+				for range clients {
+					wg.Go(func() {
+						if err := g.try(q.query); err != nil {
+							if g == on {
+								b.Error(err)
+							}
+							failed.Add(1)
+						}
+					})
+				}
+				wg.Wait()
+				return time.Since(start), int(failed.Load())
+			}
+			var tOn, tOff []time.Duration
+			var onCalls, onQueries int64
+			roundOn := func() {
+				stats := on.gw.Sim().Stats // each gateway has its own simulators
+				stats.Reset()
+				d, _ := round(on)
+				tOn = append(tOn, d)
+				onCalls += countCalls(stats.Snapshot()).total
+				onQueries += clients
+			}
+			var offFailed int
+			roundOff := func() {
+				d, n := round(off)
+				tOff = append(tOff, d)
+				offFailed += n
+			}
+			i := 0
+			for b.Loop() {
+				if i%2 == 0 {
+					roundOn()
+					roundOff()
+				} else {
+					roundOff()
+					roundOn()
+				}
+				i++
+			}
+			slices.Sort(tOn)
+			slices.Sort(tOff)
+			rOn := clients / percentile(tOn, 0.5).Seconds()
+			rOff := clients / percentile(tOff, 0.5).Seconds()
+			b.ReportMetric(rOn, "on-req/s")
+			b.ReportMetric(rOff, "off-req/s")
+			b.ReportMetric(rOn/rOff, "throughput-ratio")
+			b.ReportMetric(float64(onCalls)/float64(onQueries), "on-upstream-calls/op")
+			b.ReportMetric(float64(offFailed)/float64(onQueries), "off-failed/op")
 		})
 	}
 }
