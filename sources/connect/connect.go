@@ -26,7 +26,9 @@ type Connector interface {
 	// absent from the map (the loaders answer it as "not found"), never an
 	// error. keys are distinct and at most MaxKeys when that is above 0;
 	// the caller splits larger batches. An error fails the whole batch and
-	// is an *upstream.Error with the system's name, never upstream text.
+	// is an *upstream.Error with the system's name, never upstream text;
+	// or it is a KeyErrors, which fails only the keys it names (a fan-out
+	// of one call per key), the map then holding the others' records.
 	Fetch(ctx context.Context, keys []string) (map[string][]Record, error)
 	// MaxKeys is the most keys one Fetch may carry (0: no limit).
 	MaxKeys() int
