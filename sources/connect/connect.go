@@ -16,8 +16,11 @@ package connect
 import "context"
 
 // Record is one entity as the schema names its fields. Values are what a
-// JSON decoder produces (string, float64, bool, nil, []any, map[string]any),
-// so that every connector's records decode alike.
+// JSON decoder with UseNumber produces (string, json.Number, bool, nil,
+// []any, map[string]any), as gqlgen reads a request's variables, so that
+// every connector's records decode alike through the scalars' own
+// unmarshalers. (A float64 from a record cached as JSON is read as the
+// number it is written as.)
 type Record = map[string]any
 
 // A Connector answers keys with records.

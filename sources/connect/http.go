@@ -265,6 +265,7 @@ func (h *HTTP) get(ctx context.Context, path, rawQuery string, batch bool) (any,
 		return nil, upstream.Errorf(h.up.Name(), h.res.Name, upstream.BadResponse, "unexpected content type %q", ct)
 	}
 	dec := json.NewDecoder(bytes.NewReader(resp.Body))
+	dec.UseNumber() // numbers stay as written, for the scalars' unmarshalers
 	var body any
 	if err := dec.Decode(&body); err != nil {
 		return nil, upstream.Errorf(h.up.Name(), h.res.Name, upstream.BadResponse, "decoding answer: %v", err)
@@ -350,9 +351,9 @@ func keyOf(v any) (string, bool) {
 	switch v := v.(type) {
 	case string:
 		return v, v != ""
-	case float64:
-		if v == float64(int64(v)) {
-			return strconv.FormatInt(int64(v), 10), true
+	case json.Number:
+		if _, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return string(v), true
 		}
 	}
 	return "", false

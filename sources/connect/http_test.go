@@ -2,11 +2,13 @@ package connect_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -86,7 +88,7 @@ func TestHTTPBatchAgainstTheSimulator(t *testing.T) {
 		}
 		for i, rec := range got[k] {
 			pu := want[i]
-			if rec["propertyId"] != k || rec["fraction"] != pu.Fraction || rec["nextDate"] != pu.NextDate.Format("2006-01-02") || rec["containerLitres"] != float64(pu.ContainerLitres) {
+			if rec["propertyId"] != k || rec["fraction"] != pu.Fraction || rec["nextDate"] != pu.NextDate.Format("2006-01-02") || rec["containerLitres"] != json.Number(strconv.Itoa(pu.ContainerLitres)) {
 				t.Errorf("%s record %d: %v, want %+v", k, i, rec, pu)
 			}
 			for field := range rec {

@@ -2,8 +2,11 @@ package loaders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -233,7 +236,7 @@ func decoded[T any](ctx context.Context, l *Loaders, name, key string) ([]*T, er
 		if !ok {
 			return nil, fmt.Errorf("loaders: %T cannot decode the records of %s (run go generate)", v, name)
 		}
-		if err := d.DecodeRecord(rec); err != nil {
+		if err := d.DecodeRecord(numbers(rec)); err != nil {
 			// The upstream's value did not fit the schema's type: a bad
 			// response, named by system, never by its value.
 			return nil, upstream.Errorf(r.def.System, r.def.Name, upstream.BadResponse, "a record does not fit the schema: %v", err)
@@ -249,6 +252,26 @@ func (f *Factory) ResourceNames() []string {
 	out := make([]string, 0, len(f.resources))
 	for n := range f.resources {
 		out = append(out, n)
+	}
+	return out
+}
+
+// numbers gives a record's numbers as json.Number, the form the scalars'
+// unmarshalers read: a record back from Redis has float64s.
+func numbers(rec connect.Record) connect.Record {
+	var out connect.Record
+	for k, v := range rec {
+		f, ok := v.(float64)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(rec)
+		}
+		out[k] = json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	if out == nil {
+		return rec
 	}
 	return out
 }
