@@ -260,6 +260,15 @@ var (
 // Parse reads declaration files. Every problem of every file is reported,
 // each with its file and line; the schema is not consulted (Check).
 func Parse(files []File) (*Set, error) {
+	set, ps := parse(files)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// parse reads what it can of every file, and its problems.
+func parse(files []File) (*Set, Problems) {
 	set := &Set{byName: map[string]*Resource{}}
 	var ps Problems
 	seen := map[string]Pos{}
@@ -279,10 +288,7 @@ func Parse(files []File) (*Set, error) {
 		}
 	}
 	sort.Slice(set.Systems, func(i, j int) bool { return set.Systems[i].Name < set.Systems[j].Name })
-	if err := ps.err(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return set, ps
 }
 
 // mapping reads one YAML mapping, noting which keys were read so that the
@@ -542,7 +548,10 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 			r.Fields = append(r.Fields, FieldMap{Name: k.Value, Path: strings.Split(v.Value, "."), Pos: pos})
 		}
 	}
-	r.subjectsPos = m.keyPos("subjects")
+	r.subjectsPos = r.Pos
+	if m.get("subjects") != nil {
+		r.subjectsPos = m.keyPos("subjects")
+	}
 	if n := m.get("subjects"); n != nil {
 		r.Subjects = []Subject{}
 		if n.Kind != yaml.SequenceNode {
@@ -645,12 +654,15 @@ func checkRelative(ps *Problems, pos Pos, what, p string) {
 
 // Load parses the declarations and checks them against the schema: the one
 // function behind `go generate` and the gateway's start.
+// Every problem is reported: those of the files and those against the
+// schema of whatever could be read.
 func Load(files []File, schema *ast.Schema, builtins []Builtin) (*Set, error) {
-	set, err := Parse(files)
-	if err != nil {
-		return nil, err
-	}
+	set, ps := parse(files)
+	var checked Problems
 	if err := Check(set, schema, builtins); err != nil {
+		checked = err.(Problems)
+	}
+	if err := append(ps, checked...).err(); err != nil {
 		return nil, err
 	}
 	return set, nil

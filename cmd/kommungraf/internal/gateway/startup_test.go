@@ -262,6 +262,10 @@ func productionConfig(t *testing.T, dir string) *config.Config {
 	s := &c.Sources
 	s.Folkbokforing.URL, s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = "http://127.0.0.1:1/navet", gateway.DemoOrgNr, gateway.DemoOrder
 	s.Etjanst.URL, s.Geodata.URL = "http://127.0.0.1:1/etjanst", "http://127.0.0.1:1/geodata"
+	for name, d := range s.Declared {
+		d.URL = "http://127.0.0.1:1/" + name
+		s.Declared[name] = d
+	}
 	s.Skoldatabas.Driver, s.Skoldatabas.DSN = "sqlite", filepath.Join(dir, "skola.db")
 	c.Authz.AccessLog.File = filepath.Join(dir, "access.jsonl")
 	c.Authz.PolicyStoreFile = filepath.Join(dir, "policy.db")
