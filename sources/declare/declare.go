@@ -25,7 +25,7 @@ import (
 )
 
 // File is one declaration file as read: its name, relative to the
-// repository root (schema/avfall.yaml), and its content.
+// repository root (schema/<system>.yaml), and its content.
 type File struct {
 	Name string
 	Data []byte
