@@ -16,7 +16,7 @@ import (
 // snippet is a fenced block of the README with the marker before it.
 type snippet struct {
 	marker, arg, text string
-	line             int
+	line              int
 }
 
 var markerRE = regexp.MustCompile(`^<!-- (file|lines of|tutorial query|the error of a typo)(?:: (.*?))? -->$`)
