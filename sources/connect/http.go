@@ -57,6 +57,8 @@ type HTTP struct {
 	path, query string
 	batch       bool
 	maxKeys     int
+	// xml says the bodies are XML (xmlTree), not JSON.
+	xml bool
 }
 
 // NewHTTP builds the connector of a declared HTTP resource.
@@ -67,14 +69,18 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		return nil, errors.New("connect: an HTTP connector needs a resource with an http part")
 	case opts.Client == nil:
 		return nil, fmt.Errorf("connect: %s: an HTTP connector needs the system's upstream client", r.FullName())
-	case r.HTTP.Format != "json":
-		return nil, fmt.Errorf("connect: %s: format %s is not supported yet (json is)", r.FullName(), r.HTTP.Format)
+	case r.HTTP.Format != "json" && r.HTTP.Format != "xml":
+		return nil, fmt.Errorf("connect: %s: format %s: want json or xml", r.FullName(), r.HTTP.Format)
 	}
-	h := &HTTP{res: r, up: opts.Client, header: opts.Header.Clone()}
+	h := &HTTP{res: r, up: opts.Client, header: opts.Header.Clone(), xml: r.HTTP.Format == "xml"}
 	if h.header == nil {
 		h.header = http.Header{}
 	}
-	h.header.Set("Accept", "application/json, application/problem+json;q=0.9")
+	if h.xml {
+		h.header.Set("Accept", "application/xml, text/xml;q=0.9, application/problem+json;q=0.5")
+	} else {
+		h.header.Set("Accept", "application/json, application/problem+json;q=0.9")
+	}
 	tmpl := ""
 	if c := r.HTTP.Batch; c != nil {
 		tmpl, h.batch, h.maxKeys = c.Get, true, c.MaxKeys
@@ -90,7 +96,9 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 func (h *HTTP) MaxKeys() int { return h.maxKeys }
 
 // Fetch answers keys with records: one call for the batch form, a call per
-// key, all at once, for the one-key form.
+// key, all at once, for the one-key form. JSON bodies keep their numbers as
+// written (json.Number); an XML body is read into the same shape
+// (xmlTree), its values strings.
 func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, error) {
 	keys = sendable(keys)
 	if len(keys) == 0 {
@@ -261,6 +269,16 @@ func (h *HTTP) get(ctx context.Context, path, rawQuery string, batch bool) (any,
 		return nil, err
 	}
 	ct := resp.ContentType()
+	if h.xml {
+		if ct != "application/xml" && ct != "text/xml" && !strings.HasSuffix(ct, "+xml") {
+			return nil, upstream.Errorf(h.up.Name(), h.res.Name, upstream.BadResponse, "unexpected content type %q", ct)
+		}
+		body, err := xmlTree(resp.Body)
+		if err != nil {
+			return nil, upstream.Errorf(h.up.Name(), h.res.Name, upstream.BadResponse, "decoding answer: %v", err)
+		}
+		return body, nil
+	}
 	if ct != "application/json" && !strings.HasSuffix(ct, "+json") {
 		return nil, upstream.Errorf(h.up.Name(), h.res.Name, upstream.BadResponse, "unexpected content type %q", ct)
 	}

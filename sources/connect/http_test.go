@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -232,6 +233,69 @@ func TestHTTPErrorsCarryNoUpstreamText(t *testing.T) {
 			}
 			if strings.Contains(ue.Public(), "1989") || strings.Contains(ue.Public(), "Eva") {
 				t.Fatalf("public message %q carries upstream text", ue.Public())
+			}
+		})
+	}
+}
+
+// TestHTTPXMLBodies: a declared resource with format: xml reads the same
+// records from an XML answer (a single record and repeated ones alike,
+// attributes by @name), and refuses a DOCTYPE.
+func TestHTTPXMLBodies(t *testing.T) {
+	set := declared(t, "schema/avfallxml.yaml", []byte(`
+system: avfallxml
+owner: O
+connector: http
+probe: api/health
+resources:
+  pickups:
+    type: WastePickup
+    by: propertyId
+    list: true
+    http:
+      batch: { get: "api/pickups?ids={keys}" }
+      records: pickup
+      format: xml
+    fields:
+      propertyId: "@property"
+      fraction: fraction
+      containerLitres: container.litres
+`))
+	for _, tc := range []struct {
+		name, body string
+		want       map[string][]connect.Record
+		err        bool
+	}{
+		{name: "repeated", body: `<?xml version="1.0"?><pickups>
+			<pickup property="p1"><fraction>MAT</fraction><container><litres>140</litres></container></pickup>
+			<pickup property="p2"><fraction>REST</fraction></pickup>
+			<pickup property="p1"><fraction>GLAS</fraction></pickup></pickups>`,
+			want: map[string][]connect.Record{
+				"p1": {{"propertyId": "p1", "fraction": "MAT", "containerLitres": "140"}, {"propertyId": "p1", "fraction": "GLAS"}},
+				"p2": {{"propertyId": "p2", "fraction": "REST"}},
+			}},
+		{name: "one", body: `<pickups><pickup property="p2"><fraction>REST</fraction></pickup></pickups>`,
+			want: map[string][]connect.Record{"p2": {{"propertyId": "p2", "fraction": "REST"}}}},
+		{name: "doctype", body: `<!DOCTYPE x [<!ENTITY a "aaaa">]><pickups/>`, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/xml")
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			got, err := newHTTP(t, set.Resource("avfallxml.pickups"), srv.URL, nil).Fetch(context.Background(), []string{"p1", "p2"})
+			if tc.err {
+				if upstream.KindOf(err) != upstream.BadResponse {
+					t.Fatalf("error %v, want a bad response", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("records %v, want %v", got, tc.want)
 			}
 		})
 	}
