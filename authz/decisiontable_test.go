@@ -5,7 +5,6 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/graph"
-	"github.com/kommungraf/kommungraf/sources/model"
 )
 
 // defaultAuthorizer loads the policy, contracts and roles the demo ships.
@@ -15,7 +14,7 @@ func defaultAuthorizer(t testing.TB) (*authz.Authorizer, map[string]authz.RoleGr
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cat.Bind(model.Records()); err != nil {
+	if err := cat.Bind(graph.Records()); err != nil {
 		t.Fatal(err)
 	}
 	rules, err := authz.ParsePolicy(authz.DefaultPolicy(), cat)

@@ -29,7 +29,7 @@ func TestBindRefusesUndeclaredPersonalTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = cat.Bind(model.Records())
+	err = cat.Bind(graph.Records())
 	if err == nil {
 		t.Fatal("Bind accepted a personal type without data subjects")
 	}
@@ -46,7 +46,7 @@ func TestBindRefusesUndeclaredPersonalTypes(t *testing.T) {
 	}
 
 	// A record that exists but does not implement the interface.
-	records := model.Records()
+	records := graph.Records()
 	records["Pet"] = (*model.Property)(nil)
 	if err := cat.Bind(records); err == nil || !strings.Contains(err.Error(), "type Pet holds personal data (@personal) but its record *model.Property does not implement model.DataSubjects") {
 		t.Errorf("Bind with a record lacking DataSubjects: %v", err)
@@ -60,7 +60,7 @@ func TestServedSchemaIsDeclared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cat.Bind(model.Records()); err != nil {
+	if err := cat.Bind(graph.Records()); err != nil {
 		t.Fatal(err)
 	}
 	if got := cat.RowAttribute("Errand"); got != "caseType" {

@@ -2,4 +2,6 @@
 // handler.go, which assembles the GraphQL HTTP handler.
 package graph
 
-//go:generate go -C .. tool gqlgen generate
+// gqlgen with the resource plugin (graph/internal/resourceplugin): the
+// fields marked @resource are bound to the declarations in schema/*.yaml.
+//go:generate go -C .. run ./graph/internal/generate

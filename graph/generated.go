@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	SchoolUnit() SchoolUnitResolver
 	Stakeholder() StakeholderResolver
+	WastePickup() WastePickupResolver
 }
 
 type DirectiveRoot struct {
@@ -129,12 +130,13 @@ type ComplexityRoot struct {
 	}
 
 	Property struct {
-		Address     func(childComplexity int) int
-		AreaM2      func(childComplexity int) int
-		Designation func(childComplexity int) int
-		Geometry    func(childComplexity int) int
-		ObjectID    func(childComplexity int) int
-		Owners      func(childComplexity int) int
+		Address      func(childComplexity int) int
+		AreaM2       func(childComplexity int) int
+		Designation  func(childComplexity int) int
+		Geometry     func(childComplexity int) int
+		ObjectID     func(childComplexity int) int
+		Owners       func(childComplexity int) int
+		WastePickups func(childComplexity int) int
 	}
 
 	PropertyOwner struct {
@@ -178,6 +180,16 @@ type ComplexityRoot struct {
 		Person  func(childComplexity int) int
 		Role    func(childComplexity int) int
 	}
+
+	WastePickup struct {
+		ContainerLitres  func(childComplexity int) int
+		Fraction         func(childComplexity int) int
+		InvoicePartyID   func(childComplexity int) int
+		InvoiceRecipient func(childComplexity int) int
+		NextDate         func(childComplexity int) int
+		PropertyID       func(childComplexity int) int
+		Weekday          func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -204,6 +216,7 @@ type PlacementResolver interface {
 }
 type PropertyResolver interface {
 	Owners(ctx context.Context, obj *model.Property) ([]*model.PropertyOwner, error)
+	WastePickups(ctx context.Context, obj *model.Property) ([]*gqlmodel.WastePickup, error)
 }
 type PropertyOwnerResolver interface {
 	Person(ctx context.Context, obj *model.PropertyOwner) (*model.Person, error)
@@ -222,6 +235,9 @@ type SchoolUnitResolver interface {
 }
 type StakeholderResolver interface {
 	Person(ctx context.Context, obj *model.Stakeholder) (*model.Person, error)
+}
+type WastePickupResolver interface {
+	InvoiceRecipient(ctx context.Context, obj *gqlmodel.WastePickup) (*model.Person, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -601,6 +617,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Property.Owners(childComplexity), true
+	case "Property.wastePickups":
+		if e.ComplexityRoot.Property.WastePickups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Property.WastePickups(childComplexity), true
 
 	case "PropertyOwner.acquiredOn":
 		if e.ComplexityRoot.PropertyOwner.AcquiredOn == nil {
@@ -788,6 +810,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Stakeholder.Role(childComplexity), true
 
+	case "WastePickup.containerLitres":
+		if e.ComplexityRoot.WastePickup.ContainerLitres == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.ContainerLitres(childComplexity), true
+	case "WastePickup.fraction":
+		if e.ComplexityRoot.WastePickup.Fraction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.Fraction(childComplexity), true
+	case "WastePickup.invoicePartyId":
+		if e.ComplexityRoot.WastePickup.InvoicePartyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.InvoicePartyID(childComplexity), true
+	case "WastePickup.invoiceRecipient":
+		if e.ComplexityRoot.WastePickup.InvoiceRecipient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.InvoiceRecipient(childComplexity), true
+	case "WastePickup.nextDate":
+		if e.ComplexityRoot.WastePickup.NextDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.NextDate(childComplexity), true
+	case "WastePickup.propertyId":
+		if e.ComplexityRoot.WastePickup.PropertyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.PropertyID(childComplexity), true
+	case "WastePickup.weekday":
+		if e.ComplexityRoot.WastePickup.Weekday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WastePickup.Weekday(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -857,6 +922,29 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/avfall.graphqls", Input: `extend type Property {
+  "Scheduled waste pickups at the property, from the waste-collection system."
+  wastePickups: [WastePickup!] @resource(name: "avfall.pickups", key: "objectId")
+}
+
+"A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning)."
+type WastePickup @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "The property's object identity (objektidentitet) in the property register."
+  propertyId: ID
+  "Waste fraction: MAT, REST, PAPPER, PLAST, GLAS, METALL or TRADGARD."
+  fraction: String
+  "Day of the week of the pickups, MONDAY to FRIDAY."
+  weekday: String
+  "Date of the next pickup."
+  nextDate: Date
+  "Size of the container in litres."
+  containerLitres: Int
+  "The invoice recipient's pseudonymous party id at the e-service platform; absent when an organisation is invoiced."
+  invoicePartyId: ID @classification(level: 1) @personal
+  "The person the fee is invoiced to, from the population registry; null when an organisation is invoiced."
+  invoiceRecipient: Person @classification(level: 2) @personal @resource(name: "folkbokforing.personByParty", key: "invoicePartyId")
+}
+`, BuiltIn: false},
 	{Name: "../schema/directives.graphqls", Input: `"""
 KLASSA confidentiality level of the data a field returns: 0 Försumbar (public),
 1 Måttlig, 2 Betydande, 3 Allvarlig. Level 4 is never served. On a type it is the
@@ -886,6 +974,16 @@ row the caller may not read is not listed, not counted, and by key answers as an
 unknown key.
 """
 directive @row(attribute: String!) on OBJECT
+
+"""
+Binds a field to a declared source resource (schema/<system>.yaml): name is
+"<system>.<resource>", or a built-in loader such as "folkbokforing.personByParty";
+key is the field of this type whose value is the resource's key. ` + "`" + `go generate` + "`" + `
+writes the field's resolver; a binding that does not fit the declaration (unknown
+resource, type or list mismatch, unknown key) fails it and the gateway's start, with
+every problem located.
+"""
+directive @resource(name: String!, key: String!) on FIELD_DEFINITION
 
 "Health data, a special category of personal data (GDPR art. 9)."
 directive @health on FIELD_DEFINITION
@@ -1411,6 +1509,8 @@ func (ec *executionContext) childFields_Property(ctx context.Context, field grap
 		return ec.fieldContext_Property_geometry(ctx, field)
 	case "owners":
 		return ec.fieldContext_Property_owners(ctx, field)
+	case "wastePickups":
+		return ec.fieldContext_Property_wastePickups(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Property", field.Name)
 }
@@ -1479,6 +1579,26 @@ func (ec *executionContext) childFields_Stakeholder(ctx context.Context, field g
 		return ec.fieldContext_Stakeholder_person(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Stakeholder", field.Name)
+}
+
+func (ec *executionContext) childFields_WastePickup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "propertyId":
+		return ec.fieldContext_WastePickup_propertyId(ctx, field)
+	case "fraction":
+		return ec.fieldContext_WastePickup_fraction(ctx, field)
+	case "weekday":
+		return ec.fieldContext_WastePickup_weekday(ctx, field)
+	case "nextDate":
+		return ec.fieldContext_WastePickup_nextDate(ctx, field)
+	case "containerLitres":
+		return ec.fieldContext_WastePickup_containerLitres(ctx, field)
+	case "invoicePartyId":
+		return ec.fieldContext_WastePickup_invoicePartyId(ctx, field)
+	case "invoiceRecipient":
+		return ec.fieldContext_WastePickup_invoiceRecipient(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WastePickup", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3319,6 +3439,38 @@ func (ec *executionContext) fieldContext_Property_owners(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Property_wastePickups(ctx context.Context, field graphql.CollectedField, obj *model.Property) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Property_wastePickups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Property().WastePickups(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.WastePickup) graphql.Marshaler {
+			return ec.marshalOWastePickup2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickupᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Property_wastePickups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Property",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WastePickup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropertyOwner_name(ctx context.Context, field graphql.CollectedField, obj *model.PropertyOwner) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4138,6 +4290,176 @@ func (ec *executionContext) _Stakeholder_person(ctx context.Context, field graph
 func (ec *executionContext) fieldContext_Stakeholder_person(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Stakeholder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Person(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WastePickup_propertyId(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_propertyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PropertyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_propertyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WastePickup", field, false, false, "ID")
+}
+
+func (ec *executionContext) _WastePickup_fraction(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_fraction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fraction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_fraction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WastePickup", field, false, false, "String")
+}
+
+func (ec *executionContext) _WastePickup_weekday(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_weekday(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weekday, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_weekday(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WastePickup", field, false, false, "String")
+}
+
+func (ec *executionContext) _WastePickup_nextDate(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_nextDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODate2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_nextDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WastePickup", field, false, false, "Date")
+}
+
+func (ec *executionContext) _WastePickup_containerLitres(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_containerLitres(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContainerLitres, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_containerLitres(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WastePickup", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WastePickup_invoicePartyId(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_invoicePartyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvoicePartyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_invoicePartyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WastePickup", field, false, false, "ID")
+}
+
+func (ec *executionContext) _WastePickup_invoiceRecipient(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WastePickup_invoiceRecipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WastePickup().InvoiceRecipient(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Person) graphql.Marshaler {
+			return ec.marshalOPerson2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐPerson(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WastePickup_invoiceRecipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WastePickup",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
@@ -5850,6 +6172,12 @@ func (ec *executionContext) _Property(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Property_owners(ctx, field, obj)
 				})
+		case "wastePickups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Property_wastePickups(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6169,6 +6497,70 @@ func (ec *executionContext) _Stakeholder(ctx context.Context, sel ast.SelectionS
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Stakeholder_person(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wastePickupImplementors = []string{"WastePickup"}
+
+func (ec *executionContext) _WastePickup(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.WastePickup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wastePickupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WastePickup")
+		case "propertyId":
+			out.Values[i] = ec._WastePickup_propertyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fraction":
+			out.Values[i] = ec._WastePickup_fraction(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "weekday":
+			out.Values[i] = ec._WastePickup_weekday(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextDate":
+			out.Values[i] = ec._WastePickup_nextDate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "containerLitres":
+			out.Values[i] = ec._WastePickup_containerLitres(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invoicePartyId":
+			out.Values[i] = ec._WastePickup_invoicePartyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invoiceRecipient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WastePickup_invoiceRecipient(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -6743,6 +7135,14 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) marshalNWastePickup2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickup(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WastePickup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WastePickup!")
+		return graphql.Null
+	}
+	return ec._WastePickup(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -7120,6 +7520,24 @@ func (ec *executionContext) marshalOID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -7332,6 +7750,25 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOWastePickup2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickupᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.WastePickup) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWastePickup2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/kommungraf/kommungraf/graph/gqlmodel"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
@@ -284,3 +286,12 @@ var (
 	_ graphql.HandlerExtension        = (*requestMetrics)(nil)
 	_ graphql.ResponseInterceptor     = (*requestMetrics)(nil)
 )
+
+// Records maps every object type of the schema bound to a record to a zero
+// value of it, for authz's Bind: the hand-written records of sources/model
+// and the declared ones go generate wrote (gqlmodel.DeclaredRecords).
+func Records() map[string]any {
+	out := model.Records()
+	maps.Copy(out, gqlmodel.DeclaredRecords())
+	return out
+}

@@ -28,7 +28,7 @@ func TestGatewayAgainstSim(t *testing.T) {
 		config.EnvAccessLogKey: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="} {
 		t.Setenv(k, v)
 	}
-	for _, name := range []string{"KOMMUNGRAF_ADDR", "NAVET_URL", "ETJANST_URL", "GEODATA_URL", config.EnvDatabaseURL, config.EnvRedisURL, config.EnvRequireApproval} {
+	for _, name := range []string{"KOMMUNGRAF_ADDR", "NAVET_URL", "ETJANST_URL", "GEODATA_URL", "AVFALL_URL", config.EnvDatabaseURL, config.EnvRedisURL, config.EnvRequireApproval} {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
@@ -38,7 +38,7 @@ func TestGatewayAgainstSim(t *testing.T) {
 	}
 	s := &cfg.Sources
 	if s.Folkbokforing.URL != "http://"+defaultNavetAddr || s.Etjanst.URL != "http://"+defaultETjanstAddr || s.Geodata.URL != "http://"+defaultGeodataAddr ||
-		s.Folkbokforing.BestallningsID != sim.DefaultOrder {
+		s.Folkbokforing.BestallningsID != sim.DefaultOrder || s.Declared["avfall"].URL != "http://"+defaultAvfallAddr {
 		t.Fatalf("deploy/sim.yaml does not point at the simulators' defaults: %+v", *s)
 	}
 
@@ -59,6 +59,9 @@ func TestGatewayAgainstSim(t *testing.T) {
 	}
 	t.Cleanup(func() { running.Close() })
 	s.Folkbokforing.URL, s.Etjanst.URL, s.Geodata.URL = running.NavetURL, running.ETjanstURL, running.GeodataURL
+	avfall := s.Declared["avfall"]
+	avfall.URL = running.AvfallURL
+	s.Declared["avfall"] = avfall
 
 	// An officer's API key, to show what a gateway outside demo mode answers.
 	key, err := authz.NewAPIKey()

@@ -3,6 +3,8 @@
 package gqlmodel
 
 import (
+	"time"
+
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
@@ -74,4 +76,22 @@ type SchoolUnitEdge struct {
 	Cursor string `json:"cursor"`
 	// The school unit.
 	Node *model.SchoolUnit `json:"node,omitempty"`
+}
+
+// A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning).
+type WastePickup struct {
+	// The property's object identity (objektidentitet) in the property register.
+	PropertyID *string `json:"propertyId,omitempty"`
+	// Waste fraction: MAT, REST, PAPPER, PLAST, GLAS, METALL or TRADGARD.
+	Fraction *string `json:"fraction,omitempty"`
+	// Day of the week of the pickups, MONDAY to FRIDAY.
+	Weekday *string `json:"weekday,omitempty"`
+	// Date of the next pickup.
+	NextDate *time.Time `json:"nextDate,omitempty"`
+	// Size of the container in litres.
+	ContainerLitres *int `json:"containerLitres,omitempty"`
+	// The invoice recipient's pseudonymous party id at the e-service platform; absent when an organisation is invoiced.
+	InvoicePartyID *string `json:"invoicePartyId,omitempty"`
+	// The person the fee is invoiced to, from the population registry; null when an organisation is invoiced.
+	InvoiceRecipient *model.Person `json:"invoiceRecipient,omitempty"`
 }

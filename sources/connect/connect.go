@@ -16,8 +16,11 @@ package connect
 import "context"
 
 // Record is one entity as the schema names its fields. Values are what a
-// JSON decoder produces (string, float64, bool, nil, []any, map[string]any),
-// so that every connector's records decode alike.
+// JSON decoder with UseNumber produces (string, json.Number, bool, nil,
+// []any, map[string]any), as gqlgen reads a request's variables, so that
+// every connector's records decode alike through the scalars' own
+// unmarshalers. (A float64 from a record cached as JSON is read as the
+// number it is written as.)
 type Record = map[string]any
 
 // A Connector answers keys with records.
@@ -26,7 +29,9 @@ type Connector interface {
 	// absent from the map (the loaders answer it as "not found"), never an
 	// error. keys are distinct and at most MaxKeys when that is above 0;
 	// the caller splits larger batches. An error fails the whole batch and
-	// is an *upstream.Error with the system's name, never upstream text.
+	// is an *upstream.Error with the system's name, never upstream text;
+	// or it is a KeyErrors, which fails only the keys it names (a fan-out
+	// of one call per key), the map then holding the others' records.
 	Fetch(ctx context.Context, keys []string) (map[string][]Record, error)
 	// MaxKeys is the most keys one Fetch may carry (0: no limit).
 	MaxKeys() int

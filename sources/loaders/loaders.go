@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
+	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/soap"
@@ -54,6 +55,9 @@ type Options struct {
 	Now func() time.Time
 	// Registerer receives the dispatcher's flush counter; nil registers none.
 	Registerer prometheus.Registerer
+	// Resources are the declared resources (sources/declare), served by
+	// name through One and List.
+	Resources []Resource
 }
 
 // RowScope answers, for one request, which values of a @row type's
@@ -86,16 +90,20 @@ func (o *Options) defaults() {
 
 // Factory makes fresh loaders for each request.
 type Factory struct {
-	src     Sources
-	opts    Options
-	stores  stores
-	flushes *flushMetrics
+	src       Sources
+	opts      Options
+	stores    stores
+	resources map[string]*resource
+	flushes   *flushMetrics
 }
 
 // NewFactory returns a factory of per-request loaders.
 func NewFactory(src Sources, opts Options) *Factory {
 	opts.defaults()
-	return &Factory{src: src, opts: opts, stores: newStores(opts.Caching), flushes: newFlushMetrics(opts.Registerer)}
+	return &Factory{
+		src: src, opts: opts, stores: newStores(opts.Caching), resources: newResources(opts.Caching, opts.Resources),
+		flushes: newFlushMetrics(opts.Registerer),
+	}
 }
 
 // Loaders are one request's loaders. They cache what they loaded for the
@@ -111,6 +119,13 @@ type Loaders struct {
 	staleFields []StaleField
 	staleUsed   map[string]bool
 	staleHidden map[string]bool
+
+	// The declared resources' loaders, made on first use, and their
+	// records decoded once per key (declared.go).
+	resources       map[string]*resource
+	declaredMu      sync.Mutex
+	declaredLoaders map[string]*Loader[[]connect.Record]
+	decodedValues   sync.Map
 
 	Person           *Loader[*model.Person]
 	PersonFresh      *Loader[*model.Person] // past every cache, for protection flags past their bound
@@ -137,7 +152,7 @@ type UnitPage struct {
 // New returns fresh loaders for one request.
 func (f *Factory) New() *Loaders {
 	d := newDispatcher(f.opts.Wait, f.flushes)
-	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores, disp: d}
+	l := &Loaders{src: f.src, opts: f.opts, stores: f.stores, disp: d, resources: f.resources}
 	o, st, src := f.opts, f.stores, f.src
 	// Upstreams without a batch form get every key of a batch at once: the
 	// bound on concurrent calls is the upstream's, shared by all requests

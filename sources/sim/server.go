@@ -45,6 +45,24 @@ type Running struct {
 	closeErr  error
 }
 
+// URL returns the base URL of a simulated system by its source name
+// (folkbokforing, etjanst, geodata, avfall), or "" for a system the
+// simulators do not have: the gateway points a declared system at its
+// simulator by name.
+func (r *Running) URL(system string) string {
+	switch system {
+	case "folkbokforing":
+		return r.NavetURL
+	case "etjanst":
+		return r.ETjanstURL
+	case "geodata":
+		return r.GeodataURL
+	case "avfall":
+		return r.AvfallURL
+	}
+	return ""
+}
+
 // Shutdown timing: how long Close lets requests in flight finish before it
 // cuts them off.
 const shutdownGrace = 3 * time.Second

@@ -96,10 +96,15 @@ type Request struct {
 	Method    string
 	// Path is relative to the base URL and already escaped (use url.PathEscape
 	// for every segment that carries a value).
-	Path   string
-	Query  url.Values
-	Header http.Header
-	Body   []byte
+	Path  string
+	Query url.Values
+	// RawQuery is an already escaped query, sent before Query's encoding:
+	// for a template whose literal separators (the commas of ?ids=a,b,c)
+	// url.Values would escape. Every value in it must have been escaped
+	// by the caller (url.QueryEscape).
+	RawQuery string
+	Header   http.Header
+	Body     []byte
 	// Idempotent calls are retried after transient failures.
 	Idempotent bool
 	// Classify turns a response into nil (success) or an *Error. The default
@@ -264,6 +269,13 @@ func (c *Client) attempt(parent context.Context, req Request) (*Response, error)
 		return nil, &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Rejected, Err: err, permanent: true}
 	}
 	u.RawQuery = req.Query.Encode()
+	if req.RawQuery != "" {
+		if u.RawQuery != "" {
+			u.RawQuery = req.RawQuery + "&" + u.RawQuery
+		} else {
+			u.RawQuery = req.RawQuery
+		}
+	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet

@@ -12,11 +12,16 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kommungraf/kommungraf/graph/declared"
+	"github.com/kommungraf/kommungraf/sources/declare"
 )
 
 // Config is the whole configuration.
@@ -295,13 +300,38 @@ type Database struct {
 	QueryTimeout time.Duration `yaml:"queryTimeout"`
 }
 
-// Sources are the four upstream systems.
+// Sources are the upstream systems: the four built in, and those declared
+// in schema/*.yaml (sources/declare), each under its own name.
 type Sources struct {
 	Folkbokforing Registry   `yaml:"folkbokforing"`
 	Etjanst       HTTPSource `yaml:"etjanst"`
 	Geodata       HTTPSource `yaml:"geodata"`
 	Skoldatabas   Database   `yaml:"skoldatabas"`
+	// Declared holds sources.<system> of every declared system; its
+	// defaults come from the declaration. A name no declaration has is
+	// refused.
+	Declared map[string]DeclaredSource `yaml:",inline"`
 }
+
+// DeclaredSource configures the client of a declared HTTP system.
+type DeclaredSource struct {
+	HTTPSource `yaml:",inline"`
+	// APIKey sends a key from the environment in a header with every call.
+	APIKey *APIKeyHeader `yaml:"apiKey"`
+}
+
+// APIKeyHeader names an upstream's API key: the header it goes in and the
+// environment variable that holds it (never the key itself).
+type APIKeyHeader struct {
+	// Header is the request header, such as X-Api-Key.
+	Header string `yaml:"header"`
+	// Env is the environment variable with the key.
+	Env string `yaml:"env"`
+}
+
+// Declarations are the source declarations the configuration knows
+// (graph/declared, written by go generate); parsed once.
+var Declarations = sync.OnceValues(func() (*declare.Set, error) { return declare.Parse(declared.Files()) })
 
 // Batching tunes the dataloaders.
 type Batching struct {
@@ -386,7 +416,7 @@ func Parse(raw []byte) (*Config, error) {
 	}
 	c.ApplyEnv()
 	c.defaults()
-	problems = append(problems, c.validate(false)...)
+	problems = append(problems, c.validate(false, keyLines(&doc, "sources"))...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("config: %w", errors.Join(problems...))
 	}
@@ -521,6 +551,7 @@ func (c *Config) defaults() {
 	if c.Sources.Folkbokforing.MaxConcurrent == 0 {
 		c.Sources.Folkbokforing.MaxConcurrent = RegistryMaxConcurrent
 	}
+	c.declaredDefaults()
 	if c.Cache.Sources == nil {
 		c.Cache.Sources = map[string]CachePolicy{}
 	}
@@ -554,9 +585,11 @@ func (c *Config) defaults() {
 
 // ValidateSources checks the upstream settings; the demo calls it once the
 // simulators have filled them in.
-func (c *Config) ValidateSources() error { return errors.Join(c.validate(true)...) }
+func (c *Config) ValidateSources() error { return errors.Join(c.validate(true, nil)...) }
 
-func (c *Config) validate(sourcesOnly bool) []error {
+// validate checks the configuration; sourceLines are the file's lines of
+// the keys under sources, for errors about a source's name.
+func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error {
 	var p []error
 	bad := func(format string, args ...any) { p = append(p, fmt.Errorf(format, args...)) }
 	if !sourcesOnly {
@@ -674,7 +707,7 @@ func (c *Config) validate(sourcesOnly bool) []error {
 			bad("sources.skoldatabas.dsn: want a postgres:// URL")
 		}
 	}
-	return p
+	return append(p, c.validateDeclared(checkHTTP, sourceLines)...)
 }
 
 // validate checks each allowed origin: a scheme, a host, nothing else.
@@ -706,4 +739,92 @@ func (c CORS) validate() []error {
 		p = append(p, errors.New("server.cors.maxAge must not be negative"))
 	}
 	return p
+}
+
+// declaredDefaults gives every declared system its sources.<system>, with
+// the declaration's defaults where the file sets nothing.
+func (c *Config) declaredDefaults() {
+	set, err := Declarations()
+	if err != nil {
+		return // reported by validate
+	}
+	if c.Sources.Declared == nil {
+		c.Sources.Declared = map[string]DeclaredSource{}
+	}
+	for _, sys := range set.Systems {
+		s := c.Sources.Declared[sys.Name]
+		d := sys.Defaults
+		if s.Timeout == 0 {
+			s.Timeout = d.Timeout
+		}
+		if s.MaxConcurrent == 0 {
+			s.MaxConcurrent = d.MaxConcurrent
+		}
+		if s.MaxBodyBytes == 0 {
+			s.MaxBodyBytes = d.MaxBodyBytes
+		}
+		if s.Retries == 0 {
+			s.Retries = d.Retries
+		}
+		c.Sources.Declared[sys.Name] = s
+	}
+}
+
+// validateDeclared checks sources.<system> of the declared systems and
+// refuses the names of systems nobody declared.
+func (c *Config) validateDeclared(checkHTTP func(string, HTTPSource), sourceLines map[string]int) []error {
+	var p []error
+	set, err := Declarations()
+	if err != nil {
+		return []error{fmt.Errorf("source declarations: %w", err)}
+	}
+	names := make([]string, 0, len(c.Sources.Declared))
+	for name := range c.Sources.Declared {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := c.Sources.Declared[name]
+		if set.System(name) == nil {
+			known := "folkbokforing, etjanst, geodata, skoldatabas"
+			for _, sys := range set.Systems {
+				known += ", " + sys.Name
+			}
+			at := ""
+			if line := sourceLines[name]; line > 0 {
+				at = fmt.Sprintf("line %d: ", line)
+			}
+			p = append(p, fmt.Errorf("%ssources.%s: unknown source (want one of %s; a new system is declared in schema/<system>.yaml)", at, name, known))
+			continue
+		}
+		checkHTTP(name, s.HTTPSource)
+		if k := s.APIKey; k != nil {
+			switch {
+			case k.Header == "" || k.Env == "":
+				p = append(p, fmt.Errorf("sources.%s.apiKey: header and env are required", name))
+			case os.Getenv(k.Env) == "":
+				p = append(p, fmt.Errorf("sources.%s.apiKey: environment variable %s is not set", name, k.Env))
+			}
+		}
+	}
+	return p
+}
+
+// keyLines gives the line of each key of the top-level mapping key.
+func keyLines(doc *yaml.Node, key string) map[string]int {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	top := doc.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		if top[i].Value != key || top[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		out := map[string]int{}
+		for j := 0; j+1 < len(top[i+1].Content); j += 2 {
+			out[top[i+1].Content[j].Value] = top[i+1].Content[j].Line
+		}
+		return out
+	}
+	return nil
 }

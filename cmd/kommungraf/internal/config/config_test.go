@@ -52,6 +52,8 @@ const minimal = `sources:
     url: http://127.0.0.1:9003
   skoldatabas:
     dsn: /var/lib/kommungraf/skola.db
+  avfall:
+    url: http://127.0.0.1:9004
 `
 
 // minimalWant is what minimal parses to, defaults included.
@@ -66,11 +68,17 @@ func minimalWant() *Config {
 			Etjanst:       HTTPSource{URL: "http://127.0.0.1:9002"},
 			Geodata:       HTTPSource{URL: "http://127.0.0.1:9003"},
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
+			Declared:      map[string]DeclaredSource{"avfall": avfallDefaults("http://127.0.0.1:9004")},
 		},
 		Cache: Cache{Sources: defaultPolicies()},
 		Authz: authzDefaults(true),
 		Log:   Log{Level: "info", Format: "json"},
 	}
+}
+
+// avfallDefaults is sources.avfall with the defaults of schema/avfall.yaml.
+func avfallDefaults(url string) DeclaredSource {
+	return DeclaredSource{HTTPSource: HTTPSource{URL: url, Timeout: 3 * time.Second, MaxConcurrent: 32}}
 }
 
 func defaultPolicies() map[string]CachePolicy {
@@ -83,6 +91,7 @@ func defaultPolicies() map[string]CachePolicy {
 
 func TestParseFullConfig(t *testing.T) {
 	cleanEnv(t)
+	t.Setenv("KG_TEST_AVFALL_KEY", "not-a-real-key")
 	raw := `
 server:
   addr: 0.0.0.0:9090
@@ -122,6 +131,11 @@ sources:
     dsn: postgres://kg@db:5432/skola?sslmode=disable
     maxOpenConns: 20
     queryTimeout: 1500ms
+  avfall:
+    # A declared system: its defaults come from schema/avfall.yaml.
+    url: https://avfall.example.se
+    timeout: 1s
+    apiKey: { header: X-Api-Key, env: KG_TEST_AVFALL_KEY }
 batching:
   wait: 3ms
 redis:
@@ -150,6 +164,10 @@ log:
 			Skoldatabas: Database{
 				Driver: "postgres", DSN: "postgres://kg@db:5432/skola?sslmode=disable", MaxOpenConns: 20, QueryTimeout: 1500 * time.Millisecond,
 			},
+			Declared: map[string]DeclaredSource{"avfall": {
+				HTTPSource: HTTPSource{URL: "https://avfall.example.se", Timeout: time.Second, MaxConcurrent: 32},
+				APIKey:     &APIKeyHeader{Header: "X-Api-Key", Env: "KG_TEST_AVFALL_KEY"},
+			}},
 		},
 		Batching: Batching{Wait: 3 * time.Millisecond},
 		Redis:    Redis{URL: "rediss://cache:6380/1"},
@@ -269,7 +287,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		"sources.etjanst.url is required\n" +
 		"sources.geodata.url is required\n" +
 		"sources.folkbokforing.orgNr and bestallningsId are required\n" +
-		"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)"
+		"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)\n" +
+		"sources.avfall.url is required"
 	tests := []struct {
 		name string
 		raw  string
@@ -288,8 +307,23 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "two unknown keys at different levels",
 			raw:  minimal + "server:\n  adress: 0.0.0.0:80\ncaching:\n  ttl: 5s\n",
-			want: "config: line 13: field adress not found in type config.Server\n" +
-				"line 14: field caching not found in type config.Config",
+			want: "config: line 15: field adress not found in type config.Server\n" +
+				"line 16: field caching not found in type config.Config",
+		},
+		{
+			name: "a source no declaration has",
+			raw:  minimal + "  avfal:\n    url: http://127.0.0.1:9005\n",
+			want: "config: line 14: sources.avfal: unknown source (want one of folkbokforing, etjanst, geodata, skoldatabas, avfall; a new system is declared in schema/<system>.yaml)",
+		},
+		{
+			name: "an unknown key in a declared source",
+			raw:  minimal + "    timout: 1s\n",
+			want: "config: line 14: field timout not found in type config.DeclaredSource",
+		},
+		{
+			name: "an API key from an unset variable",
+			raw:  minimal + "    apiKey: {header: X-Api-Key, env: KG_TEST_UNSET_KEY}\n",
+			want: "config: sources.avfall.apiKey: environment variable KG_TEST_UNSET_KEY is not set",
 		},
 		{
 			name: "unknown key in an inline struct's parent",
@@ -492,7 +526,7 @@ func TestDemo(t *testing.T) {
 				Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
 				Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 			},
-			Sources: Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}},
+			Sources: Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults("")}},
 			Cache:   Cache{Sources: defaultPolicies()},
 			Authz:   authzDefaults(false),
 			Log:     Log{Level: "info", Format: "text"},
@@ -533,7 +567,8 @@ func TestDemo(t *testing.T) {
 			"sources.etjanst.url is required\n" +
 			"sources.geodata.url is required\n" +
 			"sources.folkbokforing.orgNr and bestallningsId are required\n" +
-			"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)"
+			"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)\n" +
+			"sources.avfall.url is required"
 		if err := c.ValidateSources(); err == nil || err.Error() != want {
 			t.Errorf("ValidateSources() = %v, want\n%s", err, want)
 		}
@@ -541,6 +576,9 @@ func TestDemo(t *testing.T) {
 		c.Sources.Etjanst.URL = "http://127.0.0.1:2"
 		c.Sources.Geodata.URL = "http://127.0.0.1:3"
 		c.Sources.Skoldatabas.DSN = "file::memory:"
+		s := c.Sources.Declared["avfall"]
+		s.URL = "http://127.0.0.1:4"
+		c.Sources.Declared["avfall"] = s
 		if err := c.ValidateSources(); err != nil {
 			t.Errorf("ValidateSources() after filling in = %v", err)
 		}

@@ -81,8 +81,12 @@ func (g *Gateway) invalidate(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "invalid invalidation", `want {"source": "...", "entity": "...", "keys": [...]}; keys need an entity`)
 		return
 	}
-	if _, ok := config.DefaultCachePolicies[req.Source]; !ok {
-		problem(w, http.StatusBadRequest, "unknown source", "source is one of folkbokforing, etjanst, geodata, skoldatabas")
+	if _, ok := config.DefaultCachePolicies[req.Source]; !ok && g.declared.System(req.Source) == nil {
+		names := "folkbokforing, etjanst, geodata, skoldatabas"
+		for _, sys := range g.declared.Systems {
+			names += ", " + sys.Name
+		}
+		problem(w, http.StatusBadRequest, "unknown source", "source is one of "+names)
 		return
 	}
 	if err := g.cache.Invalidate(r.Context(), req.Source, req.Entity, req.Keys...); err != nil {

@@ -21,10 +21,12 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/graph"
+	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/resolvers"
 	"github.com/kommungraf/kommungraf/sources/cache"
+	"github.com/kommungraf/kommungraf/sources/connect"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/loaders"
-	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/sim"
 	"github.com/kommungraf/kommungraf/sources/soap"
@@ -57,6 +59,10 @@ type Options struct {
 	InsecureSkipAuthorization bool
 	// Logger is the gateway's logger.
 	Logger *slog.Logger
+	// Declarations replaces the source declarations go generate embedded
+	// (graph/declared): for tests of the start's checks. The config's
+	// sources.<system> still follow the embedded ones.
+	Declarations []declare.File
 }
 
 // Gateway is an assembled Kommungraf.
@@ -71,7 +77,10 @@ type Gateway struct {
 	redis    redis.UniversalClient
 	tmpDir   string
 	registry *prometheus.Registry
+	metrics  *upstream.Metrics
 	sec      *security
+	// declared are the source declarations, checked against the schema.
+	declared *declare.Set
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -101,6 +110,20 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	cfg := g.cfg
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The declarations are checked against the schema first, with the
+	// function go generate uses: a bad one stops the start, every problem
+	// located, before anything runs.
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
+	files := opts.Declarations
+	if files == nil {
+		files = declared.Files()
+	}
+	set, err := declare.Load(files, schema, loaders.Builtins())
+	if err != nil {
+		return fmt.Errorf("source declarations: %w", err)
+	}
+	g.declared = set
+
 	if opts.Demo {
 		if err := g.startDemo(ctx, opts); err != nil {
 			return err
@@ -113,20 +136,25 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	resources, err := g.openDeclared(g.upstreamMetrics())
+	if err != nil {
+		return err
+	}
 	if opts.Demo {
 		if err := sim.SeedSchoolDB(ctx, g.store, g.sim.World); err != nil {
 			return fmt.Errorf("demo: seeding school database: %w", err)
 		}
 	}
 
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
 	catalog, err := authz.Classify(schema)
 	if err != nil {
 		return fmt.Errorf("schema: classification: %w", err)
 	}
 	// Every personal type names its data subjects, every @row type its row
-	// attribute, on the records it is bound to: or the gateway does not start.
-	if err := catalog.Bind(model.Records()); err != nil {
+	// attribute, on the records it is bound to (the declared ones on the
+	// code go generate wrote from their declarations): or the gateway does
+	// not start.
+	if err := catalog.Bind(graph.Records()); err != nil {
 		return fmt.Errorf("schema: records: %w", err)
 	}
 	// openSecurity returns what it has built even when it fails, for Close.
@@ -161,6 +189,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		Wait: cfg.Batching.Wait, Registerer: g.registry,
 		Disabled: opts.DisableBatching, Caching: caching,
 		Rows: g.rowScope(opts.InsecureSkipAuthorization), ProtectionMaxAge: cfg.Authz.ProtectionMaxAge,
+		Resources: resources,
 	})
 
 	mux := http.NewServeMux()
@@ -223,6 +252,15 @@ func (g *Gateway) startDemo(ctx context.Context, opts Options) error {
 	s.Folkbokforing.URL, s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = running.NavetURL, DemoOrgNr, DemoOrder
 	s.Etjanst.URL = running.ETjanstURL
 	s.Geodata.URL = running.GeodataURL
+	for _, sys := range g.declared.Systems {
+		// A declared system the simulators do not have keeps the file's
+		// URL; without one, the config's check says so.
+		if u := running.URL(sys.Name); u != "" {
+			d := s.Declared[sys.Name]
+			d.URL = u
+			s.Declared[sys.Name] = d
+		}
+	}
 	// The demo keeps its state (SQLite school database, access log) in a
 	// temp dir that Close removes.
 	dir, err := os.MkdirTemp("", "kommungraf-demo-")
@@ -246,7 +284,7 @@ func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slo
 }
 
 func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
-	m := upstream.NewMetrics(g.registry)
+	m := g.upstreamMetrics()
 	s := g.cfg.Sources
 	registry, err := soap.NewNavet(soap.NavetOptions{
 		Options: httpOptions("folkbokforing", s.Folkbokforing.HTTPSource, m, g.log),
@@ -280,6 +318,57 @@ func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 	g.checks["geodata"] = geo.Ping
 	g.checks["skoldatabas"] = g.store.Ping
 	return loaders.Sources{Registry: registry, Errands: errands, Geodata: geo, School: g.store}, nil
+}
+
+// upstreamMetrics are the upstream call metrics, registered once.
+func (g *Gateway) upstreamMetrics() *upstream.Metrics {
+	if g.metrics == nil {
+		g.metrics = upstream.NewMetrics(g.registry)
+	}
+	return g.metrics
+}
+
+// openDeclared builds every declared system from its declaration: the
+// upstream client from sources.<system> (whose defaults are the
+// declaration's), a connector per resource, and the system's readiness
+// check from its probe. Metrics, cache stores and errors carry the
+// declaration's system and resource names.
+func (g *Gateway) openDeclared(m *upstream.Metrics) ([]loaders.Resource, error) {
+	var out []loaders.Resource
+	for _, sys := range g.declared.Systems {
+		if sys.Connector != declare.ConnectorHTTP {
+			return nil, fmt.Errorf("%s: system %s: the %s connector is not available yet (http is)", sys.Pos, sys.Name, sys.Connector)
+		}
+		sc, ok := g.cfg.Sources.Declared[sys.Name]
+		if !ok {
+			return nil, fmt.Errorf("%s: system %s has no sources.%s in the configuration (run go generate after changing schema/*.yaml)", sys.Pos, sys.Name, sys.Name)
+		}
+		client, err := upstream.NewClient(httpOptions(sys.Name, sc.HTTPSource, m, g.log))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sys.Name, err)
+		}
+		header := http.Header{}
+		if k := sc.APIKey; k != nil {
+			key := os.Getenv(k.Env)
+			if key == "" {
+				return nil, fmt.Errorf("sources.%s.apiKey: environment variable %s is not set", sys.Name, k.Env)
+			}
+			header.Set(k.Header, key)
+		}
+		for _, r := range sys.Resources {
+			conn, err := connect.NewHTTP(connect.HTTPOptions{Resource: r, Client: client, Header: header})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.Pos, err)
+			}
+			out = append(out, loaders.Resource{
+				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3,
+				Cache: cache.Policy{TTL: r.Cache.TTL, NegativeTTL: r.Cache.NegativeTTL, StaleIfError: r.Cache.StaleIfError},
+			})
+		}
+		probe := sys.Probe
+		g.checks[sys.Name] = func(ctx context.Context) error { return client.Ping(ctx, probe) }
+	}
+	return out, nil
 }
 
 // Handler is the gateway's HTTP handler.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/sim"
 	"github.com/kommungraf/kommungraf/sources/testenv"
 )
@@ -50,6 +51,8 @@ type startCase struct {
 	notWant []string
 	// afterNew runs once New has returned, before the checks.
 	afterNew func()
+	// declarations replace the embedded source declarations.
+	declarations []declare.File
 }
 
 // TestStartupFailureLeavesNothingRunning fails New at each of its steps and
@@ -213,6 +216,7 @@ func failStart(t *testing.T, tc startCase) {
 		}()
 		gw, err = gateway.New(context.Background(), cfg, gateway.Options{
 			Demo: !tc.nonDemo, World: tinyWorld(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Declarations: tc.declarations,
 		})
 	}()
 	if tc.afterNew != nil {
@@ -262,6 +266,10 @@ func productionConfig(t *testing.T, dir string) *config.Config {
 	s := &c.Sources
 	s.Folkbokforing.URL, s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = "http://127.0.0.1:1/navet", gateway.DemoOrgNr, gateway.DemoOrder
 	s.Etjanst.URL, s.Geodata.URL = "http://127.0.0.1:1/etjanst", "http://127.0.0.1:1/geodata"
+	for name, d := range s.Declared {
+		d.URL = "http://127.0.0.1:1/" + name
+		s.Declared[name] = d
+	}
 	s.Skoldatabas.Driver, s.Skoldatabas.DSN = "sqlite", filepath.Join(dir, "skola.db")
 	c.Authz.AccessLog.File = filepath.Join(dir, "access.jsonl")
 	c.Authz.PolicyStoreFile = filepath.Join(dir, "policy.db")

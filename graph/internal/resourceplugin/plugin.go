@@ -1,0 +1,384 @@
+// Package resourceplugin is the gqlgen plugin that binds schema fields to
+// declared source resources. It reads @resource in the schema and the
+// declarations (schema/*.yaml, checked by sources/declare.Load, as the
+// gateway's start does), marks the bound fields as resolvers, writes their
+// resolver bodies (plugin.ResolverImplementer), and writes, next to the
+// generated models, each declared record's DecodeRecord, the DataSubjects
+// of those that hold personal data, and DeclaredRecords for authz's Bind;
+// the declarations themselves go to graph/declared for the gateway.
+// Nothing of a declared system is written by hand.
+package resourceplugin
+
+import (
+	"errors"
+	"fmt"
+	"go/format"
+	"go/types"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/codegen"
+	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/99designs/gqlgen/codegen/templates"
+	"github.com/99designs/gqlgen/plugin"
+
+	"github.com/kommungraf/kommungraf/sources/declare"
+)
+
+// Import paths the generated code calls.
+const (
+	loadersPkg = "github.com/kommungraf/kommungraf/sources/loaders"
+	modelPkg   = "github.com/kommungraf/kommungraf/sources/model"
+)
+
+// Output files, relative to the repository root.
+const (
+	// RecordsFile is written into the models' package.
+	RecordsFile = "declared_gen.go"
+	// DeclaredFile holds the declarations for the gateway's start.
+	DeclaredFile = "graph/declared/declared_gen.go"
+)
+
+// Plugin binds @resource fields; see the package documentation.
+type Plugin struct {
+	files    []declare.File
+	builtins []declare.Builtin
+	set      *declare.Set
+	bindings map[fieldKey]declare.Binding
+	// bodies are the resolver bodies, computed once the code's types are
+	// known (GenerateCode) and handed to resolvergen through Implement.
+	bodies map[fieldKey]func() string
+}
+
+type fieldKey struct{ typ, field string }
+
+// New returns the plugin for the declaration files (schema/*.yaml, named
+// from the repository root) and the hand-written loaders a field may bind to.
+func New(files []declare.File, builtins []declare.Builtin) *Plugin {
+	return &Plugin{files: files, builtins: builtins}
+}
+
+// Name implements plugin.Plugin.
+func (*Plugin) Name() string { return "resourceplugin" }
+
+// MutateConfig checks the declarations against the schema (every problem,
+// located) and makes every bound field a resolver.
+func (p *Plugin) MutateConfig(cfg *config.Config) error {
+	set, err := declare.Load(p.files, cfg.Schema, p.builtins)
+	if err != nil {
+		return err
+	}
+	p.set = set
+	if cfg.Directives == nil {
+		cfg.Directives = map[string]config.DirectiveConfig{}
+	}
+	cfg.Directives[declare.ResourceDirective] = config.DirectiveConfig{SkipRuntime: true}
+	p.bindings = map[fieldKey]declare.Binding{}
+	for _, b := range declare.Bindings(cfg.Schema) {
+		p.bindings[fieldKey{b.Type, b.Field}] = b
+		entry := cfg.Models[b.Type]
+		if entry.Fields == nil {
+			entry.Fields = map[string]config.TypeMapField{}
+		}
+		f := entry.Fields[b.Field]
+		f.Resolver = true
+		entry.Fields[b.Field] = f
+		cfg.Models[b.Type] = entry
+	}
+	return nil
+}
+
+// GenerateCode prepares the resolver bodies and writes the records' code
+// and the declarations. It runs before resolvergen (the plugin is
+// prepended), so a body that cannot be written fails the run before any
+// resolver file changes.
+func (p *Plugin) GenerateCode(data *codegen.Data) error {
+	var problems []string
+	p.bodies = map[fieldKey]func() string{}
+	for _, o := range data.Objects {
+		for _, f := range o.Fields {
+			b, ok := p.bindings[fieldKey{o.Name, f.Name}]
+			if !ok {
+				continue
+			}
+			body, err := p.body(o, f, b)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %s.%s: %v", b.Pos, o.Name, f.Name, err))
+				continue
+			}
+			p.bodies[fieldKey{o.Name, f.Name}] = body
+		}
+	}
+	if err := p.writeRecords(data); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return errors.New("resource bindings:\n  " + strings.Join(problems, "\n  "))
+	}
+	return p.writeDeclared()
+}
+
+// Implement gives a bound field its body and every other resolver the one
+// it has (gqlgen's default for a new one).
+func (p *Plugin) Implement(prev string, f *codegen.Field) string {
+	if body, ok := p.bodies[fieldKey{f.Object.Name, f.Name}]; ok {
+		return body()
+	}
+	if prev != "" {
+		return prev
+	}
+	return fmt.Sprintf("panic(fmt.Errorf(\"not implemented: %v - %v\"))", f.GoFieldName, f.Name)
+}
+
+// body returns a function that writes a bound field's resolver body; it
+// runs while resolvergen renders, so that the imports it names are added
+// to the resolver file.
+func (p *Plugin) body(o *codegen.Object, f *codegen.Field, b declare.Binding) (func() string, error) {
+	var key *codegen.Field
+	for _, kf := range o.Fields {
+		if kf.Name == b.Key {
+			key = kf
+		}
+	}
+	if key == nil || key.IsResolver || key.GoFieldType == codegen.GoFieldMap {
+		return nil, fmt.Errorf("the key %s must be a field of the Go type itself, not a resolver", b.Key)
+	}
+	access := "obj." + key.GoFieldName
+	if key.GoFieldType == codegen.GoFieldMethod {
+		if key.MethodHasContext || !key.NoErr {
+			return nil, fmt.Errorf("the key %s is a method with a context or an error", b.Key)
+		}
+		access += "()"
+	}
+	keyType := key.TypeReference.GO
+	ptr := false
+	if pt, ok := keyType.(*types.Pointer); ok {
+		keyType, ptr = pt.Elem(), true
+	}
+	if basic, ok := keyType.Underlying().(*types.Basic); !ok || basic.Kind() != types.String {
+		return nil, fmt.Errorf("the key %s is a %s; keys are strings", b.Key, key.TypeReference.GO)
+	}
+	elem := f.TypeReference.GO
+	for {
+		switch t := elem.(type) {
+		case *types.Pointer:
+			elem = t.Elem()
+			continue
+		case *types.Slice:
+			elem = t.Elem()
+			continue
+		}
+		break
+	}
+	if _, ok := elem.(*types.Named); !ok {
+		return nil, fmt.Errorf("its Go type %s is not a named type", f.TypeReference.GO)
+	}
+	fn := "One"
+	if b.List {
+		fn = "List"
+	}
+	return func() string {
+		loaders := templates.CurrentImports.Lookup(loadersPkg)
+		k := access
+		switch {
+		case ptr:
+			k = loaders + ".Deref(" + access + ")"
+		case types.Identical(keyType, types.Typ[types.String]):
+		default:
+			k = "string(" + access + ")"
+		}
+		return fmt.Sprintf("return %s.%s[%s](ctx, %q, %s)", loaders, fn, templates.CurrentImports.LookupType(elem), b.Resource, k)
+	}, nil
+}
+
+// writeRecords writes, in the models' package, DecodeRecord for each
+// declared type, DataSubjects for those with subjects, and DeclaredRecords.
+func (p *Plugin) writeRecords(data *codegen.Data) error {
+	filename := filepath.Join(data.Config.Model.Dir(), RecordsFile)
+	type typed struct {
+		obj *codegen.Object
+		res *declare.Resource
+	}
+	var decl []typed
+	seen := map[string]bool{}
+	for _, sys := range p.set.Systems {
+		for _, r := range sys.Resources {
+			if seen[r.Type] {
+				continue
+			}
+			seen[r.Type] = true
+			o := data.Objects.ByName(r.Type)
+			if o == nil {
+				return fmt.Errorf("%s: type %s is not generated", r.Pos, r.Type)
+			}
+			named, ok := o.Type.(*types.Named)
+			if !ok || named.Obj().Pkg() == nil || named.Obj().Pkg().Path() != data.Config.Model.ImportPath() {
+				return fmt.Errorf("%s: type %s is bound to %s; a declared type must be one gqlgen generates in %s (remove its binding)",
+					r.Pos, r.Type, o.Type, data.Config.Model.ImportPath())
+			}
+			decl = append(decl, typed{o, r})
+		}
+	}
+	sort.Slice(decl, func(i, j int) bool { return decl[i].obj.Name < decl[j].obj.Name })
+	if len(decl) == 0 {
+		_ = os.Remove(filename)
+		return nil
+	}
+	var genErr error
+	code := func() string {
+		var b strings.Builder
+		for _, d := range decl {
+			s, err := decodeFunc(d.obj, d.res)
+			if err != nil && genErr == nil {
+				genErr = err
+			}
+			b.WriteString(s)
+			if d.res.Subjects != nil {
+				b.WriteString(subjectsFunc(d.obj, d.res))
+			}
+		}
+		b.WriteString("// DeclaredRecords maps each declared type to a zero record of it, for\n")
+		b.WriteString("// authz's Bind beside model.Records.\n")
+		b.WriteString("func DeclaredRecords() map[string]any {\n\treturn map[string]any{\n")
+		for _, d := range decl {
+			fmt.Fprintf(&b, "\t\t%q: (*%s)(nil),\n", d.obj.Name, d.obj.Name)
+		}
+		b.WriteString("\t}\n}\n\n")
+		b.WriteString("// declaredString is a subject's identifier: \"\" for null.\n")
+		b.WriteString("func declaredString[S ~string](s *S) string {\n\tif s == nil {\n\t\treturn \"\"\n\t}\n\treturn string(*s)\n}\n")
+		return b.String()
+	}
+	err := templates.Render(templates.Options{
+		PackageName:     data.Config.Model.Package,
+		Filename:        filename,
+		GeneratedHeader: true,
+		PackageDoc:      "",
+		FileNotice:      "// The declared records (schema/*.yaml), written by graph/internal/resourceplugin.",
+		Template:        "{{ code }}",
+		Funcs:           map[string]any{"code": code},
+		Packages:        data.Config.Packages,
+		PruneOptions:    data.Config.GetPruneOptions(),
+	})
+	if genErr != nil {
+		return genErr
+	}
+	return err
+}
+
+// decodeFunc writes DecodeRecord: each mapped field from its record value
+// through the scalar's own unmarshaler, as gqlgen's generated code reads
+// an argument.
+func decodeFunc(o *codegen.Object, r *declare.Resource) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "// DecodeRecord fills a %s from a record of %s (fields in the\n// schema's names); a value of the wrong type is an error.\n", o.Name, r.FullName())
+	fmt.Fprintf(&b, "func (r *%s) DecodeRecord(rec map[string]any) error {\n", o.Name)
+	for _, fm := range r.Fields {
+		var f *codegen.Field
+		for _, of := range o.Fields {
+			if of.Name == fm.Name {
+				f = of
+			}
+		}
+		if f == nil || f.IsResolver || f.GoFieldType != codegen.GoFieldVariable {
+			return "", fmt.Errorf("%s: %s.%s is not a plain field of the generated model", fm.Pos, o.Name, fm.Name)
+		}
+		ref := f.TypeReference
+		goType := ref.GO
+		ptr := false
+		if pt, ok := goType.(*types.Pointer); ok {
+			goType, ptr = pt.Elem(), true
+		}
+		var conv string
+		switch {
+		case ref.Unmarshaler != nil && !ref.IsContext && !ref.HasEnumValues():
+			call := templates.Call(ref.Unmarshaler)
+			if ref.CastType != nil {
+				conv = fmt.Sprintf("tmp, err := %s(v)\n\t\tres := %s(tmp)", call, templates.CurrentImports.LookupType(goType))
+			} else {
+				conv = fmt.Sprintf("res, err := %s(v)", call)
+			}
+		case ref.IsMarshaler && !ref.IsContext:
+			conv = fmt.Sprintf("var res %s\n\t\terr := res.UnmarshalGQL(v)", templates.CurrentImports.LookupType(goType))
+		default:
+			return "", fmt.Errorf("%s: %s.%s: its Go type %s has no unmarshaler the generator knows", fm.Pos, o.Name, fm.Name, ref.GO)
+		}
+		assign := "res"
+		if ptr {
+			assign = "&res"
+		}
+		fmt.Fprintf(&b, "\tif v, ok := rec[%q]; ok && v != nil {\n\t\t%s\n\t\tif err != nil {\n\t\t\treturn fmt.Errorf(\"%s: %%w\", err)\n\t\t}\n\t\tr.%s = %s\n\t}\n",
+			fm.Name, conv, fm.Name, f.GoFieldName, assign)
+	}
+	b.WriteString("\treturn nil\n}\n\n")
+	templates.CurrentImports.Lookup("fmt")
+	return b.String(), nil
+}
+
+// subjectsFunc writes DataSubjects from the declaration's subjects.
+func subjectsFunc(o *codegen.Object, r *declare.Resource) string {
+	model := templates.CurrentImports.Lookup(modelPkg)
+	var b strings.Builder
+	fmt.Fprintf(&b, "// DataSubjects are the persons a %s names (declared in %s);\n// none when it names none.\n", o.Name, r.System.Pos.File)
+	fmt.Fprintf(&b, "func (r *%s) DataSubjects() []%s.Subject {\n", o.Name, model)
+	fmt.Fprintf(&b, "\tout := make([]%s.Subject, 0, %d)\n", model, len(r.Subjects))
+	for _, s := range r.Subjects {
+		var f *codegen.Field
+		for _, of := range o.Fields {
+			if of.Name == s.Field() {
+				f = of
+			}
+		}
+		value := "r." + f.GoFieldName
+		if _, ok := f.TypeReference.GO.(*types.Pointer); ok {
+			value = "declaredString(" + value + ")"
+		} else {
+			value = "string(" + value + ")"
+		}
+		kind := "PartyID"
+		if s.PersonalNumber != "" {
+			kind = "PersonalNumber"
+		}
+		fmt.Fprintf(&b, "\tif v := %s; v != \"\" {\n\t\tout = append(out, %s.Subject{%s: v})\n\t}\n", value, model, kind)
+	}
+	b.WriteString("\treturn out\n}\n\n")
+	return b.String()
+}
+
+// writeDeclared writes the declarations as read, for the gateway's start,
+// which checks them against the served schema with the same function.
+func (p *Plugin) writeDeclared() error {
+	var b strings.Builder
+	b.WriteString(templates.GeneratedCodeHeader + "\n\n")
+	b.WriteString("// Package declared holds the source declarations (schema/*.yaml) as\n")
+	b.WriteString("// `go generate` read them, for the gateway's start.\n")
+	b.WriteString("package declared\n\nimport \"github.com/kommungraf/kommungraf/sources/declare\"\n\n")
+	b.WriteString("// Files are the declaration files, named from the repository root.\n")
+	b.WriteString("func Files() []declare.File {\n\treturn []declare.File{\n")
+	for _, f := range p.files {
+		fmt.Fprintf(&b, "\t\t{Name: %q, Data: []byte(%s)},\n", f.Name, strconv.Quote(string(f.Data)))
+	}
+	b.WriteString("\t}\n}\n")
+	src, err := format.Source([]byte(b.String()))
+	if err != nil {
+		return fmt.Errorf("resourceplugin: formatting %s: %w", DeclaredFile, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(DeclaredFile), 0o755); err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(DeclaredFile); err == nil && string(old) == string(src) {
+		return nil // unchanged: keep its time
+	}
+	return os.WriteFile(DeclaredFile, src, 0o644)
+}
+
+// Interface guards.
+var (
+	_ plugin.Plugin              = (*Plugin)(nil)
+	_ plugin.ConfigMutator       = (*Plugin)(nil)
+	_ plugin.CodeGenerator       = (*Plugin)(nil)
+	_ plugin.ResolverImplementer = (*Plugin)(nil)
+)

@@ -1,0 +1,252 @@
+package declare
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// The schema directives the check reads (schema/directives.graphqls).
+const (
+	ResourceDirective       = "resource"
+	classificationDirective = "classification"
+	ownerDirective          = "owner"
+	personalDirective       = "personal"
+	healthDirective         = "health"
+	rowDirective            = "row"
+)
+
+// Binding is one schema field bound to a resource with @resource.
+type Binding struct {
+	// Type and Field name the bound field; Key is the parent's field that
+	// holds the key.
+	Type, Field, Key string
+	// Resource is the resource's full name.
+	Resource string
+	// List says the field is a list.
+	List bool
+	Pos  Pos
+}
+
+// Bindings lists the fields of the schema bound with @resource, sorted by
+// type and field. Arguments missing from a directive give empty names, which
+// Check reports.
+func Bindings(schema *ast.Schema) []Binding {
+	var out []Binding
+	for _, def := range objects(schema) {
+		for _, f := range def.Fields {
+			d := f.Directives.ForName(ResourceDirective)
+			if d == nil {
+				continue
+			}
+			out = append(out, Binding{
+				Type: def.Name, Field: f.Name, Key: arg(d, "key"), Resource: arg(d, "name"),
+				List: f.Type.Elem != nil, Pos: schemaPos(f.Position),
+			})
+		}
+	}
+	return out
+}
+
+// Check checks the declarations against the schema and the schema's
+// @resource bindings against the declarations and the built-in loaders.
+// Every problem is reported, located in the YAML or the schema file.
+func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
+	var ps Problems
+	builtin := map[string]Builtin{}
+	for _, b := range builtins {
+		builtin[b.Name] = b
+	}
+	bound := map[string]map[string]bool{} // type -> fields bound with @resource
+	for _, b := range Bindings(schema) {
+		def := schema.Types[b.Type]
+		f := def.Fields.ForName(b.Field)
+		where := b.Type + "." + b.Field
+		if bound[b.Type] == nil {
+			bound[b.Type] = map[string]bool{}
+		}
+		bound[b.Type][b.Field] = true
+		if b.Resource == "" || b.Key == "" {
+			ps.add(b.Pos, "%s: @resource needs name and key", where)
+			continue
+		}
+		if len(f.Arguments) > 0 {
+			ps.add(b.Pos, "%s: a field bound with @resource takes no arguments", where)
+		}
+		if !classified(def, f) {
+			ps.add(b.Pos, "%s has no @classification, on itself or on its type", where)
+		}
+		if kf := def.Fields.ForName(b.Key); kf == nil {
+			ps.add(b.Pos, "%s: @resource key %q is not a field of %s", where, b.Key, b.Type)
+		} else if kf.Type.Elem != nil || !isLeaf(schema, kf.Type.Name()) {
+			ps.add(b.Pos, "%s: @resource key %q is not a scalar field of %s", where, b.Key, b.Type)
+		} else if kf.Directives.ForName(ResourceDirective) != nil {
+			ps.add(b.Pos, "%s: @resource key %q is itself bound to a resource", where, b.Key)
+		}
+		typ, list := "", false
+		if r := set.Resource(b.Resource); r != nil {
+			typ, list = r.Type, r.List
+		} else if bi, ok := builtin[b.Resource]; ok {
+			typ, list = bi.Type, bi.List
+		} else {
+			ps.add(b.Pos, "%s: @resource(name: %q) names no declared resource (%s)", where, b.Resource, known(set, builtins))
+			continue
+		}
+		if got := f.Type.Name(); got != typ {
+			ps.add(b.Pos, "%s is of type %s but resource %s has records of type %s", where, got, b.Resource, typ)
+		}
+		switch {
+		case b.List && !list:
+			ps.add(b.Pos, "%s is a list but resource %s answers one record per key (list: false)", where, b.Resource)
+		case !b.List && list:
+			ps.add(b.Pos, "%s is not a list but resource %s answers many records per key (list: true)", where, b.Resource)
+		}
+	}
+	if set != nil {
+		for _, sys := range set.Systems {
+			for _, r := range sys.Resources {
+				checkResource(&ps, schema, r, bound[r.Type])
+			}
+		}
+	}
+	return ps.err()
+}
+
+func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[string]bool) {
+	name := r.FullName()
+	if r.Type == "" {
+		return // reported by Parse
+	}
+	def := schema.Types[r.Type]
+	if def == nil || def.Kind != ast.Object {
+		ps.add(r.typePos, "resource %s: type %s is not an object type of the schema", name, r.Type)
+		return
+	}
+	if owner := directiveArg(def.Directives, ownerDirective, "name"); owner == "" {
+		ps.add(r.typePos, "resource %s: type %s has no @owner", name, r.Type)
+	} else if owner != r.System.Owner {
+		ps.add(r.typePos, "resource %s: type %s has @owner(name: %q) but system %s is owned by %q", name, r.Type, owner, r.System.Name, r.System.Owner)
+	}
+	if def.Directives.ForName(rowDirective) != nil {
+		ps.add(r.typePos, "resource %s: type %s has @row, which declared types do not support yet", name, r.Type)
+	}
+	personal, level3 := def.Directives.ForName(personalDirective) != nil, false
+	for _, f := range def.Fields {
+		if strings.HasPrefix(f.Name, "__") {
+			continue
+		}
+		if !classified(def, f) {
+			ps.add(schemaPos(f.Position), "field %s.%s has no @classification, on itself or on its type (resource %s)", r.Type, f.Name, name)
+		}
+		if f.Directives.ForName(personalDirective) != nil || f.Directives.ForName(healthDirective) != nil {
+			personal = true
+		}
+		if level(def, f) == 3 && !bound[f.Name] {
+			level3 = true
+		}
+		if r.Field(f.Name) == nil && !bound[f.Name] {
+			ps.add(r.fieldsPos, "resource %s: field %s.%s is neither mapped in fields nor bound with @resource", name, r.Type, f.Name)
+		}
+	}
+	for _, fm := range r.Fields {
+		f := def.Fields.ForName(fm.Name)
+		switch {
+		case f == nil:
+			ps.add(fm.Pos, "resource %s: %s has no field %q", name, r.Type, fm.Name)
+		case f.Type.Elem != nil || !isLeaf(schema, f.Type.Name()):
+			ps.add(fm.Pos, "resource %s: field %s.%s is not a scalar or an enum; only those are mapped from a record", name, r.Type, fm.Name)
+		case bound[fm.Name]:
+			ps.add(fm.Pos, "resource %s: field %s.%s is both mapped and bound with @resource", name, r.Type, fm.Name)
+		}
+	}
+	if r.By != "" && r.Field(r.By) == nil {
+		ps.add(r.byPos, "resource %s: by %q is not a field mapped in fields", name, r.By)
+	}
+	if personal && r.Subjects == nil {
+		ps.add(r.subjectsPos, "resource %s: type %s holds personal data (@personal) but the declaration has no subjects (how do its records name their persons? [] if they name none)", name, r.Type)
+	}
+	for _, s := range r.Subjects {
+		if r.Field(s.Field()) == nil {
+			ps.add(s.Pos, "resource %s: subject field %q is not a field mapped in fields", name, s.Field())
+		}
+	}
+	if level3 && !r.Level3 {
+		ps.add(r.Pos, "resource %s: type %s has level-3 fields, so its records must be sealed in the cache: set level3: true", name, r.Type)
+	}
+}
+
+func known(set *Set, builtins []Builtin) string {
+	var names []string
+	if set != nil {
+		for n := range set.byName {
+			names = append(names, n)
+		}
+	}
+	for _, b := range builtins {
+		names = append(names, b.Name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return "none is declared"
+	}
+	return "known: " + strings.Join(names, ", ")
+}
+
+// objects are the schema's own object types, sorted by name.
+func objects(schema *ast.Schema) []*ast.Definition {
+	var out []*ast.Definition
+	for name, def := range schema.Types {
+		if def.Kind == ast.Object && !def.BuiltIn && !strings.HasPrefix(name, "__") {
+			out = append(out, def)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func isLeaf(schema *ast.Schema, typ string) bool {
+	def := schema.Types[typ]
+	return def != nil && (def.Kind == ast.Scalar || def.Kind == ast.Enum)
+}
+
+func classified(def *ast.Definition, f *ast.FieldDefinition) bool { return level(def, f) >= 0 }
+
+// level is a field's KLASSA level, its own or its type's; -1 for none.
+// The levels themselves are checked by authz.Classify.
+func level(def *ast.Definition, f *ast.FieldDefinition) int {
+	for _, dirs := range []ast.DirectiveList{f.Directives, def.Directives} {
+		if v := directiveArg(dirs, classificationDirective, "level"); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+			return 0
+		}
+	}
+	return -1
+}
+
+func directiveArg(dirs ast.DirectiveList, directive, name string) string {
+	d := dirs.ForName(directive)
+	if d == nil {
+		return ""
+	}
+	return arg(d, name)
+}
+
+func arg(d *ast.Directive, name string) string {
+	if a := d.Arguments.ForName(name); a != nil && a.Value != nil {
+		return strings.TrimSpace(a.Value.Raw)
+	}
+	return ""
+}
+
+// schemaPos names a schema position by the file's path from the
+// repository root (gqlgen's embedded sources say ../schema/x.graphqls).
+func schemaPos(p *ast.Position) Pos {
+	if p == nil || p.Src == nil {
+		return Pos{File: "schema"}
+	}
+	return Pos{File: strings.TrimPrefix(p.Src.Name, "../"), Line: p.Line}
+}

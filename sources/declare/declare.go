@@ -1,0 +1,669 @@
+// Package declare reads the source declarations (schema/<system>.yaml): one
+// file per upstream system, naming its owner, connector, config defaults,
+// readiness probe and resources (the call, the batch form, the record
+// mapping, the data subjects, the cache policy). Loaders, cache stores,
+// config defaults, readiness checks, metrics labels, resolver bodies and
+// the data-subject hook are derived from them.
+//
+// Load is the one check: `go generate` (graph/internal/generate) and the
+// gateway's start both call it, so a declaration that does not fit the
+// schema fails both with the same located list of every problem.
+package declare
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"gopkg.in/yaml.v3"
+)
+
+// File is one declaration file as read: its name, relative to the
+// repository root (schema/<system>.yaml), and its content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Pos is a place in a declaration or schema file.
+type Pos struct {
+	File string
+	Line int
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
+}
+
+// Problem is one thing wrong with a declaration, where it is.
+type Problem struct {
+	Pos Pos
+	Msg string
+}
+
+func (p Problem) String() string { return p.Pos.String() + ": " + p.Msg }
+
+// Problems are every problem found, sorted by place. Its Error lists them
+// one a line.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = "  " + p.String()
+	}
+	return fmt.Sprintf("%d problem(s) in the source declarations:\n%s", len(ps), strings.Join(lines, "\n"))
+}
+
+func (ps *Problems) add(pos Pos, format string, args ...any) {
+	*ps = append(*ps, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (ps Problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Pos.File != ps[j].Pos.File {
+			return ps[i].Pos.File < ps[j].Pos.File
+		}
+		return ps[i].Pos.Line < ps[j].Pos.Line
+	})
+	return ps
+}
+
+// Connector kinds.
+const (
+	ConnectorHTTP = "http"
+	ConnectorSOAP = "soap"
+	ConnectorSQL  = "sql"
+)
+
+// Set is every declared system, by name.
+type Set struct {
+	Systems []*System
+	byName  map[string]*Resource
+}
+
+// Resource returns a declared resource by its full name (system.resource).
+func (s *Set) Resource(name string) *Resource {
+	if s == nil {
+		return nil
+	}
+	return s.byName[name]
+}
+
+// System returns a declared system by name, or nil.
+func (s *Set) System(name string) *System {
+	if s == nil {
+		return nil
+	}
+	for _, sys := range s.Systems {
+		if sys.Name == name {
+			return sys
+		}
+	}
+	return nil
+}
+
+// System is one declared upstream system.
+type System struct {
+	// Name is the system's name, [a-z][a-z0-9]*: the config key
+	// sources.<name>, the metrics' source label, the cache's namespace.
+	Name  string
+	Title string
+	// Owner is the information owner: @owner of every type it feeds.
+	Owner string
+	// Connector is http, soap or sql.
+	Connector string
+	// Defaults are the defaults of the config's sources.<name>.
+	Defaults Defaults
+	// Probe is the readiness check: for http a GET path relative to the
+	// base URL (any status below 500 is ready).
+	Probe     string
+	Resources []*Resource
+	Pos       Pos
+}
+
+// Defaults are a system's config defaults; the config overrides them, and
+// zero leaves the upstream stack's own default.
+type Defaults struct {
+	Timeout       time.Duration
+	MaxConcurrent int
+	MaxBodyBytes  int64
+	Retries       int
+}
+
+// Resource is one upstream operation that answers records by key.
+type Resource struct {
+	System *System
+	// Name is the resource's name within its system.
+	Name string
+	// Type is the schema type of its records.
+	Type string
+	// By is the record field (schema name) that holds the key; required
+	// for the batch form, whose answer mixes the keys' records.
+	By string
+	// List says a key has many records; otherwise at most one.
+	List bool
+	// HTTP is the call, for the http connector.
+	HTTP *HTTP
+	// SOAP and SQL hold those connectors' parts as written, for their
+	// connectors to read.
+	SOAP, SQL *yaml.Node
+	// Fields maps schema field names to paths in the upstream record, in
+	// the file's order.
+	Fields []FieldMap
+	// Subjects say how a record names its data subjects; nil when the
+	// declaration has none (a type with personal data then fails the
+	// check), empty when it names no person.
+	Subjects []Subject
+	// Cache is the record cache's policy; a zero TTL caches nothing.
+	Cache Cache
+	// Level3 says the records may hold level-3 data: sealed in Redis.
+	Level3 bool
+	Pos    Pos
+	// fieldsPos and subjectsPos locate those parts for the schema check.
+	fieldsPos, subjectsPos, typePos, byPos Pos
+}
+
+// FullName is system.resource, the name fields bind to with @resource.
+func (r *Resource) FullName() string { return r.System.Name + "." + r.Name }
+
+// Field returns the mapping of a schema field, or nil.
+func (r *Resource) Field(name string) *FieldMap {
+	for i := range r.Fields {
+		if r.Fields[i].Name == name {
+			return &r.Fields[i]
+		}
+	}
+	return nil
+}
+
+// FieldMap maps one schema field to a path in the upstream record.
+type FieldMap struct {
+	// Name is the schema field's name.
+	Name string
+	// Path is the dotted path in the upstream record, split.
+	Path []string
+	Pos  Pos
+}
+
+// Subject is one data subject a record names: exactly one of the two is
+// set, each the schema name of a field of the record.
+type Subject struct {
+	PartyID        string
+	PersonalNumber string
+	Pos            Pos
+}
+
+// Field is the schema field that holds the subject's identifier.
+func (s Subject) Field() string { return s.PartyID + s.PersonalNumber }
+
+// Cache is a resource's cache policy.
+type Cache struct {
+	TTL, NegativeTTL, StaleIfError time.Duration
+}
+
+// HTTP is a resource's HTTP call.
+type HTTP struct {
+	// Batch is the batch form: {keys} in its path or query is the keys,
+	// each query-escaped, comma-joined.
+	Batch *Call
+	// One is the form of one key per call: {key} is the key, path-escaped.
+	One *Call
+	// Records is the dotted path of the record array in the body; empty:
+	// the body is the array (list) or the record (one form).
+	Records []string
+	// Format is json or xml.
+	Format string
+}
+
+// Call is one HTTP call template.
+type Call struct {
+	// Get is the path and query, relative to the system's base URL.
+	Get string
+	// MaxKeys is the most keys one batch call may carry.
+	MaxKeys int
+	Pos     Pos
+}
+
+// Builtin is a hand-written loader a declared field may bind to by name,
+// such as folkbokforing.personByParty.
+type Builtin struct {
+	Name string
+	// Type is the schema type of its values.
+	Type string
+	List bool
+}
+
+// Builtin systems are configured by Go code; a declaration may not reuse
+// their names.
+var builtinSystems = []string{"folkbokforing", "etjanst", "geodata", "skoldatabas"}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
+	resRE   = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+	fieldRE = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]*$`)
+	pathRE  = regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`)
+)
+
+// Parse reads declaration files. Every problem of every file is reported,
+// each with its file and line; the schema is not consulted (Check).
+func Parse(files []File) (*Set, error) {
+	set, ps := parse(files)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// parse reads what it can of every file, and its problems.
+func parse(files []File) (*Set, Problems) {
+	set := &Set{byName: map[string]*Resource{}}
+	var ps Problems
+	seen := map[string]Pos{}
+	for _, f := range files {
+		sys := parseFile(f, &ps)
+		if sys == nil {
+			continue
+		}
+		if prev, dup := seen[sys.Name]; dup {
+			ps.add(sys.Pos, "system %q is declared twice (also at %s)", sys.Name, prev)
+			continue
+		}
+		seen[sys.Name] = sys.Pos
+		set.Systems = append(set.Systems, sys)
+		for _, r := range sys.Resources {
+			set.byName[r.FullName()] = r
+		}
+	}
+	sort.Slice(set.Systems, func(i, j int) bool { return set.Systems[i].Name < set.Systems[j].Name })
+	return set, ps
+}
+
+// mapping reads one YAML mapping, noting which keys were read so that the
+// others can be reported as unknown.
+type mapping struct {
+	file string
+	node *yaml.Node
+	ps   *Problems
+	what string
+	read map[string]bool
+}
+
+func newMapping(file string, n *yaml.Node, ps *Problems, what string) *mapping {
+	if n.Kind != yaml.MappingNode {
+		ps.add(Pos{file, n.Line}, "%s: want a mapping", what)
+		return nil
+	}
+	return &mapping{file: file, node: n, ps: ps, what: what, read: map[string]bool{}}
+}
+
+func (m *mapping) pos() Pos { return Pos{m.file, m.node.Line} }
+
+// get returns the value of key, or nil.
+func (m *mapping) get(key string) *yaml.Node {
+	m.read[key] = true
+	for i := 0; i+1 < len(m.node.Content); i += 2 {
+		if m.node.Content[i].Value == key {
+			return m.node.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// keyPos is the place of key, or of the mapping when it is absent.
+func (m *mapping) keyPos(key string) Pos {
+	for i := 0; i+1 < len(m.node.Content); i += 2 {
+		if m.node.Content[i].Value == key {
+			return Pos{m.file, m.node.Content[i].Line}
+		}
+	}
+	return m.pos()
+}
+
+// unknown reports every key that was not read.
+func (m *mapping) unknown(known ...string) {
+	for i := 0; i+1 < len(m.node.Content); i += 2 {
+		k := m.node.Content[i]
+		if !m.read[k.Value] {
+			hint := ""
+			if len(known) > 0 {
+				hint = " (want " + strings.Join(known, ", ") + ")"
+			}
+			m.ps.add(Pos{m.file, k.Line}, "%s: unknown key %q%s", m.what, k.Value, hint)
+		}
+	}
+}
+
+func (m *mapping) str(key string, required bool) string {
+	n := m.get(key)
+	if n == nil {
+		if required {
+			m.ps.add(m.pos(), "%s: %s is required", m.what, key)
+		}
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		m.ps.add(Pos{m.file, n.Line}, "%s.%s: want a string", m.what, key)
+		return ""
+	}
+	return strings.TrimSpace(n.Value)
+}
+
+func (m *mapping) integer(key string, min int) int {
+	n := m.get(key)
+	if n == nil {
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v < min {
+		m.ps.add(Pos{m.file, n.Line}, "%s.%s: want a whole number of at least %d, not %q", m.what, key, min, n.Value)
+		return 0
+	}
+	return v
+}
+
+func (m *mapping) boolean(key string, required bool) bool {
+	n := m.get(key)
+	if n == nil {
+		if required {
+			m.ps.add(m.pos(), "%s: %s is required (true or false)", m.what, key)
+		}
+		return false
+	}
+	switch n.Value {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	m.ps.add(Pos{m.file, n.Line}, "%s.%s: want true or false, not %q", m.what, key, n.Value)
+	return false
+}
+
+func (m *mapping) duration(key string) time.Duration {
+	n := m.get(key)
+	if n == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || d < 0 {
+		m.ps.add(Pos{m.file, n.Line}, "%s.%s: want a duration such as 10m or 1h, not %q", m.what, key, n.Value)
+		return 0
+	}
+	return d
+}
+
+func (m *mapping) sub(key string, required bool) *mapping {
+	n := m.get(key)
+	if n == nil {
+		if required {
+			m.ps.add(m.pos(), "%s: %s is required", m.what, key)
+		}
+		return nil
+	}
+	return newMapping(m.file, n, m.ps, m.what+"."+key)
+}
+
+func parseFile(f File, ps *Problems) *System {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
+		line := 0
+		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		ps.add(Pos{f.Name, line}, "not YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		ps.add(Pos{f.Name, 1}, "empty declaration: want system, owner, connector and resources")
+		return nil
+	}
+	m := newMapping(f.Name, doc.Content[0], ps, "declaration")
+	if m == nil {
+		return nil
+	}
+	sys := &System{Pos: m.keyPos("system")}
+	sys.Name = m.str("system", true)
+	m.what = "system " + sys.Name
+	if sys.Name != "" {
+		switch {
+		case !nameRE.MatchString(sys.Name):
+			ps.add(sys.Pos, "system name %q: want lower-case letters and digits, starting with a letter", sys.Name)
+		case slices.Contains(builtinSystems, sys.Name):
+			ps.add(sys.Pos, "system name %q is a built-in source's", sys.Name)
+		default:
+			if base := strings.TrimSuffix(filepath.Base(f.Name), filepath.Ext(f.Name)); base != sys.Name {
+				ps.add(sys.Pos, "system %q is declared in %s: name the file %s.yaml", sys.Name, filepath.Base(f.Name), sys.Name)
+			}
+		}
+	}
+	sys.Title = m.str("title", false)
+	sys.Owner = m.str("owner", true)
+	sys.Connector = m.str("connector", true)
+	switch sys.Connector {
+	case "", ConnectorHTTP, ConnectorSOAP, ConnectorSQL:
+	default:
+		ps.add(m.keyPos("connector"), "connector %q: want http, soap or sql", sys.Connector)
+	}
+	if d := m.sub("defaults", false); d != nil {
+		sys.Defaults = Defaults{
+			Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1),
+			MaxBodyBytes: int64(d.integer("maxBodyBytes", 1024)), Retries: d.integer("retries", -1),
+		}
+		d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
+	}
+	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP)
+	if sys.Probe != "" && sys.Connector == ConnectorHTTP {
+		checkRelative(ps, m.keyPos("probe"), "probe", sys.Probe)
+	}
+	res := m.get("resources")
+	switch {
+	case res == nil:
+		ps.add(m.pos(), "system %s: resources is required", sys.Name)
+	case res.Kind != yaml.MappingNode || len(res.Content) == 0:
+		ps.add(Pos{f.Name, res.Line}, "system %s: resources: want a mapping of at least one resource", sys.Name)
+	default:
+		for i := 0; i+1 < len(res.Content); i += 2 {
+			if r := parseResource(f.Name, sys, res.Content[i], res.Content[i+1], ps); r != nil {
+				sys.Resources = append(sys.Resources, r)
+			}
+		}
+	}
+	m.unknown("system", "title", "owner", "connector", "defaults", "probe", "resources")
+	return sys
+}
+
+func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) *Resource {
+	r := &Resource{System: sys, Name: key.Value, Pos: Pos{file, key.Line}}
+	if !resRE.MatchString(r.Name) {
+		ps.add(r.Pos, "resource name %q: want letters and digits, starting with a lower-case letter", r.Name)
+	}
+	m := newMapping(file, val, ps, "resource "+sys.Name+"."+r.Name)
+	if m == nil {
+		return nil
+	}
+	r.Type, r.typePos = m.str("type", true), m.keyPos("type")
+	r.By, r.byPos = m.str("by", false), m.keyPos("by")
+	r.List = m.boolean("list", true)
+	r.Level3 = m.boolean("level3", false)
+	kinds := 0
+	for _, k := range []string{ConnectorHTTP, ConnectorSOAP, ConnectorSQL} {
+		n := m.get(k)
+		if n == nil {
+			continue
+		}
+		kinds++
+		if k != sys.Connector && sys.Connector != "" {
+			ps.add(Pos{file, n.Line}, "resource %s.%s: a %s part in a system whose connector is %s", sys.Name, r.Name, k, sys.Connector)
+			continue
+		}
+		switch k {
+		case ConnectorHTTP:
+			r.HTTP = parseHTTP(file, m.sub(k, true), ps)
+		case ConnectorSOAP:
+			r.SOAP = n
+		case ConnectorSQL:
+			r.SQL = n
+		}
+	}
+	if kinds == 0 && sys.Connector != "" {
+		ps.add(m.pos(), "resource %s.%s: its %s part is required", sys.Name, r.Name, sys.Connector)
+	}
+	if r.HTTP != nil && r.HTTP.Batch != nil && r.By == "" {
+		ps.add(m.pos(), "resource %s.%s: by is required with the batch form (which record field holds the key?)", sys.Name, r.Name)
+	}
+	r.fieldsPos = m.keyPos("fields")
+	if fm := m.sub("fields", true); fm != nil {
+		if len(fm.node.Content) == 0 {
+			ps.add(fm.pos(), "%s: map at least one schema field to a path in the record", fm.what)
+		}
+		for i := 0; i+1 < len(fm.node.Content); i += 2 {
+			k, v := fm.node.Content[i], fm.node.Content[i+1]
+			fm.read[k.Value] = true
+			pos := Pos{file, k.Line}
+			if !fieldRE.MatchString(k.Value) {
+				ps.add(pos, "%s: %q is not a schema field name", fm.what, k.Value)
+				continue
+			}
+			if v.Kind != yaml.ScalarNode || !pathRE.MatchString(v.Value) {
+				ps.add(pos, "%s.%s: want a dotted path in the upstream record, such as invoice.partyId", fm.what, k.Value)
+				continue
+			}
+			if r.Field(k.Value) != nil {
+				ps.add(pos, "%s: %s is mapped twice", fm.what, k.Value)
+				continue
+			}
+			r.Fields = append(r.Fields, FieldMap{Name: k.Value, Path: strings.Split(v.Value, "."), Pos: pos})
+		}
+	}
+	r.subjectsPos = r.Pos
+	if m.get("subjects") != nil {
+		r.subjectsPos = m.keyPos("subjects")
+	}
+	if n := m.get("subjects"); n != nil {
+		r.Subjects = []Subject{}
+		if n.Kind != yaml.SequenceNode {
+			ps.add(Pos{file, n.Line}, "resource %s.%s: subjects: want a list such as [{partyId: invoicePartyId}], or [] for records that name no person", sys.Name, r.Name)
+		}
+		for _, item := range n.Content {
+			sm := newMapping(file, item, ps, "resource "+sys.Name+"."+r.Name+" subject")
+			if sm == nil {
+				continue
+			}
+			s := Subject{PartyID: sm.str("partyId", false), PersonalNumber: sm.str("personalNumber", false), Pos: sm.pos()}
+			sm.unknown("partyId", "personalNumber")
+			if (s.PartyID == "") == (s.PersonalNumber == "") {
+				ps.add(s.Pos, "%s: want exactly one of partyId or personalNumber, naming a mapped field", sm.what)
+				continue
+			}
+			r.Subjects = append(r.Subjects, s)
+		}
+	}
+	if c := m.sub("cache", false); c != nil {
+		r.Cache = Cache{TTL: c.duration("ttl"), NegativeTTL: c.duration("negativeTTL"), StaleIfError: c.duration("staleIfError")}
+		c.unknown("ttl", "negativeTTL", "staleIfError")
+	}
+	m.unknown("type", "by", "list", "http", "soap", "sql", "fields", "subjects", "cache", "level3")
+	return r
+}
+
+func parseHTTP(file string, m *mapping, ps *Problems) *HTTP {
+	if m == nil {
+		return nil
+	}
+	h := &HTTP{Format: m.str("format", false)}
+	switch h.Format {
+	case "":
+		h.Format = "json"
+	case "json", "xml":
+	default:
+		ps.add(m.keyPos("format"), "%s.format %q: want json or xml", m.what, h.Format)
+	}
+	if rec := m.str("records", false); rec != "" {
+		if !pathRE.MatchString(rec) {
+			ps.add(m.keyPos("records"), "%s.records: want a dotted path such as data.items", m.what)
+		}
+		h.Records = strings.Split(rec, ".")
+	}
+	if b := m.sub("batch", false); b != nil {
+		h.Batch = &Call{Get: b.str("get", true), MaxKeys: b.integer("maxKeys", 1), Pos: b.pos()}
+		if h.Batch.MaxKeys == 0 {
+			h.Batch.MaxKeys = 100
+		}
+		checkTemplate(ps, b.keyPos("get"), b.what+".get", h.Batch.Get, "{keys}", "{key}")
+		b.unknown("get", "maxKeys")
+	}
+	if o := m.sub("one", false); o != nil {
+		h.One = &Call{Get: o.str("get", true), Pos: o.pos()}
+		checkTemplate(ps, o.keyPos("get"), o.what+".get", h.One.Get, "{key}", "{keys}")
+		o.unknown("get")
+	}
+	if (h.Batch == nil) == (h.One == nil) {
+		ps.add(m.pos(), "%s: want exactly one of batch (many keys per call) or one (a call per key)", m.what)
+	}
+	m.unknown("batch", "one", "records", "format")
+	return h
+}
+
+// checkTemplate checks a call template: relative to the base URL, the
+// placeholder once, nothing else in braces.
+func checkTemplate(ps *Problems, pos Pos, what, tmpl, want, other string) {
+	if tmpl == "" {
+		return
+	}
+	checkRelative(ps, pos, what, tmpl)
+	switch n := strings.Count(tmpl, want); {
+	case n != 1:
+		ps.add(pos, "%s %q: want %s exactly once", what, tmpl, want)
+	case strings.Contains(tmpl, other):
+		ps.add(pos, "%s %q: %s belongs to the other form", what, tmpl, other)
+	case strings.Count(tmpl, "{") != 1 || strings.Count(tmpl, "}") != 1:
+		ps.add(pos, "%s %q: only %s may be in braces", what, tmpl, want)
+	}
+	if want == "{keys}" {
+		path, _, _ := strings.Cut(tmpl, "?")
+		if strings.Contains(path, want) {
+			ps.add(pos, "%s %q: {keys} belongs in the query (?ids={keys})", what, tmpl)
+		}
+	}
+	if want == "{key}" {
+		path, _, _ := strings.Cut(tmpl, "?")
+		if !strings.Contains(path, want) {
+			ps.add(pos, "%s %q: {key} belongs in the path (items/{key})", what, tmpl)
+		}
+	}
+}
+
+func checkRelative(ps *Problems, pos Pos, what, p string) {
+	if strings.Contains(p, "://") || strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.ContainsAny(p, " #\\") {
+		ps.add(pos, "%s %q: want a path relative to the system's URL (api/v1/...), without .., # or spaces", what, p)
+	}
+}
+
+// Load parses the declarations and checks them against the schema: the one
+// function behind `go generate` and the gateway's start.
+// Every problem is reported: those of the files and those against the
+// schema of whatever could be read.
+func Load(files []File, schema *ast.Schema, builtins []Builtin) (*Set, error) {
+	set, ps := parse(files)
+	var checked Problems
+	if err := Check(set, schema, builtins); err != nil {
+		checked = err.(Problems)
+	}
+	if err := append(ps, checked...).err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}

@@ -1,0 +1,277 @@
+package loaders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kommungraf/kommungraf/sources/cache"
+	"github.com/kommungraf/kommungraf/sources/connect"
+	"github.com/kommungraf/kommungraf/sources/declare"
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/upstream"
+)
+
+// Resource is a declared resource (sources/declare) the loaders serve by
+// name: one loader per request on the request's dispatcher, over one cache
+// store with the declared policy.
+type Resource struct {
+	// System and Name name it: System.Name is what @resource binds and
+	// the cache's source/entity.
+	System, Name string
+	// Connector answers its keys (required).
+	Connector connect.Connector
+	// Cache is the declared policy; a zero TTL caches nothing.
+	Cache cache.Policy
+	// Level3 seals its records in Redis.
+	Level3 bool
+}
+
+// FullName is system.resource.
+func (r Resource) FullName() string { return r.System + "." + r.Name }
+
+// PersonByParty is the hand-written leg a declared field may bind to with
+// @resource: an e-service party id, through the platform's party lookup,
+// to the registry's person (as Stakeholder.person resolves).
+const PersonByParty = "folkbokforing.personByParty"
+
+// Builtins are the hand-written loaders reachable by name, for the
+// declarations' check.
+func Builtins() []declare.Builtin {
+	return []declare.Builtin{{Name: PersonByParty, Type: "Person", List: false}}
+}
+
+// resource is a declared resource as the factory holds it.
+type resource struct {
+	def   Resource
+	store *cache.Store[[]connect.Record]
+	fetch func(context.Context, []string) (map[string][]connect.Record, error)
+}
+
+func newResources(c *Caching, defs []Resource) map[string]*resource {
+	out := make(map[string]*resource, len(defs))
+	for _, d := range defs {
+		r := &resource{def: d, fetch: chunks(d.Connector)}
+		if c != nil && c.Cache != nil && d.Cache.TTL > 0 {
+			sens := cache.Ordinary
+			if d.Level3 {
+				sens = cache.Level3
+			}
+			r.store = cache.NewStore[[]connect.Record](c.Cache, d.System, d.Name, d.Cache, sens)
+		}
+		out[d.FullName()] = r
+	}
+	return out
+}
+
+// chunks splits a batch at the connector's MaxKeys and issues the calls
+// together, so that a level stays one batch however many keys it has; a
+// failed call fails its own keys only.
+func chunks(c connect.Connector) func(context.Context, []string) (map[string][]connect.Record, error) {
+	return func(ctx context.Context, keys []string) (map[string][]connect.Record, error) {
+		keys = dedupe(keys)
+		size := c.MaxKeys()
+		if size <= 0 || len(keys) <= size {
+			m, err := c.Fetch(ctx, keys)
+			return m, perKey(err)
+		}
+		var mu sync.Mutex
+		out := make(map[string][]connect.Record, len(keys))
+		failed := keyErrors{}
+		var g errgroup.Group
+		for start := 0; start < len(keys); start += size {
+			chunk := keys[start:min(start+size, len(keys))]
+			g.Go(func() error {
+				m, err := c.Fetch(ctx, chunk)
+				mu.Lock()
+				defer mu.Unlock()
+				for k, v := range m {
+					out[k] = v
+				}
+				if err != nil {
+					for _, k := range chunk {
+						if kerr := keyError(perKey(err), k); kerr != nil {
+							failed[k] = kerr
+						}
+					}
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if len(failed) > 0 {
+			return out, failed
+		}
+		return out, nil
+	}
+}
+
+// perKey turns a connector's per-key failures into the loaders' own.
+func perKey(err error) error {
+	var ke connect.KeyErrors
+	if errors.As(err, &ke) {
+		return keyErrors(ke)
+	}
+	return err
+}
+
+// declared returns the request's loader of a declared resource, made on
+// first use.
+func (l *Loaders) declared(name string) (*Loader[[]connect.Record], *resource) {
+	r := l.resources[name]
+	if r == nil {
+		return nil, nil
+	}
+	l.declaredMu.Lock()
+	defer l.declaredMu.Unlock()
+	ld := l.declaredLoaders[name]
+	if ld == nil {
+		ld = newCachedLoader(l.opts, l.disp, r.store, r.fetch)
+		if l.declaredLoaders == nil {
+			l.declaredLoaders = map[string]*Loader[[]connect.Record]{}
+		}
+		l.declaredLoaders[name] = ld
+	}
+	return ld, r
+}
+
+// builtin returns a hand-written loader reachable by name.
+func (l *Loaders) builtin(name string) func(context.Context, string) (any, error) {
+	switch name {
+	case PersonByParty:
+		return func(ctx context.Context, partyID string) (any, error) {
+			pnr, err := l.PersonalNumber.Load(ctx, partyID)()
+			if err != nil || pnr == "" {
+				return (*model.Person)(nil), err
+			}
+			return l.Person.Load(ctx, pnr)()
+		}
+	}
+	return nil
+}
+
+// RecordDecoder is implemented by the Go types of declared records (the
+// generator writes DecodeRecord for each, graph/gqlmodel): it fills the
+// value from a record in the schema's names.
+type RecordDecoder interface {
+	DecodeRecord(connect.Record) error
+}
+
+// One returns the value of key in the named resource (a declared one, or a
+// hand-written loader such as PersonByParty), as *T: the gqlgen model of
+// the field's type; nil when there is none. It is what the resolver bodies
+// written from @resource call.
+func One[T any](ctx context.Context, name, key string) (*T, error) {
+	if key == "" {
+		return nil, nil
+	}
+	l := FromContext(ctx)
+	if fn := l.builtin(name); fn != nil {
+		v, err := fn(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		t, ok := v.(*T)
+		if !ok {
+			return nil, fmt.Errorf("loaders: %s answers %T, not %T", name, v, t)
+		}
+		return t, nil
+	}
+	vals, err := decoded[T](ctx, l, name, key)
+	if err != nil || len(vals) == 0 {
+		return nil, err
+	}
+	return vals[0], nil
+}
+
+// List returns the values of key in the named declared resource as []*T;
+// empty when the upstream has none.
+func List[T any](ctx context.Context, name, key string) ([]*T, error) {
+	if key == "" {
+		return []*T{}, nil
+	}
+	l := FromContext(ctx)
+	if l.builtin(name) != nil {
+		return nil, fmt.Errorf("loaders: %s answers one value per key, not a list", name)
+	}
+	return decoded[T](ctx, l, name, key)
+}
+
+// Deref is the key of a nullable field ("" for null), for the generated
+// resolver bodies.
+func Deref[S ~string](s *S) string {
+	if s == nil {
+		return ""
+	}
+	return string(*s)
+}
+
+// decoded loads a key's records and decodes them into T, once per key and
+// request.
+func decoded[T any](ctx context.Context, l *Loaders, name, key string) ([]*T, error) {
+	memo := name + "\x00" + key
+	if v, ok := l.decodedValues.Load(memo); ok {
+		if vals, ok := v.([]*T); ok {
+			return vals, nil
+		}
+	}
+	ld, r := l.declared(name)
+	if ld == nil {
+		return nil, fmt.Errorf("loaders: no declared resource %q", name)
+	}
+	recs, err := ld.Load(ctx, key)()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, 0, len(recs))
+	for _, rec := range recs {
+		v := new(T)
+		d, ok := any(v).(RecordDecoder)
+		if !ok {
+			return nil, fmt.Errorf("loaders: %T cannot decode the records of %s (run go generate)", v, name)
+		}
+		if err := d.DecodeRecord(numbers(rec)); err != nil {
+			// The upstream's value did not fit the schema's type: a bad
+			// response, named by system, never by its value.
+			return nil, upstream.Errorf(r.def.System, r.def.Name, upstream.BadResponse, "a record does not fit the schema: %v", err)
+		}
+		out = append(out, v)
+	}
+	l.decodedValues.Store(memo, out)
+	return out, nil
+}
+
+// ResourceNames lists the declared resources the factory serves.
+func (f *Factory) ResourceNames() []string {
+	out := make([]string, 0, len(f.resources))
+	for n := range f.resources {
+		out = append(out, n)
+	}
+	return out
+}
+
+// numbers gives a record's numbers as json.Number, the form the scalars'
+// unmarshalers read: a record back from Redis has float64s.
+func numbers(rec connect.Record) connect.Record {
+	var out connect.Record
+	for k, v := range rec {
+		f, ok := v.(float64)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(rec)
+		}
+		out[k] = json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	if out == nil {
+		return rec
+	}
+	return out
+}
