@@ -1,6 +1,7 @@
 package connect_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,19 +31,21 @@ var sqlDrivers = []string{sqldb.DriverSQLite, sqldb.DriverPostgres}
 
 // sqlDB is one seeded database with the store's counters attached.
 type sqlDB struct {
-	driver  string
-	dsn     string
-	store   *sqldb.Store
-	stats   *sim.Stats
-	log     *syncBuffer
-	metrics *prometheus.Registry
+	driver   string
+	dsn      string
+	store    *sqldb.Store
+	stats    *sim.Stats
+	log      *syncBuffer
+	registry *prometheus.Registry
+	metrics  *upstream.Metrics
 }
 
 // openSQL opens a fresh database of driver (PostgreSQL: a schema of the
 // test server, skipped without one unless CI=true) seeded with sqlWorld.
 func openSQL(t *testing.T, driver string) *sqlDB {
 	t.Helper()
-	db := &sqlDB{driver: driver, stats: sim.NewStats(), log: &syncBuffer{}, metrics: prometheus.NewRegistry()}
+	db := &sqlDB{driver: driver, stats: sim.NewStats(), log: &syncBuffer{}, registry: prometheus.NewRegistry()}
+	db.metrics = upstream.NewMetrics(db.registry)
 	if driver == sqldb.DriverPostgres {
 		db.dsn = testenv.PostgresURL(t)
 	} else {
@@ -61,10 +64,7 @@ func (db *sqlDB) open(t *testing.T, timeout time.Duration) *sqldb.Store {
 	t.Helper()
 	opts := sqldb.Options{
 		Driver: db.driver, DSN: db.dsn, QueryTimeout: timeout, Recorder: db.stats,
-		Logger: slog.New(slog.NewTextHandler(db.log, nil)),
-	}
-	if db.store == nil {
-		opts.Metrics = upstream.NewMetrics(db.metrics)
+		Logger: slog.New(slog.NewTextHandler(db.log, nil)), Metrics: db.metrics,
 	}
 	s, err := sqldb.Open(t.Context(), opts)
 	if err != nil {
@@ -77,7 +77,7 @@ func (db *sqlDB) open(t *testing.T, timeout time.Duration) *sqldb.Store {
 // calls returns the metric kommungraf_upstream_calls_total of op by outcome.
 func (db *sqlDB) calls(t *testing.T, op string) map[string]float64 {
 	t.Helper()
-	mfs, err := db.metrics.Gather()
+	mfs, err := db.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,6 +630,118 @@ func checkDeclProblems(t *testing.T, err error, want []sqlProblem) {
 	for i, g := range got {
 		if !used[i] {
 			t.Errorf("unexpected problem: %v", g)
+		}
+	}
+}
+
+func TestSQLDatabaseFailures(t *testing.T) {
+	fields := map[string]string{"diet": "kost"}
+	decl := connect.SQLQuery{Query: fmt.Sprintf(dietsQuery, "IN ({keys})"), Key: "personnummer"}
+	var child string
+	for pnr := range sqlWorld().Diets {
+		child = pnr
+		break
+	}
+	for _, driver := range sqlDrivers {
+		t.Run(driver, func(t *testing.T) {
+			db := openSQL(t, driver)
+			ctx := t.Context()
+
+			t.Run("closed pool", func(t *testing.T) {
+				closed := db.open(t, 0)
+				c := newSQL(t, closed, "diets", decl, fields)
+				if err := closed.Close(); err != nil {
+					t.Fatal(err)
+				}
+				_, err := c.Fetch(ctx, []string{child})
+				checkSQLFailure(t, db, err, upstream.Unavailable, "sql: database is closed")
+				// Building a connector asks the database: its failure is the
+				// database's, not a problem of the declaration.
+				_, err = connect.NewSQL(ctx, closed, "diets", decl, fields)
+				checkSQLFailure(t, db, err, upstream.Unavailable, "")
+			})
+
+			t.Run("cancelled", func(t *testing.T) {
+				c := newSQL(t, db.store, "diets", decl, fields)
+				cancelled, cancel := context.WithCancel(ctx)
+				cancel()
+				_, err := c.Fetch(cancelled, []string{child})
+				checkSQLFailure(t, db, err, upstream.Timeout, "")
+				past, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+				defer cancel()
+				_, err = c.Fetch(past, []string{child})
+				checkSQLFailure(t, db, err, upstream.Timeout, "")
+			})
+
+			t.Run("query timeout while checking", func(t *testing.T) {
+				tiny := db.open(t, time.Nanosecond)
+				_, err := connect.NewSQL(ctx, tiny, "diets", decl, fields)
+				checkSQLFailure(t, db, err, upstream.Timeout, "")
+			})
+
+			if driver == sqldb.DriverPostgres {
+				t.Run("query timeout while blocked", func(t *testing.T) {
+					short := db.open(t, 300*time.Millisecond)
+					c := newSQL(t, short, "diets", decl, fields)
+					// A transaction holding an exclusive lock makes the query
+					// wait inside the server until the store's timeout ends it.
+					tx, err := db.store.DB().BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tx.Rollback()
+					if _, err := tx.ExecContext(ctx, "LOCK TABLE specialkost IN ACCESS EXCLUSIVE MODE"); err != nil {
+						t.Fatal(err)
+					}
+					_, err = c.Fetch(ctx, []string{child})
+					checkSQLFailure(t, db, err, upstream.Timeout, "")
+				})
+			}
+
+			got := db.calls(t, "diets")
+			if got["upstream_unavailable"] < 1 || got["upstream_timeout"] < 2 {
+				t.Errorf("metrics of the failures: %v, want upstream_unavailable and upstream_timeout counted", got)
+			}
+		})
+	}
+}
+
+// checkSQLFailure wants an *upstream.Error of kind from the store's system
+// and the resource's operation, whose public text tells nothing of the SQL
+// or the driver, and whose detail went to the log (containing detail, if
+// given) without the query's text.
+func checkSQLFailure(t *testing.T, db *sqlDB, err error, kind upstream.Kind, detail string) {
+	t.Helper()
+	var ue *upstream.Error
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v (%T), want an *upstream.Error", err, err)
+	}
+	var de *connect.SQLDeclError
+	if errors.As(err, &de) {
+		t.Errorf("a failing database reported as a declaration problem: %v", err)
+	}
+	if ue.Kind != kind || ue.Source != sqldb.System || ue.Operation != "diets" {
+		t.Errorf("got %s/%s/%s, want %s/diets/%s (%v)", ue.Source, ue.Operation, ue.Kind.Code(), sqldb.System, kind.Code(), err)
+	}
+	pub := strings.ToLower(ue.Public())
+	for _, leak := range []string{"select", "from", "where", "specialkost", "personnummer", "kost", "sqlite", "pgx", "postgres", "sql", "context", "closed", "{keys}"} {
+		if strings.Contains(pub, leak) {
+			t.Errorf("Public() %q contains %q", ue.Public(), leak)
+		}
+	}
+	if ue.Err == nil {
+		t.Error("Err is nil: the log would not say why")
+	}
+	if detail != "" && !strings.Contains(ue.Err.Error(), detail) {
+		t.Errorf("Err %q does not hold %q", ue.Err, detail)
+	}
+	if detail != "" {
+		logged := db.log.String()
+		if !strings.Contains(logged, "upstream call failed") || !strings.Contains(logged, "operation=diets") || !strings.Contains(logged, detail) {
+			t.Errorf("the log does not hold the failure's detail %q:\n%s", detail, logged)
+		}
+		if strings.Contains(logged, "SELECT") {
+			t.Errorf("the log holds the query's text:\n%s", logged)
 		}
 	}
 }

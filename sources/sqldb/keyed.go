@@ -79,7 +79,9 @@ func (e *ColumnError) Unwrap() error { return e.Err }
 //     read_only_sql_transaction. SQLite: the statement is prepared, not run,
 //     under an authorizer (sqlite3_set_authorizer) that allows reading and
 //     calling functions and denies everything else; the preparation
-//     resolves every table and column;
+//     resolves every table and column, and the query must be one statement
+//     (SQLite prepares a script's first statement only: the query followed
+//     by a lone ")" must then fail to prepare);
 //   - each of opts.Columns exists once in the result, with a type that has
 //     a JSON value.
 //
@@ -284,6 +286,7 @@ func (k *Keyed) describeSQLite(ctx context.Context) ([]columnType, error) {
 	var info []sqlite.ColumnInfo
 	var denied []string
 	var prepErr error
+	script := false
 	err = conn.Raw(func(dc any) error {
 		auth, ok1 := dc.(sqlite.AuthorizerRegisterer)
 		ci, ok2 := dc.(sqliteColumnInfo)
@@ -306,6 +309,15 @@ func (k *Keyed) describeSQLite(ctx context.Context) ([]columnType, error) {
 			return err
 		}
 		info, prepErr = ci.ColumnInfo(text)
+		if prepErr == nil {
+			// SQLite prepares the first statement of a script and leaves
+			// the rest, which the driver would run after it. A lone ")"
+			// after one complete statement cannot parse; if the query with
+			// it still prepares, the first statement ended before it.
+			if _, err := ci.ColumnInfo(text + "\n)"); err == nil {
+				script = true
+			}
+		}
 		if err := auth.RegisterAuthorizer(nil); err != nil {
 			// The connection must not go back to the pool still denying
 			// writes: the seeder and Migrate use the same pool.
@@ -322,6 +334,9 @@ func (k *Keyed) describeSQLite(ctx context.Context) ([]columnType, error) {
 	}
 	if prepErr != nil {
 		return nil, k.checkError(ctx, prepErr)
+	}
+	if script {
+		return nil, &QueryError{errors.New("SQLite reads more than one statement in the query: write one SELECT")}
 	}
 	if info == nil {
 		return nil, &QueryError{errors.New("SQLite finds no statement in the query")}
