@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
 
 	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -743,5 +745,53 @@ func checkSQLFailure(t *testing.T, db *sqlDB, err error, kind upstream.Kind, det
 		if strings.Contains(logged, "SELECT") {
 			t.Errorf("the log holds the query's text:\n%s", logged)
 		}
+	}
+}
+
+// TestSQLReadmeExample builds the README's declaration, as written there,
+// and answers like the store on both databases.
+func TestSQLReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Declared SQL sources\n")
+	if !ok {
+		t.Fatal("README has no section Declared SQL sources")
+	}
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("the section has no yaml block")
+	}
+	var part struct {
+		SQL    connect.SQLQuery  `yaml:"sql"`
+		Fields map[string]string `yaml:"fields"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(block))
+	dec.KnownFields(true)
+	if err := dec.Decode(&part); err != nil {
+		t.Fatalf("the README's declaration does not decode: %v\n%s", err, block)
+	}
+	if part.SQL.MaxKeys != 500 || part.SQL.Key != "personnummer" || part.Fields["diet"] != "kost" {
+		t.Fatalf("decoded %+v", part)
+	}
+	for _, driver := range sqlDrivers {
+		t.Run(driver, func(t *testing.T) {
+			db := openSQL(t, driver)
+			c := newSQL(t, db.store, "diets", part.SQL, part.Fields)
+			keys := schoolKeys(sqlWorld())
+			want, err := db.store.DietsByPerson(t.Context(), keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Fetch(t.Context(), keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := toJSON(t, got), toJSON(t, dietRecords(want)); g != w {
+				t.Errorf("README's declaration answers\n%.500s\nthe store\n%.500s", g, w)
+			}
+		})
 	}
 }

@@ -378,9 +378,9 @@ func authorizerAction(a sqlite.AuthorizerActionCode, arg1, arg2 string) string {
 // PostgreSQL: = ANY({keys}) becomes one text[] parameter, so the statement
 // is the same for every batch; IN ({keys}) becomes $1::text, ..., $n::text,
 // with the list padded to the next power of two by repeating the last key
-// (a repeated key changes nothing), so that a declared query has at most a
-// dozen statement texts in pgx's prepared statement cache rather than one
-// per batch size. The casts make PostgreSQL type the keys as text whatever
+// (a repeated key changes nothing), so that a declared query puts one
+// statement text per power of two in pgx's prepared statement cache rather
+// than one per batch size. The casts make PostgreSQL type the keys as text whatever
 // the column, so a key is never parsed as a number or a date. SQLite:
 // IN ({keys}) becomes ?, ..., ? with exactly one parameter per key.
 func (k *Keyed) statement(keys []string) (string, *args) {
