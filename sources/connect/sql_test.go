@@ -795,3 +795,56 @@ func TestSQLReadmeExample(t *testing.T) {
 		})
 	}
 }
+
+func TestSQLConcurrentBatches(t *testing.T) {
+	w := sqlWorld()
+	for _, driver := range sqlDrivers {
+		t.Run(driver, func(t *testing.T) {
+			db := openSQL(t, driver)
+			want, err := db.store.PlacementsByPerson(t.Context(), schoolKeys(w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			units := map[string]*model.SchoolUnit{}
+			for _, u := range w.SchoolUnits {
+				units[u.Code] = u
+			}
+			wantRecs := placementRecords(want, units)
+			children := schoolKeys(w)
+			c := newSQL(t, db.store, "placements", connect.SQLQuery{Query: fmt.Sprintf(placementsQuery, "IN ({keys})"), Key: "personnummer", MaxKeys: 50}, placementFields)
+			db.stats.Reset()
+			var wg sync.WaitGroup
+			errs := make(chan error, 24)
+			for i := range 24 {
+				wg.Go(func() {
+					keys := children[i*5%len(children):]
+					keys = keys[:min(len(keys), 50)]
+					got, err := c.Fetch(t.Context(), keys)
+					if err == nil {
+						// No t.Fatal off the test's goroutine: compare the
+						// JSON here and report through errs.
+						for _, k := range keys {
+							g, _ := json.Marshal(got[k])
+							w, _ := json.Marshal(wantRecs[k])
+							if string(g) != string(w) {
+								err = fmt.Errorf("batch %d, key %s: %s, want %s", i, k, g, w)
+								break
+							}
+						}
+					}
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			if n := db.stats.Calls(sqldb.System, "placements"); n != 24 {
+				t.Errorf("%d queries for 24 batches", n)
+			}
+		})
+	}
+}

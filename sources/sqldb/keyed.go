@@ -369,7 +369,7 @@ func authorizerAction(a sqlite.AuthorizerActionCode, arg1, arg2 string) string {
 	case sqlite.AuthFunction:
 		return "call " + arg2
 	}
-	return fmt.Sprintf("change the schema (authorizer action %d)", a)
+	return fmt.Sprintf("do more than read (authorizer action %d on %q)", a, arg1)
 }
 
 // statement writes the query for keys, with the dialect's placeholders in
