@@ -91,19 +91,35 @@ func NewSQL(ctx context.Context, store *sqldb.Store, resource string, decl SQLQu
 	}
 	columns := []string{decl.Key}
 	errs = append(errs, s.compileFields(fields, &columns)...)
+	// The database can check a query whose text passed, even when other
+	// keys have problems: every problem is reported at once.
+	if !slices.ContainsFunc(errs, isQueryProblem) {
+		check := columns
+		if strings.TrimSpace(decl.Key) == "" {
+			check = columns[1:]
+		}
+		q, err := store.PrepareKeyed(ctx, sqldb.KeyedOptions{Operation: resource, Query: decl.Query, Columns: check})
+		var ue *upstream.Error
+		switch {
+		case errors.As(err, &ue):
+			// The database failed: no problem of the declaration, but the
+			// connector cannot be built (nor the declaration checked).
+			return nil, fmt.Errorf("sql %s %s: checking the query: %w", store.System(), resource, errors.Join(append([]error{err}, errs...)...))
+		case err != nil:
+			errs = append(errs, keyedProblems(err, decl.Key, fields)...)
+		}
+		s.q = q
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("sql %s %s: %w", store.System(), resource, errors.Join(errs...))
 	}
-	q, err := store.PrepareKeyed(ctx, sqldb.KeyedOptions{Operation: resource, Query: decl.Query, Columns: columns})
-	if err != nil {
-		var ue *upstream.Error
-		if errors.As(err, &ue) {
-			return nil, fmt.Errorf("sql %s %s: checking the query: %w", store.System(), resource, err)
-		}
-		return nil, fmt.Errorf("sql %s %s: %w", store.System(), resource, errors.Join(keyedProblems(err, decl.Key, fields)...))
-	}
-	s.q = q
 	return s, nil
+}
+
+// isQueryProblem reports a problem of sql.query.
+func isQueryProblem(err error) bool {
+	var de *SQLDeclError
+	return errors.As(err, &de) && slices.Equal(de.Key, []string{"sql", "query"})
 }
 
 // keyedProblems gives PrepareKeyed's problems their declaration keys: the

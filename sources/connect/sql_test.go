@@ -494,6 +494,8 @@ func TestSQLBadDeclarations(t *testing.T) {
 			[]sqlProblem{{"sql.key", []string{`"personnummer"`, "not in the query's result"}}}},
 		{"key column and a field missing, both reported", connect.SQLQuery{Query: `SELECT kost FROM specialkost WHERE personnummer IN ({keys})`, Key: "pnr"}, map[string]string{"diet": "kost", "x": "y"}, "",
 			[]sqlProblem{{"sql.key", []string{`"pnr"`}}, {"fields.x", []string{`"y"`}}}},
+		{"a bad field name and an unknown column, both reported", connect.SQLQuery{Query: diets, Key: "personnummer", MaxKeys: -1}, map[string]string{"diet": "kost", "a-b": "kost", "allergy": "allergi"}, "",
+			[]sqlProblem{{"fields.a-b", []string{"not a field name"}}, {"fields.allergy", []string{`"allergi"`}}, {"sql.maxKeys", []string{"-1"}}}},
 		{"no key", connect.SQLQuery{Query: diets}, fields, "",
 			[]sqlProblem{{"sql.key", []string{"required"}}}},
 		{"missing {keys}", connect.SQLQuery{Query: `SELECT personnummer, kost FROM specialkost`, Key: "personnummer"}, fields, "",
