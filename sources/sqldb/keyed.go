@@ -51,7 +51,10 @@ type Keyed struct {
 // reported by the database when the query was checked against it.
 type QueryError struct{ Err error }
 
+// Error returns the problem's text.
 func (e *QueryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the problem.
 func (e *QueryError) Unwrap() error { return e.Err }
 
 // ColumnError is a problem of one of KeyedOptions.Columns: absent from the
@@ -61,7 +64,10 @@ type ColumnError struct {
 	Err    error
 }
 
+// Error names the column and the problem.
 func (e *ColumnError) Error() string { return fmt.Sprintf("column %q: %v", e.Column, e.Err) }
+
+// Unwrap returns the problem.
 func (e *ColumnError) Unwrap() error { return e.Err }
 
 // PrepareKeyed checks a declared keyed query against the database and
@@ -74,14 +80,17 @@ func (e *ColumnError) Unwrap() error { return e.Err }
 //     once in a READ ONLY transaction that is rolled back, with no keys
 //     (ANY) or one empty key (IN); the server parses it as one statement
 //     (the extended protocol takes no second one), resolves every table and
-//     column, types {keys} as text, and refuses anything that would write
-//     (SELECT FOR UPDATE, SELECT INTO, nextval, a data-modifying WITH) with
-//     read_only_sql_transaction. SQLite: the statement is prepared, not run,
-//     under an authorizer (sqlite3_set_authorizer) that allows reading and
-//     calling functions and denies everything else; the preparation
-//     resolves every table and column, and the query must be one statement
-//     (SQLite prepares a script's first statement only: the query followed
-//     by a lone ")" must then fail to prepare);
+//     column, types {keys} as text, and refuses a statement whose plan
+//     writes or locks (DML, SELECT INTO, FOR UPDATE, a data-modifying WITH)
+//     with read_only_sql_transaction. A function that writes when it is
+//     called (nextval, a user's function) is refused only if the check's
+//     run calls it, which a call per matching row is not: the database
+//     role should be allowed to read only. SQLite: the statement is
+//     prepared, not run, under an authorizer (sqlite3_set_authorizer) that
+//     allows reading and calling functions and denies everything else; the
+//     preparation resolves every table and column, and the query must be
+//     one statement (SQLite prepares a script's first statement only: the
+//     query followed by a lone ")" must then fail to prepare);
 //   - each of opts.Columns exists once in the result, with a type that has
 //     a JSON value.
 //

@@ -200,3 +200,48 @@ func TestKeyedDatabaseCheck(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLexKeyed checks that the text checks never panic, and that what they
+// accept is the query itself cut once at {keys}, in code, as IN or ANY.
+// The seeds run with the tests; go test -fuzz FuzzLexKeyed explores more.
+func FuzzLexKeyed(f *testing.F) {
+	for _, seed := range []string{
+		"SELECT a FROM t WHERE a IN ({keys})",
+		"SELECT a FROM t WHERE a = ANY({keys})",
+		`SELECT "x""y", 'it''s {keys}' FROM t WHERE a IN ( {keys} )`,
+		"SELECT a FROM t WHERE a IN ({keys}); DROP TABLE t",
+		"SELECT a FROM t WHERE a IN ({keys}) -- x\n",
+		"SELECT a FROM t WHERE a IN ({keys}) AND b <> E'\\'' ; DELETE FROM t; --'",
+		"WITH d AS (DELETE FROM t RETURNING a) SELECT a FROM d WHERE a IN ({keys})",
+		"SELECT a::text FROM t WHERE a IN ({keys}) AND b = :x",
+		"SELECT 'unterminated", `SELECT "unterminated`, "{", "{keys", "", "\x00\xff",
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, q string, sqlite bool) {
+		lexed, errs := lexKeyed(q, sqlite)
+		if len(errs) > 0 {
+			if lexed != nil {
+				t.Fatalf("problems %v, yet a query", errs)
+			}
+			return
+		}
+		if lexed == nil {
+			t.Fatal("no problems, no query")
+		}
+		if lexed.before+KeysPlaceholder+lexed.after != q {
+			t.Fatalf("the cut does not give the query back: %q + {keys} + %q", lexed.before, lexed.after)
+		}
+		if !strings.ContainsAny(q, `'"`) && strings.ContainsAny(q, ";\\$?`[") {
+			t.Fatalf("accepted a character it refuses outside quotes: %q", q)
+		}
+		up := strings.ToUpper(strings.TrimSpace(q))
+		if !strings.HasPrefix(up, "SELECT") && !strings.HasPrefix(up, "WITH") {
+			t.Fatalf("accepted a query that starts otherwise: %q", q)
+		}
+		if lexed.form != formIn && lexed.form != formAny {
+			t.Fatalf("form %d", lexed.form)
+		}
+	})
+}
