@@ -10,6 +10,12 @@ import (
 // statement may bind.
 const sqliteMaxVars = 32766
 
+// MaxKeyedKeys is the most keys one keyed query (PrepareKeyed) may ask for
+// on either database: SQLite binds one parameter per key, and PostgreSQL's
+// IN list, padded to a power of two, stays within the 65535 parameters of
+// its protocol.
+const MaxKeyedKeys = sqliteMaxVars
+
 // dialect is the one place where the queries differ between the drivers: how
 // a parameter is written and how "column is one of these keys" is asked.
 // Everything else in the store is plain SQL that both accept.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/upstream"
@@ -20,16 +21,29 @@ const (
 )
 
 // query runs one statement under the query timeout, records it, and hands each
-// row to scan. keys is what the Recorder is told.
+// row to scan. keys is what the Recorder is told. Every call is counted and
+// timed in the metrics, and a failure's detail (the driver's message, never
+// shown to clients) is logged.
 func (s *Store) query(ctx context.Context, op string, keys int, text string, a *args, scan func(*sql.Rows) error) error {
+	start := time.Now()
+	err := s.run(ctx, op, keys, text, a, scan)
+	s.metrics.Observe(s.system, op, err, time.Since(start))
+	if err != nil {
+		s.log.WarnContext(ctx, "upstream call failed", "source", s.system, "operation", op, "error", err.Error())
+	}
+	return err
+}
+
+// run is query without the metrics and the log.
+func (s *Store) run(ctx context.Context, op string, keys int, text string, a *args, scan func(*sql.Rows) error) error {
 	if err := a.check(); err != nil {
 		// The caller's batch is too big for SQLite: no retry can mend that.
-		return upstream.Permanent(&upstream.Error{Source: System, Operation: op, Kind: upstream.Rejected, Err: err})
+		return upstream.Permanent(&upstream.Error{Source: s.system, Operation: op, Kind: upstream.Rejected, Err: err})
 	}
 	if rr, ok := s.rec.(RequestRecorder); ok {
-		rr.RecordRequest(upstream.RequestIDFromContext(ctx), System, op, keys)
+		rr.RecordRequest(upstream.RequestIDFromContext(ctx), s.system, op, keys)
 	} else if s.rec != nil {
-		s.rec.Record(System, op, keys)
+		s.rec.Record(s.system, op, keys)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

@@ -4,8 +4,13 @@
 //
 // Every read is one query, whatever the number of keys, so the gateway's
 // per-request loaders can turn N lookups into one round trip. Failures come
-// back as *upstream.Error with Source "skoldatabas" and the query's name as
-// Operation; the driver's message stays in Err, for logs only.
+// back as *upstream.Error with the system's name as Source ("skoldatabas"
+// unless Options.System says otherwise) and the query's name as Operation;
+// the driver's message stays in Err, for logs only.
+//
+// Besides its own queries, the store runs the keyed queries that source
+// declarations write in SQL (PrepareKeyed, keyed.go), on the same pool,
+// timeout, Recorder, metrics and error mapping.
 package sqldb
 
 import (
@@ -13,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -25,7 +31,8 @@ import (
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
-// System is the name the store reports to the Recorder and in upstream errors.
+// System is the name the store reports to the Recorder, in metrics and in
+// upstream errors, unless Options.System names another.
 const System = "skoldatabas"
 
 // Driver names accepted in Options.Driver.
@@ -68,18 +75,32 @@ type Options struct {
 	// QueryTimeout bounds each query (default 2s). A query that runs out of
 	// time fails with an upstream.Timeout error.
 	QueryTimeout time.Duration
-	// Recorder, when set, is told of every query: System, the operation name
-	// and the number of keys.
+	// Recorder, when set, is told of every query: the system, the operation
+	// name and the number of keys.
 	Recorder Recorder
+	// Metrics, when set, count and time every query as the upstream
+	// client does its calls (kommungraf_upstream_calls_total and
+	// kommungraf_upstream_call_duration_seconds, by system and operation).
+	Metrics *upstream.Metrics
+	// Logger receives the detail of failed queries, which clients never
+	// see (default slog.Default()).
+	Logger *slog.Logger
+	// System is the name of the upstream system the database is (default
+	// System): what the Recorder, the metrics and upstream errors say. A
+	// declared SQL system (connector: sql) opens its store with its name.
+	System string
 }
 
 // Store reads the school database.
 type Store struct {
 	db      *sql.DB
 	driver  string
+	system  string
 	dialect dialect
 	timeout time.Duration
 	rec     Recorder
+	metrics *upstream.Metrics
+	log     *slog.Logger
 }
 
 // Open connects to the database and pings it. A database that cannot be
@@ -95,7 +116,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = DefaultQueryTimeout
 	}
-	s := &Store{driver: opts.Driver, timeout: opts.QueryTimeout, rec: opts.Recorder}
+	if opts.System == "" {
+		opts.System = System
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Store{
+		driver: opts.Driver, system: opts.System, timeout: opts.QueryTimeout,
+		rec: opts.Recorder, metrics: opts.Metrics, log: opts.Logger,
+	}
 	var sqlDriver, dsn string
 	switch opts.Driver {
 	case DriverSQLite:
@@ -184,6 +214,9 @@ func (s *Store) Close() error { return s.db.Close() }
 // Driver returns DriverSQLite or DriverPostgres.
 func (s *Store) Driver() string { return s.driver }
 
+// System returns the system's name, as the Recorder, metrics and errors say it.
+func (s *Store) System() string { return s.system }
+
 // DB returns the connection pool, for the seeder and for tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
@@ -212,7 +245,7 @@ func (s *Store) fail(ctx context.Context, op string, err error) *upstream.Error 
 	case errors.As(err, &de):
 		kind = upstream.BadResponse
 	}
-	return &upstream.Error{Source: System, Operation: op, Kind: kind, Err: fmt.Errorf("sqldb %s: %w", s.driver, err)}
+	return &upstream.Error{Source: s.system, Operation: op, Kind: kind, Err: fmt.Errorf("sqldb %s: %w", s.driver, err)}
 }
 
 // isStatementCancelled reports a statement stopped by the database itself:

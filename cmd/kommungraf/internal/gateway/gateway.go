@@ -307,7 +307,7 @@ func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 	}
 	store, err := sqldb.Open(ctx, sqldb.Options{
 		Driver: s.Skoldatabas.Driver, DSN: s.Skoldatabas.DSN, MaxOpenConns: s.Skoldatabas.MaxOpenConns,
-		QueryTimeout: s.Skoldatabas.QueryTimeout, Recorder: rec,
+		QueryTimeout: s.Skoldatabas.QueryTimeout, Recorder: rec, Metrics: m, Logger: g.log,
 	})
 	if err != nil {
 		return loaders.Sources{}, fmt.Errorf("skoldatabas: %w", err)
