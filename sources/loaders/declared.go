@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -52,12 +53,16 @@ type resource struct {
 	def   Resource
 	store *cache.Store[[]connect.Record]
 	fetch func(context.Context, []string) (map[string][]connect.Record, error)
+	// fits decodes a record as the bound fields' type does (its
+	// DecodeRecord); set by the first decoded call, before any fetch.
+	fits atomic.Pointer[func(connect.Record) error]
 }
 
 func newResources(c *Caching, defs []Resource) map[string]*resource {
 	out := make(map[string]*resource, len(defs))
 	for _, d := range defs {
-		r := &resource{def: d, fetch: chunks(d.Connector)}
+		r := &resource{def: d}
+		r.fetch = r.checked(chunks(d.Connector))
 		if c != nil && c.Cache != nil && d.Cache.TTL > 0 {
 			sens := cache.Ordinary
 			if d.Level3 {
@@ -109,6 +114,51 @@ func chunks(c connect.Connector) func(context.Context, []string) (map[string][]c
 			return out, failed
 		}
 		return out, nil
+	}
+}
+
+// checked fails the keys whose records do not fit the schema's type as bad
+// responses before they reach the record cache, as a hand-written
+// connector's undecodable answer fails its call: a bad answer is then
+// neither cached as the key's fresh answer for the whole TTL (and shared
+// through Redis) nor written over a good record that stale-if-error could
+// serve.
+func (r *resource) checked(fetch func(context.Context, []string) (map[string][]connect.Record, error)) func(context.Context, []string) (map[string][]connect.Record, error) {
+	return func(ctx context.Context, keys []string) (map[string][]connect.Record, error) {
+		m, err := fetch(ctx, keys)
+		fits := r.fits.Load()
+		if fits == nil || len(m) == 0 {
+			return m, err
+		}
+		var bad keyErrors
+		for k, recs := range m {
+			for _, rec := range recs {
+				if ferr := (*fits)(numbers(rec)); ferr != nil {
+					if bad == nil {
+						bad = keyErrors{}
+					}
+					bad[k] = upstream.Errorf(r.def.System, r.def.Name, upstream.BadResponse, "a record does not fit the schema: %v", ferr)
+					break
+				}
+			}
+		}
+		if bad == nil {
+			return m, err
+		}
+		for k := range bad {
+			delete(m, k)
+		}
+		var ke keyErrors
+		switch {
+		case err == nil:
+			return m, bad
+		case errors.As(err, &ke):
+			for k, kerr := range ke {
+				bad[k] = kerr
+			}
+			return m, bad
+		}
+		return m, err // failed as a whole: so do the bad keys
 	}
 }
 
@@ -224,6 +274,15 @@ func decoded[T any](ctx context.Context, l *Loaders, name, key string) ([]*T, er
 	ld, r := l.declared(name)
 	if ld == nil {
 		return nil, fmt.Errorf("loaders: no declared resource %q", name)
+	}
+	if r.fits.Load() == nil {
+		fits := func(rec connect.Record) error {
+			if d, ok := any(new(T)).(RecordDecoder); ok {
+				return d.DecodeRecord(rec)
+			}
+			return nil
+		}
+		r.fits.CompareAndSwap(nil, &fits)
 	}
 	recs, err := ld.Load(ctx, key)()
 	if err != nil {
