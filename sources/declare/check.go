@@ -1,6 +1,7 @@
 package declare
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,11 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 			ps.add(b.Pos, "%s: @resource needs name and key", where)
 			continue
 		}
+		if isRoot(schema, b.Type) {
+			// A root field has no parent record to take its key from.
+			ps.add(b.Pos, "%s: @resource on a root operation type: bind a field of an object type, whose key field is the record's", where)
+			continue
+		}
 		if len(f.Arguments) > 0 {
 			ps.add(b.Pos, "%s: a field bound with @resource takes no arguments", where)
 		}
@@ -105,13 +111,37 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 		}
 	}
 	if set != nil {
+		first := map[string]*Resource{} // type -> the resource whose declaration go generate follows
 		for _, sys := range set.Systems {
 			for _, r := range sys.Resources {
 				checkResource(&ps, schema, r, bound[r.Type])
+				if r.Type == "" {
+					continue
+				}
+				// The generated DataSubjects of a type is written from one
+				// declaration: every resource of the type must name its
+				// subjects alike, or some records' persons are misread.
+				if prev := first[r.Type]; prev == nil {
+					first[r.Type] = r
+				} else if !slices.EqualFunc(prev.Subjects, r.Subjects, func(a, b Subject) bool {
+					return a.PartyID == b.PartyID && a.PersonalNumber == b.PersonalNumber
+				}) {
+					ps.add(r.subjectsPos, "resource %s: its records are of type %s like those of %s, but its subjects differ (the type's data subjects are generated from one declaration)", r.FullName(), r.Type, prev.FullName())
+				}
 			}
 		}
 	}
 	return ps.err()
+}
+
+// isRoot says typ is the schema's query, mutation or subscription type.
+func isRoot(schema *ast.Schema, typ string) bool {
+	for _, d := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription} {
+		if d != nil && d.Name == typ {
+			return true
+		}
+	}
+	return false
 }
 
 func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[string]bool) {
@@ -132,7 +162,9 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 	if def.Directives.ForName(rowDirective) != nil {
 		ps.add(r.typePos, "resource %s: type %s has @row, which declared types do not support yet", name, r.Type)
 	}
-	personal, level3 := def.Directives.ForName(personalDirective) != nil, false
+	typePersonal := def.Directives.ForName(personalDirective) != nil
+	personal, level3, health := typePersonal, false, false
+	var mappedPersonal []string // mapped fields that hold personal data
 	for _, f := range def.Fields {
 		if strings.HasPrefix(f.Name, "__") {
 			continue
@@ -145,6 +177,12 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 		}
 		if level(def, f) == 3 && !bound[f.Name] {
 			level3 = true
+		}
+		if f.Directives.ForName(healthDirective) != nil && !bound[f.Name] {
+			health = true
+		}
+		if (typePersonal || f.Directives.ForName(personalDirective) != nil || f.Directives.ForName(healthDirective) != nil) && r.Field(f.Name) != nil {
+			mappedPersonal = append(mappedPersonal, f.Name)
 		}
 		if r.Field(f.Name) == nil && !bound[f.Name] {
 			ps.add(r.fieldsPos, "resource %s: field %s.%s is neither mapped in fields nor bound with @resource", name, r.Type, f.Name)
@@ -167,13 +205,24 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 	if personal && r.Subjects == nil {
 		ps.add(r.subjectsPos, "resource %s: type %s holds personal data (@personal) but the declaration has no subjects (how do its records name their persons? [] if they name none)", name, r.Type)
 	}
+	if r.Subjects != nil && len(r.Subjects) == 0 && len(mappedPersonal) > 0 {
+		// "[]" says the records are about no natural person: their personal
+		// fields would never be raised for a protected person, and their
+		// reads would be logged without a data subject.
+		ps.add(r.subjectsPos, "resource %s: type %s maps personal data (%s) but subjects is empty: name the field that identifies its person", name, r.Type, strings.Join(mappedPersonal, ", "))
+	}
 	for _, s := range r.Subjects {
 		if r.Field(s.Field()) == nil {
 			ps.add(s.Pos, "resource %s: subject field %q is not a field mapped in fields", name, s.Field())
+		} else if f := def.Fields.ForName(s.Field()); f != nil && !typePersonal && f.Directives.ForName(personalDirective) == nil {
+			// A person's identifier is personal data itself.
+			ps.add(s.Pos, "resource %s: subject field %s.%s is not marked @personal: a person's identifier is personal data", name, r.Type, s.Field())
 		}
 	}
 	if level3 && !r.Level3 {
 		ps.add(r.Pos, "resource %s: type %s has level-3 fields, so its records must be sealed in the cache: set level3: true", name, r.Type)
+	} else if health && !r.Level3 {
+		ps.add(r.Pos, "resource %s: type %s has health data (@health), so its records must be sealed in the cache: set level3: true", name, r.Type)
 	}
 }
 
