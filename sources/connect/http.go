@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +110,13 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 			return nil, upstream.Permanent(upstream.Errorf(h.up.Name(), h.res.Name, upstream.Rejected, "%d keys in one call, at most %d", len(keys), h.maxKeys))
 		}
 		return h.fetchBatch(ctx, keys)
+	}
+	// A dot segment names no record, and however it is escaped an upstream
+	// that normalizes its paths reads it as one (%2E%2E is "..", RFC 3986
+	// §6.2.2): it is not found, without a call.
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "." || k == ".." })
+	if len(keys) == 0 {
+		return map[string][]Record{}, nil
 	}
 	return h.fetchEach(ctx, keys)
 }
