@@ -109,7 +109,10 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 		if h.maxKeys > 0 && len(keys) > h.maxKeys {
 			return nil, upstream.Permanent(upstream.Errorf(h.up.Name(), h.res.Name, upstream.Rejected, "%d keys in one call, at most %d", len(keys), h.maxKeys))
 		}
-		return h.fetchBatch(ctx, keys)
+		if !slices.ContainsFunc(keys, hasComma) {
+			return h.fetchBatch(ctx, keys)
+		}
+		return h.fetchApart(ctx, keys)
 	}
 	// A dot segment names no record, and however it is escaped an upstream
 	// that normalizes its paths reads it as one (%2E%2E is "..", RFC 3986
@@ -166,6 +169,54 @@ func (h *HTTP) fetchBatch(ctx context.Context, keys []string) (map[string][]Reco
 			continue // one record per key: the first
 		}
 		out[k] = append(out[k], rec)
+	}
+	return out, nil
+}
+
+func hasComma(k string) bool { return strings.Contains(k, ",") }
+
+// fetchApart sends each key with a comma in a batch call of its own, and
+// the other keys together. Escaped or not, an upstream that splits the list
+// after decoding reads such a key as several: it must not push the
+// innocent keys' call over the upstream's limit, or make it fail at all.
+func (h *HTTP) fetchApart(ctx context.Context, keys []string) (map[string][]Record, error) {
+	groups := [][]string{slices.DeleteFunc(slices.Clone(keys), hasComma)}
+	for _, k := range keys {
+		if hasComma(k) {
+			groups = append(groups, []string{k})
+		}
+	}
+	var mu sync.Mutex
+	out := make(map[string][]Record, len(keys))
+	failed := KeyErrors{}
+	var g errgroup.Group
+	for _, group := range groups {
+		if len(group) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			recs, err := h.fetchBatch(ctx, group)
+			mu.Lock()
+			defer mu.Unlock()
+			for k, v := range recs {
+				out[k] = v
+			}
+			if err != nil {
+				for _, k := range group {
+					failed[k] = err
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if len(failed) == len(keys) {
+		for _, err := range failed {
+			return nil, err // every key failed: the call, not a key
+		}
+	}
+	if len(failed) > 0 {
+		return out, failed
 	}
 	return out, nil
 }

@@ -2,12 +2,16 @@ package connect_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kommungraf/kommungraf/sources/connect"
+	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
 // normalize is what a server or reverse proxy in front of an upstream
@@ -81,5 +85,28 @@ resources:
 		if !ok || !strings.HasSuffix(seg, "/pickups") || strings.Count(seg, "/") != 1 {
 			t.Errorf("the upstream, normalizing, was asked for %q: a key left its segment", p)
 		}
+	}
+}
+
+// TestReviewACommaKeyCannotFailItsBatch: in the batch form the keys are
+// comma-joined, so the upstream reads a key with commas as several keys (it
+// can never be answered as itself). One such key from a record of another
+// system (a property id of 150 "x," is within MaxKeyBytes) made the
+// waste-collection system see more than its 100 keys per call and refuse
+// the whole batch: every innocent property of the request failed with it.
+func TestReviewACommaKeyCannotFailItsBatch(t *testing.T) {
+	w := sim.NewWorld(sim.WorldOptions{Seed: 5, People: 300})
+	srv := httptest.NewServer(sim.NewAvfall(w, sim.AvfallOptions{Stats: sim.NewStats()}))
+	defer srv.Close()
+	h := newHTTP(t, pickups(t), srv.URL, nil)
+	innocent := w.Properties[0].ObjectID
+	hostile := strings.Repeat("x,", 150)
+	got, err := h.Fetch(context.Background(), []string{innocent, hostile})
+	var ke connect.KeyErrors
+	if err != nil && (!errors.As(err, &ke) || ke[innocent] != nil) {
+		t.Fatalf("the innocent key failed with the hostile one: %v", err)
+	}
+	if len(got[innocent]) != len(w.PickupsOf[innocent]) || len(got[hostile]) != 0 {
+		t.Fatalf("answers %v", got)
 	}
 }
