@@ -12,6 +12,7 @@ package declare
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -68,6 +69,9 @@ func (ps *Problems) add(pos Pos, format string, args ...any) {
 	*ps = append(*ps, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Err is nil for no problems, else the problems sorted by place.
+func (ps Problems) Err() error { return ps.err() }
+
 func (ps Problems) err() error {
 	if len(ps) == 0 {
 		return nil
@@ -92,6 +96,9 @@ const (
 type Set struct {
 	Systems []*System
 	byName  map[string]*Resource
+	// others are the files given beside the declarations (a SOAP system's
+	// WSDL), by name from the repository root.
+	others map[string][]byte
 }
 
 // Resource returns a declared resource by its full name (system.resource).
@@ -127,15 +134,18 @@ type System struct {
 	Connector string
 	// Defaults are the defaults of the config's sources.<name>.
 	Defaults Defaults
-	// Probe is the readiness check: for http a GET path relative to the
-	// base URL (any status below 500 is ready).
+	// Probe is the readiness check: for http (required) and soap
+	// (default ?wsdl) a GET path relative to the base URL, any status below
+	// 500 being ready; an sql system has none: its database's ping is.
 	Probe     string
 	Resources []*Resource
 	Pos       Pos
 }
 
 // Defaults are a system's config defaults; the config overrides them, and
-// zero leaves the upstream stack's own default.
+// zero leaves the upstream stack's own default. For an sql system with its
+// own database, Timeout is the query timeout and MaxConcurrent the pool's
+// size; it has no MaxBodyBytes or Retries.
 type Defaults struct {
 	Timeout       time.Duration
 	MaxConcurrent int
@@ -174,6 +184,8 @@ type Resource struct {
 	Pos    Pos
 	// fieldsPos and subjectsPos locate those parts for the schema check.
 	fieldsPos, subjectsPos, typePos, byPos Pos
+	// node is the resource's mapping as written, for KeyPos and DecodePart.
+	node *yaml.Node
 }
 
 // FullName is system.resource, the name fields bind to with @resource.
@@ -257,6 +269,13 @@ var (
 	pathRE  = regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`)
 )
 
+// IsDeclaration says whether a file is a declaration (*.yaml) rather than
+// a file next to one, such as a WSDL, which a connector reads.
+func IsDeclaration(name string) bool {
+	ext := path.Ext(name)
+	return ext == ".yaml" || ext == ".yml"
+}
+
 // Parse reads declaration files. Every problem of every file is reported,
 // each with its file and line; the schema is not consulted (Check).
 func Parse(files []File) (*Set, error) {
@@ -273,6 +292,13 @@ func parse(files []File) (*Set, Problems) {
 	var ps Problems
 	seen := map[string]Pos{}
 	for _, f := range files {
+		if !IsDeclaration(f.Name) {
+			if set.others == nil {
+				set.others = map[string][]byte{}
+			}
+			set.others[path.Clean(f.Name)] = f.Data
+			continue
+		}
 		sys := parseFile(f, &ps)
 		if sys == nil {
 			continue
@@ -458,14 +484,24 @@ func parseFile(f File, ps *Problems) *System {
 		ps.add(m.keyPos("connector"), "connector %q: want http, soap or sql", sys.Connector)
 	}
 	if d := m.sub("defaults", false); d != nil {
-		sys.Defaults = Defaults{
-			Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1),
-			MaxBodyBytes: int64(d.integer("maxBodyBytes", 1024)), Retries: d.integer("retries", -1),
+		if sys.Connector == ConnectorSQL {
+			// A database has a query timeout and a pool, no body or retries.
+			sys.Defaults = Defaults{Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1)}
+			d.unknown("timeout", "maxConcurrent")
+		} else {
+			sys.Defaults = Defaults{
+				Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1),
+				MaxBodyBytes: int64(d.integer("maxBodyBytes", 1024)), Retries: d.integer("retries", -1),
+			}
+			d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
 		}
-		d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
 	}
 	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP)
-	if sys.Probe != "" && sys.Connector == ConnectorHTTP {
+	switch {
+	case sys.Probe == "":
+	case sys.Connector == ConnectorSQL:
+		ps.add(m.keyPos("probe"), "system %s: probe: an sql system is ready when its database answers; remove the probe", sys.Name)
+	default:
 		checkRelative(ps, m.keyPos("probe"), "probe", sys.Probe)
 	}
 	res := m.get("resources")
@@ -486,7 +522,7 @@ func parseFile(f File, ps *Problems) *System {
 }
 
 func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) *Resource {
-	r := &Resource{System: sys, Name: key.Value, Pos: Pos{file, key.Line}}
+	r := &Resource{System: sys, Name: key.Value, Pos: Pos{file, key.Line}, node: val}
 	if !resRE.MatchString(r.Name) {
 		ps.add(r.Pos, "resource name %q: want letters and digits, starting with a lower-case letter", r.Name)
 	}
@@ -652,17 +688,24 @@ func checkRelative(ps *Problems, pos Pos, what, p string) {
 	}
 }
 
-// Load parses the declarations and checks them against the schema: the one
-// function behind `go generate` and the gateway's start.
-// Every problem is reported: those of the files and those against the
-// schema of whatever could be read.
-func Load(files []File, schema *ast.Schema, builtins []Builtin) (*Set, error) {
+// Extra is a further check of declarations that Load could read: the
+// connectors' check of their parts (sources/connect.CheckParts), which
+// this package does not know. Its problems join Load's.
+type Extra func(*Set) Problems
+
+// Load parses the declarations and checks them against the schema, and
+// with every extra check: the one function behind `go generate` and the
+// gateway's start. Every problem is reported: those of the files and those
+// against the schema of whatever could be read.
+func Load(files []File, schema *ast.Schema, builtins []Builtin, extra ...Extra) (*Set, error) {
 	set, ps := parse(files)
-	var checked Problems
 	if err := Check(set, schema, builtins); err != nil {
-		checked = err.(Problems)
+		ps = append(ps, err.(Problems)...)
 	}
-	if err := append(ps, checked...).err(); err != nil {
+	for _, x := range extra {
+		ps = append(ps, x(set)...)
+	}
+	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return set, nil
