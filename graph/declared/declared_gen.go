@@ -6,7 +6,8 @@ package declared
 
 import "github.com/kommungraf/kommungraf/sources/declare"
 
-// Files are the declaration files, named from the repository root.
+// Files are the declaration files and the files beside them (WSDLs),
+// named from the repository root.
 func Files() []declare.File {
 	return []declare.File{
 		{Name: "schema/avfall.yaml", Data: []byte("# The waste-collection system (Avfallshämtning): its source declaration.\n# Kommungraf has no Go code for it: the loaders, the cache store, the\n# config's sources.avfall, the readiness check and the resolver bodies of\n# the fields bound with @resource in avfall.graphqls all come from here.\nsystem: avfall\ntitle: Avfallshämtning\nowner: Avfallshämtning (Tekniska nämnden)\nconnector: http\ndefaults:\n  maxConcurrent: 32\n  timeout: 3s\nprobe: api/v1/health\nresources:\n  pickups:\n    type: WastePickup\n    by: propertyId\n    list: true\n    http:\n      batch:\n        get: api/v1/pickups?propertyIds={keys}\n        maxKeys: 100\n      records: pickups\n      format: json\n    fields:\n      propertyId: propertyId\n      fraction: fraction\n      weekday: weekday\n      nextDate: nextDate\n      containerLitres: containerLitres\n      invoicePartyId: invoicePartyId\n    subjects:\n      - partyId: invoicePartyId\n    cache: { ttl: 1h, negativeTTL: 10m, staleIfError: 24h }\n    level3: false\n")},

@@ -82,27 +82,31 @@ func Fields(r *declare.Resource) map[string]string {
 
 // SOAPPart decodes a resource's soap part into a SOAPCall (its WSDL file
 // read from the files beside the declaration, set.FS) and checks it on its
-// own (SOAPCall.Validate); every problem is located.
-func SOAPPart(set *declare.Set, r *declare.Resource) (SOAPCall, declare.Problems) {
-	var call SOAPCall
-	ps := r.DecodePart(&call)
+// own (SOAPCall.Validate); every problem is located. usable says the call
+// decoded and is right on its own, so that checking it further (against
+// its WSDL) tells more; an unknown key beside it does not stop that.
+func SOAPPart(set *declare.Set, r *declare.Resource) (call SOAPCall, ps declare.Problems, usable bool) {
+	ps, decoded := r.DecodePart(&call)
 	call.Files = set.FS(r.System.Dir())
-	if len(ps) > 0 {
-		return call, ps
+	if !decoded {
+		return call, ps, false
 	}
-	p, _ := Locate(r, errors.Join(call.Validate()...))
-	return call, p
+	errs := call.Validate()
+	p, _ := Locate(r, errors.Join(errs...))
+	return call, append(ps, p...), len(errs) == 0
 }
 
 // SQLPart decodes a resource's sql part into an SQLQuery and checks it on
-// its own (SQLQuery.Validate); every problem is located.
-func SQLPart(r *declare.Resource) (SQLQuery, declare.Problems) {
-	var q SQLQuery
-	if ps := r.DecodePart(&q); len(ps) > 0 {
-		return q, ps
+// its own (SQLQuery.Validate); every problem is located. usable says the
+// query decoded and is right on its own, as SOAPPart's.
+func SQLPart(r *declare.Resource) (q SQLQuery, ps declare.Problems, usable bool) {
+	ps, decoded := r.DecodePart(&q)
+	if !decoded {
+		return q, ps, false
 	}
-	p, _ := Locate(r, errors.Join(q.Validate()...))
-	return q, p
+	errs := q.Validate()
+	p, _ := Locate(r, errors.Join(errs...))
+	return q, append(ps, p...), len(errs) == 0
 }
 
 // CheckParts is declare.Load's extra check of the connectors' parts, run by
@@ -118,9 +122,9 @@ func CheckParts(set *declare.Set) declare.Problems {
 		for _, r := range sys.Resources {
 			switch {
 			case r.SOAP != nil:
-				call, p := SOAPPart(set, r)
+				call, p, usable := SOAPPart(set, r)
 				ps = append(ps, p...)
-				if len(p) > 0 || call.WSDL == soapFetchWSDL {
+				if !usable || call.WSDL == soapFetchWSDL {
 					continue
 				}
 				w, err := call.LoadWSDL(context.Background(), nil)
@@ -130,7 +134,7 @@ func CheckParts(set *declare.Set) declare.Problems {
 				p, _ = Locate(r, err)
 				ps = append(ps, p...)
 			case r.SQL != nil:
-				_, p := SQLPart(r)
+				_, p, _ := SQLPart(r)
 				ps = append(ps, p...)
 			}
 		}
@@ -164,9 +168,10 @@ func Open(ctx context.Context, set *declare.Set, r *declare.Resource, env Env) (
 	switch {
 	case r.HTTP != nil:
 		c, err = NewHTTP(HTTPOptions{Resource: r, Client: env.Client, Header: env.Header})
+		return located(r, c, nil, err)
 	case r.SOAP != nil:
-		call, ps := SOAPPart(set, r)
-		if len(ps) > 0 {
+		call, ps, usable := SOAPPart(set, r)
+		if !usable {
 			return nil, ps.Err()
 		}
 		config := env.Config
@@ -174,21 +179,28 @@ func Open(ctx context.Context, set *declare.Set, r *declare.Resource, env Env) (
 			config = map[string]string{} // checked: a {config.<name>} without a value is a problem
 		}
 		c, err = NewSOAP(ctx, env.Client, call, Fields(r), config)
+		return located(r, c, ps, err)
 	case r.SQL != nil:
-		q, ps := SQLPart(r)
-		if len(ps) > 0 {
+		q, ps, usable := SQLPart(r)
+		if !usable {
 			return nil, ps.Err()
 		}
 		c, err = NewSQL(ctx, env.Store, r.Name, q, Fields(r))
-	default:
-		return nil, fmt.Errorf("connect: %s: the resource has no connector part", r.FullName())
+		return located(r, c, ps, err)
 	}
-	if err == nil {
-		return c, nil
-	}
+	return nil, fmt.Errorf("connect: %s: the resource has no connector part", r.FullName())
+}
+
+// located joins a connector's construction with the problems found before
+// it (unknown keys beside a usable part): every problem, located, or the
+// upstream's error, or the connector.
+func located(r *declare.Resource, c Connector, before declare.Problems, err error) (Connector, error) {
 	ps, ok := Locate(r, err)
 	if !ok {
 		return nil, fmt.Errorf("%s: resource %s: %w", r.Pos, r.FullName(), err)
 	}
-	return nil, ps.Err()
+	if ps = append(before, ps...); len(ps) > 0 {
+		return nil, ps.Err()
+	}
+	return c, nil
 }

@@ -348,6 +348,21 @@ func (c SOAPCall) Validate() []error {
 	return errs
 }
 
+// ConfigNames are the names of the request's {config.<name>} values, sorted:
+// the keys of sources.<system> the configuration must set.
+func (c SOAPCall) ConfigNames() []string {
+	seen := map[string]bool{}
+	for _, v := range c.Request {
+		parts, _ := parseSOAPTemplate(v)
+		for _, p := range parts {
+			if p.config != "" {
+				seen[p.config] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // ValidateWSDL checks the declaration against its WSDL: the service,
 // operation and version exist, the operation is document/literal, every
 // request path names a value of the input element and every required value

@@ -58,16 +58,18 @@ func (r *Resource) Problem(key []string, msg string) Problem {
 // DecodePart decodes the resource's connector part (its soap: or sql:
 // mapping) into v, a pointer to the connector's struct, strictly: a key
 // that v has no field for, and a value of the wrong type, are problems
-// located in the file. Nothing is decoded for a resource without a part.
-func (r *Resource) DecodePart(v any) Problems {
+// located in the file. decoded is false after a value of the wrong type
+// (v is then only partly filled, and not worth checking further); an
+// unknown key leaves the rest decoded. Nothing is decoded for a resource
+// without a part.
+func (r *Resource) DecodePart(v any) (ps Problems, decoded bool) {
 	part, n := ConnectorSOAP, r.SOAP
 	if n == nil {
 		part, n = ConnectorSQL, r.SQL
 	}
 	if n == nil {
-		return nil
+		return nil, false
 	}
-	var ps Problems
 	unknownKeys(r, n, reflect.TypeOf(v), []string{part}, &ps)
 	if err := n.Decode(v); err != nil {
 		var te *yaml.TypeError
@@ -79,8 +81,9 @@ func (r *Resource) DecodePart(v any) Problems {
 				ps = append(ps, Problem{Pos: typeErrorPos(r, part, e), Msg: fmt.Sprintf("resource %s: %s: %s", r.FullName(), part, typeErrorText(e))})
 			}
 		}
+		return ps, false
 	}
-	return ps
+	return ps, true
 }
 
 var yamlLineRE = regexp.MustCompile(`^line (\d+): `)
