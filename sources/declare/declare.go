@@ -15,7 +15,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,6 +133,9 @@ type System struct {
 	Connector string
 	// Defaults are the defaults of the config's sources.<name>.
 	Defaults Defaults
+	// Builtin says the system is one of BuiltinSystems: its declared
+	// resources run on its Go client, configuration and readiness check.
+	Builtin bool
 	// Probe is the readiness check: for http (required) and soap
 	// (default ?wsdl) a GET path relative to the base URL, any status below
 	// 500 being ready; an sql system has none: its database's ping is.
@@ -178,7 +180,11 @@ type Resource struct {
 	// check), empty when it names no person.
 	Subjects []Subject
 	// Cache is the record cache's policy; a zero TTL caches nothing.
-	Cache Cache
+	// CacheDeclared says the declaration gives it: a resource of a built-in
+	// system without one has its system's configured policy
+	// (cache.sources.<system>).
+	Cache         Cache
+	CacheDeclared bool
 	// Level3 says the records may hold level-3 data: sealed in Redis.
 	Level3 bool
 	Pos    Pos
@@ -258,9 +264,18 @@ type Builtin struct {
 	List bool
 }
 
-// Builtin systems are configured by Go code; a declaration may not reuse
-// their names.
-var builtinSystems = []string{"folkbokforing", "etjanst", "geodata", "skoldatabas"}
+// BuiltinSystems are the systems whose clients are Go code (sources/rest,
+// sources/soap, sources/sqldb), by name, with their connector kind. A
+// declaration may name one to declare further resources of it: they run on
+// that system's client (sources.<system>, its concurrency bound, breaker,
+// metrics) and readiness check, so the declaration gives no defaults or
+// probe.
+var BuiltinSystems = map[string]string{
+	"folkbokforing": ConnectorSOAP,
+	"etjanst":       ConnectorHTTP,
+	"geodata":       ConnectorHTTP,
+	"skoldatabas":   ConnectorSQL,
+}
 
 var (
 	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
@@ -467,8 +482,6 @@ func parseFile(f File, ps *Problems) *System {
 		switch {
 		case !nameRE.MatchString(sys.Name):
 			ps.add(sys.Pos, "system name %q: want lower-case letters and digits, starting with a letter", sys.Name)
-		case slices.Contains(builtinSystems, sys.Name):
-			ps.add(sys.Pos, "system name %q is a built-in source's", sys.Name)
 		default:
 			if base := strings.TrimSuffix(filepath.Base(f.Name), filepath.Ext(f.Name)); base != sys.Name {
 				ps.add(sys.Pos, "system %q is declared in %s: name the file %s.yaml", sys.Name, filepath.Base(f.Name), sys.Name)
@@ -483,6 +496,17 @@ func parseFile(f File, ps *Problems) *System {
 	default:
 		ps.add(m.keyPos("connector"), "connector %q: want http, soap or sql", sys.Connector)
 	}
+	if kind, ok := BuiltinSystems[sys.Name]; ok {
+		sys.Builtin = true
+		if sys.Connector != "" && sys.Connector != kind {
+			ps.add(m.keyPos("connector"), "system %s is a built-in %s source: its connector is %s", sys.Name, kind, kind)
+		}
+		for _, k := range []string{"defaults", "probe"} {
+			if m.get(k) != nil {
+				ps.add(m.keyPos(k), "system %s is a built-in source: it runs on sources.%s and its own readiness check, so it has no %s", sys.Name, sys.Name, k)
+			}
+		}
+	}
 	if d := m.sub("defaults", false); d != nil {
 		if sys.Connector == ConnectorSQL {
 			// A database has a query timeout and a pool, no body or retries.
@@ -496,7 +520,7 @@ func parseFile(f File, ps *Problems) *System {
 			d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
 		}
 	}
-	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP)
+	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP && !sys.Builtin)
 	switch {
 	case sys.Probe == "":
 	case sys.Connector == ConnectorSQL:
@@ -608,6 +632,7 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 		}
 	}
 	if c := m.sub("cache", false); c != nil {
+		r.CacheDeclared = true
 		r.Cache = Cache{TTL: c.duration("ttl"), NegativeTTL: c.duration("negativeTTL"), StaleIfError: c.duration("staleIfError")}
 		c.unknown("ttl", "negativeTTL", "staleIfError")
 	}

@@ -169,7 +169,7 @@ func unknownKeys(r *Resource, n *yaml.Node, t reflect.Type, at []string, ps *Pro
 }
 
 // Dir is the folder of the system's declaration file: where the files a
-// connector reads beside it are (schema for schema/avfall.yaml).
+// connector reads beside it are (schema for schema/<system>.yaml).
 func (s *System) Dir() string { return path.Dir(s.Pos.File) }
 
 // FS gives the files given beside the declarations (File entries that are

@@ -779,6 +779,9 @@ func (c *Config) declaredDefaults() {
 		c.Sources.Declared = map[string]DeclaredSource{}
 	}
 	for _, sys := range set.Systems {
+		if sys.Builtin {
+			continue // configured as sources.<system> of its own (Sources)
+		}
 		s := c.Sources.Declared[sys.Name]
 		d := sys.Defaults
 		if sys.Connector == declare.ConnectorSQL {
@@ -835,7 +838,9 @@ func (c *Config) validateDeclared(checkHTTP func(string, HTTPSource), sourceLine
 		if set.System(name) == nil {
 			known := "folkbokforing, etjanst, geodata, skoldatabas"
 			for _, sys := range set.Systems {
-				known += ", " + sys.Name
+				if !sys.Builtin {
+					known += ", " + sys.Name
+				}
 			}
 			at := ""
 			if line := sourceLines[name]; line > 0 {

@@ -37,13 +37,18 @@ func withDeclaration(t *testing.T, file string, extra ...declare.File) []declare
 	if err != nil {
 		t.Fatal(err)
 	}
+	return append(withFile(declared.Files(), "schema/avfall.yaml", data), extra...)
+}
+
+// withFile is files with the one named name replaced by data, last.
+func withFile(files []declare.File, name string, data []byte) []declare.File {
 	var out []declare.File
-	for _, f := range declared.Files() {
-		if f.Name != "schema/avfall.yaml" {
+	for _, f := range files {
+		if f.Name != name {
 			out = append(out, f)
 		}
 	}
-	return append(append(out, declare.File{Name: "schema/avfall.yaml", Data: data}), extra...)
+	return append(out, declare.File{Name: name, Data: data})
 }
 
 // startDeclared starts the demo with declarations of its own and
@@ -279,14 +284,7 @@ func TestStartRefusesBadConnectorParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	replace := func(data []byte, pairs ...string) []declare.File {
-		var out []declare.File
-		for _, f := range declared.Files() {
-			if f.Name != "schema/avfall.yaml" {
-				out = append(out, f)
-			}
-		}
-		return append(out,
-			declare.File{Name: "schema/avfall.yaml", Data: []byte(strings.NewReplacer(pairs...).Replace(string(data)))},
+		return append(withFile(declared.Files(), "schema/avfall.yaml", []byte(strings.NewReplacer(pairs...).Replace(string(data)))),
 			declare.File{Name: "schema/avfall.wsdl", Data: wsdl})
 	}
 	for _, tc := range []startCase{{

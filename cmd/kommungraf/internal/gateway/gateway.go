@@ -84,6 +84,9 @@ type Gateway struct {
 	// declaredStores are the databases of declared sql systems that have
 	// their own (sources.<system>.dsn).
 	declaredStores []*sqldb.Store
+	// builtinClients are the built-in HTTP sources' upstream clients, which
+	// the resources declared for them share.
+	builtinClients map[string]*upstream.Client
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -320,6 +323,7 @@ func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 		return loaders.Sources{}, fmt.Errorf("skoldatabas: %w", err)
 	}
 	g.store = store
+	g.builtinClients = map[string]*upstream.Client{"etjanst": errands.Upstream(), "geodata": geo.Upstream()}
 	g.checks["folkbokforing"] = registry.Ping
 	g.checks["etjanst"] = errands.Ping
 	g.checks["geodata"] = geo.Ping
@@ -348,13 +352,24 @@ func (g *Gateway) openDeclared(ctx context.Context, m *upstream.Metrics) ([]load
 	var out []loaders.Resource
 	var problems declare.Problems
 	for _, sys := range g.declared.Systems {
-		sc, ok := g.cfg.Sources.Declared[sys.Name]
-		if !ok {
-			return nil, fmt.Errorf("%s: system %s has no sources.%s in the configuration (run go generate after changing schema/*.yaml)", sys.Pos, sys.Name, sys.Name)
-		}
-		env, check, err := g.declaredEnv(ctx, sys, sc, m)
-		if err != nil {
-			return nil, err
+		var env connect.Env
+		var check func(context.Context) error
+		if sys.Builtin {
+			// Its client, configuration and readiness check are the
+			// built-in source's (openSources).
+			var err error
+			if env, err = g.builtinEnv(sys); err != nil {
+				return nil, err
+			}
+		} else {
+			sc, ok := g.cfg.Sources.Declared[sys.Name]
+			if !ok {
+				return nil, fmt.Errorf("%s: system %s has no sources.%s in the configuration (run go generate after changing schema/*.yaml)", sys.Pos, sys.Name, sys.Name)
+			}
+			var err error
+			if env, check, err = g.declaredEnv(ctx, sys, sc, m); err != nil {
+				return nil, err
+			}
 		}
 		for _, r := range sys.Resources {
 			conn, err := connect.Open(ctx, g.declared, r, env)
@@ -366,17 +381,37 @@ func (g *Gateway) openDeclared(ctx context.Context, m *upstream.Metrics) ([]load
 			case err != nil:
 				return nil, err
 			}
+			policy := cache.Policy{TTL: r.Cache.TTL, NegativeTTL: r.Cache.NegativeTTL, StaleIfError: r.Cache.StaleIfError}
+			if sys.Builtin && !r.CacheDeclared {
+				p := g.cfg.Cache.Sources[sys.Name] // the built-in source's policy, as its own records have
+				policy = cache.Policy{TTL: p.TTL, NegativeTTL: p.NegativeTTL, StaleIfError: p.StaleIfError}
+			}
 			out = append(out, loaders.Resource{
-				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3,
-				Cache: cache.Policy{TTL: r.Cache.TTL, NegativeTTL: r.Cache.NegativeTTL, StaleIfError: r.Cache.StaleIfError},
+				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3, Cache: policy,
 			})
 		}
-		g.checks[sys.Name] = check
+		if check != nil {
+			g.checks[sys.Name] = check
+		}
 	}
 	if err := problems.Err(); err != nil {
 		return nil, fmt.Errorf("source declarations: %w", err)
 	}
 	return out, nil
+}
+
+// builtinEnv is what the declared resources of a built-in system run on:
+// its own upstream client or database, shared with its Go code.
+func (g *Gateway) builtinEnv(sys *declare.System) (connect.Env, error) {
+	switch sys.Name {
+	case "etjanst":
+		return connect.Env{Client: g.builtinClients[sys.Name], Header: http.Header{}}, nil
+	case "geodata":
+		return connect.Env{Client: g.builtinClients[sys.Name], Header: http.Header{}}, nil
+	case "skoldatabas":
+		return connect.Env{Store: g.store}, nil
+	}
+	return connect.Env{}, fmt.Errorf("%s: system %s: declaring resources of this built-in source is not supported yet (etjanst, geodata and skoldatabas are)", sys.Pos, sys.Name)
 }
 
 // declaredEnv opens what a declared system's connectors run on, and its
