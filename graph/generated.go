@@ -199,7 +199,7 @@ type ComplexityRoot struct {
 type ErrandResolver interface {
 	Stakeholders(ctx context.Context, obj *model.Errand) ([]*model.Stakeholder, error)
 	Property(ctx context.Context, obj *model.Errand) (*model.Property, error)
-	Decisions(ctx context.Context, obj *model.Errand) ([]*model.Decision, error)
+	Decisions(ctx context.Context, obj *model.Errand) ([]*gqlmodel.Decision, error)
 }
 type PersonResolver interface {
 	Guardians(ctx context.Context, obj *model.Person) ([]*model.Person, error)
@@ -1084,7 +1084,7 @@ type Errand @classification(level: 1) @owner(name: "E-tjänsteplattformen (Kommu
   "The property the errand concerns, if any."
   property: Property
   "Decisions made in the errand."
-  decisions: [Decision!] @classification(level: 2)
+  decisions: [Decision!] @classification(level: 2) @resource(name: "etjanst.listDecisions", key: "errandNumber")
 }
 
 "A party in an errand."
@@ -2104,7 +2104,7 @@ func (ec *executionContext) fieldContext_Address_forwarding(_ context.Context, f
 	return graphql.NewScalarFieldContext("Address", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Decision_outcome(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_outcome(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2116,8 +2116,8 @@ func (ec *executionContext) _Decision_outcome(ctx context.Context, field graphql
 			return obj.Outcome, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.DecisionOutcome) graphql.Marshaler {
-			return ec.marshalODecisionOutcome2githubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionOutcome(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecisionOutcome) graphql.Marshaler {
+			return ec.marshalODecisionOutcome2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionOutcome(ctx, selections, v)
 		},
 		true,
 		false,
@@ -2127,7 +2127,7 @@ func (ec *executionContext) fieldContext_Decision_outcome(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "DecisionOutcome")
 }
 
-func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2139,8 +2139,8 @@ func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graph
 			return obj.DecidedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalODateTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
 		false,
@@ -2150,7 +2150,7 @@ func (ec *executionContext) fieldContext_Decision_decidedAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _Decision_law(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_law(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2162,8 +2162,8 @@ func (ec *executionContext) _Decision_law(ctx context.Context, field graphql.Col
 			return obj.Law, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
@@ -2387,8 +2387,8 @@ func (ec *executionContext) _Errand_decisions(ctx context.Context, field graphql
 			return ec.Resolvers.Errand().Decisions(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Decision) graphql.Marshaler {
-			return ec.marshalODecision2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.Decision) graphql.Marshaler {
+			return ec.marshalODecision2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐDecisionᚄ(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5644,7 +5644,7 @@ func (ec *executionContext) _Address(ctx context.Context, sel ast.SelectionSet, 
 
 var decisionImplementors = []string{"Decision"}
 
-func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet, obj *model.Decision) graphql.Marshaler {
+func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.Decision) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, decisionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -6963,7 +6963,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNDecision2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v *model.Decision) graphql.Marshaler {
+func (ec *executionContext) marshalNDecision2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Decision) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Decision!")
 		return graphql.Null
@@ -7383,14 +7383,32 @@ func (ec *executionContext) marshalODateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
-func (ec *executionContext) marshalODecision2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Decision) graphql.Marshaler {
+func (ec *executionContext) unmarshalODateTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := model.UnmarshalDateTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := model.MarshalDateTime(*v)
+	return res
+}
+
+func (ec *executionContext) marshalODecision2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.Decision) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDecision2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecision(ctx, sel, v[i])
+		return ec.marshalNDecision2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐDecision(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -7402,13 +7420,19 @@ func (ec *executionContext) marshalODecision2ᚕᚖgithubᚗcomᚋkommungrafᚋk
 	return ret
 }
 
-func (ec *executionContext) unmarshalODecisionOutcome2githubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionOutcome(ctx context.Context, v any) (model.DecisionOutcome, error) {
-	var res model.DecisionOutcome
+func (ec *executionContext) unmarshalODecisionOutcome2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionOutcome(ctx context.Context, v any) (*model.DecisionOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.DecisionOutcome)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalODecisionOutcome2githubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionOutcome(ctx context.Context, sel ast.SelectionSet, v model.DecisionOutcome) graphql.Marshaler {
+func (ec *executionContext) marshalODecisionOutcome2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐDecisionOutcome(ctx context.Context, sel ast.SelectionSet, v *model.DecisionOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
 	return v
 }
 

@@ -26,8 +26,8 @@ func (r *errandResolver) Property(ctx context.Context, obj *model.Errand) (*mode
 	return loaders.FromContext(ctx).Property.Load(ctx, obj.PropertyObjectID)()
 }
 
-func (r *errandResolver) Decisions(ctx context.Context, obj *model.Errand) ([]*model.Decision, error) {
-	return loaders.FromContext(ctx).Decisions.Load(ctx, obj.ErrandNumber)()
+func (r *errandResolver) Decisions(ctx context.Context, obj *model.Errand) ([]*gqlmodel.Decision, error) {
+	return loaders.List[gqlmodel.Decision](ctx, "etjanst.listDecisions", obj.ErrandNumber)
 }
 
 func (r *queryResolver) Errand(ctx context.Context, errandNumber string) (*model.Errand, error) {

@@ -6,9 +6,11 @@ package declared
 
 import "github.com/kommungraf/kommungraf/sources/declare"
 
-// Files are the declaration files, named from the repository root.
+// Files are the declaration files and the files beside them (WSDLs),
+// named from the repository root.
 func Files() []declare.File {
 	return []declare.File{
 		{Name: "schema/avfall.yaml", Data: []byte("# The waste-collection system (Avfallshämtning): its source declaration.\n# Kommungraf has no Go code for it: the loaders, the cache store, the\n# config's sources.avfall, the readiness check and the resolver bodies of\n# the fields bound with @resource in avfall.graphqls all come from here.\nsystem: avfall\ntitle: Avfallshämtning\nowner: Avfallshämtning (Tekniska nämnden)\nconnector: http\ndefaults:\n  maxConcurrent: 32\n  timeout: 3s\nprobe: api/v1/health\nresources:\n  pickups:\n    type: WastePickup\n    by: propertyId\n    list: true\n    http:\n      batch:\n        get: api/v1/pickups?propertyIds={keys}\n        maxKeys: 100\n      records: pickups\n      format: json\n    fields:\n      propertyId: propertyId\n      fraction: fraction\n      weekday: weekday\n      nextDate: nextDate\n      containerLitres: containerLitres\n      invoicePartyId: invoicePartyId\n    subjects:\n      - partyId: invoicePartyId\n    cache: { ttl: 1h, negativeTTL: 10m, staleIfError: 24h }\n    level3: false\n")},
+		{Name: "schema/etjanst.yaml", Data: []byte("# The e-service platform (e-tjänsteplattformen) is a built-in source: its\n# errands and party lookup are read by Go (sources/rest). The rest of it is\n# declared here and runs on the same client: sources.etjanst in the\n# configuration, its concurrency bound, breaker, metrics, record cache\n# policy (cache.sources.etjanst) and readiness check.\nsystem: etjanst\ntitle: E-tjänsteplattformen\nowner: E-tjänsteplattformen (Kommunstyrelsen)\nconnector: http\nresources:\n  listDecisions:\n    # An errand's decisions: no batch form, so one call per errand, the\n    # errands of a level all at once. Named after the platform's\n    # operation, as the hand-written call it replaced was: the metrics keep\n    # operation=\"listDecisions\", and its cache entries a name of their own.\n    type: Decision\n    list: true\n    http:\n      one: { get: \"api/v1/errands/{key}/decisions\" }\n      records: decisions\n    fields:\n      outcome: outcome\n      decidedAt: decidedAt\n      law: law\n")},
 	}
 }

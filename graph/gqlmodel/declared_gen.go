@@ -11,6 +11,34 @@ import (
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
+// DecodeRecord fills a Decision from a record of etjanst.listDecisions (fields in the
+// schema's names); a value of the wrong type is an error.
+func (r *Decision) DecodeRecord(rec map[string]any) error {
+	if v, ok := rec["outcome"]; ok && v != nil {
+		var res model.DecisionOutcome
+		err := res.UnmarshalGQL(v)
+		if err != nil {
+			return fmt.Errorf("outcome: %w", err)
+		}
+		r.Outcome = &res
+	}
+	if v, ok := rec["decidedAt"]; ok && v != nil {
+		res, err := model.UnmarshalDateTime(v)
+		if err != nil {
+			return fmt.Errorf("decidedAt: %w", err)
+		}
+		r.DecidedAt = &res
+	}
+	if v, ok := rec["law"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("law: %w", err)
+		}
+		r.Law = &res
+	}
+	return nil
+}
+
 // DecodeRecord fills a WastePickup from a record of avfall.pickups (fields in the
 // schema's names); a value of the wrong type is an error.
 func (r *WastePickup) DecodeRecord(rec map[string]any) error {
@@ -73,6 +101,7 @@ func (r *WastePickup) DataSubjects() []model.Subject {
 // authz's Bind beside model.Records.
 func DeclaredRecords() map[string]any {
 	return map[string]any{
+		"Decision":    (*Decision)(nil),
 		"WastePickup": (*WastePickup)(nil),
 	}
 }

@@ -8,6 +8,16 @@ import (
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
+// A decision (beslut) in an errand.
+type Decision struct {
+	// Outcome of the decision.
+	Outcome *model.DecisionOutcome `json:"outcome,omitempty"`
+	// When the decision was made.
+	DecidedAt *time.Time `json:"decidedAt,omitempty"`
+	// The legal basis.
+	Law *string `json:"law,omitempty"`
+}
+
 // A page of errands.
 type ErrandConnection struct {
 	// The errands of this page with their cursors.

@@ -13,15 +13,65 @@
 // fields, so that the loaders can decode it into the schema's Go type.
 package connect
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+)
 
 // Record is one entity as the schema names its fields. Values are what a
 // JSON decoder with UseNumber produces (string, json.Number, bool, nil,
 // []any, map[string]any), as gqlgen reads a request's variables, so that
 // every connector's records decode alike through the scalars' own
-// unmarshalers. (A float64 from a record cached as JSON is read as the
-// number it is written as.)
+// unmarshalers. The rule for numbers is the same in every connector: a
+// number is a json.Number holding a valid JSON number, as the upstream
+// wrote it where that is one (HTTP's JSON, a SOAP xs:decimal, an SQL
+// integer or NUMERIC, exact beyond 2^53), never a float64. (A float64 from
+// a record cached as JSON is read as the number it is written as.)
 type Record = map[string]any
+
+// MaxKeyBytes is the longest key a connector asks its upstream for, the
+// same for every connector: a longer one cannot be a real identifier. It
+// is answered as not found without a call (no URL, envelope or query
+// carries it), so that it can neither make a batch too long for the
+// innocent keys beside it nor cost the upstream anything.
+const MaxKeyBytes = 512
+
+// sendable is the keys a connector sends: repeated, empty and overlong
+// (MaxKeyBytes) keys dropped, as they have no records.
+func sendable(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if k == "" || len(k) > MaxKeyBytes || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, k)
+	}
+	return out
+}
+
+// number is the json.Number of a number an upstream wrote as text: kept as
+// written when it is a JSON number, so that no digit is lost, else read as
+// a float and written as encoding/json writes it ("+1", "1.", ".5" in XML
+// Schema's spelling). Text that is no finite number is an error.
+func number(s string) (json.Number, error) {
+	if s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s)) {
+		return json.Number(s), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", errors.New("a numeric value holds no JSON number")
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	return json.Number(b), nil
+}
 
 // A Connector answers keys with records.
 type Connector interface {

@@ -19,12 +19,6 @@ import (
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
-// MaxKeyBytes is the longest key a connector sends upstream. A longer one
-// cannot be a real identifier: it is answered as not found without a call,
-// so that it cannot make a batch's URL too long for the innocent keys
-// beside it.
-const MaxKeyBytes = 512
-
 // KeyErrors carries the failures of some keys of a Fetch whose other keys
 // were answered (the one-key form fans out, and one call can fail alone).
 type KeyErrors map[string]error
@@ -71,7 +65,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	case opts.Client == nil:
 		return nil, fmt.Errorf("connect: %s: an HTTP connector needs the system's upstream client", r.FullName())
 	case r.HTTP.Format != "json" && r.HTTP.Format != "xml":
-		return nil, fmt.Errorf("connect: %s: format %s: want json or xml", r.FullName(), r.HTTP.Format)
+		return nil, declErr([]string{"http", "format"}, "%q: want json or xml", r.HTTP.Format)
 	}
 	h := &HTTP{res: r, up: opts.Client, header: opts.Header.Clone(), xml: r.HTTP.Format == "xml"}
 	if h.header == nil {
@@ -122,20 +116,6 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 		return map[string][]Record{}, nil
 	}
 	return h.fetchEach(ctx, keys)
-}
-
-// sendable drops repeated, empty and overlong keys: they have no records.
-func sendable(keys []string) []string {
-	seen := make(map[string]bool, len(keys))
-	out := keys[:0:0]
-	for _, k := range keys {
-		if k == "" || len(k) > MaxKeyBytes || seen[k] {
-			continue
-		}
-		seen[k] = true
-		out = append(out, k)
-	}
-	return out
 }
 
 func (h *HTTP) fetchBatch(ctx context.Context, keys []string) (map[string][]Record, error) {

@@ -140,6 +140,9 @@ const (
 	wsseBase64     = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
 
+// wsdlKey is the declaration key of the WSDL.
+var wsdlKey = []string{"soap", "wsdl"}
+
 // soapMaxWSDL caps a WSDL file read from the declaration's folder.
 const soapMaxWSDL = 4 << 20
 
@@ -219,7 +222,10 @@ func NewSOAP(ctx context.Context, up *upstream.Client, decl SOAPCall, fields, co
 
 // LoadWSDL reads the declaration's WSDL: the file decl.WSDL in decl.Files,
 // or, for "?wsdl", the system's endpoint's ?wsdl through up (its deadline,
-// size cap, retries and breaker). up may be nil for a file.
+// size cap, retries and breaker). up may be nil for a file. A file that
+// cannot be read and a description that cannot be parsed are a
+// *DeclError of soap.wsdl; an endpoint that does not answer is its
+// *upstream.Error.
 func (c SOAPCall) LoadWSDL(ctx context.Context, up *upstream.Client) (*WSDL, error) {
 	var data []byte
 	if c.WSDL == soapFetchWSDL {
@@ -240,26 +246,26 @@ func (c SOAPCall) LoadWSDL(ctx context.Context, up *upstream.Client) (*WSDL, err
 		}
 		f, err := files.Open(path.Clean(c.WSDL))
 		if err != nil {
-			return nil, fmt.Errorf("wsdl: %w", err)
+			return nil, declErr(wsdlKey, "%v (a WSDL file is read from the declaration's folder)", err)
 		}
 		defer f.Close()
 		if data, err = io.ReadAll(io.LimitReader(f, soapMaxWSDL+1)); err != nil {
-			return nil, fmt.Errorf("wsdl: reading %s: %w", c.WSDL, err)
+			return nil, declErr(wsdlKey, "reading %s: %v", c.WSDL, err)
 		}
 		if len(data) > soapMaxWSDL {
-			return nil, fmt.Errorf("wsdl: %s is larger than %d bytes", c.WSDL, soapMaxWSDL)
+			return nil, declErr(wsdlKey, "%s is larger than %d bytes", c.WSDL, soapMaxWSDL)
 		}
 	}
 	w, err := ParseWSDL(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.WSDL, err)
+		return nil, &DeclError{Key: wsdlKey, Err: fmt.Errorf("%s: %w", c.WSDL, err)}
 	}
 	return w, nil
 }
 
 // Validate checks the declaration part on its own, without the WSDL:
 // required keys, the version, templates, paths' and names' syntax. Each
-// error is a *SOAPDeclError naming its key. ValidateWSDL checks the rest.
+// error is a *DeclError naming its key. ValidateWSDL checks the rest.
 func (c SOAPCall) Validate() []error {
 	var errs []error
 	add := func(key []string, format string, args ...any) {
@@ -342,6 +348,21 @@ func (c SOAPCall) Validate() []error {
 	return errs
 }
 
+// ConfigNames are the names of the request's {config.<name>} values, sorted:
+// the keys of sources.<system> the configuration must set.
+func (c SOAPCall) ConfigNames() []string {
+	seen := map[string]bool{}
+	for _, v := range c.Request {
+		parts, _ := parseSOAPTemplate(v)
+		for _, p := range parts {
+			if p.config != "" {
+				seen[p.config] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // ValidateWSDL checks the declaration against its WSDL: the service,
 // operation and version exist, the operation is document/literal, every
 // request path names a value of the input element and every required value
@@ -378,10 +399,15 @@ func (s *SOAP) MaxKeys() int { return 0 }
 
 // Fetch calls the operation once per key, all keys at once; the upstream
 // client's global bound queues what is over it. A key the service does not
-// know (a notFound fault, or no records) is absent from the result. The
+// know (a notFound fault, or no records) is absent from the result; so is
+// an empty or overlong key (MaxKeyBytes), without a call. The
 // first failure fails the batch and cancels the calls still running.
 func (s *SOAP) Fetch(ctx context.Context, keys []string) (map[string][]Record, error) {
+	keys = sendable(keys)
 	out := make(map[string][]Record, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
 	if len(keys) == 1 {
 		recs, err := s.fetch(ctx, keys[0])
 		if err != nil {
@@ -637,25 +663,6 @@ func (s *SOAP) faultError(f *soapFault) *upstream.Error {
 		return upstream.Permanent(&upstream.Error{Kind: upstream.Rejected, Err: f})
 	}
 	return &upstream.Error{Kind: upstream.Unavailable, Err: f}
-}
-
-// SOAPDeclError is one problem of a SOAP declaration part. Key is the path
-// of declaration keys it concerns, from the resource: ["soap", "operation"],
-// ["soap", "request", "Bestallning.OrgNr"], ["fields", "givenName"], so that
-// the declaration loader can point at its line.
-type SOAPDeclError struct {
-	Key []string
-	Err error
-}
-
-// Error names the key and the problem.
-func (e *SOAPDeclError) Error() string { return strings.Join(e.Key, ".") + ": " + e.Err.Error() }
-
-// Unwrap returns the problem.
-func (e *SOAPDeclError) Unwrap() error { return e.Err }
-
-func declErr(key []string, format string, args ...any) *SOAPDeclError {
-	return &SOAPDeclError{Key: key, Err: fmt.Errorf(format, args...)}
 }
 
 // isEnvName reports a conventional environment variable name.

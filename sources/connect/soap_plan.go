@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -416,9 +415,9 @@ func (f *soapField) value(record *soapNode) (any, error) {
 	return out, nil
 }
 
-// soapValue converts an element as encoding/json would give its JSON
-// form: text as a string, numeric and boolean schema types as float64 and
-// bool, an element with children as a map by local name (repeated children
+// soapValue converts an element as a JSON decoder with UseNumber would
+// give its JSON form: text as a string, numeric and boolean schema types as
+// json.Number and bool, an element with children as a map by local name (repeated children
 // as lists), xsi:nil as nil.
 func soapValue(n *soapNode, t *xsdType, depth int) (any, error) {
 	if isXSINil(n) {
@@ -466,11 +465,7 @@ func soapScalar(text string, kind valueKind) (any, error) {
 		if s == "" {
 			return nil, nil
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, errors.New("a numeric element holds no JSON number")
-		}
-		return f, nil
+		return number(s)
 	case kindBool:
 		switch strings.TrimSpace(text) {
 		case "true", "1":

@@ -23,19 +23,19 @@ import (
 // declProblem is an expected declaration error: the key it names and a
 // part of its message.
 type declProblem struct {
-	key  string // the SOAPDeclError's Key joined with " > "
+	key  string // the DeclError's Key joined with " > "
 	text string
 }
 
 // problems reduces errors to declProblems, failing on any that is not a
-// *SOAPDeclError.
+// *DeclError.
 func problems(t *testing.T, errs []error) []declProblem {
 	t.Helper()
 	var out []declProblem
 	for _, err := range errs {
-		var de *connect.SOAPDeclError
+		var de *connect.DeclError
 		if !errors.As(err, &de) {
-			t.Fatalf("error %v (%T) is not a *connect.SOAPDeclError", err, err)
+			t.Fatalf("error %v (%T) is not a *connect.DeclError", err, err)
 		}
 		out = append(out, declProblem{key: strings.Join(de.Key, " > "), text: de.Err.Error()})
 	}
@@ -322,14 +322,17 @@ func TestSOAPSchemaKinds(t *testing.T) {
 
 	const wantJSON = `{"00012345": [
 	  {"code": "00012345", "name": "Förskolan Rönnen & Co", "places": 48, "areaM2": null, "active": true,
-	   "phones": ["019-10 00 00", "019-10 00 01"], "head": "Rektor A", "price": 1500.5,
+	   "phones": ["019-10 00 00", "019-10 00 01"], "head": "Rektor A", "price": 1500.50,
 	   "units": [{"Kod": "00012346", "Namn": "Avdelning Ekorren", "Platser": 12, "Yta": 80.5, "Aktiv": false, "Forestandare": "B", "Pris": 0}],
 	   "unitCodes": ["00012346"], "unit": {"name": ["Avdelning Ekorren"], "place": [12]}},
 	  {"code": "00099999", "name": "Skolan", "places": 300, "areaM2": 1200, "active": true,
-	   "phones": null, "head": null, "price": 0, "units": null, "unitCodes": null, "unit": null}
+	   "phones": null, "head": null, "price": 0.0, "units": null, "unitCodes": null, "unit": null}
 	]}`
+	// Numbers are json.Number as the service wrote them (1500.50, 0.0).
 	var want map[string][]connect.Record
-	if err := json.Unmarshal([]byte(wantJSON), &want); err != nil {
+	dec := json.NewDecoder(strings.NewReader(wantJSON))
+	dec.UseNumber()
+	if err := dec.Decode(&want); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {

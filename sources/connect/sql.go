@@ -2,11 +2,11 @@ package connect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/kommungraf/kommungraf/sources/sqldb"
@@ -75,7 +75,7 @@ type sqlField struct {
 // (sqldb.Store.PrepareKeyed: one SELECT that only reads, its tables and
 // columns exist, {keys} compares with text), the key column and every
 // mapped column in its result with a type that has a JSON value. Every
-// problem is reported at once, each a *SQLDeclError naming its key in the
+// problem is reported at once, each a *DeclError naming its key in the
 // declaration. A database that cannot be asked gives its *upstream.Error.
 func NewSQL(ctx context.Context, store *sqldb.Store, resource string, decl SQLQuery, fields map[string]string) (*SQL, error) {
 	if store == nil {
@@ -118,7 +118,7 @@ func NewSQL(ctx context.Context, store *sqldb.Store, resource string, decl SQLQu
 
 // isQueryProblem reports a problem of sql.query.
 func isQueryProblem(err error) bool {
-	var de *SQLDeclError
+	var de *DeclError
 	return errors.As(err, &de) && slices.Equal(de.Key, []string{"sql", "query"})
 }
 
@@ -145,15 +145,15 @@ func keyedProblems(err error, keyColumn string, fields map[string]string) []erro
 			if errors.As(e, &qe) {
 				e = qe.Err
 			}
-			out = append(out, &SQLDeclError{Key: []string{"sql", "query"}, Err: e})
+			out = append(out, &DeclError{Key: []string{"sql", "query"}, Err: e})
 			continue
 		}
 		if ce.Column == keyColumn {
-			out = append(out, &SQLDeclError{Key: []string{"sql", "key"}, Err: ce})
+			out = append(out, &DeclError{Key: []string{"sql", "key"}, Err: ce})
 		}
 		for _, name := range slices.Sorted(maps.Keys(fields)) {
 			if fields[name] == ce.Column {
-				out = append(out, &SQLDeclError{Key: []string{"fields", name}, Err: ce})
+				out = append(out, &DeclError{Key: []string{"fields", name}, Err: ce})
 			}
 		}
 	}
@@ -162,18 +162,18 @@ func keyedProblems(err error, keyColumn string, fields map[string]string) []erro
 
 // Validate checks the declaration part on its own, without the database:
 // the query's text (sqldb.CheckKeyedQuery), the key column and maxKeys.
-// Each error is a *SQLDeclError naming its key. NewSQL checks the rest
+// Each error is a *DeclError naming its key. NewSQL checks the rest
 // against the database.
 func (c SQLQuery) Validate() []error {
 	var errs []error
 	for _, err := range sqldb.CheckKeyedQuery(c.Query) {
-		errs = append(errs, &SQLDeclError{Key: []string{"sql", "query"}, Err: err})
+		errs = append(errs, &DeclError{Key: []string{"sql", "query"}, Err: err})
 	}
 	if strings.TrimSpace(c.Key) == "" {
-		errs = append(errs, sqlDeclErr([]string{"sql", "key"}, "is required: the result column that holds each row's key"))
+		errs = append(errs, declErr([]string{"sql", "key"}, "is required: the result column that holds each row's key"))
 	}
 	if c.MaxKeys < 0 || c.MaxKeys > sqldb.MaxKeyedKeys {
-		errs = append(errs, sqlDeclErr([]string{"sql", "maxKeys"}, "%d is out of range: give 1 to %d (default %d)", c.MaxKeys, sqldb.MaxKeyedKeys, DefaultSQLMaxKeys))
+		errs = append(errs, declErr([]string{"sql", "maxKeys"}, "%d is out of range: give 1 to %d (default %d)", c.MaxKeys, sqldb.MaxKeyedKeys, DefaultSQLMaxKeys))
 	}
 	return errs
 }
@@ -182,7 +182,7 @@ func (c SQLQuery) Validate() []error {
 // columns to read (each once) to columns.
 func (s *SQL) compileFields(fields map[string]string, columns *[]string) []error {
 	if len(fields) == 0 {
-		return []error{sqlDeclErr([]string{"fields"}, "no fields: map at least one schema field to a column of the query's result")}
+		return []error{declErr([]string{"fields"}, "no fields: map at least one schema field to a column of the query's result")}
 	}
 	var errs []error
 	names := slices.Sorted(maps.Keys(fields))
@@ -190,17 +190,17 @@ func (s *SQL) compileFields(fields map[string]string, columns *[]string) []error
 		key := []string{"fields", name}
 		target := strings.Split(name, ".")
 		if slices.ContainsFunc(target, func(s string) bool { return !isFieldName(s) }) {
-			errs = append(errs, sqlDeclErr(key, "is not a field name (nested objects: object.field)"))
+			errs = append(errs, declErr(key, "is not a field name (nested objects: object.field)"))
 			continue
 		}
 		// A name that is also an object of nested fields cannot be both.
 		if i+1 < len(names) && strings.HasPrefix(names[i+1], name+".") {
-			errs = append(errs, sqlDeclErr(key, "is a field and also holds %s", names[i+1]))
+			errs = append(errs, declErr(key, "is a field and also holds %s", names[i+1]))
 			continue
 		}
 		col := fields[name]
 		if strings.TrimSpace(col) == "" {
-			errs = append(errs, sqlDeclErr(key, "names no column"))
+			errs = append(errs, declErr(key, "names no column"))
 			continue
 		}
 		at := slices.Index(*columns, col)
@@ -223,11 +223,13 @@ func (s *SQL) compileFields(fields map[string]string, columns *[]string) []error
 // MaxKeys is the most keys one Fetch may carry.
 func (s *SQL) MaxKeys() int { return s.maxKeys }
 
-// Fetch runs the query once for keys. Repeated keys count once; more than
-// MaxKeys distinct keys are refused (Rejected, no query sent): the caller
-// splits. A key without rows is absent from the result, and a row whose key
+// Fetch runs the query once for keys. Repeated keys count once, and an
+// empty or overlong key (MaxKeyBytes) has no rows without being asked for;
+// more than MaxKeys distinct keys are refused (Rejected, no query sent):
+// the caller splits. A key without rows is absent from the result, and a row whose key
 // column holds no asked key (or NULL) is dropped.
 func (s *SQL) Fetch(ctx context.Context, keys []string) (map[string][]Record, error) {
+	keys = sendable(keys)
 	asked := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		asked[k] = true
@@ -264,8 +266,8 @@ func keyText(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case json.Number:
+		return string(x), true
 	}
 	return "", false
 }
@@ -290,25 +292,6 @@ func (s *SQL) nilEmptyObjects(r Record) {
 			parent[obj[len(obj)-1]] = nil
 		}
 	}
-}
-
-// SQLDeclError is one problem of an SQL declaration part. Key is the path
-// of declaration keys it concerns, from the resource: ["sql", "query"],
-// ["sql", "key"], ["fields", "diet"], so that the declaration loader can
-// point at its line.
-type SQLDeclError struct {
-	Key []string
-	Err error
-}
-
-// Error names the key and the problem.
-func (e *SQLDeclError) Error() string { return strings.Join(e.Key, ".") + ": " + e.Err.Error() }
-
-// Unwrap returns the problem.
-func (e *SQLDeclError) Unwrap() error { return e.Err }
-
-func sqlDeclErr(key []string, format string, args ...any) *SQLDeclError {
-	return &SQLDeclError{Key: key, Err: fmt.Errorf(format, args...)}
 }
 
 var _ Connector = (*SQL)(nil)

@@ -12,9 +12,9 @@ package declare
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,6 +68,9 @@ func (ps *Problems) add(pos Pos, format string, args ...any) {
 	*ps = append(*ps, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Err is nil for no problems, else the problems sorted by place.
+func (ps Problems) Err() error { return ps.err() }
+
 func (ps Problems) err() error {
 	if len(ps) == 0 {
 		return nil
@@ -92,6 +95,9 @@ const (
 type Set struct {
 	Systems []*System
 	byName  map[string]*Resource
+	// others are the files given beside the declarations (a SOAP system's
+	// WSDL), by name from the repository root.
+	others map[string][]byte
 }
 
 // Resource returns a declared resource by its full name (system.resource).
@@ -127,15 +133,21 @@ type System struct {
 	Connector string
 	// Defaults are the defaults of the config's sources.<name>.
 	Defaults Defaults
-	// Probe is the readiness check: for http a GET path relative to the
-	// base URL (any status below 500 is ready).
+	// Builtin says the system is one of BuiltinSystems: its declared
+	// resources run on its Go client, configuration and readiness check.
+	Builtin bool
+	// Probe is the readiness check: for http (required) and soap
+	// (default ?wsdl) a GET path relative to the base URL, any status below
+	// 500 being ready; an sql system has none: its database's ping is.
 	Probe     string
 	Resources []*Resource
 	Pos       Pos
 }
 
 // Defaults are a system's config defaults; the config overrides them, and
-// zero leaves the upstream stack's own default.
+// zero leaves the upstream stack's own default. For an sql system with its
+// own database, Timeout is the query timeout and MaxConcurrent the pool's
+// size; it has no MaxBodyBytes or Retries.
 type Defaults struct {
 	Timeout       time.Duration
 	MaxConcurrent int
@@ -168,12 +180,18 @@ type Resource struct {
 	// check), empty when it names no person.
 	Subjects []Subject
 	// Cache is the record cache's policy; a zero TTL caches nothing.
-	Cache Cache
+	// CacheDeclared says the declaration gives it: a resource of a built-in
+	// system without one has its system's configured policy
+	// (cache.sources.<system>).
+	Cache         Cache
+	CacheDeclared bool
 	// Level3 says the records may hold level-3 data: sealed in Redis.
 	Level3 bool
 	Pos    Pos
 	// fieldsPos and subjectsPos locate those parts for the schema check.
 	fieldsPos, subjectsPos, typePos, byPos Pos
+	// node is the resource's mapping as written, for KeyPos and DecodePart.
+	node *yaml.Node
 }
 
 // FullName is system.resource, the name fields bind to with @resource.
@@ -246,9 +264,18 @@ type Builtin struct {
 	List bool
 }
 
-// Builtin systems are configured by Go code; a declaration may not reuse
-// their names.
-var builtinSystems = []string{"folkbokforing", "etjanst", "geodata", "skoldatabas"}
+// BuiltinSystems are the systems whose clients are Go code (sources/rest,
+// sources/soap, sources/sqldb), by name, with their connector kind. A
+// declaration may name one to declare further resources of it: they run on
+// that system's client (sources.<system>, its concurrency bound, breaker,
+// metrics) and readiness check, so the declaration gives no defaults or
+// probe.
+var BuiltinSystems = map[string]string{
+	"folkbokforing": ConnectorSOAP,
+	"etjanst":       ConnectorHTTP,
+	"geodata":       ConnectorHTTP,
+	"skoldatabas":   ConnectorSQL,
+}
 
 var (
 	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
@@ -256,6 +283,13 @@ var (
 	fieldRE = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]*$`)
 	pathRE  = regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`)
 )
+
+// IsDeclaration says whether a file is a declaration (*.yaml) rather than
+// a file next to one, such as a WSDL, which a connector reads.
+func IsDeclaration(name string) bool {
+	ext := path.Ext(name)
+	return ext == ".yaml" || ext == ".yml"
+}
 
 // Parse reads declaration files. Every problem of every file is reported,
 // each with its file and line; the schema is not consulted (Check).
@@ -273,6 +307,13 @@ func parse(files []File) (*Set, Problems) {
 	var ps Problems
 	seen := map[string]Pos{}
 	for _, f := range files {
+		if !IsDeclaration(f.Name) {
+			if set.others == nil {
+				set.others = map[string][]byte{}
+			}
+			set.others[path.Clean(f.Name)] = f.Data
+			continue
+		}
 		sys := parseFile(f, &ps)
 		if sys == nil {
 			continue
@@ -441,8 +482,6 @@ func parseFile(f File, ps *Problems) *System {
 		switch {
 		case !nameRE.MatchString(sys.Name):
 			ps.add(sys.Pos, "system name %q: want lower-case letters and digits, starting with a letter", sys.Name)
-		case slices.Contains(builtinSystems, sys.Name):
-			ps.add(sys.Pos, "system name %q is a built-in source's", sys.Name)
 		default:
 			if base := strings.TrimSuffix(filepath.Base(f.Name), filepath.Ext(f.Name)); base != sys.Name {
 				ps.add(sys.Pos, "system %q is declared in %s: name the file %s.yaml", sys.Name, filepath.Base(f.Name), sys.Name)
@@ -457,15 +496,36 @@ func parseFile(f File, ps *Problems) *System {
 	default:
 		ps.add(m.keyPos("connector"), "connector %q: want http, soap or sql", sys.Connector)
 	}
-	if d := m.sub("defaults", false); d != nil {
-		sys.Defaults = Defaults{
-			Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1),
-			MaxBodyBytes: int64(d.integer("maxBodyBytes", 1024)), Retries: d.integer("retries", -1),
+	if kind, ok := BuiltinSystems[sys.Name]; ok {
+		sys.Builtin = true
+		if sys.Connector != "" && sys.Connector != kind {
+			ps.add(m.keyPos("connector"), "system %s is a built-in %s source: its connector is %s", sys.Name, kind, kind)
 		}
-		d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
+		for _, k := range []string{"defaults", "probe"} {
+			if m.get(k) != nil {
+				ps.add(m.keyPos(k), "system %s is a built-in source: it runs on sources.%s and its own readiness check, so it has no %s", sys.Name, sys.Name, k)
+			}
+		}
 	}
-	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP)
-	if sys.Probe != "" && sys.Connector == ConnectorHTTP {
+	if d := m.sub("defaults", false); d != nil {
+		if sys.Connector == ConnectorSQL {
+			// A database has a query timeout and a pool, no body or retries.
+			sys.Defaults = Defaults{Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1)}
+			d.unknown("timeout", "maxConcurrent")
+		} else {
+			sys.Defaults = Defaults{
+				Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1),
+				MaxBodyBytes: int64(d.integer("maxBodyBytes", 1024)), Retries: d.integer("retries", -1),
+			}
+			d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
+		}
+	}
+	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP && !sys.Builtin)
+	switch {
+	case sys.Probe == "":
+	case sys.Connector == ConnectorSQL:
+		ps.add(m.keyPos("probe"), "system %s: probe: an sql system is ready when its database answers; remove the probe", sys.Name)
+	default:
 		checkRelative(ps, m.keyPos("probe"), "probe", sys.Probe)
 	}
 	res := m.get("resources")
@@ -486,7 +546,7 @@ func parseFile(f File, ps *Problems) *System {
 }
 
 func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) *Resource {
-	r := &Resource{System: sys, Name: key.Value, Pos: Pos{file, key.Line}}
+	r := &Resource{System: sys, Name: key.Value, Pos: Pos{file, key.Line}, node: val}
 	if !resRE.MatchString(r.Name) {
 		ps.add(r.Pos, "resource name %q: want letters and digits, starting with a lower-case letter", r.Name)
 	}
@@ -572,6 +632,7 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 		}
 	}
 	if c := m.sub("cache", false); c != nil {
+		r.CacheDeclared = true
 		r.Cache = Cache{TTL: c.duration("ttl"), NegativeTTL: c.duration("negativeTTL"), StaleIfError: c.duration("staleIfError")}
 		c.unknown("ttl", "negativeTTL", "staleIfError")
 	}
@@ -652,17 +713,24 @@ func checkRelative(ps *Problems, pos Pos, what, p string) {
 	}
 }
 
-// Load parses the declarations and checks them against the schema: the one
-// function behind `go generate` and the gateway's start.
-// Every problem is reported: those of the files and those against the
-// schema of whatever could be read.
-func Load(files []File, schema *ast.Schema, builtins []Builtin) (*Set, error) {
+// Extra is a further check of declarations that Load could read: the
+// connectors' check of their parts (sources/connect.CheckParts), which
+// this package does not know. Its problems join Load's.
+type Extra func(*Set) Problems
+
+// Load parses the declarations and checks them against the schema, and
+// with every extra check: the one function behind `go generate` and the
+// gateway's start. Every problem is reported: those of the files and those
+// against the schema of whatever could be read.
+func Load(files []File, schema *ast.Schema, builtins []Builtin, extra ...Extra) (*Set, error) {
 	set, ps := parse(files)
-	var checked Problems
 	if err := Check(set, schema, builtins); err != nil {
-		checked = err.(Problems)
+		ps = append(ps, err.(Problems)...)
 	}
-	if err := append(ps, checked...).err(); err != nil {
+	for _, x := range extra {
+		ps = append(ps, x(set)...)
+	}
+	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return set, nil

@@ -139,9 +139,12 @@ func TestBadDeclarationsAreLocated(t *testing.T) {
 		{name: "a template that leaves the system",
 			yaml: strings.Replace(good, `"api/bins?ids={keys}"`, `"https://evil.example/bins?ids={keys}"`, 1),
 			want: []string{`schema/sopor.yaml:11: resource sopor.bins.http.batch.get "https://evil.example/bins?ids={keys}": want a path relative to the system's URL`}},
-		{name: "a built-in system's name",
-			yaml: strings.Replace(good, "system: sopor", "system: geodata", 1),
-			want: []string{`schema/sopor.yaml:1: system name "geodata" is a built-in source's`}},
+		{name: "a built-in system with a probe and another connector",
+			yaml: strings.NewReplacer("system: sopor", "system: geodata", "connector: http", "connector: sql").Replace(good),
+			want: []string{
+				"schema/sopor.yaml:3: system geodata is a built-in http source: its connector is http",
+				"schema/sopor.yaml:4: system geodata is a built-in source: it runs on sources.geodata and its own readiness check, so it has no probe",
+			}},
 		{name: "a binding to no resource",
 			yaml:   good,
 			schema: `extend type Property { more: [Bin!] @resource(name: "sopor.bin", key: "objectId") }`,
@@ -200,5 +203,29 @@ func TestEveryProblemIsReported(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "3 problem(s) in the source declarations:\n  schema/sopor.yaml:4: ") {
 		t.Errorf("message %q", err.Error())
+	}
+}
+
+// TestABuiltinSystemTakesResources: a declaration may name a built-in
+// system to declare further resources of it, without defaults or probe:
+// they run on its client and configuration.
+func TestABuiltinSystemTakesResources(t *testing.T) {
+	const decl = `system: geodata
+owner: Geodata
+connector: http
+resources:
+  parcels:
+    type: Parcel
+    list: false
+    http:
+      one: { get: "parcels/{key}" }
+    fields: { id: id }
+`
+	set, err := declare.Parse([]declare.File{{Name: "schema/geodata.yaml", Data: []byte(decl)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys := set.System("geodata"); sys == nil || !sys.Builtin || sys.Probe != "" || set.Resource("geodata.parcels").CacheDeclared {
+		t.Fatalf("parsed %+v", sys)
 	}
 }

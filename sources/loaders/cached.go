@@ -54,7 +54,6 @@ type stores struct {
 	errand           *cache.Store[*model.Errand]
 	errandsByParty   *cache.Store[[]*model.Errand]
 	errandsPage      *cache.Store[errandsPage]
-	decisions        *cache.Store[[]*model.Decision]
 	property         *cache.Store[*model.Property]
 	propertyByName   *cache.Store[*model.Property]
 	owners           *cache.Store[[]*model.PropertyOwner]
@@ -91,7 +90,6 @@ func newStores(c *Caching) stores {
 		errand:           newStore[*model.Errand](c, SourceErrands, "errand", cache.Ordinary),
 		errandsByParty:   newStore[[]*model.Errand](c, SourceErrands, "errands-by-party", cache.Ordinary),
 		errandsPage:      newStore[errandsPage](c, SourceErrands, "errands-page", cache.Ordinary),
-		decisions:        newStore[[]*model.Decision](c, SourceErrands, "decisions", cache.Ordinary),
 		property:         newStore[*model.Property](c, SourceGeodata, "property", cache.Ordinary),
 		propertyByName:   newStore[*model.Property](c, SourceGeodata, "property-by-designation", cache.Ordinary),
 		owners:           newStore[[]*model.PropertyOwner](c, SourceGeodata, "owners", cache.Ordinary),

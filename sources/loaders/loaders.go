@@ -1,7 +1,8 @@
 // Package loaders holds the per-request dataloaders (graph-gophers/dataloader/v7)
 // that turn the GraphQL layer's one-key-at-a-time reads into batched upstream
 // calls: one call per batch where the upstream has a batch form, and deduped,
-// bounded fan-out where it has none (PersonpostXML, decisions, lagfart).
+// bounded fan-out where it has none (PersonpostXML, lagfart; the declared
+// resources' one-key form, such as an errand's decisions, in declared.go).
 package loaders
 
 import (
@@ -133,7 +134,6 @@ type Loaders struct {
 	Party            *Loader[string]        // personnummer -> partyId
 	Errand           *Loader[*model.Errand]
 	ErrandsByParty   *Loader[[]*model.Errand]
-	Decisions        *Loader[[]*model.Decision]
 	Property         *Loader[*model.Property]
 	Owners           *Loader[[]*model.PropertyOwner]
 	SchoolUnit       *Loader[*model.SchoolUnit]
@@ -164,7 +164,6 @@ func (f *Factory) New() *Loaders {
 	l.Party = newCachedLoader(o, d, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
 	l.Errand = newCachedLoader(o, d, st.errand, src.Errands.ErrandsByNumber)
 	l.ErrandsByParty = newCachedLoader(o, d, st.errandsByParty, src.Errands.ErrandsByParty)
-	l.Decisions = newCachedLoader(o, d, st.decisions, fanOutMap(src.Errands.Decisions))
 	l.Property = newCachedLoader(o, d, st.property, src.Geodata.PropertiesByID)
 	l.Owners = newCachedLoader(o, d, st.owners, fanOutMap(src.Geodata.Owners))
 	l.SchoolUnit = newCachedLoader(o, d, st.unit, src.School.SchoolUnitsByCode)

@@ -85,14 +85,6 @@ type Stakeholder struct {
 	Role    StakeholderRole
 }
 
-// Decision is a decision (beslut) in an errand.
-type Decision struct {
-	ID        string
-	Outcome   DecisionOutcome
-	DecidedAt time.Time
-	Law       string
-}
-
 // Property is one real property (fastighet) of the property register.
 type Property struct {
 	ObjectID    string

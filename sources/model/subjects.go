@@ -51,7 +51,6 @@ func Records() map[string]any {
 		"Address":       (*Address)(nil),
 		"Errand":        (*Errand)(nil),
 		"Stakeholder":   (*Stakeholder)(nil),
-		"Decision":      (*Decision)(nil),
 		"Property":      (*Property)(nil),
 		"PropertyOwner": (*PropertyOwner)(nil),
 		"SchoolUnit":    (*SchoolUnit)(nil),

@@ -140,19 +140,6 @@ func (e *ETjanst) ErrandsByNumber(ctx context.Context, numbers []string) (map[st
 	})
 }
 
-// Decisions returns an errand's decisions. The platform has no batch form.
-func (e *ETjanst) Decisions(ctx context.Context, errandNumber string) ([]*model.Decision, error) {
-	var list DecisionList
-	if err := e.c.get(ctx, "listDecisions", "api/v1/errands/"+url.PathEscape(errandNumber)+"/decisions", nil, &list); err != nil {
-		return nil, err
-	}
-	out := make([]*model.Decision, 0, len(list.Decisions))
-	for _, d := range list.Decisions {
-		out = append(out, &model.Decision{ID: d.ID, Outcome: model.DecisionOutcome(d.Outcome), DecidedAt: d.DecidedAt.UTC(), Law: d.Law})
-	}
-	return out, nil
-}
-
 // PersonalNumbersByParty resolves partyIds to personnummer in one call per
 // 1000 keys; unknown parties are absent.
 func (e *ETjanst) PersonalNumbersByParty(ctx context.Context, partyIDs []string) (map[string]string, error) {
@@ -183,6 +170,10 @@ func (e *ETjanst) lookup(ctx context.Context, keys []string, req func([]string) 
 
 // Ping checks that the platform answers.
 func (e *ETjanst) Ping(ctx context.Context) error { return e.c.up.Ping(ctx, "api/v1/errands?limit=1") }
+
+// Upstream is the platform's upstream stack, which the resources declared
+// for it (schema/etjanst.yaml) share: one concurrency bound, one breaker.
+func (e *ETjanst) Upstream() *upstream.Client { return e.c.up }
 
 func errandFromDTO(d ErrandDTO) *model.Errand {
 	e := &model.Errand{

@@ -249,48 +249,6 @@ func TestETjanstErrandsByNumber(t *testing.T) {
 	}
 }
 
-func TestETjanstDecisions(t *testing.T) {
-	w := testWorld()
-	withDecision := worldErrands(func(e *model.Errand) bool { return len(w.Decisions[e.ErrandNumber]) > 0 })
-	without := worldErrands(func(e *model.Errand) bool { return len(w.Decisions[e.ErrandNumber]) == 0 })
-	if len(withDecision) == 0 || len(without) == 0 {
-		t.Fatal("the test world needs errands with and without decisions")
-	}
-	tests := []struct {
-		name   string
-		number string
-		want   []*model.Decision
-		kind   upstream.Kind
-	}{
-		{"decided errand", withDecision[0].ErrandNumber, w.Decisions[withDecision[0].ErrandNumber], 0},
-		{"another decided errand", withDecision[len(withDecision)-1].ErrandNumber, w.Decisions[withDecision[len(withDecision)-1].ErrandNumber], 0},
-		{"errand without decisions", without[0].ErrandNumber, []*model.Decision{}, 0},
-		{"unknown errand", "BYGG-1999-999999", nil, upstream.NotFound},
-		{"errand number with a slash is one segment", "BYGG-2025/../000001", nil, upstream.NotFound},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSystems(t, sim.FaultConfig{}, sim.FaultConfig{})
-			got, err := s.etjanst.Decisions(t.Context(), tc.number)
-			if tc.kind != 0 {
-				if got != nil || upstream.KindOf(err) != tc.kind {
-					t.Fatalf("Decisions(%q) = %v, %v; want kind %s", tc.number, got, err, tc.kind.Code())
-				}
-			} else {
-				if err != nil {
-					t.Fatalf("Decisions(%q): %v", tc.number, err)
-				}
-				if !reflect.DeepEqual(got, tc.want) {
-					t.Errorf("Decisions(%q)\n got %s\nwant %s", tc.number, dump(t, got), dump(t, tc.want))
-				}
-			}
-			if c := s.counters("etjanst"); !reflect.DeepEqual(c, map[string]sim.Counter{"listDecisions": {Calls: 1, Keys: 1}}) {
-				t.Errorf("e-service platform calls = %+v, want one listDecisions", c)
-			}
-		})
-	}
-}
-
 func TestETjanstPartyLookupRoundTrip(t *testing.T) {
 	w := testWorld()
 	s := newSystems(t, sim.FaultConfig{}, sim.FaultConfig{})

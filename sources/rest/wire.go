@@ -42,19 +42,6 @@ type PageMeta struct {
 	TotalPages   int `json:"totalPages"`
 }
 
-// DecisionDTO is a decision (beslut) in an errand.
-type DecisionDTO struct {
-	ID        string    `json:"id"`
-	Outcome   string    `json:"outcome"`
-	DecidedAt time.Time `json:"decidedAt"`
-	Law       string    `json:"law"`
-}
-
-// DecisionList is the answer of /errands/{errandNumber}/decisions.
-type DecisionList struct {
-	Decisions []DecisionDTO `json:"decisions"`
-}
-
 // PartyLookupRequest asks for partyIds by personnummer or the other way round;
 // exactly one of the lists is set.
 type PartyLookupRequest struct {

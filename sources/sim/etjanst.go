@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
@@ -254,6 +255,20 @@ func (e *etjanst) getErrand(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, e.dtos[i])
 }
 
+// decisionDTO is a decision (beslut) on the wire. The gateway reads it
+// through its declaration (schema/etjanst.yaml), not a Go type of its own.
+type decisionDTO struct {
+	ID        string    `json:"id"`
+	Outcome   string    `json:"outcome"`
+	DecidedAt time.Time `json:"decidedAt"`
+	Law       string    `json:"law"`
+}
+
+// decisionList is the answer of /errands/{errandNumber}/decisions.
+type decisionList struct {
+	Decisions []decisionDTO `json:"decisions"`
+}
+
 func (e *etjanst) listDecisions(w http.ResponseWriter, r *http.Request) {
 	e.record(r, "listDecisions", 1)
 	n := r.PathValue("errandNumber")
@@ -262,9 +277,9 @@ func (e *etjanst) listDecisions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	decisions := e.w.Decisions[n]
-	out := rest.DecisionList{Decisions: make([]rest.DecisionDTO, 0, len(decisions))}
+	out := decisionList{Decisions: make([]decisionDTO, 0, len(decisions))}
 	for _, d := range decisions {
-		out.Decisions = append(out.Decisions, rest.DecisionDTO{
+		out.Decisions = append(out.Decisions, decisionDTO{
 			ID: d.ID, Outcome: string(d.Outcome), DecidedAt: d.DecidedAt.UTC(), Law: d.Law,
 		})
 	}

@@ -254,11 +254,11 @@ func TestETjanstErrandAndDecisions(t *testing.T) {
 		}
 	})
 	t.Run("decisions", func(t *testing.T) {
-		var got rest.DecisionList
+		var got decisionList
 		getInto(t, srv.URL+"/api/v1/errands/"+decided.ErrandNumber+"/decisions", &got)
-		var want []rest.DecisionDTO
+		var want []decisionDTO
 		for _, d := range w.Decisions[decided.ErrandNumber] {
-			want = append(want, rest.DecisionDTO{ID: d.ID, Outcome: string(d.Outcome), DecidedAt: d.DecidedAt, Law: d.Law})
+			want = append(want, decisionDTO{ID: d.ID, Outcome: string(d.Outcome), DecidedAt: d.DecidedAt, Law: d.Law})
 		}
 		if !reflect.DeepEqual(got.Decisions, want) {
 			t.Errorf("decisions\n got %+v\nwant %+v", got.Decisions, want)

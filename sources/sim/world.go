@@ -46,7 +46,7 @@ type World struct {
 
 	Errands   []*model.Errand
 	ByErrand  map[string]*model.Errand
-	Decisions map[string][]*model.Decision
+	Decisions map[string][]*Decision
 
 	Properties []*model.Property
 	PropByID   map[string]*model.Property
@@ -66,6 +66,16 @@ type World struct {
 	PickupByID map[string]*Pickup
 	// PickupsOf lists each property's pickups, by the property's ObjectID.
 	PickupsOf map[string][]*Pickup
+}
+
+// Decision is a decision (beslut) in an errand, as the e-service platform
+// keeps it. The gateway has no Go type for it: it reads decisions through
+// their declaration (schema/etjanst.yaml).
+type Decision struct {
+	ID        string
+	Outcome   model.DecisionOutcome
+	DecidedAt time.Time
+	Law       string
 }
 
 // AbsenceRow is one row of the franvaro table.
@@ -137,7 +147,7 @@ func NewWorld(opts WorldOptions) *World {
 		w: &World{
 			Seed: opts.Seed, ByPNR: map[string]*model.Person{}, PartyOf: map[string]string{},
 			PersonOfParty: map[string]string{}, ByErrand: map[string]*model.Errand{},
-			Decisions: map[string][]*model.Decision{}, PropByID: map[string]*model.Property{},
+			Decisions: map[string][]*Decision{}, PropByID: map[string]*model.Property{},
 			Owners: map[string][]*model.PropertyOwner{}, Diets: map[string][]string{},
 		},
 		designations: map[string]bool{},
@@ -483,7 +493,7 @@ func (g *generator) errand(h *household, ci int) {
 	g.w.Errands = append(g.w.Errands, e)
 	g.w.ByErrand[e.ErrandNumber] = e
 	if e.Status == model.ErrandDecided || e.Status == model.ErrandClosed {
-		g.w.Decisions[e.ErrandNumber] = []*model.Decision{{
+		g.w.Decisions[e.ErrandNumber] = []*Decision{{
 			ID:        g.uuid(),
 			Outcome:   model.DecisionOutcomes[g.rnd.IntN(len(model.DecisionOutcomes))],
 			DecidedAt: e.SubmittedAt.AddDate(0, 0, 5+g.rnd.IntN(60)),

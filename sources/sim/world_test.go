@@ -59,7 +59,7 @@ func existingWorldHash(t *testing.T, w *World) string {
 		People                           []*model.Person
 		PartyOf                          map[string]string
 		Errands                          []*model.Errand
-		Decisions                        map[string][]*model.Decision
+		Decisions                        map[string][]*Decision
 		Properties                       []*model.Property
 		Owners                           map[string][]*model.PropertyOwner
 		SchoolUnits                      []*model.SchoolUnit

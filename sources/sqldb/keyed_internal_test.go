@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"path/filepath"
@@ -86,9 +87,12 @@ func TestKeyedValues(t *testing.T) {
 		{kindText, []byte("Laktosfri"), "Laktosfri", false},
 		{kindText, []byte{0xff}, "not UTF-8", true},
 		{kindText, int64(42), "42", false},
-		{kindNumber, int64(7), float64(7), false},
-		{kindNumber, 2.5, 2.5, false},
-		{kindNumber, "12.50", 12.5, false}, // PostgreSQL NUMERIC comes as text
+		{kindNumber, int64(7), json.Number("7"), false},
+		{kindNumber, int64(1) << 60, json.Number("1152921504606846976"), false}, // exact beyond 2^53
+		{kindNumber, 2.5, json.Number("2.5"), false},
+		{kindNumber, 1e21, json.Number("1e+21"), false},
+		{kindNumber, "12.50", json.Number("12.50"), false}, // PostgreSQL NUMERIC comes as text, kept as written
+		{kindNumber, " +3", json.Number("3"), false},
 		{kindNumber, "NaN", "not finite", true},
 		{kindNumber, math.Inf(1), "not finite", true},
 		{kindNumber, "abc", "not a number", true},
@@ -104,12 +108,12 @@ func TestKeyedValues(t *testing.T) {
 		{kindDate, "2026-03-04 00:00:00+00:00", "2026-03-04", false},
 		{kindDate, "infinity", "date column", true},
 		{kindTimestamp, time.Date(2026, 3, 4, 13, 5, 0, 0, stockholm), "2026-03-04T12:05:00Z", false},
-		{kindJSON, []byte(`{"a":[1,"b",true,null]}`), map[string]any{"a": []any{float64(1), "b", true, nil}}, false},
+		{kindJSON, []byte(`{"a":[1,"b",true,null]}`), map[string]any{"a": []any{json.Number("1"), "b", true, nil}}, false},
 		{kindJSON, `[1`, "does not parse", true},
-		{kindAny, int64(3), float64(3), false},
+		{kindAny, int64(3), json.Number("3"), false},
 		{kindAny, "x", "x", false},
 		{kindAny, []byte("y"), "y", false},
-		{kindAny, 1.5, 1.5, false},
+		{kindAny, 1.5, json.Number("1.5"), false},
 	} {
 		got, err := tc.kind.value(tc.in)
 		if tc.err {

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 //
 //	column type                                   PostgreSQL (pgx)      SQLite (modernc)       JSON value
 //	TEXT, VARCHAR, CHAR, UUID, other types        string                string                 string
-//	INT2/4/8, FLOAT4/8, REAL, DOUBLE, NUMERIC     int64, float64,       int64, float64        float64
+//	INT2/4/8, FLOAT4/8, REAL, DOUBLE, NUMERIC     int64, float64,       int64, float64        json.Number
 //	                                              string (NUMERIC)
 //	BOOL, BOOLEAN                                 bool                  int64 0/1              bool
 //	DATE                                          time.Time             time.Time or string   "YYYY-MM-DD"
@@ -27,11 +28,14 @@ import (
 //	none (a SQLite expression, COUNT(*), ...)     -                     by the value           by the value
 //	BYTEA, BLOB; arrays                           refused: no JSON value
 //
-// NULL is nil in every kind. Numbers are float64 as encoding/json gives
-// them, so an integer beyond 2^53 loses precision: select such an
-// identifier as text. A float that is not finite (NaN, Infinity) has no
-// JSON value and is a decode error; so is a value the column's kind cannot
-// read (text in a number column of SQLite, which types values, not columns).
+// NULL is nil in every kind. Numbers are json.Number, as a JSON decoder
+// with UseNumber gives them (the declarative connectors' one rule for
+// numbers, sources/connect): an integer exactly as the database has it, a
+// float in encoding/json's spelling, a NUMERIC's text as the database
+// writes it; JSON columns decode their numbers the same way. A float that
+// is not finite (NaN, Infinity) has no JSON value and is a decode error; so
+// is a value the column's kind cannot read (text in a number column of
+// SQLite, which types values, not columns).
 type valueKind int
 
 const (
@@ -146,15 +150,11 @@ func (k valueKind) value(v any) (any, error) {
 	case kindNumber:
 		switch x := v.(type) {
 		case int64:
-			return float64(x), nil
+			return json.Number(strconv.FormatInt(x, 10)), nil
 		case float64:
 			return finite(x)
 		case string:
-			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-			if err != nil {
-				return nil, errors.New("text that is not a number")
-			}
-			return finite(f)
+			return numberText(x)
 		}
 	case kindBool:
 		switch x := v.(type) {
@@ -192,9 +192,14 @@ func (k valueKind) value(v any) (any, error) {
 		default:
 			return nil, fmt.Errorf("a %T where JSON text was expected", v)
 		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
 		var out any
-		if err := json.Unmarshal(raw, &out); err != nil {
+		if err := dec.Decode(&out); err != nil {
 			return nil, fmt.Errorf("JSON that does not parse: %w", err)
+		}
+		if dec.More() {
+			return nil, errors.New("JSON that does not parse: more than one value")
 		}
 		return out, nil
 	case kindAny:
@@ -202,7 +207,7 @@ func (k valueKind) value(v any) (any, error) {
 		case string, bool:
 			return x, nil
 		case int64:
-			return float64(x), nil
+			return json.Number(strconv.FormatInt(x, 10)), nil
 		case float64:
 			return finite(x)
 		case time.Time:
@@ -212,12 +217,32 @@ func (k valueKind) value(v any) (any, error) {
 	return nil, fmt.Errorf("a %T where the column's type promises %s", v, k)
 }
 
-// finite refuses what JSON has no number for.
+// finite is a float as the JSON number encoding/json writes for it, and
+// refuses what JSON has no number for.
 func finite(f float64) (any, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, errors.New("a number that is not finite, which JSON cannot carry")
 	}
-	return f, nil
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	return json.Number(b), nil
+}
+
+// numberText is a number the database wrote as text (PostgreSQL's
+// NUMERIC): kept as written when it is a JSON number, so that no digit is
+// lost, else read as a float ("+1", "1.", " 2 ").
+func numberText(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if json.Valid([]byte(s)) && s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') {
+		return json.Number(s), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil, errors.New("text that is not a number")
+	}
+	return finite(f)
 }
 
 // String names the kind in messages.

@@ -217,6 +217,16 @@ func (s *Store) Driver() string { return s.driver }
 // System returns the system's name, as the Recorder, metrics and errors say it.
 func (s *Store) System() string { return s.system }
 
+// As returns the store under another system's name, on the same pool, with
+// the same query timeout, Recorder, metrics and logger: a declared SQL
+// system that reads the school database counts its queries under its own
+// name. Close the store it was made from, not this one.
+func (s *Store) As(system string) *Store {
+	c := *s
+	c.system = system
+	return &c
+}
+
 // DB returns the connection pool, for the seeder and for tests.
 func (s *Store) DB() *sql.DB { return s.db }
 

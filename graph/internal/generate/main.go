@@ -43,11 +43,17 @@ func run() error {
 	return api.Generate(cfg, api.PrependPlugin(resourceplugin.New(files, loaders.Builtins())))
 }
 
-// declarations reads dir/*.yaml, sorted, named from the repository root.
+// declarations reads dir/*.yaml and the WSDL files beside them
+// (dir/*.wsdl), which a SOAP declaration names; sorted, named from the
+// repository root. The gateway gets them all from graph/declared.
 func declarations(dir string) ([]declare.File, error) {
-	names, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
+	var names []string
+	for _, pattern := range []string{"*.yaml", "*.wsdl"} {
+		found, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, found...)
 	}
 	sort.Strings(names)
 	files := make([]declare.File, 0, len(names))

@@ -25,6 +25,7 @@ import (
 	"github.com/99designs/gqlgen/codegen/templates"
 	"github.com/99designs/gqlgen/plugin"
 
+	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
 )
 
@@ -55,8 +56,9 @@ type Plugin struct {
 
 type fieldKey struct{ typ, field string }
 
-// New returns the plugin for the declaration files (schema/*.yaml, named
-// from the repository root) and the hand-written loaders a field may bind to.
+// New returns the plugin for the declaration files (schema/*.yaml, and the
+// WSDLs beside them, named from the repository root) and the hand-written
+// loaders a field may bind to.
 func New(files []declare.File, builtins []declare.Builtin) *Plugin {
 	return &Plugin{files: files, builtins: builtins}
 }
@@ -67,7 +69,7 @@ func (*Plugin) Name() string { return "resourceplugin" }
 // MutateConfig checks the declarations against the schema (every problem,
 // located) and makes every bound field a resolver.
 func (p *Plugin) MutateConfig(cfg *config.Config) error {
-	set, err := declare.Load(p.files, cfg.Schema, p.builtins)
+	set, err := declare.Load(p.files, cfg.Schema, p.builtins, connect.CheckParts)
 	if err != nil {
 		return err
 	}
@@ -356,7 +358,7 @@ func (p *Plugin) writeDeclared() error {
 	b.WriteString("// Package declared holds the source declarations (schema/*.yaml) as\n")
 	b.WriteString("// `go generate` read them, for the gateway's start.\n")
 	b.WriteString("package declared\n\nimport \"github.com/kommungraf/kommungraf/sources/declare\"\n\n")
-	b.WriteString("// Files are the declaration files, named from the repository root.\n")
+	b.WriteString("// Files are the declaration files and the files beside them (WSDLs),\n// named from the repository root.\n")
 	b.WriteString("func Files() []declare.File {\n\treturn []declare.File{\n")
 	for _, f := range p.files {
 		fmt.Fprintf(&b, "\t\t{Name: %q, Data: []byte(%s)},\n", f.Name, strconv.Quote(string(f.Data)))

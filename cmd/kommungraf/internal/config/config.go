@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kommungraf/kommungraf/graph/declared"
+	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
 )
 
@@ -43,6 +46,9 @@ type Config struct {
 	overrides []Override
 	dbFromEnv bool
 	demo      bool
+	// declared, while ValidateSourcesFor runs, are the declarations to
+	// check sources.<system> against instead of the embedded ones.
+	declared *declare.Set
 }
 
 // Override is a setting an environment variable decided instead of the
@@ -313,11 +319,23 @@ type Sources struct {
 	Declared map[string]DeclaredSource `yaml:",inline"`
 }
 
-// DeclaredSource configures the client of a declared HTTP system.
+// DeclaredSource configures a declared system (schema/<system>.yaml):
+// an http or soap system's upstream client, or an sql system's database.
 type DeclaredSource struct {
+	// HTTPSource is an http or soap system's client: url (required),
+	// timeout, maxConcurrent, ...
 	HTTPSource `yaml:",inline"`
-	// APIKey sends a key from the environment in a header with every call.
+	// APIKey sends a key from the environment in a header with every call
+	// (http systems).
 	APIKey *APIKeyHeader `yaml:"apiKey"`
+	// Database is an sql system's own database (driver, dsn, maxOpenConns,
+	// queryTimeout). Without a dsn the system reads the school database
+	// (sources.skoldatabas), on its pool.
+	Database `yaml:",inline"`
+	// Values are the system's other keys: the values of a SOAP request's
+	// {config.<name>} (sources.<system>.<name>, such as orgNr). A name that
+	// no {config.<name>} of the system's declaration uses is refused.
+	Values map[string]string `yaml:",inline"`
 }
 
 // APIKeyHeader names an upstream's API key: the header it goes in and the
@@ -587,6 +605,15 @@ func (c *Config) defaults() {
 // simulators have filled them in.
 func (c *Config) ValidateSources() error { return errors.Join(c.validate(true, nil)...) }
 
+// ValidateSourcesFor checks the upstream settings against set, the
+// declarations the gateway runs (a test's own, Options.Declarations), not
+// the ones go generate embedded.
+func (c *Config) ValidateSourcesFor(set *declare.Set) error {
+	c.declared = set
+	defer func() { c.declared = nil }()
+	return c.ValidateSources()
+}
+
 // validate checks the configuration; sourceLines are the file's lines of
 // the keys under sources, for errors about a source's name.
 func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error {
@@ -752,8 +779,28 @@ func (c *Config) declaredDefaults() {
 		c.Sources.Declared = map[string]DeclaredSource{}
 	}
 	for _, sys := range set.Systems {
+		if sys.Builtin {
+			continue // configured as sources.<system> of its own (Sources)
+		}
 		s := c.Sources.Declared[sys.Name]
 		d := sys.Defaults
+		if sys.Connector == declare.ConnectorSQL {
+			// The defaults are its own database's; the school database
+			// has its own settings.
+			if s.DSN != "" {
+				if s.Driver == "" {
+					s.Driver = "sqlite"
+				}
+				if s.QueryTimeout == 0 {
+					s.QueryTimeout = d.Timeout
+				}
+				if s.MaxOpenConns == 0 {
+					s.MaxOpenConns = d.MaxConcurrent
+				}
+			}
+			c.Sources.Declared[sys.Name] = s
+			continue
+		}
 		if s.Timeout == 0 {
 			s.Timeout = d.Timeout
 		}
@@ -775,6 +822,9 @@ func (c *Config) declaredDefaults() {
 func (c *Config) validateDeclared(checkHTTP func(string, HTTPSource), sourceLines map[string]int) []error {
 	var p []error
 	set, err := Declarations()
+	if c.declared != nil {
+		set, err = c.declared, nil
+	}
 	if err != nil {
 		return []error{fmt.Errorf("source declarations: %w", err)}
 	}
@@ -788,7 +838,9 @@ func (c *Config) validateDeclared(checkHTTP func(string, HTTPSource), sourceLine
 		if set.System(name) == nil {
 			known := "folkbokforing, etjanst, geodata, skoldatabas"
 			for _, sys := range set.Systems {
-				known += ", " + sys.Name
+				if !sys.Builtin {
+					known += ", " + sys.Name
+				}
 			}
 			at := ""
 			if line := sourceLines[name]; line > 0 {
@@ -797,20 +849,73 @@ func (c *Config) validateDeclared(checkHTTP func(string, HTTPSource), sourceLine
 			p = append(p, fmt.Errorf("%ssources.%s: unknown source (want one of %s; a new system is declared in schema/<system>.yaml)", at, name, known))
 			continue
 		}
-		checkHTTP(name, s.HTTPSource)
+		sys := set.System(name)
+		if sys.Connector == declare.ConnectorSQL {
+			p = append(p, validateSQLSource(name, s)...)
+		} else {
+			checkHTTP(name, s.HTTPSource)
+			if s.Database != (Database{}) {
+				p = append(p, fmt.Errorf("sources.%s: driver, dsn, maxOpenConns and queryTimeout are an sql system's; %s is a %s system", name, name, sys.Connector))
+			}
+		}
 		if k := s.APIKey; k != nil {
 			switch {
+			case sys.Connector != declare.ConnectorHTTP:
+				p = append(p, fmt.Errorf("sources.%s.apiKey: only an http system sends an API key header (a soap system declares WS-Security)", name))
 			case k.Header == "" || k.Env == "":
 				p = append(p, fmt.Errorf("sources.%s.apiKey: header and env are required", name))
 			case os.Getenv(k.Env) == "":
 				p = append(p, fmt.Errorf("sources.%s.apiKey: environment variable %s is not set", name, k.Env))
 			}
 		}
+		used := map[string]bool{}
+		if sys.Connector == declare.ConnectorSOAP {
+			for _, r := range sys.Resources {
+				call, _, _ := connect.SOAPPart(set, r) // its problems are the declaration's
+				for _, n := range call.ConfigNames() {
+					used[n] = true
+				}
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.Values)) {
+			if !used[k] {
+				at := ""
+				if line := sourceLines[name+"."+k]; line > 0 {
+					at = fmt.Sprintf("line %d: ", line)
+				}
+				p = append(p, fmt.Errorf("%ssources.%s.%s: unknown key (connector %s has no such setting, and no {config.%s} in the declaration uses it)", at, name, k, sys.Connector, k))
+			}
+		}
 	}
 	return p
 }
 
-// keyLines gives the line of each key of the top-level mapping key.
+// validateSQLSource checks an sql system's sources.<system>: its own
+// database, or none (the school database's).
+func validateSQLSource(name string, s DeclaredSource) []error {
+	var p []error
+	if s.HTTPSource != (HTTPSource{}) {
+		p = append(p, fmt.Errorf("sources.%s: %s is an sql system: it has no url or HTTP settings, only its own database's driver and dsn (or none: the school database)", name, name))
+	}
+	db := s.Database
+	switch {
+	case db.DSN == "":
+		if db != (Database{}) {
+			p = append(p, fmt.Errorf("sources.%s: driver, maxOpenConns and queryTimeout need a dsn (without one, %s reads the school database with its settings)", name, name))
+		}
+	case db.Driver != "sqlite" && db.Driver != "postgres":
+		p = append(p, fmt.Errorf("sources.%s.driver %q: want sqlite or postgres", name, db.Driver))
+	case db.Driver == "postgres" && !strings.HasPrefix(db.DSN, "postgres://") && !strings.HasPrefix(db.DSN, "postgresql://"):
+		p = append(p, fmt.Errorf("sources.%s.dsn: want a postgres:// URL", name))
+	}
+	if db.MaxOpenConns < 0 || db.QueryTimeout < 0 {
+		p = append(p, fmt.Errorf("sources.%s: maxOpenConns and queryTimeout must not be negative", name))
+	}
+	return p
+}
+
+// keyLines gives the line of each key of the top-level mapping key, and of
+// each key below those (name.key).
 func keyLines(doc *yaml.Node, key string) map[string]int {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil
@@ -822,7 +927,13 @@ func keyLines(doc *yaml.Node, key string) map[string]int {
 		}
 		out := map[string]int{}
 		for j := 0; j+1 < len(top[i+1].Content); j += 2 {
-			out[top[i+1].Content[j].Value] = top[i+1].Content[j].Line
+			k, v := top[i+1].Content[j], top[i+1].Content[j+1]
+			out[k.Value] = k.Line
+			if v.Kind == yaml.MappingNode {
+				for n := 0; n+1 < len(v.Content); n += 2 {
+					out[k.Value+"."+v.Content[n].Value] = v.Content[n].Line
+				}
+			}
 		}
 		return out
 	}

@@ -318,7 +318,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "an unknown key in a declared source",
 			raw:  minimal + "    timout: 1s\n",
-			want: "config: line 14: field timout not found in type config.DeclaredSource",
+			want: "config: line 14: sources.avfall.timout: unknown key (connector http has no such setting, and no {config.timout} in the declaration uses it)",
 		},
 		{
 			name: "an API key from an unset variable",

@@ -18,7 +18,7 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
-	"github.com/kommungraf/kommungraf/sources/declare"
+	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
@@ -270,9 +270,9 @@ func TestStartRefusesABadDeclaration(t *testing.T) {
 	bad := strings.NewReplacer("type: WastePickup", "type: WastePickups", "      - partyId: invoicePartyId\n", "").Replace(string(good))
 	failStart(t, startCase{
 		name:         "bad declaration",
-		declarations: []declare.File{{Name: "schema/avfall.yaml", Data: []byte(bad)}},
+		declarations: withFile(declared.Files(), "schema/avfall.yaml", []byte(bad)),
 		want: []string{
-			"source declarations: ",
+			"source declarations: 3 problem(s)",
 			"schema/avfall.graphqls:3: Property.wastePickups is of type WastePickup but resource avfall.pickups has records of type WastePickups",
 			"schema/avfall.yaml:15: resource avfall.pickups: type WastePickups is not an object type of the schema",
 		},

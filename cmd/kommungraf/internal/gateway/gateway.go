@@ -81,6 +81,12 @@ type Gateway struct {
 	sec      *security
 	// declared are the source declarations, checked against the schema.
 	declared *declare.Set
+	// declaredStores are the databases of declared sql systems that have
+	// their own (sources.<system>.dsn).
+	declaredStores []*sqldb.Store
+	// builtinClients are the built-in HTTP sources' upstream clients, which
+	// the resources declared for them share.
+	builtinClients map[string]*upstream.Client
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -118,7 +124,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	if files == nil {
 		files = declared.Files()
 	}
-	set, err := declare.Load(files, schema, loaders.Builtins())
+	set, err := declare.Load(files, schema, loaders.Builtins(), connect.CheckParts)
 	if err != nil {
 		return fmt.Errorf("source declarations: %w", err)
 	}
@@ -129,21 +135,23 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	if err := cfg.ValidateSources(); err != nil {
+	if err := cfg.ValidateSourcesFor(g.declared); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	src, err := g.openSources(ctx)
 	if err != nil {
 		return err
 	}
-	resources, err := g.openDeclared(g.upstreamMetrics())
-	if err != nil {
-		return err
-	}
 	if opts.Demo {
+		// Before the declared systems: an sql one checks its query against
+		// the school database's tables.
 		if err := sim.SeedSchoolDB(ctx, g.store, g.sim.World); err != nil {
 			return fmt.Errorf("demo: seeding school database: %w", err)
 		}
+	}
+	resources, err := g.openDeclared(ctx, g.upstreamMetrics())
+	if err != nil {
+		return err
 	}
 
 	catalog, err := authz.Classify(schema)
@@ -253,10 +261,12 @@ func (g *Gateway) startDemo(ctx context.Context, opts Options) error {
 	s.Etjanst.URL = running.ETjanstURL
 	s.Geodata.URL = running.GeodataURL
 	for _, sys := range g.declared.Systems {
-		// A declared system the simulators do not have keeps the file's
-		// URL; without one, the config's check says so.
-		if u := running.URL(sys.Name); u != "" {
-			d := s.Declared[sys.Name]
+		// A declared system the simulators have is pointed at its
+		// simulator unless the configuration names another URL; one they
+		// do not have keeps the configuration's (without one, the
+		// config's check says so). An sql system has no URL.
+		d := s.Declared[sys.Name]
+		if u := running.URL(sys.Name); u != "" && d.URL == "" && sys.Connector != declare.ConnectorSQL {
 			d.URL = u
 			s.Declared[sys.Name] = d
 		}
@@ -313,6 +323,7 @@ func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 		return loaders.Sources{}, fmt.Errorf("skoldatabas: %w", err)
 	}
 	g.store = store
+	g.builtinClients = map[string]*upstream.Client{"etjanst": errands.Upstream(), "geodata": geo.Upstream()}
 	g.checks["folkbokforing"] = registry.Ping
 	g.checks["etjanst"] = errands.Ping
 	g.checks["geodata"] = geo.Ping
@@ -328,47 +339,122 @@ func (g *Gateway) upstreamMetrics() *upstream.Metrics {
 	return g.metrics
 }
 
-// openDeclared builds every declared system from its declaration: the
+// openDeclared builds every declared system from its declaration: its
 // upstream client from sources.<system> (whose defaults are the
-// declaration's), a connector per resource, and the system's readiness
-// check from its probe. Metrics, cache stores and errors carry the
-// declaration's system and resource names.
-func (g *Gateway) openDeclared(m *upstream.Metrics) ([]loaders.Resource, error) {
+// declaration's) for http and soap, its database for sql (its own from
+// sources.<system>, else the school database's pool), a connector per
+// resource, and the system's readiness check. Metrics, cache stores and
+// errors carry the declaration's system and resource names. What only now
+// can be checked (a WSDL fetched with ?wsdl, {config.<name>} values,
+// credentials, the query against the database) stops the start with every
+// problem, located in the declarations.
+func (g *Gateway) openDeclared(ctx context.Context, m *upstream.Metrics) ([]loaders.Resource, error) {
 	var out []loaders.Resource
+	var problems declare.Problems
 	for _, sys := range g.declared.Systems {
-		if sys.Connector != declare.ConnectorHTTP {
-			return nil, fmt.Errorf("%s: system %s: the %s connector is not available yet (http is)", sys.Pos, sys.Name, sys.Connector)
-		}
-		sc, ok := g.cfg.Sources.Declared[sys.Name]
-		if !ok {
-			return nil, fmt.Errorf("%s: system %s has no sources.%s in the configuration (run go generate after changing schema/*.yaml)", sys.Pos, sys.Name, sys.Name)
-		}
-		client, err := upstream.NewClient(httpOptions(sys.Name, sc.HTTPSource, m, g.log))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", sys.Name, err)
-		}
-		header := http.Header{}
-		if k := sc.APIKey; k != nil {
-			key := os.Getenv(k.Env)
-			if key == "" {
-				return nil, fmt.Errorf("sources.%s.apiKey: environment variable %s is not set", sys.Name, k.Env)
+		var env connect.Env
+		var check func(context.Context) error
+		if sys.Builtin {
+			// Its client, configuration and readiness check are the
+			// built-in source's (openSources).
+			var err error
+			if env, err = g.builtinEnv(sys); err != nil {
+				return nil, err
 			}
-			header.Set(k.Header, key)
+		} else {
+			sc, ok := g.cfg.Sources.Declared[sys.Name]
+			if !ok {
+				return nil, fmt.Errorf("%s: system %s has no sources.%s in the configuration (run go generate after changing schema/*.yaml)", sys.Pos, sys.Name, sys.Name)
+			}
+			var err error
+			if env, check, err = g.declaredEnv(ctx, sys, sc, m); err != nil {
+				return nil, err
+			}
 		}
 		for _, r := range sys.Resources {
-			conn, err := connect.NewHTTP(connect.HTTPOptions{Resource: r, Client: client, Header: header})
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", r.Pos, err)
+			conn, err := connect.Open(ctx, g.declared, r, env)
+			var ps declare.Problems
+			switch {
+			case errors.As(err, &ps):
+				problems = append(problems, ps...)
+				continue
+			case err != nil:
+				return nil, err
+			}
+			policy := cache.Policy{TTL: r.Cache.TTL, NegativeTTL: r.Cache.NegativeTTL, StaleIfError: r.Cache.StaleIfError}
+			if sys.Builtin && !r.CacheDeclared {
+				p := g.cfg.Cache.Sources[sys.Name] // the built-in source's policy, as its own records have
+				policy = cache.Policy{TTL: p.TTL, NegativeTTL: p.NegativeTTL, StaleIfError: p.StaleIfError}
 			}
 			out = append(out, loaders.Resource{
-				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3,
-				Cache: cache.Policy{TTL: r.Cache.TTL, NegativeTTL: r.Cache.NegativeTTL, StaleIfError: r.Cache.StaleIfError},
+				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3, Cache: policy,
 			})
 		}
-		probe := sys.Probe
-		g.checks[sys.Name] = func(ctx context.Context) error { return client.Ping(ctx, probe) }
+		if check != nil {
+			g.checks[sys.Name] = check
+		}
+	}
+	if err := problems.Err(); err != nil {
+		return nil, fmt.Errorf("source declarations: %w", err)
 	}
 	return out, nil
+}
+
+// builtinEnv is what the declared resources of a built-in system run on:
+// its own upstream client or database, shared with its Go code.
+func (g *Gateway) builtinEnv(sys *declare.System) (connect.Env, error) {
+	switch sys.Name {
+	case "etjanst":
+		return connect.Env{Client: g.builtinClients[sys.Name], Header: http.Header{}}, nil
+	case "geodata":
+		return connect.Env{Client: g.builtinClients[sys.Name], Header: http.Header{}}, nil
+	case "skoldatabas":
+		return connect.Env{Store: g.store}, nil
+	}
+	return connect.Env{}, fmt.Errorf("%s: system %s: declaring resources of this built-in source is not supported yet (etjanst, geodata and skoldatabas are)", sys.Pos, sys.Name)
+}
+
+// declaredEnv opens what a declared system's connectors run on, and its
+// readiness check: an http or soap system's upstream client (with an http
+// system's API key header, a soap system's {config.<name>} values), an sql
+// system's database.
+func (g *Gateway) declaredEnv(ctx context.Context, sys *declare.System, sc config.DeclaredSource, m *upstream.Metrics) (connect.Env, func(context.Context) error, error) {
+	if sys.Connector == declare.ConnectorSQL {
+		if sc.DSN == "" {
+			store := g.store.As(sys.Name) // the school database, counted under the system's name
+			return connect.Env{Store: store}, store.Ping, nil
+		}
+		var rec sqldb.Recorder
+		if g.sim != nil {
+			rec = g.sim.Stats
+		}
+		store, err := sqldb.Open(ctx, sqldb.Options{
+			Driver: sc.Driver, DSN: sc.DSN, MaxOpenConns: sc.MaxOpenConns, QueryTimeout: sc.QueryTimeout,
+			Recorder: rec, Metrics: m, Logger: g.log, System: sys.Name,
+		})
+		if err != nil {
+			return connect.Env{}, nil, fmt.Errorf("%s: %w", sys.Name, err)
+		}
+		g.declaredStores = append(g.declaredStores, store)
+		return connect.Env{Store: store}, store.Ping, nil
+	}
+	client, err := upstream.NewClient(httpOptions(sys.Name, sc.HTTPSource, m, g.log))
+	if err != nil {
+		return connect.Env{}, nil, fmt.Errorf("%s: %w", sys.Name, err)
+	}
+	env := connect.Env{Client: client, Header: http.Header{}, Config: sc.Values}
+	if k := sc.APIKey; k != nil {
+		key := os.Getenv(k.Env)
+		if key == "" {
+			return connect.Env{}, nil, fmt.Errorf("sources.%s.apiKey: environment variable %s is not set", sys.Name, k.Env)
+		}
+		env.Header.Set(k.Header, key)
+	}
+	probe := sys.Probe
+	if probe == "" && sys.Connector == declare.ConnectorSOAP {
+		probe = "?wsdl" // a SOAP service publishes its description there
+	}
+	return env, func(ctx context.Context) error { return client.Ping(ctx, probe) }, nil
 }
 
 // Handler is the gateway's HTTP handler.
@@ -408,8 +494,9 @@ func (g *Gateway) Config() *config.Config { return g.cfg }
 
 // Close releases what the gateway started, in the reverse order of New:
 // the policy sync and store, the access log and authentication, the cache,
-// the Redis client, the school database, the simulators and the demo's temp
-// files. It copes with a gateway that New built only part of the way.
+// the Redis client, the declared systems' own databases, the school
+// database, the simulators and the demo's temp files. It copes with a
+// gateway that New built only part of the way.
 func (g *Gateway) Close() error {
 	var errs []error
 	if g.sec != nil {
@@ -420,6 +507,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.redis != nil {
 		errs = append(errs, g.redis.Close())
+	}
+	for _, s := range g.declaredStores {
+		errs = append(errs, s.Close())
 	}
 	if g.store != nil {
 		errs = append(errs, g.store.Close())

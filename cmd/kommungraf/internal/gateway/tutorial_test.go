@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/kommungraf/kommungraf/graph"
+	"github.com/kommungraf/kommungraf/graph/declared"
+	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/loaders"
 )
@@ -94,8 +96,9 @@ func TestTheTutorialFollowsTheRealFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			typo := strings.Replace(string(data), "type: WastePickup", strings.TrimSpace(s.arg), 1)
-			_, err = declare.Load([]declare.File{{Name: "schema/avfall.yaml", Data: []byte(typo)}},
-				graph.NewExecutableSchema(graph.Config{}).Schema(), loaders.Builtins())
+			// Every declaration, as go generate reads them, with the typo in avfall's.
+			_, err = declare.Load(withFile(declared.Files(), "schema/avfall.yaml", []byte(typo)),
+				graph.NewExecutableSchema(graph.Config{}).Schema(), loaders.Builtins(), connect.CheckParts)
 			if got := "go generate: " + errString(err) + "\n"; got != s.text {
 				t.Errorf("README.md:%d shows the error\n%s\nbut the typo gives\n%s", s.line, s.text, got)
 			}
