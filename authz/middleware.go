@@ -125,7 +125,8 @@ type requestState struct {
 	decisions []atomic.Uint32 // index: 2*field.Index + protected
 	protected sync.Map        // personnummer -> bool, decided once per request
 	parties   sync.Map        // party id -> personnummer ("" unknown)
-	rows      sync.Map        // RowObject -> bool
+	rowsMu    sync.Mutex
+	rows      map[rowKey]bool // decided rows, for this policy version
 	rowValues sync.Map        // type -> []string
 
 	// ticket is the access log's promise to record this response's
@@ -273,12 +274,18 @@ func (e *Enforcement) InterceptField(ctx context.Context, next graphql.Resolver)
 func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql.FieldContext, f *Field, next graphql.Resolver) (any, error) {
 	a := e.opts.Authorizer
 	obj := parentObject(fc)
+	// The row's data subjects, asked for once: both the row-level rule and
+	// the access log need them.
+	var subjects []model.Subject
+	if ds, ok := obj.(model.DataSubjects); ok && f.Personal {
+		subjects = ds.DataSubjects()
+	}
 	if f.Personal && !st.decide(a, f, true) {
 		// The row-level rule matters only where it would change the answer.
 		// A field whose value is a person is decided on that person below,
 		// so that a protected one looks exactly like an unknown one.
 		if _, own := obj.(model.Protectable); own || !f.ReturnsPerson {
-			protected, err := e.protected(ctx, st, obj)
+			protected, err := e.protected(ctx, st, obj, subjects)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +312,7 @@ func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql
 		}
 	}
 	if f.Personal && !isNil(res) {
-		if err := e.recordRead(ctx, st, f, obj, res); err != nil {
+		if err := e.recordRead(ctx, st, f, subjects, res); err != nil {
 			return nil, err
 		}
 	}
@@ -357,15 +364,19 @@ func deny(st *requestState, fc *graphql.FieldContext, key string) error {
 // row that does not, a party or a person the registry does not know, and a
 // flag that cannot be refreshed all count as protected. A failed lookup is
 // its error (the field is null with the upstream's code, never open).
-func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) (bool, error) {
+// subjects are obj's data subjects (model.DataSubjects).
+func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any, subjects []model.Subject) (bool, error) {
 	if p, ok := obj.(model.Protectable); ok {
-		return e.flag(ctx, st, p)
+		pnr := ""
+		if len(subjects) == 1 {
+			pnr = subjects[0].PersonalNumber
+		}
+		return e.flag(ctx, st, p, pnr)
 	}
-	ds, ok := obj.(model.DataSubjects)
-	if !ok {
+	if _, ok := obj.(model.DataSubjects); !ok {
 		return true, nil // undeclared (Bind makes this unreachable): fail closed
 	}
-	for _, s := range ds.DataSubjects() {
+	for _, s := range subjects {
 		pnr, err := e.personalNumber(ctx, st, s)
 		if err != nil {
 			return false, err
@@ -385,7 +396,7 @@ func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) 
 		}
 		prot := true // unknown to the registry: nobody can vouch that they are not protected
 		if rec != nil {
-			if prot, err = e.flag(ctx, st, rec); err != nil {
+			if prot, err = e.flag(ctx, st, rec, pnr); err != nil {
 				return false, err
 			}
 		}
@@ -399,16 +410,28 @@ func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) 
 
 // flag is a person's protection, from a record no older than the bound: an
 // older record is asked again of the registry itself, and when that fails
-// the person counts as protected.
-func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protectable) (bool, error) {
+// the person counts as protected. pnr is the person's personnummer when the
+// caller knows it ("": flag finds it where it needs it).
+//
+// A fresh record that is not protected is remembered for the request, so
+// that the rows of the same person further down (an address, a placement)
+// are decided without asking the loaders for the record again.
+func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protectable, pnr string) (bool, error) {
 	if p.IsProtected() {
 		return true, nil
 	}
 	// Replicas' clocks differ a little: a record from slightly ahead is fresh.
 	if now, at := e.opts.Now(), p.FlagsAt(); !at.IsZero() && now.Sub(at) <= e.opts.ProtectionMaxAge && at.Sub(now) <= e.opts.ProtectionMaxAge {
+		if pnr != "" {
+			if _, known := st.protected.Load(pnr); !known {
+				st.protected.Store(pnr, false)
+			}
+		}
 		return false, nil
 	}
-	pnr := subjectNumber(p)
+	if pnr == "" {
+		pnr = subjectNumber(p)
+	}
 	if v, ok := st.protected.Load(pnr); ok && pnr != "" {
 		return v.(bool), nil
 	}
@@ -449,17 +472,17 @@ func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s mo
 }
 
 // recordRead notes the persons whose data a served personal field carried:
-// the persons it returned, or else the data subjects of its row.
-func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, obj, res any) error {
-	var subjects []model.Subject
+// the persons it returned, or else rows, the data subjects of the row it
+// is a field of.
+func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, rows []model.Subject, res any) error {
+	subjects := rows
 	if f.ReturnsPerson {
+		subjects = nil
 		forEach(res, func(v any) {
 			if ds, ok := v.(model.DataSubjects); ok {
 				subjects = append(subjects, ds.DataSubjects()...)
 			}
 		})
-	} else if ds, ok := obj.(model.DataSubjects); ok {
-		subjects = ds.DataSubjects()
 	}
 	if len(subjects) == 0 {
 		st.rec.Read(f.Key, "")
@@ -516,7 +539,7 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 		if !ok {
 			return false
 		}
-		prot, err := e.flag(ctx, st, p)
+		prot, err := e.flag(ctx, st, p, subjectNumber(v))
 		if err != nil && ferr == nil {
 			ferr = err
 		}
@@ -535,17 +558,28 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 	return out, nil
 }
 
+// rowKey is a row's type and the value of its row attribute.
+type rowKey struct{ typ, value string }
+
 // rowAllowed decides a row once per request (and again after a policy change).
 func (st *requestState) rowAllowed(a *Authorizer, typ, value string) bool {
-	k := typ + "\x00" + value
+	k := rowKey{typ, value}
 	if st.version == a.Version() {
-		if v, ok := st.rows.Load(k); ok {
-			return v.(bool)
+		st.rowsMu.Lock()
+		v, ok := st.rows[k]
+		st.rowsMu.Unlock()
+		if ok {
+			return v
 		}
 	}
 	d := a.DecideRow(st.subject, typ, value)
 	if d.PolicyVersion == st.version {
-		st.rows.Store(k, d.Allow)
+		st.rowsMu.Lock()
+		if st.rows == nil {
+			st.rows = map[rowKey]bool{}
+		}
+		st.rows[k] = d.Allow
+		st.rowsMu.Unlock()
 	}
 	return d.Allow
 }
