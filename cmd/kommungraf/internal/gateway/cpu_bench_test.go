@@ -338,6 +338,7 @@ func newExternalGateway(b *testing.B, s *externalSimulators, driver, dsn string,
 	src.Skoldatabas.Driver, src.Skoldatabas.DSN = driver, dsn
 	cfg.Auth.OIDC = config.OIDC{Issuer: dev.Issuer(), JWKSURL: idp.URL + "/demo/jwks.json", Audience: dev.Audience(), Algorithms: []string{dev.Algorithm()}}
 	cfg.Authz.AccessLog.File = filepath.Join(dir, "access.jsonl")
+	cfg.Authz.AccessLog.Spool = filepath.Join(dir, "access.spool.jsonl")
 	cfg.Authz.PolicyStoreFile = filepath.Join(dir, "policy.db")
 	cfg.Cache.Disabled = !setup.cache
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
