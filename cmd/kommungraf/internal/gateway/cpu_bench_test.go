@@ -150,22 +150,37 @@ func measureCPU(b *testing.B, c *leanClient, clients int) *cpuRun {
 // with the demo's policy and contracts, the access log written, every record
 // from the in-process cache tier. cpu-ms/op is the process's CPU time per
 // query; with one client, req/s is 1/latency, with 16 it is the throughput
-// of the process on this machine's cores.
+// of the process on this machine's cores. sims=in-process is the demo
+// gateway with its simulators in the process (idle once the cache is warm);
+// sims=external has them in a process of their own, as for the cold query
+// below, so that their goroutines and heap are not the gateway's either.
 //
 //	go test -run '^$' -bench 'BenchmarkCPUWarmQ1' -benchtime 400x -count 5 ./cmd/kommungraf/internal/gateway/
 func BenchmarkCPUWarmQ1(b *testing.B) {
-	for _, clients := range []int{1, 16} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			g := newBenchGateway(b, benchSetup{cache: true, persona: "case-officer"})
-			c := newLeanClient(b, g, benchQ1)
-			stats := g.gw.Sim().Stats
-			stats.Reset()
-			r := measureCPU(b, c, clients)
-			if calls := countCalls(stats.Snapshot()).total; calls != 0 {
-				b.Fatalf("a warm Q1 made %d upstream calls; its CPU time would include the simulators'", calls)
-			}
-			r.report(b)
-		})
+	for _, sims := range []string{"in-process", "external"} {
+		for _, clients := range []int{1, 16} {
+			b.Run(fmt.Sprintf("sims=%s/clients=%d", sims, clients), func(b *testing.B) {
+				setup := benchSetup{cache: true, persona: "case-officer"}
+				var g *benchGateway
+				var calls func() int64
+				if sims == "external" {
+					driver, dsn := schoolDatabase(b, "sqlite")
+					s := startSimulators(b, driver, dsn)
+					g = newExternalGateway(b, s, driver, dsn, setup)
+					calls = func() int64 { return s.calls(b, false) }
+				} else {
+					g = newBenchGateway(b, setup)
+					calls = func() int64 { return countCalls(g.gw.Sim().Stats.Snapshot()).total }
+				}
+				c := newLeanClient(b, g, benchQ1)
+				before := calls()
+				r := measureCPU(b, c, clients)
+				if n := calls() - before; n != 0 {
+					b.Fatalf("warm Q1s made %d upstream calls; the CPU time would include fetching", n)
+				}
+				r.report(b)
+			})
+		}
 	}
 }
 
