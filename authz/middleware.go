@@ -123,8 +123,12 @@ type requestState struct {
 	rec       *AccessRecorder
 	version   uint64
 	decisions []atomic.Uint32 // index: 2*field.Index + protected
-	protected sync.Map        // personnummer -> bool, decided once per request
-	parties   sync.Map        // party id -> personnummer ("" unknown)
+	// people holds what the request learnt about persons, so that each is
+	// decided once: whether a personnummer is protected, and the
+	// personnummer of a party id ("" unknown).
+	peopleMu  sync.Mutex
+	protected map[string]bool
+	parties   map[string]string
 	rowsMu    sync.Mutex
 	rows      map[rowKey]bool // decided rows, for this policy version
 	rowValues sync.Map        // type -> []string
@@ -276,7 +280,7 @@ func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql
 	obj := parentObject(fc)
 	// The row's data subjects, asked for once: both the row-level rule and
 	// the access log need them.
-	var subjects []model.Subject
+	var subjects model.Subjects
 	if ds, ok := obj.(model.DataSubjects); ok && f.Personal {
 		subjects = ds.DataSubjects()
 	}
@@ -365,27 +369,27 @@ func deny(st *requestState, fc *graphql.FieldContext, key string) error {
 // flag that cannot be refreshed all count as protected. A failed lookup is
 // its error (the field is null with the upstream's code, never open).
 // subjects are obj's data subjects (model.DataSubjects).
-func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any, subjects []model.Subject) (bool, error) {
+func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any, subjects model.Subjects) (bool, error) {
 	if p, ok := obj.(model.Protectable); ok {
 		pnr := ""
-		if len(subjects) == 1 {
-			pnr = subjects[0].PersonalNumber
+		if subjects.Len() == 1 {
+			pnr = subjects.At(0).PersonalNumber
 		}
 		return e.flag(ctx, st, p, pnr)
 	}
 	if _, ok := obj.(model.DataSubjects); !ok {
 		return true, nil // undeclared (Bind makes this unreachable): fail closed
 	}
-	for _, s := range subjects {
-		pnr, err := e.personalNumber(ctx, st, s)
+	for i := range subjects.Len() {
+		pnr, err := e.personalNumber(ctx, st, subjects.At(i))
 		if err != nil {
 			return false, err
 		}
 		if pnr == "" {
 			return true, nil
 		}
-		if p, ok := st.protected.Load(pnr); ok {
-			if p.(bool) {
+		if p, ok := st.knownProtected(pnr); ok {
+			if p {
 				return true, nil
 			}
 			continue
@@ -400,7 +404,7 @@ func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any, 
 				return false, err
 			}
 		}
-		st.protected.Store(pnr, prot)
+		st.setProtected(pnr, prot)
 		if prot {
 			return true, nil
 		}
@@ -423,17 +427,15 @@ func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protec
 	// Replicas' clocks differ a little: a record from slightly ahead is fresh.
 	if now, at := e.opts.Now(), p.FlagsAt(); !at.IsZero() && now.Sub(at) <= e.opts.ProtectionMaxAge && at.Sub(now) <= e.opts.ProtectionMaxAge {
 		if pnr != "" {
-			if _, known := st.protected.Load(pnr); !known {
-				st.protected.Store(pnr, false)
-			}
+			st.learnUnprotected(pnr)
 		}
 		return false, nil
 	}
 	if pnr == "" {
 		pnr = subjectNumber(p)
 	}
-	if v, ok := st.protected.Load(pnr); ok && pnr != "" {
-		return v.(bool), nil
+	if v, ok := st.knownProtected(pnr); ok && pnr != "" {
+		return v, nil
 	}
 	fresh, err := e.opts.People.Fresh(ctx, pnr)
 	prot := err != nil || fresh == nil || fresh.IsProtected()
@@ -441,15 +443,15 @@ func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protec
 		e.opts.Logger.WarnContext(ctx, "authz: protection flag past its bound could not be refreshed; the person counts as protected", "error", err.Error())
 	}
 	if pnr != "" {
-		st.protected.Store(pnr, prot)
+		st.setProtected(pnr, prot)
 	}
 	return prot, nil
 }
 
 func subjectNumber(v any) string {
 	if ds, ok := v.(model.DataSubjects); ok {
-		if s := ds.DataSubjects(); len(s) == 1 {
-			return s[0].PersonalNumber
+		if s := ds.DataSubjects(); s.Len() == 1 {
+			return s.At(0).PersonalNumber
 		}
 	}
 	return ""
@@ -460,41 +462,57 @@ func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s mo
 	if s.PersonalNumber != "" || s.PartyID == "" {
 		return s.PersonalNumber, nil
 	}
-	if v, ok := st.parties.Load(s.PartyID); ok {
-		return v.(string), nil
+	st.peopleMu.Lock()
+	pnr, ok := st.parties[s.PartyID]
+	st.peopleMu.Unlock()
+	if ok {
+		return pnr, nil
 	}
 	pnr, err := e.opts.People.PersonalNumber(ctx, s.PartyID)
 	if err != nil {
 		return "", err
 	}
-	st.parties.Store(s.PartyID, pnr)
+	st.peopleMu.Lock()
+	if st.parties == nil {
+		st.parties = map[string]string{}
+	}
+	st.parties[s.PartyID] = pnr
+	st.peopleMu.Unlock()
 	return pnr, nil
 }
 
 // recordRead notes the persons whose data a served personal field carried:
 // the persons it returned, or else rows, the data subjects of the row it
 // is a field of.
-func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, rows []model.Subject, res any) error {
-	subjects := rows
+func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, rows model.Subjects, res any) error {
+	read := func(subjects model.Subjects) error {
+		for i := range subjects.Len() {
+			pnr, err := e.personalNumber(ctx, st, subjects.At(i))
+			if err != nil {
+				return err // no personal data without knowing whose it is
+			}
+			st.rec.Read(f.Key, pnr)
+		}
+		return nil
+	}
+	n := rows.Len()
+	var err error
 	if f.ReturnsPerson {
-		subjects = nil
+		n = 0
 		forEach(res, func(v any) {
-			if ds, ok := v.(model.DataSubjects); ok {
-				subjects = append(subjects, ds.DataSubjects()...)
+			if ds, ok := v.(model.DataSubjects); ok && err == nil {
+				s := ds.DataSubjects()
+				n += s.Len()
+				err = read(s)
 			}
 		})
+	} else {
+		err = read(rows)
 	}
-	if len(subjects) == 0 {
+	if err == nil && n == 0 {
 		st.rec.Read(f.Key, "")
 	}
-	for _, s := range subjects {
-		pnr, err := e.personalNumber(ctx, st, s)
-		if err != nil {
-			return err // no personal data without knowing whose it is
-		}
-		st.rec.Read(f.Key, pnr)
-	}
-	return nil
+	return err
 }
 
 // keepRows removes from a field's value the rows outside the caller's
@@ -556,6 +574,37 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 		st.rec.Deny(f.Key, fc.Path().String())
 	}
 	return out, nil
+}
+
+// knownProtected is what the request decided about pnr, if anything.
+func (st *requestState) knownProtected(pnr string) (protected, known bool) {
+	st.peopleMu.Lock()
+	protected, known = st.protected[pnr]
+	st.peopleMu.Unlock()
+	return protected, known
+}
+
+// setProtected records the request's decision about pnr.
+func (st *requestState) setProtected(pnr string, protected bool) {
+	st.peopleMu.Lock()
+	if st.protected == nil {
+		st.protected = map[string]bool{}
+	}
+	st.protected[pnr] = protected
+	st.peopleMu.Unlock()
+}
+
+// learnUnprotected records that a fresh record of pnr is not protected,
+// unless the request decided about pnr already.
+func (st *requestState) learnUnprotected(pnr string) {
+	st.peopleMu.Lock()
+	if _, known := st.protected[pnr]; !known {
+		if st.protected == nil {
+			st.protected = map[string]bool{}
+		}
+		st.protected[pnr] = false
+	}
+	st.peopleMu.Unlock()
 }
 
 // rowKey is a row's type and the value of its row attribute.
