@@ -415,3 +415,42 @@ func BenchmarkCPUColdQ2(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCPUAuthorizationOverhead is BenchmarkAuthorizationOverhead/warm
+// in CPU time: a warm Q2 as the preschool administrator (authorization on,
+// the demo's policy, the access log written) and on a gateway with
+// authorization skipped, alternated query by query. cpu-ratio is the CPU
+// time of the queries with authorization over the time of those without;
+// the garbage one query leaves is collected during a later one, of either
+// kind, so the figures are of many queries, not of one.
+//
+//	go test -run '^$' -bench 'BenchmarkCPUAuthorizationOverhead' -benchtime 100x -count 5 ./cmd/kommungraf/internal/gateway/
+func BenchmarkCPUAuthorizationOverhead(b *testing.B) {
+	off := newLeanClient(b, newBenchGateway(b, benchSetup{cache: true}), benchQ2)
+	on := newLeanClient(b, newBenchGateway(b, benchSetup{cache: true, persona: "preschool-admin"}), benchQ2)
+	var cpuOn, cpuOff time.Duration
+	i := 0
+	runtime.GC()
+	for b.Loop() {
+		first, second := off, on
+		if i%2 == 1 { // alternate the order too
+			first, second = on, off
+		}
+		i++
+		for _, c := range []*leanClient{first, second} {
+			start := processCPU(b)
+			if err := c.post(); err != nil {
+				b.Fatal(err)
+			}
+			if d := processCPU(b) - start; c == on {
+				cpuOn += d
+			} else {
+				cpuOff += d
+			}
+		}
+	}
+	n := float64(max(i, 1))
+	b.ReportMetric(ms(cpuOn)/n, "on-cpu-ms/op")
+	b.ReportMetric(ms(cpuOff)/n, "off-cpu-ms/op")
+	b.ReportMetric(float64(cpuOn)/float64(cpuOff), "cpu-ratio")
+}
