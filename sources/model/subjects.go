@@ -102,7 +102,9 @@ func pnr(s string) Subjects {
 }
 
 // DataSubjects is the person themself.
-func (p *Person) DataSubjects() Subjects { return OneSubject(Subject{PersonalNumber: p.PersonalNumber}) }
+func (p *Person) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: p.PersonalNumber})
+}
 
 // IsProtected reports skyddad folkbokföring or sekretessmarkering.
 func (p *Person) IsProtected() bool { return p.ProtectedIdentity || p.ConfidentialityMarking }
@@ -111,7 +113,9 @@ func (p *Person) IsProtected() bool { return p.ProtectedIdentity || p.Confidenti
 func (p *Person) FlagsAt() time.Time { return p.FetchedAt }
 
 // DataSubjects is the person the address is registered to.
-func (a *Address) DataSubjects() Subjects { return OneSubject(Subject{PersonalNumber: a.PersonalNumber}) }
+func (a *Address) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: a.PersonalNumber})
+}
 
 // DataSubjects are the errand's stakeholders: its description may name them.
 func (e *Errand) DataSubjects() Subjects {
@@ -137,10 +141,14 @@ func (s *Stakeholder) DataSubjects() Subjects { return OneSubject(Subject{PartyI
 func (o *PropertyOwner) DataSubjects() Subjects { return pnr(o.PersonalNumber) }
 
 // DataSubjects is the placed child.
-func (p *Placement) DataSubjects() Subjects { return OneSubject(Subject{PersonalNumber: p.PersonalNumber}) }
+func (p *Placement) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: p.PersonalNumber})
+}
 
 // DataSubjects is the absent child.
-func (a *Absence) DataSubjects() Subjects { return OneSubject(Subject{PersonalNumber: a.PersonalNumber}) }
+func (a *Absence) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: a.PersonalNumber})
+}
 
 // Interface guards.
 var (
