@@ -101,26 +101,39 @@ func (n *Navet) Ping(ctx context.Context) error { return n.up.Ping(ctx, "") }
 // classify reads the envelope whatever the HTTP status: some services send
 // faults with 200. The faultstring goes to the log through Err, never further.
 func classify(r *upstream.Response, out *PersonpostResponse) *upstream.Error {
-	env := personpostEnvelope{Body: personpostBody{Response: out}}
-	if err := upstream.DecodeXML(r.Body, &env); err != nil {
+	first, fault, err := readAnswer(r.Body, out)
+	if err != nil {
 		if e := upstream.StatusError(r.Status); e != nil {
 			return e
 		}
 		return upstream.Permanent(&upstream.Error{Kind: upstream.BadResponse, Err: fmt.Errorf("reading envelope: %w", err)})
 	}
-	if f := env.Body.Fault; f != nil {
-		return faultError(f)
+	if fault != nil {
+		return faultError(fault)
 	}
 	if e := upstream.StatusError(r.Status); e != nil {
 		return e
 	}
-	if env.Body.First != "PersonpostXMLResponse" {
-		return upstream.Permanent(&upstream.Error{Kind: upstream.BadResponse, Err: fmt.Errorf("reading PersonpostXMLResponse: the body holds %q", env.Body.First)})
+	if first != "PersonpostXMLResponse" {
+		return upstream.Permanent(&upstream.Error{Kind: upstream.BadResponse, Err: fmt.Errorf("reading PersonpostXMLResponse: the body holds %q", first)})
 	}
 	if out.Folkbokforingspost.Personpost.PersonID.PersonNr == "" {
 		return upstream.Permanent(&upstream.Error{Kind: upstream.BadResponse, Err: errors.New("answer without PersonNr")})
 	}
 	return nil
+}
+
+// readAnswer reads the registry's answer into out: the usual answer with
+// the fast reader (fastread.go), anything else with encoding/xml. first is
+// the local name of the body's first element, fault the body's fault.
+func readAnswer(body []byte, out *PersonpostResponse) (first string, fault *Fault, err error) {
+	if fastAnswer(body, out) {
+		return "PersonpostXMLResponse", nil, nil
+	}
+	*out = PersonpostResponse{} // what the fast reader filled before it gave up
+	env := personpostEnvelope{Body: personpostBody{Response: out}}
+	err = upstream.DecodeXML(body, &env)
+	return env.Body.First, env.Body.Fault, err
 }
 
 func faultError(f *Fault) *upstream.Error {
