@@ -123,10 +123,14 @@ type requestState struct {
 	rec       *AccessRecorder
 	version   uint64
 	decisions []atomic.Uint32 // index: 2*field.Index + protected
+	// served marks the fields already in the access log's entry (index:
+	// field.Index), so that a field read for every element of a list is
+	// recorded once without a lookup in the recorder's set.
+	served []atomic.Bool
 	// people holds what the request learnt about persons, so that each is
 	// decided once: whether a personnummer is protected, and the
 	// personnummer of a party id ("" unknown).
-	peopleMu  sync.Mutex
+	peopleMu  sync.RWMutex
 	protected map[string]bool
 	parties   map[string]string
 	rowsMu    sync.Mutex
@@ -165,6 +169,7 @@ func (e *Enforcement) newState(ctx context.Context) *requestState {
 		rec:       NewAccessRecorder(),
 		version:   a.Version(),
 		decisions: make([]atomic.Uint32, 2*a.Catalog().Len()),
+		served:    make([]atomic.Bool, a.Catalog().Len()),
 	}
 }
 
@@ -416,19 +421,12 @@ func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any, 
 // older record is asked again of the registry itself, and when that fails
 // the person counts as protected. pnr is the person's personnummer when the
 // caller knows it ("": flag finds it where it needs it).
-//
-// A fresh record that is not protected is remembered for the request, so
-// that the rows of the same person further down (an address, a placement)
-// are decided without asking the loaders for the record again.
 func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protectable, pnr string) (bool, error) {
 	if p.IsProtected() {
 		return true, nil
 	}
 	// Replicas' clocks differ a little: a record from slightly ahead is fresh.
 	if now, at := e.opts.Now(), p.FlagsAt(); !at.IsZero() && now.Sub(at) <= e.opts.ProtectionMaxAge && at.Sub(now) <= e.opts.ProtectionMaxAge {
-		if pnr != "" {
-			st.learnUnprotected(pnr)
-		}
 		return false, nil
 	}
 	if pnr == "" {
@@ -462,9 +460,9 @@ func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s mo
 	if s.PersonalNumber != "" || s.PartyID == "" {
 		return s.PersonalNumber, nil
 	}
-	st.peopleMu.Lock()
+	st.peopleMu.RLock()
 	pnr, ok := st.parties[s.PartyID]
-	st.peopleMu.Unlock()
+	st.peopleMu.RUnlock()
 	if ok {
 		return pnr, nil
 	}
@@ -483,36 +481,49 @@ func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s mo
 
 // recordRead notes the persons whose data a served personal field carried:
 // the persons it returned, or else rows, the data subjects of the row it
-// is a field of.
+// is a field of. It runs for every personal field of every list element,
+// at the deepest point of gqlgen's goroutines, so it is kept shallow.
 func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, rows model.Subjects, res any) error {
-	read := func(subjects model.Subjects) error {
-		for i := range subjects.Len() {
-			pnr, err := e.personalNumber(ctx, st, subjects.At(i))
-			if err != nil {
-				return err // no personal data without knowing whose it is
-			}
-			st.rec.Read(f.Key, pnr)
+	if !f.ReturnsPerson {
+		if rows.Len() == 0 {
+			st.readField(f)
 		}
-		return nil
+		return e.readSubjects(ctx, st, f, rows)
 	}
-	n := rows.Len()
+	n := 0
 	var err error
-	if f.ReturnsPerson {
-		n = 0
-		forEach(res, func(v any) {
-			if ds, ok := v.(model.DataSubjects); ok && err == nil {
-				s := ds.DataSubjects()
-				n += s.Len()
-				err = read(s)
-			}
-		})
-	} else {
-		err = read(rows)
-	}
+	forEach(res, func(v any) {
+		if ds, ok := v.(model.DataSubjects); ok && err == nil {
+			s := ds.DataSubjects()
+			n += s.Len()
+			err = e.readSubjects(ctx, st, f, s)
+		}
+	})
 	if err == nil && n == 0 {
-		st.rec.Read(f.Key, "")
+		st.readField(f)
 	}
 	return err
+}
+
+// readSubjects records field f as served about each of subjects.
+func (e *Enforcement) readSubjects(ctx context.Context, st *requestState, f *Field, subjects model.Subjects) error {
+	for i := range subjects.Len() {
+		pnr, err := e.personalNumber(ctx, st, subjects.At(i))
+		if err != nil {
+			return err // no personal data without knowing whose it is
+		}
+		st.readField(f)
+		st.rec.ReadPerson(pnr)
+	}
+	return nil
+}
+
+// readField records that f was served.
+func (st *requestState) readField(f *Field) {
+	if !st.served[f.Index].Load() {
+		st.served[f.Index].Store(true)
+		st.rec.Read(f.Key, "")
+	}
 }
 
 // keepRows removes from a field's value the rows outside the caller's
@@ -578,9 +589,9 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 
 // knownProtected is what the request decided about pnr, if anything.
 func (st *requestState) knownProtected(pnr string) (protected, known bool) {
-	st.peopleMu.Lock()
+	st.peopleMu.RLock()
 	protected, known = st.protected[pnr]
-	st.peopleMu.Unlock()
+	st.peopleMu.RUnlock()
 	return protected, known
 }
 
@@ -591,19 +602,6 @@ func (st *requestState) setProtected(pnr string, protected bool) {
 		st.protected = map[string]bool{}
 	}
 	st.protected[pnr] = protected
-	st.peopleMu.Unlock()
-}
-
-// learnUnprotected records that a fresh record of pnr is not protected,
-// unless the request decided about pnr already.
-func (st *requestState) learnUnprotected(pnr string) {
-	st.peopleMu.Lock()
-	if _, known := st.protected[pnr]; !known {
-		if st.protected == nil {
-			st.protected = map[string]bool{}
-		}
-		st.protected[pnr] = false
-	}
 	st.peopleMu.Unlock()
 }
 
