@@ -454,3 +454,26 @@ func BenchmarkCPUAuthorizationOverhead(b *testing.B) {
 	b.ReportMetric(ms(cpuOff)/n, "off-cpu-ms/op")
 	b.ReportMetric(float64(cpuOn)/float64(cpuOff), "cpu-ratio")
 }
+
+// BenchmarkCPUWarmQ1Parts takes the warm Q1's CPU time apart: the same
+// query with authorization skipped, and also with batching off (no
+// dispatcher counting the fields), in process. What is left with both off
+// is gqlgen's execution of the query and the HTTP and loader plumbing
+// around it.
+//
+//	go test -run '^$' -bench 'BenchmarkCPUWarmQ1Parts' -benchtime 400x -count 5 ./cmd/kommungraf/internal/gateway/
+func BenchmarkCPUWarmQ1Parts(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		setup benchSetup
+	}{
+		{"authorization=on/batching=on", benchSetup{cache: true, persona: "case-officer"}},
+		{"authorization=skipped/batching=on", benchSetup{cache: true}},
+		{"authorization=skipped/batching=off", benchSetup{cache: true, disableBatching: true}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := measureCPU(b, newLeanClient(b, newBenchGateway(b, c.setup), benchQ1), 1)
+			r.report(b)
+		})
+	}
+}
