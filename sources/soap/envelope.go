@@ -1,6 +1,7 @@
 // Package soap is the SOAP 1.1 connector: envelopes built with encoding/xml
 // (so every argument is escaped), faults recognised whatever the HTTP status,
-// and the Navet-style PersonpostXML client of the population registry.
+// and the Navet-style PersonpostXML client of the population registry, whose
+// usual answer a lexer reads and anything else encoding/xml (fastread.go).
 package soap
 
 import (
