@@ -216,6 +216,15 @@ func (r *AccessRecorder) Read(field, personnummer string) {
 	}
 }
 
+// ReadPerson records that data about the person with personnummer was
+// served (Read records the field).
+func (r *AccessRecorder) ReadPerson(personnummer string) {
+	if r == nil || personnummer == "" {
+		return
+	}
+	r.persons.add(personnummer)
+}
+
 // Deny records that field ("Type.field") was refused (FORBIDDEN) at path.
 func (r *AccessRecorder) Deny(field, path string) {
 	if r == nil {

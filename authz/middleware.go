@@ -123,9 +123,18 @@ type requestState struct {
 	rec       *AccessRecorder
 	version   uint64
 	decisions []atomic.Uint32 // index: 2*field.Index + protected
-	protected sync.Map        // personnummer -> bool, decided once per request
-	parties   sync.Map        // party id -> personnummer ("" unknown)
-	rows      sync.Map        // RowObject -> bool
+	// served marks the fields already in the access log's entry (index:
+	// field.Index), so that a field read for every element of a list is
+	// recorded once without a lookup in the recorder's set.
+	served []atomic.Bool
+	// people holds what the request learnt about persons, so that each is
+	// decided once: whether a personnummer is protected, and the
+	// personnummer of a party id ("" unknown).
+	peopleMu  sync.RWMutex
+	protected map[string]bool
+	parties   map[string]string
+	rowsMu    sync.Mutex
+	rows      map[rowKey]bool // decided rows, for this policy version
 	rowValues sync.Map        // type -> []string
 
 	// ticket is the access log's promise to record this response's
@@ -160,6 +169,7 @@ func (e *Enforcement) newState(ctx context.Context) *requestState {
 		rec:       NewAccessRecorder(),
 		version:   a.Version(),
 		decisions: make([]atomic.Uint32, 2*a.Catalog().Len()),
+		served:    make([]atomic.Bool, a.Catalog().Len()),
 	}
 }
 
@@ -273,12 +283,18 @@ func (e *Enforcement) InterceptField(ctx context.Context, next graphql.Resolver)
 func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql.FieldContext, f *Field, next graphql.Resolver) (any, error) {
 	a := e.opts.Authorizer
 	obj := parentObject(fc)
+	// The row's data subjects, asked for once: both the row-level rule and
+	// the access log need them.
+	var subjects model.Subjects
+	if ds, ok := obj.(model.DataSubjects); ok && f.Personal {
+		subjects = ds.DataSubjects()
+	}
 	if f.Personal && !st.decide(a, f, true) {
 		// The row-level rule matters only where it would change the answer.
 		// A field whose value is a person is decided on that person below,
 		// so that a protected one looks exactly like an unknown one.
 		if _, own := obj.(model.Protectable); own || !f.ReturnsPerson {
-			protected, err := e.protected(ctx, st, obj)
+			protected, err := e.protected(ctx, st, obj, subjects)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +321,7 @@ func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql
 		}
 	}
 	if f.Personal && !isNil(res) {
-		if err := e.recordRead(ctx, st, f, obj, res); err != nil {
+		if err := e.recordRead(ctx, st, f, subjects, res); err != nil {
 			return nil, err
 		}
 	}
@@ -357,24 +373,28 @@ func deny(st *requestState, fc *graphql.FieldContext, key string) error {
 // row that does not, a party or a person the registry does not know, and a
 // flag that cannot be refreshed all count as protected. A failed lookup is
 // its error (the field is null with the upstream's code, never open).
-func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) (bool, error) {
+// subjects are obj's data subjects (model.DataSubjects).
+func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any, subjects model.Subjects) (bool, error) {
 	if p, ok := obj.(model.Protectable); ok {
-		return e.flag(ctx, st, p)
+		pnr := ""
+		if subjects.Len() == 1 {
+			pnr = subjects.At(0).PersonalNumber
+		}
+		return e.flag(ctx, st, p, pnr)
 	}
-	ds, ok := obj.(model.DataSubjects)
-	if !ok {
+	if _, ok := obj.(model.DataSubjects); !ok {
 		return true, nil // undeclared (Bind makes this unreachable): fail closed
 	}
-	for _, s := range ds.DataSubjects() {
-		pnr, err := e.personalNumber(ctx, st, s)
+	for i := range subjects.Len() {
+		pnr, err := e.personalNumber(ctx, st, subjects.At(i))
 		if err != nil {
 			return false, err
 		}
 		if pnr == "" {
 			return true, nil
 		}
-		if p, ok := st.protected.Load(pnr); ok {
-			if p.(bool) {
+		if p, ok := st.knownProtected(pnr); ok {
+			if p {
 				return true, nil
 			}
 			continue
@@ -385,11 +405,11 @@ func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) 
 		}
 		prot := true // unknown to the registry: nobody can vouch that they are not protected
 		if rec != nil {
-			if prot, err = e.flag(ctx, st, rec); err != nil {
+			if prot, err = e.flag(ctx, st, rec, pnr); err != nil {
 				return false, err
 			}
 		}
-		st.protected.Store(pnr, prot)
+		st.setProtected(pnr, prot)
 		if prot {
 			return true, nil
 		}
@@ -399,8 +419,9 @@ func (e *Enforcement) protected(ctx context.Context, st *requestState, obj any) 
 
 // flag is a person's protection, from a record no older than the bound: an
 // older record is asked again of the registry itself, and when that fails
-// the person counts as protected.
-func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protectable) (bool, error) {
+// the person counts as protected. pnr is the person's personnummer when the
+// caller knows it ("": flag finds it where it needs it).
+func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protectable, pnr string) (bool, error) {
 	if p.IsProtected() {
 		return true, nil
 	}
@@ -408,9 +429,11 @@ func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protec
 	if now, at := e.opts.Now(), p.FlagsAt(); !at.IsZero() && now.Sub(at) <= e.opts.ProtectionMaxAge && at.Sub(now) <= e.opts.ProtectionMaxAge {
 		return false, nil
 	}
-	pnr := subjectNumber(p)
-	if v, ok := st.protected.Load(pnr); ok && pnr != "" {
-		return v.(bool), nil
+	if pnr == "" {
+		pnr = subjectNumber(p)
+	}
+	if v, ok := st.knownProtected(pnr); ok && pnr != "" {
+		return v, nil
 	}
 	fresh, err := e.opts.People.Fresh(ctx, pnr)
 	prot := err != nil || fresh == nil || fresh.IsProtected()
@@ -418,15 +441,15 @@ func (e *Enforcement) flag(ctx context.Context, st *requestState, p model.Protec
 		e.opts.Logger.WarnContext(ctx, "authz: protection flag past its bound could not be refreshed; the person counts as protected", "error", err.Error())
 	}
 	if pnr != "" {
-		st.protected.Store(pnr, prot)
+		st.setProtected(pnr, prot)
 	}
 	return prot, nil
 }
 
 func subjectNumber(v any) string {
 	if ds, ok := v.(model.DataSubjects); ok {
-		if s := ds.DataSubjects(); len(s) == 1 {
-			return s[0].PersonalNumber
+		if s := ds.DataSubjects(); s.Len() == 1 {
+			return s.At(0).PersonalNumber
 		}
 	}
 	return ""
@@ -437,41 +460,70 @@ func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s mo
 	if s.PersonalNumber != "" || s.PartyID == "" {
 		return s.PersonalNumber, nil
 	}
-	if v, ok := st.parties.Load(s.PartyID); ok {
-		return v.(string), nil
+	st.peopleMu.RLock()
+	pnr, ok := st.parties[s.PartyID]
+	st.peopleMu.RUnlock()
+	if ok {
+		return pnr, nil
 	}
 	pnr, err := e.opts.People.PersonalNumber(ctx, s.PartyID)
 	if err != nil {
 		return "", err
 	}
-	st.parties.Store(s.PartyID, pnr)
+	st.peopleMu.Lock()
+	if st.parties == nil {
+		st.parties = map[string]string{}
+	}
+	st.parties[s.PartyID] = pnr
+	st.peopleMu.Unlock()
 	return pnr, nil
 }
 
 // recordRead notes the persons whose data a served personal field carried:
-// the persons it returned, or else the data subjects of its row.
-func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, obj, res any) error {
-	var subjects []model.Subject
-	if f.ReturnsPerson {
-		forEach(res, func(v any) {
-			if ds, ok := v.(model.DataSubjects); ok {
-				subjects = append(subjects, ds.DataSubjects()...)
-			}
-		})
-	} else if ds, ok := obj.(model.DataSubjects); ok {
-		subjects = ds.DataSubjects()
+// the persons it returned, or else rows, the data subjects of the row it
+// is a field of. It runs for every personal field of every list element,
+// at the deepest point of gqlgen's goroutines, so it is kept shallow.
+func (e *Enforcement) recordRead(ctx context.Context, st *requestState, f *Field, rows model.Subjects, res any) error {
+	if !f.ReturnsPerson {
+		if rows.Len() == 0 {
+			st.readField(f)
+		}
+		return e.readSubjects(ctx, st, f, rows)
 	}
-	if len(subjects) == 0 {
-		st.rec.Read(f.Key, "")
+	n := 0
+	var err error
+	forEach(res, func(v any) {
+		if ds, ok := v.(model.DataSubjects); ok && err == nil {
+			s := ds.DataSubjects()
+			n += s.Len()
+			err = e.readSubjects(ctx, st, f, s)
+		}
+	})
+	if err == nil && n == 0 {
+		st.readField(f)
 	}
-	for _, s := range subjects {
-		pnr, err := e.personalNumber(ctx, st, s)
+	return err
+}
+
+// readSubjects records field f as served about each of subjects.
+func (e *Enforcement) readSubjects(ctx context.Context, st *requestState, f *Field, subjects model.Subjects) error {
+	for i := range subjects.Len() {
+		pnr, err := e.personalNumber(ctx, st, subjects.At(i))
 		if err != nil {
 			return err // no personal data without knowing whose it is
 		}
-		st.rec.Read(f.Key, pnr)
+		st.readField(f)
+		st.rec.ReadPerson(pnr)
 	}
 	return nil
+}
+
+// readField records that f was served.
+func (st *requestState) readField(f *Field) {
+	if !st.served[f.Index].Load() {
+		st.served[f.Index].Store(true)
+		st.rec.Read(f.Key, "")
+	}
 }
 
 // keepRows removes from a field's value the rows outside the caller's
@@ -516,7 +568,7 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 		if !ok {
 			return false
 		}
-		prot, err := e.flag(ctx, st, p)
+		prot, err := e.flag(ctx, st, p, subjectNumber(v))
 		if err != nil && ferr == nil {
 			ferr = err
 		}
@@ -535,17 +587,46 @@ func (e *Enforcement) hideProtected(ctx context.Context, st *requestState, fc *g
 	return out, nil
 }
 
+// knownProtected is what the request decided about pnr, if anything.
+func (st *requestState) knownProtected(pnr string) (protected, known bool) {
+	st.peopleMu.RLock()
+	protected, known = st.protected[pnr]
+	st.peopleMu.RUnlock()
+	return protected, known
+}
+
+// setProtected records the request's decision about pnr.
+func (st *requestState) setProtected(pnr string, protected bool) {
+	st.peopleMu.Lock()
+	if st.protected == nil {
+		st.protected = map[string]bool{}
+	}
+	st.protected[pnr] = protected
+	st.peopleMu.Unlock()
+}
+
+// rowKey is a row's type and the value of its row attribute.
+type rowKey struct{ typ, value string }
+
 // rowAllowed decides a row once per request (and again after a policy change).
 func (st *requestState) rowAllowed(a *Authorizer, typ, value string) bool {
-	k := typ + "\x00" + value
+	k := rowKey{typ, value}
 	if st.version == a.Version() {
-		if v, ok := st.rows.Load(k); ok {
-			return v.(bool)
+		st.rowsMu.Lock()
+		v, ok := st.rows[k]
+		st.rowsMu.Unlock()
+		if ok {
+			return v
 		}
 	}
 	d := a.DecideRow(st.subject, typ, value)
 	if d.PolicyVersion == st.version {
-		st.rows.Store(k, d.Allow)
+		st.rowsMu.Lock()
+		if st.rows == nil {
+			st.rows = map[rowKey]bool{}
+		}
+		st.rows[k] = d.Allow
+		st.rowsMu.Unlock()
 	}
 	return d.Allow
 }

@@ -578,7 +578,7 @@ func (s *Store[V]) Peek(key string) (v V, ok bool) {
 	if s == nil {
 		return v, false
 	}
-	e := s.c.localGet(s.c.key(s.source, s.entity, key))
+	e := s.c.localGet(s.prefix + key) // one concatenation: loaders peek for every field
 	if e == nil || !time.Now().Before(e.freshUntil) {
 		return v, false
 	}

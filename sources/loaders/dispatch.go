@@ -49,9 +49,6 @@ type dispatcher struct {
 	timer    *time.Timer
 	progress uint64
 	armedAt  uint64
-	// objects are the objects gqlgen resolves fields on, by the field
-	// whose value holds them and their list indices.
-	objects map[objectKey]*object
 
 	fieldsMu sync.Mutex
 	fields   map[selectionKey][]childField
@@ -81,67 +78,49 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 	return &flushMetrics{exhausted: v.WithLabelValues("exhausted"), timer: v.WithLabelValues("timer")}
 }
 
-// node is one field execution.
+// node is the operation, or a field execution whose value may hold
+// objects. Every object below one node has the same fields (one selection
+// set on one type: the dispatcher refuses schemas with interfaces and
+// unions), so an object needs no record of its own: a field of it is
+// found by its owner node and its place among the fields, and the node
+// counts the fields of all its objects that are not complete yet.
+// A field without objects below it (a scalar, an enum, null) has no node.
 type node struct {
-	fc  *graphql.FieldContext
-	obj *object // the object it is a field of
-	pos int     // its place among obj's fields
-	// remaining is the number of fields of the objects below it that are
-	// not complete.
-	remaining int
-	objects   []objectKey
-}
-
-// object is one object gqlgen resolves fields on.
-type object struct {
-	owner  *node // the field whose value holds it; nil: the operation
-	key    objectKey
+	d     *dispatcher
+	owner *node // the node whose objects the field is a field of; nil: the operation
+	pos   int   // the field's place among owner.fields
+	// fields are the fields gqlgen resolves on each object below the node.
 	fields []childField
+	// remaining is the number of fields of the objects below the node that
+	// are not complete.
+	remaining int
 }
 
-type objectKey struct {
-	owner *graphql.FieldContext
-	path  string
-}
-
-// begin starts counting a query whose root object has fields.
-func (d *dispatcher) begin(fields []childField) {
+// begin starts counting a query whose root object has fields, and returns
+// the operation's node.
+func (d *dispatcher) begin(fields []childField) *node {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.active = true
-	d.objects = map[objectKey]*object{}
-	d.addObjectLocked(nil, objectFields{fields: fields})
+	d.runnable += placesFrom(fields, -1)
+	return &node{d: d, fields: fields}
 }
 
-// addObjectLocked registers an object below owner and counts the places
-// where it can go on: its first field without a resolver, or else every
-// field with one.
-func (d *dispatcher) addObjectLocked(owner *node, of objectFields) {
-	o := &object{owner: owner, fields: of.fields}
-	if owner != nil {
-		o.key = objectKey{owner.fc, of.path}
-		owner.remaining += len(of.fields)
-		owner.objects = append(owner.objects, o.key)
-	}
-	d.objects[o.key] = o
-	d.runnable += o.placesFrom(-1)
-}
-
-// placesFrom counts the places an object goes on in after its field at pos
-// (-1: at its start) is complete: the next field without a resolver if
-// there is one (only such a field completes in order), else all fields with
-// a resolver.
-func (o *object) placesFrom(pos int) int {
-	for i := pos + 1; i < len(o.fields); i++ {
-		if !o.fields[i].concurrent {
+// placesFrom counts the places an object with fields goes on in after its
+// field at pos (-1: at its start) is complete: the next field without a
+// resolver if there is one (only such a field completes in order), else all
+// fields with a resolver.
+func placesFrom(fields []childField, pos int) int {
+	for i := pos + 1; i < len(fields); i++ {
+		if !fields[i].concurrent {
 			return 1
 		}
 	}
-	if pos >= 0 && o.fields[pos].concurrent {
+	if pos >= 0 && fields[pos].concurrent {
 		return 0 // the fields with a resolver were counted together
 	}
 	n := 0
-	for _, f := range o.fields {
+	for _, f := range fields {
 		if f.concurrent {
 			n++
 		}
@@ -149,26 +128,24 @@ func (o *object) placesFrom(pos int) int {
 	return n
 }
 
-// exit is called when the resolver of the field fc has returned (after
-// every interceptor inside the dispatcher's) with objs below its value: the
-// field stops counting, the objects start. A field that was not counted
-// (its object is unknown) changes nothing. Everything a field changes in
-// the count happens here, under one lock: until it returns, the field counts
-// as running, and the object it belongs to cannot be complete.
-func (d *dispatcher) exit(fc *graphql.FieldContext, objs []objectFields) {
-	if fc == nil {
+// exit is called when the resolver of the field fc, a field of an object
+// below owner, has returned (after every interceptor inside the
+// dispatcher's): the field stops counting, and the objects below its value,
+// objects of them with fields each (n holds them; nil or 0 objects: none),
+// start. A field that was not counted (owner does not resolve it) changes
+// nothing. Everything a field changes in the count happens here, under one
+// lock: until it returns, the field counts as running, and the object it
+// belongs to cannot be complete.
+func (d *dispatcher) exit(owner *node, fc *graphql.FieldContext, n *node, objects int, fields []childField) {
+	if fc == nil || owner == nil {
 		return
 	}
-	owner, path := pathOf(fc)
 	d.mu.Lock()
-	o := d.objects[objectKey{owner, path}]
 	pos := -1
-	if o != nil {
-		for i, f := range o.fields {
-			if f.alias == fc.Field.Alias {
-				pos = i
-				break
-			}
+	for i, f := range owner.fields {
+		if f.alias == fc.Field.Alias {
+			pos = i
+			break
 		}
 	}
 	if pos < 0 {
@@ -177,11 +154,13 @@ func (d *dispatcher) exit(fc *graphql.FieldContext, objs []objectFields) {
 	}
 	d.progress++
 	d.runnable--
-	n := &node{fc: fc, obj: o, pos: pos}
-	for _, of := range objs {
-		d.addObjectLocked(n, of)
+	if n != nil && objects > 0 && len(fields) > 0 {
+		n.owner, n.pos, n.fields = owner, pos, fields
+		n.remaining = objects * len(fields)
+		d.runnable += objects * placesFrom(fields, -1)
+	} else {
+		d.completeLocked(owner, pos)
 	}
-	d.completeLocked(n)
 	fl := d.exhaustedLocked()
 	d.mu.Unlock()
 	for _, f := range fl {
@@ -189,24 +168,20 @@ func (d *dispatcher) exit(fc *graphql.FieldContext, objs []objectFields) {
 	}
 }
 
-// completeLocked handles n once it may be complete, and its owners in turn.
-func (d *dispatcher) completeLocked(n *node) {
-	for n != nil && n.remaining == 0 {
-		o := n.obj
-		if !o.fields[n.pos].concurrent {
-			d.runnable += o.placesFrom(n.pos)
+// completeLocked handles the field at pos of an object below owner once its
+// subtree is complete, and the fields above it that this completes in turn.
+func (d *dispatcher) completeLocked(owner *node, pos int) {
+	for {
+		if !owner.fields[pos].concurrent {
+			d.runnable += placesFrom(owner.fields, pos)
 		}
-		owner := o.owner
-		if owner == nil {
+		if owner.owner == nil { // a field of the operation
 			return
 		}
-		owner.remaining--
-		if owner.remaining == 0 {
-			for _, k := range owner.objects {
-				delete(d.objects, k)
-			}
+		if owner.remaining--; owner.remaining > 0 {
+			return
 		}
-		n = owner
+		owner, pos = owner.owner, owner.pos
 	}
 }
 

@@ -55,7 +55,7 @@ func TestLevelIsOneBatchHoweverLateItsLastKey(t *testing.T) {
 	rec := &recorder{}
 	b := newBatched(Options{}, d, rec.batch)
 	ctx := context.Background()
-	d.begin([]childField{{"a", true}, {"b", true}, {"c", true}})
+	root := d.begin([]childField{{"a", true}, {"b", true}, {"c", true}})
 
 	field := func(alias, key, chained string) {
 		fc := rootField(alias)
@@ -67,7 +67,7 @@ func TestLevelIsOneBatchHoweverLateItsLastKey(t *testing.T) {
 				t.Errorf("%s: %q", chained, v)
 			}
 		}
-		d.exit(fc, nil)
+		d.exit(root, fc, nil, 0, nil)
 	}
 	var wg sync.WaitGroup
 	for _, f := range []struct{ alias, key, chained string }{{"a", "1", "4"}, {"b", "2", "5"}} {
@@ -114,7 +114,7 @@ func TestPrimedKeyDoesNotBlock(t *testing.T) {
 	d := newDispatcher(time.Hour, newFlushMetrics(nil))
 	rec := &recorder{}
 	b := newBatched(Options{}, d, rec.batch)
-	d.begin([]childField{{"a", true}})
+	root := d.begin([]childField{{"a", true}})
 	fc := rootField("a")
 	b.Prime(context.Background(), "1", "primed")
 	if v, _ := b.Load(context.Background(), "1")(); v != "primed" {
@@ -123,7 +123,7 @@ func TestPrimedKeyDoesNotBlock(t *testing.T) {
 	if c := d.count(); c != 1 {
 		t.Fatalf("runnable %d, want 1: the field never waited", c)
 	}
-	d.exit(fc, nil)
+	d.exit(root, fc, nil, 0, nil)
 	if got := rec.got(); len(got) != 0 {
 		t.Fatalf("batches %v, want none", got)
 	}

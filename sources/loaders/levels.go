@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -90,31 +89,47 @@ func (x *Levels) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 					fields = append(fields, childField{alias: f.Alias, concurrent: !strings.HasPrefix(f.Name, "__")})
 				}
 			}
-			l.disp.begin(fields)
-			// The fields below find the dispatcher here, a few contexts
-			// up rather than past the whole HTTP stack.
-			ctx = context.WithValue(ctx, dispatcherKey{}, l.disp)
+			// The root fields find the operation's node here, a few
+			// contexts up rather than past the whole HTTP stack.
+			ctx = context.WithValue(ctx, nodeKey{}, l.disp.begin(fields))
 		}
 	}
 	return next(ctx)
 }
 
-type dispatcherKey struct{}
+// nodeKey is the context key of the nearest node: a field finds the node
+// whose objects it is a field of one or two contexts up, and the fields
+// below its own value find its node (see InterceptField).
+type nodeKey struct{}
 
 // InterceptField tells the dispatcher, once a field's resolver (and every
 // interceptor inside this one) has returned, which objects gqlgen will
-// resolve below its value.
+// resolve below its value. A field whose type holds objects gets a node,
+// in the context its resolver is called with: gqlgen resolves the fields
+// below the value with that context, and they find the node there.
 func (x *Levels) InterceptField(ctx context.Context, next graphql.Resolver) (res any, err error) {
-	d, ok := ctx.Value(dispatcherKey{}).(*dispatcher)
+	owner, ok := ctx.Value(nodeKey{}).(*node)
 	if !ok {
 		return next(ctx)
 	}
 	fc := graphql.GetFieldContext(ctx)
-	var objs []objectFields
-	defer func() { d.exit(fc, objs) }() // also when next panics
-	res, err = next(ctx)
-	if err == nil && fc != nil && fc.Field.Definition != nil {
-		objs = x.objects(ctx, d, fc, fc.Field.Definition.Type, reflect.ValueOf(res), "", nil)
+	var n *node
+	var objects int
+	var fields []childField
+	defer func() { owner.d.exit(owner, fc, n, objects, fields) }() // also when next panics
+	if fc == nil || fc.Field.Definition == nil {
+		return next(ctx)
+	}
+	t := fc.Field.Definition.Type
+	if _, composite := x.implementor[innermost(t).NamedType]; !composite {
+		return next(ctx)
+	}
+	n = &node{d: owner.d}
+	res, err = next(context.WithValue(ctx, nodeKey{}, n))
+	if err == nil {
+		if objects = countObjects(t, reflect.ValueOf(res)); objects > 0 {
+			fields = x.fields(ctx, owner.d, fc, innermost(t).NamedType)
+		}
 	}
 	return res, err
 }
@@ -125,44 +140,33 @@ type childField struct {
 	concurrent bool
 }
 
-// objectFields is one object below a field's value: where it is (the list
-// indices leading to it) and the fields gqlgen resolves on it.
-type objectFields struct {
-	path   string
-	fields []childField
+// innermost is the named type of a list's elements, or t itself.
+func innermost(t *ast.Type) *ast.Type {
+	for t.Elem != nil {
+		t = t.Elem
+	}
+	return t
 }
 
-// objects lists the objects gqlgen marshals below the value v of type t.
-func (x *Levels) objects(ctx context.Context, d *dispatcher, fc *graphql.FieldContext, t *ast.Type, v reflect.Value, path string, out []objectFields) []objectFields {
+// countObjects counts the objects gqlgen marshals in the value v of type t,
+// whose innermost type is an object type: the value itself, or the non-null
+// elements of a list (of lists).
+func countObjects(t *ast.Type, v reflect.Value) int {
 	v, ok := deref(v)
 	if !ok {
-		return out
+		return 0
 	}
-	if t.Elem != nil {
-		if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
-			return out
-		}
-		var fields []childField
-		if t.Elem.Elem == nil {
-			fields = x.fields(ctx, d, fc, t.Elem.NamedType)
-			if fields == nil {
-				return out
-			}
-		}
-		for i := range v.Len() {
-			p := path + "/" + strconv.Itoa(i)
-			if fields == nil {
-				out = x.objects(ctx, d, fc, t.Elem, v.Index(i), p, out)
-			} else if _, ok := deref(v.Index(i)); ok {
-				out = append(out, objectFields{path: p, fields: fields})
-			}
-		}
-		return out
+	if t.Elem == nil {
+		return 1
 	}
-	if fields := x.fields(ctx, d, fc, t.NamedType); fields != nil {
-		out = append(out, objectFields{path: path, fields: fields})
+	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+		return 0
 	}
-	return out
+	n := 0
+	for i := range v.Len() {
+		n += countObjects(t.Elem, v.Index(i))
+	}
+	return n
 }
 
 // fields are the fields selected on an object of type typ below fc that go
@@ -217,31 +221,6 @@ func (x *Levels) isConcurrent(ctx context.Context, fc *graphql.FieldContext, typ
 	}
 	x.concurrent.Store(k, c)
 	return c
-}
-
-// pathOf locates a field among the objects of its parent field: the parent
-// field's context and the list indices between them.
-func pathOf(fc *graphql.FieldContext) (*graphql.FieldContext, string) {
-	p := fc.Parent
-	if p == nil || p.Field.Field != nil {
-		return p, "" // a field of an object that is the value itself
-	}
-	if p.Index != nil && p.Parent != nil && p.Parent.Field.Field != nil {
-		return p.Parent, "/" + strconv.Itoa(*p.Index) // an element of a list
-	}
-	var idx []int
-	for p != nil && p.Field.Field == nil {
-		if p.Index != nil {
-			idx = append(idx, *p.Index)
-		}
-		p = p.Parent
-	}
-	var b strings.Builder
-	for i := len(idx) - 1; i >= 0; i-- {
-		b.WriteByte('/')
-		b.WriteString(strconv.Itoa(idx[i]))
-	}
-	return p, b.String()
 }
 
 func deref(v reflect.Value) (reflect.Value, bool) {

@@ -23,7 +23,41 @@ type Subject struct {
 // says the record is about no natural person (a legal person owning a
 // property), never "unknown".
 type DataSubjects interface {
-	DataSubjects() []Subject
+	DataSubjects() Subjects
+}
+
+// Subjects is a list of data subjects. Authorization asks a record for its
+// subjects for every personal field it serves, so the common list of one is
+// a value, without a slice behind it.
+type Subjects struct {
+	one  Subject
+	n    int       // 0 or 1 with one; len(many) otherwise
+	many []Subject // more than one
+}
+
+// OneSubject is the list of s alone.
+func OneSubject(s Subject) Subjects { return Subjects{one: s, n: 1} }
+
+// SubjectList is the list of ss (which it keeps).
+func SubjectList(ss ...Subject) Subjects {
+	if len(ss) == 1 {
+		return OneSubject(ss[0])
+	}
+	return Subjects{n: len(ss), many: ss}
+}
+
+// Len is the number of subjects.
+func (s Subjects) Len() int { return s.n }
+
+// At is the i-th subject, 0 <= i < Len().
+func (s Subjects) At(i int) Subject {
+	if s.many == nil {
+		if i != 0 || s.n != 1 {
+			panic("model: Subjects.At out of range")
+		}
+		return s.one
+	}
+	return s.many[i]
 }
 
 // Protectable is implemented by the registry's record of a person, which
@@ -59,15 +93,17 @@ func Records() map[string]any {
 	}
 }
 
-func pnr(s string) []Subject {
+func pnr(s string) Subjects {
 	if s == "" {
-		return []Subject{}
+		return Subjects{}
 	}
-	return []Subject{{PersonalNumber: s}}
+	return OneSubject(Subject{PersonalNumber: s})
 }
 
 // DataSubjects is the person themself.
-func (p *Person) DataSubjects() []Subject { return []Subject{{PersonalNumber: p.PersonalNumber}} }
+func (p *Person) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: p.PersonalNumber})
+}
 
 // IsProtected reports skyddad folkbokföring or sekretessmarkering.
 func (p *Person) IsProtected() bool { return p.ProtectedIdentity || p.ConfidentialityMarking }
@@ -76,15 +112,17 @@ func (p *Person) IsProtected() bool { return p.ProtectedIdentity || p.Confidenti
 func (p *Person) FlagsAt() time.Time { return p.FetchedAt }
 
 // DataSubjects is the person the address is registered to.
-func (a *Address) DataSubjects() []Subject { return []Subject{{PersonalNumber: a.PersonalNumber}} }
+func (a *Address) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: a.PersonalNumber})
+}
 
 // DataSubjects are the errand's stakeholders: its description may name them.
-func (e *Errand) DataSubjects() []Subject {
+func (e *Errand) DataSubjects() Subjects {
 	out := make([]Subject, 0, len(e.Stakeholders))
 	for _, s := range e.Stakeholders {
 		out = append(out, Subject{PartyID: s.PartyID})
 	}
-	return out
+	return SubjectList(out...)
 }
 
 // RowAttribute gives the errand's case type, which binds it to a purpose.
@@ -96,16 +134,20 @@ func (e *Errand) RowAttribute(name string) (string, bool) {
 }
 
 // DataSubjects is the party.
-func (s *Stakeholder) DataSubjects() []Subject { return []Subject{{PartyID: s.PartyID}} }
+func (s *Stakeholder) DataSubjects() Subjects { return OneSubject(Subject{PartyID: s.PartyID}) }
 
 // DataSubjects is the owner when a natural person, none for a legal person.
-func (o *PropertyOwner) DataSubjects() []Subject { return pnr(o.PersonalNumber) }
+func (o *PropertyOwner) DataSubjects() Subjects { return pnr(o.PersonalNumber) }
 
 // DataSubjects is the placed child.
-func (p *Placement) DataSubjects() []Subject { return []Subject{{PersonalNumber: p.PersonalNumber}} }
+func (p *Placement) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: p.PersonalNumber})
+}
 
 // DataSubjects is the absent child.
-func (a *Absence) DataSubjects() []Subject { return []Subject{{PersonalNumber: a.PersonalNumber}} }
+func (a *Absence) DataSubjects() Subjects {
+	return OneSubject(Subject{PersonalNumber: a.PersonalNumber})
+}
 
 // Interface guards.
 var (

@@ -563,6 +563,17 @@ func TestNavetMapsHandcraftedAnswers(t *testing.T) {
 			name: "200 with an empty body", status: 200, ctype: "text/xml",
 			kind: upstream.BadResponse, public: "upstream folkbokforing sent a response that could not be read", calls: 1,
 		},
+		{
+			name: "a fault after an answer is the fault", status: 200, ctype: "text/xml",
+			body: bytes.Replace(record("N", soap.Personpost{}), []byte("</soap:Body>"),
+				bytes.Join([][]byte{soapBody(t, fault(soap.FelkodPersonSaknas)), []byte("</soap:Body>")}, nil), 1),
+			kind: upstream.NotFound, public: "not found in folkbokforing", calls: 1,
+		},
+		{
+			name: "an answer that is not the body's first element is not read", status: 200, ctype: "text/xml",
+			body: bytes.Replace(record("N", soap.Personpost{}), []byte("<soap:Body>"), []byte("<soap:Body><Annat/>"), 1),
+			kind: upstream.BadResponse, public: "upstream folkbokforing sent a response that could not be read", calls: 1,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -606,6 +617,16 @@ func TestNavetMapsHandcraftedAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// soapBody is the inner XML of an envelope's body.
+func soapBody(t *testing.T, envelope []byte) []byte {
+	t.Helper()
+	var env soap.Envelope
+	if err := xml.Unmarshal(envelope, &env); err != nil {
+		t.Fatal(err)
+	}
+	return env.Body.Content
 }
 
 // TestNavetPersonGolden pins the mapping of one registry record to the model.
