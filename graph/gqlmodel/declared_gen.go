@@ -89,12 +89,12 @@ func (r *WastePickup) DecodeRecord(rec map[string]any) error {
 
 // DataSubjects are the persons a WastePickup names (declared in schema/avfall.yaml);
 // none when it names none.
-func (r *WastePickup) DataSubjects() []model.Subject {
+func (r *WastePickup) DataSubjects() model.Subjects {
 	out := make([]model.Subject, 0, 1)
 	if v := declaredString(r.InvoicePartyID); v != "" {
 		out = append(out, model.Subject{PartyID: v})
 	}
-	return out
+	return model.SubjectList(out...)
 }
 
 // DeclaredRecords maps each declared type to a zero record of it, for

@@ -325,7 +325,7 @@ func subjectsFunc(o *codegen.Object, r *declare.Resource) string {
 	model := templates.CurrentImports.Lookup(modelPkg)
 	var b strings.Builder
 	fmt.Fprintf(&b, "// DataSubjects are the persons a %s names (declared in %s);\n// none when it names none.\n", o.Name, r.System.Pos.File)
-	fmt.Fprintf(&b, "func (r *%s) DataSubjects() []%s.Subject {\n", o.Name, model)
+	fmt.Fprintf(&b, "func (r *%s) DataSubjects() %s.Subjects {\n", o.Name, model)
 	fmt.Fprintf(&b, "\tout := make([]%s.Subject, 0, %d)\n", model, len(r.Subjects))
 	for _, s := range r.Subjects {
 		var f *codegen.Field
@@ -346,7 +346,7 @@ func subjectsFunc(o *codegen.Object, r *declare.Resource) string {
 		}
 		fmt.Fprintf(&b, "\tif v := %s; v != \"\" {\n\t\tout = append(out, %s.Subject{%s: v})\n\t}\n", value, model, kind)
 	}
-	b.WriteString("\treturn out\n}\n\n")
+	fmt.Fprintf(&b, "\treturn %s.SubjectList(out...)\n}\n\n", model)
 	return b.String()
 }
 
