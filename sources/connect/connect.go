@@ -86,3 +86,28 @@ type Connector interface {
 	// MaxKeys is the most keys one Fetch may carry (0: no limit).
 	MaxKeys() int
 }
+
+// nilEmptyObjects sets each nested object of a record (objects: the dotted
+// field names' object paths, deepest first) to nil when all its fields are
+// nil, so that an absent address or unit is null, not an object of nulls.
+// The SOAP and SQL connectors build nested objects alike; this is their one
+// rule.
+func nilEmptyObjects(r Record, objects [][]string) {
+	for _, obj := range objects {
+		parent := r
+		for _, seg := range obj[:len(obj)-1] {
+			parent, _ = parent[seg].(map[string]any)
+		}
+		m, _ := parent[obj[len(obj)-1]].(map[string]any)
+		if m == nil {
+			continue
+		}
+		empty := true
+		for _, v := range m {
+			empty = empty && v == nil
+		}
+		if empty {
+			parent[obj[len(obj)-1]] = nil
+		}
+	}
+}

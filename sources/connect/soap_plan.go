@@ -384,7 +384,7 @@ func (p *soapPlan) decode(payload *soapNode) ([]Record, error) {
 			}
 			setField(r, f.target, v)
 		}
-		p.nilEmptyObjects(r)
+		nilEmptyObjects(r, p.objects)
 		recs = append(recs, r)
 	}
 	return recs, nil
@@ -512,29 +512,6 @@ func setField(r Record, target []string, v any) {
 		m = next
 	}
 	m[target[len(target)-1]] = v
-}
-
-// nilEmptyObjects sets each nested object of the field names (deepest
-// first) to nil when all its fields are nil, so that an absent address is
-// null, not an object of nulls.
-func (p *soapPlan) nilEmptyObjects(r Record) {
-	for _, obj := range p.objects {
-		parent := r
-		for _, seg := range obj[:len(obj)-1] {
-			parent, _ = parent[seg].(map[string]any)
-		}
-		m, _ := parent[obj[len(obj)-1]].(map[string]any)
-		if m == nil {
-			continue
-		}
-		empty := true
-		for _, v := range m {
-			empty = empty && v == nil
-		}
-		if empty {
-			parent[obj[len(obj)-1]] = nil
-		}
-	}
 }
 
 // escapeXML writes s as XML character data: markup characters become

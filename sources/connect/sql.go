@@ -251,7 +251,7 @@ func (s *SQL) Fetch(ctx context.Context, keys []string) (map[string][]Record, er
 		for _, f := range s.fields {
 			setField(r, f.target, vals[f.col])
 		}
-		s.nilEmptyObjects(r)
+		nilEmptyObjects(r, s.objects)
 		out[key] = append(out[key], r)
 		return nil
 	})
@@ -270,28 +270,6 @@ func keyText(v any) (string, bool) {
 		return string(x), true
 	}
 	return "", false
-}
-
-// nilEmptyObjects sets each nested object whose fields are all nil to nil,
-// deepest first, so that an absent unit is null, not an object of nulls.
-func (s *SQL) nilEmptyObjects(r Record) {
-	for _, obj := range s.objects {
-		parent := r
-		for _, seg := range obj[:len(obj)-1] {
-			parent, _ = parent[seg].(map[string]any)
-		}
-		m, _ := parent[obj[len(obj)-1]].(map[string]any)
-		if m == nil {
-			continue
-		}
-		empty := true
-		for _, v := range m {
-			empty = empty && v == nil
-		}
-		if empty {
-			parent[obj[len(obj)-1]] = nil
-		}
-	}
 }
 
 var _ Connector = (*SQL)(nil)
