@@ -240,7 +240,7 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 			}
 			b.WriteString(s)
 			if d.res.Subjects != nil {
-				b.WriteString(subjectsFunc(d.obj, d.res))
+				b.WriteString(subjectsFunc(d.obj, d.res, templates.CurrentImports.Lookup(modelPkg)))
 			}
 		}
 		b.WriteString("// DeclaredRecords maps each declared type to a zero record of it, for\n")
@@ -320,11 +320,37 @@ func decodeFunc(o *codegen.Object, r *declare.Resource) (string, error) {
 	return b.String(), nil
 }
 
-// subjectsFunc writes DataSubjects from the declaration's subjects.
-func subjectsFunc(o *codegen.Object, r *declare.Resource) string {
-	model := templates.CurrentImports.Lookup(modelPkg)
+// subjectsFunc writes DataSubjects from the declaration's subjects. A
+// subject field that is null says "no person" only when the record holds no
+// other personal value: if it does, the record's person is unknown, and an
+// unknown subject (model.Subject{}) counts as protected, so the record's
+// personal fields are denied rather than served as "about no one". Fields
+// that return a record of their own (invoiceRecipient: Person) are decided
+// on that record, not on this one, and do not count here.
+// model is the alias of sources/model in the file being written.
+func subjectsFunc(o *codegen.Object, r *declare.Resource, model string) string {
+	subjectField := map[string]bool{}
+	for _, s := range r.Subjects {
+		subjectField[s.Field()] = true
+	}
+	typePersonal := o.Definition.Directives.ForName("personal") != nil
+	otherPersonal := false
+	for _, f := range o.Fields {
+		if f.FieldDefinition == nil || subjectField[f.Name] || strings.HasPrefix(f.Name, "__") {
+			continue
+		}
+		personal := typePersonal || f.FieldDefinition.Directives.ForName("personal") != nil
+		if personal && !f.TypeReference.Definition.IsCompositeType() {
+			otherPersonal = true
+		}
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "// DataSubjects are the persons a %s names (declared in %s);\n// none when it names none.\n", o.Name, r.System.Pos.File)
+	fmt.Fprintf(&b, "// DataSubjects are the persons a %s names (declared in %s);\n", o.Name, r.System.Pos.File)
+	if otherPersonal {
+		b.WriteString("// an unknown person (counts as protected) when a subject is null, since the\n// record holds other personal data.\n")
+	} else {
+		b.WriteString("// none when it names none.\n")
+	}
 	fmt.Fprintf(&b, "func (r *%s) DataSubjects() %s.Subjects {\n", o.Name, model)
 	fmt.Fprintf(&b, "\tout := make([]%s.Subject, 0, %d)\n", model, len(r.Subjects))
 	for _, s := range r.Subjects {
@@ -344,7 +370,11 @@ func subjectsFunc(o *codegen.Object, r *declare.Resource) string {
 		if s.PersonalNumber != "" {
 			kind = "PersonalNumber"
 		}
-		fmt.Fprintf(&b, "\tif v := %s; v != \"\" {\n\t\tout = append(out, %s.Subject{%s: v})\n\t}\n", value, model, kind)
+		fmt.Fprintf(&b, "\tif v := %s; v != \"\" {\n\t\tout = append(out, %s.Subject{%s: v})\n\t}", value, model, kind)
+		if otherPersonal {
+			fmt.Fprintf(&b, " else {\n\t\tout = append(out, %s.Subject{}) // unknown: counts as protected\n\t}", model)
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\treturn %s.SubjectList(out...)\n}\n\n", model)
 	return b.String()
