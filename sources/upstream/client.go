@@ -356,6 +356,12 @@ func StatusError(status int) *Error {
 // bypassing the breaker, for readiness checks. path is relative to the base
 // URL and may carry a query ("api/v1/errands?limit=1").
 func (c *Client) Ping(ctx context.Context, path string) error {
+	return c.PingWith(ctx, path, nil)
+}
+
+// PingWith is Ping sending header (the system's credentials) too. A 401 or
+// 403 then fails the check: the upstream answers, but not to us.
+func (c *Client) PingWith(ctx context.Context, path string, header http.Header) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	ref, err := url.Parse(strings.TrimPrefix(path, "/"))
@@ -367,12 +373,18 @@ func (c *Client) Ping(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.opts.Name, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	if header != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%s: HTTP %d: the upstream refuses the configured credentials", c.opts.Name, resp.StatusCode)
+	}
 	if resp.StatusCode >= 500 {
 		return fmt.Errorf("%s: HTTP %d", c.opts.Name, resp.StatusCode)
 	}

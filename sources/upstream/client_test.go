@@ -186,3 +186,29 @@ func TestPingSendsItsQuery(t *testing.T) {
 		t.Errorf("probe reached %q, want /base/api/v1/errands|limit=1", got)
 	}
 }
+
+// TestPingWithSendsTheCredentials: a declared system's readiness probe
+// carries its credentials, and an upstream that refuses them fails the
+// check instead of passing as "answers".
+func TestPingWithSendsTheCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "right" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	c, err := NewClient(Options{Name: "probe", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.PingWith(ctx, "health", http.Header{"X-Api-Key": {"right"}}); err != nil {
+		t.Errorf("right key: %v", err)
+	}
+	if err := c.PingWith(ctx, "health", http.Header{"X-Api-Key": {"wrong"}}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong key: %v, want an HTTP 401 failure", err)
+	}
+	if err := c.Ping(ctx, "health"); err != nil {
+		t.Errorf("plain Ping counts any answer below 500: %v", err)
+	}
+}

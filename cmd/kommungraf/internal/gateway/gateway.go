@@ -454,7 +454,11 @@ func (g *Gateway) declaredEnv(ctx context.Context, sys *declare.System, sc confi
 	if probe == "" && sys.Connector == declare.ConnectorSOAP {
 		probe = "?wsdl" // a SOAP service publishes its description there
 	}
-	return env, func(ctx context.Context) error { return client.Ping(ctx, probe) }, nil
+	var probeHeader http.Header // credentials, when the system has them
+	if len(env.Header) > 0 {
+		probeHeader = env.Header
+	}
+	return env, func(ctx context.Context) error { return client.PingWith(ctx, probe, probeHeader) }, nil
 }
 
 // Handler is the gateway's HTTP handler.
