@@ -94,6 +94,7 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 		typ, list := "", false
 		if r := set.Resource(b.Resource); r != nil {
 			typ, list = r.Type, r.List
+			checkKeyKind(&ps, schema, b, def, r, where)
 		} else if bi, ok := builtin[b.Resource]; ok {
 			typ, list = bi.Type, bi.List
 		} else {
@@ -132,6 +133,26 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 		}
 	}
 	return ps.err()
+}
+
+// checkKeyKind refuses a binding whose key is not of the kind the resource's
+// records are found by: the key field's type must be the type of the
+// record's `by` field (a property's object id, an ID, is not a personnummer,
+// a String). A looser check than naming the parent field in the
+// declaration, but it keeps one kind of identifier from being sent where
+// another is expected (a personnummer in a URL that takes property ids).
+func checkKeyKind(ps *Problems, schema *ast.Schema, b Binding, parent *ast.Definition, r *Resource, where string) {
+	if r.By == "" {
+		return // one call per key, the records found by the call itself
+	}
+	kf := parent.Fields.ForName(b.Key)
+	rec := schema.Types[r.Type]
+	if kf == nil || rec == nil {
+		return // reported elsewhere
+	}
+	if bf := rec.Fields.ForName(r.By); bf != nil && bf.Type.Name() != kf.Type.Name() {
+		ps.add(b.Pos, "%s: @resource key %q is a %s, but resource %s finds its records by %s.%s, a %s", where, b.Key, kf.Type.Name(), r.FullName(), r.Type, r.By, bf.Type.Name())
+	}
 }
 
 // isRoot says typ is the schema's query, mutation or subscription type.

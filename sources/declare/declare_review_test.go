@@ -1,7 +1,6 @@
 package declare_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -92,18 +91,15 @@ func TestReviewTheGoodDeclarationStillLoads(t *testing.T) {
 	}
 }
 
-// TestReviewABindingFromAnotherKindOfKey (not fixed: the remedy is for the
-// declaration to name the parent field its key comes from, a change to the
-// format that is being reworked): a resource keyed by a property's object
-// id can be bound from any scalar field of any type. Bound from a person's
-// personnummer, every person's number is sent in the query string of the
-// waste-collection system, which was never meant to receive it (DIGG's
-// profile: no personnummer in URLs), and the field is always empty. Run with
-// KOMMUNGRAF_REVIEW_UNFIXED=1.
+// TestReviewABindingFromAnotherKindOfKey: a resource keyed by a property's
+// object id could be bound from any scalar field of any type. Bound from a
+// person's personnummer, every person's number would be sent in the query
+// string of the waste-collection system, which was never meant to receive
+// it (DIGG's profile: no personnummer in URLs). The key's type must now be
+// that of the records' `by` field (ID, not String). A key of the same type
+// but another meaning would still pass: naming the parent field in the
+// declaration is the full remedy.
 func TestReviewABindingFromAnotherKindOfKey(t *testing.T) {
-	if os.Getenv("KOMMUNGRAF_REVIEW_UNFIXED") == "" {
-		t.Skip("review finding not fixed yet; KOMMUNGRAF_REVIEW_UNFIXED=1 runs it")
-	}
 	err := load(t, good, `extend type Person { personalNumber: String @classification(level: 2)  bins: [Bin!] @resource(name: "sopor.bins", key: "personalNumber") }`)
 	if err == nil {
 		t.Fatal("Person.bins, keyed by the personnummer, was bound to sopor.bins, whose key is a property's object id (Bin.propertyId)")
