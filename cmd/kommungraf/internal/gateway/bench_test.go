@@ -113,15 +113,21 @@ func newBenchGateway(b *testing.B, s benchSetup) *benchGateway {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return wrapBenchGateway(b, gw, s.persona, gw.DevIssuer().Token)
+}
+
+// wrapBenchGateway is gw as a benchmark queries it: closed at the end, and
+// with persona's bearer token from issue when a persona is set.
+func wrapBenchGateway(b *testing.B, gw *gateway.Gateway, persona string, issue func(string) (string, error)) *benchGateway {
+	b.Helper()
 	b.Cleanup(func() { gw.Close() })
 	g := &benchGateway{gw: gw, handler: gw.Handler()}
-	if s.persona != "" {
-		tok, err := gw.DevIssuer().Token(s.persona)
+	if persona != "" {
+		tok, err := issue(persona)
 		if err != nil {
 			b.Fatal(err)
 		}
-		g.auth = "Bearer " + tok
-		g.forbiddenOK = true
+		g.auth, g.forbiddenOK = "Bearer "+tok, true
 	}
 	return g
 }

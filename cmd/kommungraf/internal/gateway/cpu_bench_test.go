@@ -227,15 +227,15 @@ func TestCPUBenchSimulators(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	urls, _ := json.Marshal([]string{r.NavetURL, r.ETjanstURL, r.GeodataURL})
+	urls, _ := json.Marshal([]string{r.NavetURL, r.ETjanstURL, r.GeodataURL, r.AvfallURL})
 	fmt.Printf("\n%s%s\n", simulatorsReady, urls)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
 // externalSimulators is the simulators' process.
 type externalSimulators struct {
-	cmd                 *exec.Cmd
-	navet, etjanst, geo string
+	cmd                         *exec.Cmd
+	navet, etjanst, geo, avfall string
 }
 
 // startSimulators starts the simulators' process with the school database
@@ -265,10 +265,10 @@ func startSimulators(b *testing.B, driver, dsn string) *externalSimulators {
 	for lines.Scan() {
 		if rest, ok := strings.CutPrefix(lines.Text(), simulatorsReady); ok {
 			var urls []string
-			if err := json.Unmarshal([]byte(rest), &urls); err != nil || len(urls) != 3 {
+			if err := json.Unmarshal([]byte(rest), &urls); err != nil || len(urls) != 4 {
 				b.Fatalf("simulators' process: %q", rest)
 			}
-			s.navet, s.etjanst, s.geo = urls[0], urls[1], urls[2]
+			s.navet, s.etjanst, s.geo, s.avfall = urls[0], urls[1], urls[2], urls[3]
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
 			return s
 		}
@@ -350,6 +350,9 @@ func newExternalGateway(b *testing.B, s *externalSimulators, driver, dsn string,
 	src := &cfg.Sources
 	src.Folkbokforing.URL, src.Folkbokforing.OrgNr, src.Folkbokforing.BestallningsID = s.navet, gateway.DemoOrgNr, gateway.DemoOrder
 	src.Etjanst.URL, src.Geodata.URL = s.etjanst, s.geo
+	avfall := src.Declared["avfall"] // the declared system, with its declaration's defaults
+	avfall.URL = s.avfall
+	src.Declared["avfall"] = avfall
 	src.Skoldatabas.Driver, src.Skoldatabas.DSN = driver, dsn
 	cfg.Auth.OIDC = config.OIDC{Issuer: dev.Issuer(), JWKSURL: idp.URL + "/demo/jwks.json", Audience: dev.Audience(), Algorithms: []string{dev.Algorithm()}}
 	cfg.Authz.AccessLog.File = filepath.Join(dir, "access.jsonl")
@@ -363,16 +366,7 @@ func newExternalGateway(b *testing.B, s *externalSimulators, driver, dsn string,
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { gw.Close() })
-	g := &benchGateway{gw: gw, handler: gw.Handler()}
-	if setup.persona != "" {
-		tok, err := dev.Token(setup.persona)
-		if err != nil {
-			b.Fatal(err)
-		}
-		g.auth, g.forbiddenOK = "Bearer "+tok, true
-	}
-	return g
+	return wrapBenchGateway(b, gw, setup.persona, dev.Token)
 }
 
 // schoolDatabase is the school database of a benchmark with the simulators
