@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/oauth2"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -50,6 +52,12 @@ type Options struct {
 	MaxConcurrent int
 	// Transport is the HTTP transport (default: a tuned clone of http.DefaultTransport).
 	Transport http.RoundTripper
+	// TLS is the default transport's TLS configuration (TLSFiles.Config):
+	// the upstream's CA and the client certificate for mutual TLS.
+	TLS *tls.Config
+	// OAuth2, when set, puts a bearer token from its token endpoint on
+	// every call (and on the readiness probe).
+	OAuth2 *ClientCredentials
 	// Metrics records calls; nil records nothing.
 	Metrics *Metrics
 	// Logger receives failure details that clients never see (default slog.Default()).
@@ -157,7 +165,19 @@ func NewClient(opts Options) (*Client, error) {
 		t.MaxIdleConnsPerHost = max(64, opts.MaxConcurrent)
 		t.MaxIdleConns = t.MaxIdleConnsPerHost
 		t.ResponseHeaderTimeout = opts.Timeout
+		if opts.TLS != nil {
+			t.TLSClientConfig = opts.TLS
+		}
 		transport = t
+	}
+	if opts.OAuth2 != nil {
+		if err := opts.OAuth2.Check(); err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+		}
+		if base.Scheme == "http" && !IsLoopback(base) {
+			return nil, fmt.Errorf("upstream %s: base URL %q: a bearer token would travel in clear; want https", opts.Name, opts.BaseURL)
+		}
+		transport = &oauth2.Transport{Source: opts.OAuth2.tokenSource(opts.TLS, opts.Timeout), Base: transport}
 	}
 	c := &Client{opts: opts, base: base, slots: semaphore.NewWeighted(int64(opts.MaxConcurrent)), http: &http.Client{
 		Transport: transport,
@@ -296,6 +316,9 @@ func (c *Client) attempt(parent context.Context, req Request) (*Response, error)
 	}
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
+		if e := c.tokenError(req.Operation, err); e != nil {
+			return nil, e
+		}
 		return nil, c.transportError(ctx, req.Operation, err)
 	}
 	defer hresp.Body.Close()
@@ -378,6 +401,9 @@ func (c *Client) PingWith(ctx context.Context, path string, header http.Header) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if e := c.tokenError("probe", err); e != nil {
+			return e
+		}
 		return fmt.Errorf("%s: %w", c.opts.Name, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

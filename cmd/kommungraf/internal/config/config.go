@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
+	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
 // Config is the whole configuration.
@@ -276,6 +278,67 @@ type HTTPSource struct {
 	// upstream's contract allows one client. Calls over it queue
 	// (kommungraf_upstream_queue_seconds).
 	MaxConcurrent int `yaml:"maxConcurrent"`
+	// TLS is the connection's own trust and identity: the CA bundle the
+	// upstream's certificate must chain to (instead of the system's
+	// roots) and a client certificate for mutual TLS, as PEM files.
+	TLS *UpstreamTLS `yaml:"tls"`
+	// OAuth2 puts a bearer token on every call, fetched with the client
+	// credentials grant and renewed before it expires.
+	OAuth2 *UpstreamOAuth2 `yaml:"oauth2"`
+}
+
+// UpstreamTLS names an upstream's CA bundle and Kommungraf's client
+// certificate and key for it (PEM files; keep the key readable by the
+// gateway only).
+type UpstreamTLS struct {
+	CAFile   string `yaml:"caFile"`
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// UpstreamOAuth2 is an upstream's OAuth 2.0 client: its token endpoint,
+// the client id, and the environment variable that holds the client
+// secret (never the secret itself).
+type UpstreamOAuth2 struct {
+	TokenURL        string   `yaml:"tokenURL"`
+	ClientID        string   `yaml:"clientId"`
+	ClientSecretEnv string   `yaml:"clientSecretEnv"`
+	Scopes          []string `yaml:"scopes"`
+	// Params are extra form values of the token request, such as
+	// audience or resource.
+	Params map[string]string `yaml:"params"`
+}
+
+// Credentials are the upstream client's TLS configuration and OAuth 2.0
+// client, read from the files and the environment they name.
+func (s HTTPSource) Credentials() (*tls.Config, *upstream.ClientCredentials, error) {
+	var conf *tls.Config
+	if s.TLS != nil {
+		c, err := upstream.TLSFiles{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile}.Config()
+		if err != nil {
+			return nil, nil, err
+		}
+		conf = c
+	}
+	if s.OAuth2 == nil {
+		return conf, nil, nil
+	}
+	o := s.OAuth2
+	if o.ClientSecretEnv == "" {
+		return nil, nil, errors.New("oauth2.clientSecretEnv is required (the environment variable with the client secret)")
+	}
+	secret := os.Getenv(o.ClientSecretEnv)
+	if secret == "" {
+		return nil, nil, fmt.Errorf("oauth2: environment variable %s is not set", o.ClientSecretEnv)
+	}
+	cc := &upstream.ClientCredentials{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: secret, Scopes: o.Scopes, Params: o.Params}
+	if err := cc.Check(); err != nil {
+		return nil, nil, err
+	}
+	if u, err := url.Parse(s.URL); err == nil && u.Scheme == "http" && !upstream.IsLoopback(u) {
+		return nil, nil, fmt.Errorf("url %q: a bearer token would travel in clear; want https with oauth2", s.URL)
+	}
+	return conf, cc, nil
 }
 
 // RegistryMaxConcurrent is the registry's default maxConcurrent. It has no
@@ -709,6 +772,9 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 		}
 		if s.Timeout < 0 || s.RetryBackoff < 0 || s.BreakerOpen < 0 || s.MaxBodyBytes < 0 || s.Retries < -1 || s.MaxConcurrent < 0 {
 			bad("sources.%s: timeouts, sizes and retries must not be negative", name)
+		}
+		if _, _, err := s.Credentials(); err != nil {
+			bad("sources.%s.%v", name, err)
 		}
 	}
 	checkHTTP("folkbokforing", c.Sources.Folkbokforing.HTTPSource)

@@ -284,30 +284,47 @@ func (g *Gateway) startDemo(ctx context.Context, opts Options) error {
 	return nil
 }
 
-func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slog.Logger) upstream.Options {
+// httpOptions are the call stack's options of an HTTP or SOAP system, from
+// its configuration, credentials included.
+func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slog.Logger) (upstream.Options, error) {
+	conf, oauth, err := s.Credentials()
+	if err != nil {
+		return upstream.Options{}, fmt.Errorf("sources.%s.%w", name, err)
+	}
 	return upstream.Options{
 		Name: name, BaseURL: s.URL, Timeout: s.Timeout, MaxBodyBytes: s.MaxBodyBytes,
 		Retries: s.Retries, RetryBackoff: s.RetryBackoff,
 		BreakerFailures: s.BreakerFailures, BreakerOpen: s.BreakerOpen,
-		MaxConcurrent: s.MaxConcurrent, Metrics: m, Logger: log,
-	}
+		MaxConcurrent: s.MaxConcurrent, TLS: conf, OAuth2: oauth, Metrics: m, Logger: log,
+	}, nil
 }
 
 func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 	m := g.upstreamMetrics()
 	s := g.cfg.Sources
+	registryOpts, err := httpOptions("folkbokforing", s.Folkbokforing.HTTPSource, m, g.log)
+	if err != nil {
+		return loaders.Sources{}, err
+	}
 	registry, err := soap.NewNavet(soap.NavetOptions{
-		Options: httpOptions("folkbokforing", s.Folkbokforing.HTTPSource, m, g.log),
-		OrgNr:   s.Folkbokforing.OrgNr, BestallningsID: s.Folkbokforing.BestallningsID,
+		Options: registryOpts, OrgNr: s.Folkbokforing.OrgNr, BestallningsID: s.Folkbokforing.BestallningsID,
 	})
 	if err != nil {
 		return loaders.Sources{}, fmt.Errorf("folkbokforing: %w", err)
 	}
-	errands, err := rest.NewETjanst(httpOptions("etjanst", s.Etjanst, m, g.log))
+	errandsOpts, err := httpOptions("etjanst", s.Etjanst, m, g.log)
+	if err != nil {
+		return loaders.Sources{}, err
+	}
+	errands, err := rest.NewETjanst(errandsOpts)
 	if err != nil {
 		return loaders.Sources{}, fmt.Errorf("etjanst: %w", err)
 	}
-	geo, err := rest.NewGeodata(httpOptions("geodata", s.Geodata, m, g.log))
+	geoOpts, err := httpOptions("geodata", s.Geodata, m, g.log)
+	if err != nil {
+		return loaders.Sources{}, err
+	}
+	geo, err := rest.NewGeodata(geoOpts)
 	if err != nil {
 		return loaders.Sources{}, fmt.Errorf("geodata: %w", err)
 	}
@@ -438,7 +455,11 @@ func (g *Gateway) declaredEnv(ctx context.Context, sys *declare.System, sc confi
 		g.declaredStores = append(g.declaredStores, store)
 		return connect.Env{Store: store}, store.Ping, nil
 	}
-	client, err := upstream.NewClient(httpOptions(sys.Name, sc.HTTPSource, m, g.log))
+	opts, err := httpOptions(sys.Name, sc.HTTPSource, m, g.log)
+	if err != nil {
+		return connect.Env{}, nil, err
+	}
+	client, err := upstream.NewClient(opts)
 	if err != nil {
 		return connect.Env{}, nil, fmt.Errorf("%s: %w", sys.Name, err)
 	}
