@@ -95,6 +95,9 @@ type Cache struct {
 	invMu sync.RWMutex
 	gen   atomic.Uint64
 
+	// shapes holds each shaped store's "shape:", by "source:entity".
+	shapes sync.Map
+
 	probing atomic.Bool    // a Degraded probe is under way
 	probes  sync.WaitGroup // Degraded probes, waited for by Close
 
@@ -456,9 +459,11 @@ func (c *Cache) localSet(gen uint64, items []localItem) {
 	}
 }
 
-// key is the cache key of one record.
+// key is the cache key of one record, with its store's shape.
 func (c *Cache) key(source, entity, key string) string {
-	return c.prefix(source, entity) + key
+	shape, _ := c.shapes.Load(source + ":" + entity)
+	s, _ := shape.(string)
+	return c.prefix(source, entity) + s + key
 }
 
 // prefix is the common start of the keys of source/entity, or of the whole

@@ -19,6 +19,11 @@ type Policy struct {
 	// StaleIfError is how long after its TTL a record may still be served
 	// when the upstream fails. Records live in Redis for TTL+StaleIfError.
 	StaleIfError time.Duration
+	// Shape, when set, is part of every key of the store after the entity:
+	// a fingerprint of what the records hold (declare.Resource.Shape), so a
+	// record of another shape, cached before a deployment changed it, is
+	// never read. Invalidating the entity drops every shape.
+	Shape string
 }
 
 // Stale reports a record served past its TTL because the upstream failed.
@@ -105,6 +110,14 @@ func NewStore[V any](c *Cache, source, entity string, p Policy, sensitivity Sens
 			panic(err)
 		}
 	}
+	prefix := c.prefix(source, entity)
+	if p.Shape != "" {
+		if err := validName("shape", p.Shape); err != nil {
+			panic(err)
+		}
+		prefix += p.Shape + ":"
+		c.shapes.Store(source+":"+entity, p.Shape+":")
+	}
 	if sensitivity != Ordinary && sensitivity != Level3 {
 		panic(fmt.Sprintf("cache: NewStore %s/%s: unknown sensitivity %d", source, entity, sensitivity))
 	}
@@ -113,7 +126,7 @@ func NewStore[V any](c *Cache, source, entity string, p Policy, sensitivity Sens
 		c:      c,
 		source: source,
 		entity: entity,
-		prefix: c.prefix(source, entity),
+		prefix: prefix,
 		p:      p,
 		sealed: sensitivity == Level3,
 		m:      c.metrics.forStore(source, entity),

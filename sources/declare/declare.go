@@ -11,6 +11,9 @@
 package declare
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -734,4 +737,55 @@ func Load(files []File, schema *ast.Schema, builtins []Builtin, extra ...Extra) 
 		return nil, err
 	}
 	return set, nil
+}
+
+// Shape is a fingerprint of what the resource's records hold: the call,
+// the mapping, the key, the subjects and the sealing, as written (places
+// and the cache policy left out). The record cache puts it in every key,
+// so a record cached before the declaration changed is never read as one
+// of the new shape: it lacks the new fields, or names subjects another way.
+func (r *Resource) Shape() string {
+	type field struct{ Name, Path string }
+	type call struct {
+		Get     string
+		MaxKeys int
+	}
+	s := struct {
+		Type, By         string
+		List, Level3     bool
+		Fields, Subjects []field
+		Batch, One       call
+		Records          string
+		Format           string
+		SOAP, SQL        any
+	}{Type: r.Type, By: r.By, List: r.List, Level3: r.Level3}
+	for _, f := range r.Fields {
+		s.Fields = append(s.Fields, field{f.Name, strings.Join(f.Path, ".")})
+	}
+	for _, sub := range r.Subjects {
+		s.Subjects = append(s.Subjects, field{sub.PartyID, sub.PersonalNumber})
+	}
+	if h := r.HTTP; h != nil {
+		if h.Batch != nil {
+			s.Batch = call{h.Batch.Get, h.Batch.MaxKeys}
+		}
+		if h.One != nil {
+			s.One = call{h.One.Get, h.One.MaxKeys}
+		}
+		s.Records, s.Format = strings.Join(h.Records, "."), h.Format
+	}
+	if r.SOAP != nil {
+		_ = r.SOAP.Decode(&s.SOAP)
+	}
+	if r.SQL != nil {
+		_ = r.SQL.Decode(&s.SQL)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		// A SOAP or SQL part with a key that is not a string: fmt prints
+		// maps sorted by key, and nothing above is a pointer.
+		b = fmt.Appendf(nil, "%#v", s)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
 }

@@ -229,3 +229,40 @@ resources:
 		t.Fatalf("parsed %+v", sys)
 	}
 }
+
+// TestShapeFollowsWhatTheRecordsHold: a resource's shape (part of its
+// record cache keys) changes with the mapping, the call, the subjects and
+// the sealing, and not with comments, blank lines or the cache policy.
+func TestShapeFollowsWhatTheRecordsHold(t *testing.T) {
+	shape := func(decl string) string {
+		t.Helper()
+		set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(decl)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set.Resource("sopor.bins").Shape()
+	}
+	base := shape(good)
+	if len(base) != 12 {
+		t.Fatalf("shape %q: want 12 hex digits", base)
+	}
+	for name, decl := range map[string]string{
+		"comments and blank lines": strings.Replace(good, "resources:\n", "# the bins\n\nresources:\n", 1),
+		"cache policy":             strings.Replace(good, "cache: { ttl: 1h }", "cache: { ttl: 5m, staleIfError: 1h }", 1),
+	} {
+		if got := shape(decl); got != base {
+			t.Errorf("%s changed the shape: %s, was %s", name, got, base)
+		}
+	}
+	for name, decl := range map[string]string{
+		"a field's path":  strings.Replace(good, "payerId: payer.partyId", "payerId: payer.id", 1),
+		"a new field":     strings.Replace(good, "size: size\n", "size: size\n      colour: colour\n", 1),
+		"the call":        strings.Replace(good, "api/bins?ids={keys}", "api/v2/bins?ids={keys}", 1),
+		"the records":     strings.Replace(good, "records: items", "records: data.items", 1),
+		"level 3 sealing": strings.Replace(good, "cache: { ttl: 1h }", "cache: { ttl: 1h }\n    level3: true", 1),
+	} {
+		if got := shape(decl); got == base {
+			t.Errorf("%s kept the shape %s", name, base)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type Resource struct {
 	Cache cache.Policy
 	// Level3 seals its records in Redis.
 	Level3 bool
+	// Shape is the fingerprint of its records (declare.Resource.Shape),
+	// part of every cache key.
+	Shape string
 }
 
 // FullName is system.resource.
@@ -68,7 +71,9 @@ func newResources(c *Caching, defs []Resource) map[string]*resource {
 			if d.Level3 {
 				sens = cache.Level3
 			}
-			r.store = cache.NewStore[[]connect.Record](c.Cache, d.System, d.Name, d.Cache, sens)
+			p := d.Cache
+			p.Shape = d.Shape
+			r.store = cache.NewStore[[]connect.Record](c.Cache, d.System, d.Name, p, sens)
 		}
 		out[d.FullName()] = r
 	}

@@ -404,7 +404,7 @@ func (g *Gateway) openDeclared(ctx context.Context, m *upstream.Metrics) ([]load
 				policy = cache.Policy{TTL: p.TTL, NegativeTTL: p.NegativeTTL, StaleIfError: p.StaleIfError}
 			}
 			out = append(out, loaders.Resource{
-				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3, Cache: policy,
+				System: sys.Name, Name: r.Name, Connector: conn, Level3: r.Level3, Cache: policy, Shape: r.Shape(),
 			})
 		}
 		if check != nil {
