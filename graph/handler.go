@@ -23,6 +23,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/graph/gqlmodel"
 	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/tracing"
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
@@ -116,6 +117,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 		// gqlgen runs the first extension used outermost.
 		srv.Use(opts.Dispatch)
 	}
+	srv.Use(operationTrace{}) // tracing.go
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -240,7 +242,7 @@ func (m *requestMetrics) InterceptResponse(ctx context.Context, next graphql.Res
 		}
 		op = m.operationLabel(name)
 	}
-	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	tracing.Observe(ctx, m.duration.WithLabelValues(op), time.Since(start).Seconds())
 	if resp != nil {
 		for _, e := range resp.Errors {
 			code, _ := e.Extensions["code"].(string)

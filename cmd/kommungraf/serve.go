@@ -17,6 +17,7 @@ import (
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/sources/sim"
+	"github.com/kommungraf/kommungraf/sources/tracing"
 )
 
 // serveOptions are serve's flags.
@@ -131,10 +132,11 @@ func newLogger(c config.Log) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Lines logged with a request's context carry its trace_id and span_id.
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(tracing.LogHandler(slog.NewTextHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(os.Stderr, opts)))
 }
 
 // printDemoTokens prints the development credentials of the demo personas:

@@ -7,14 +7,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/sqldb"
+	"github.com/kommungraf/kommungraf/sources/tracing"
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
@@ -109,7 +112,12 @@ func through[V any](s *cache.Store[V], fetch func(context.Context, []string) (ma
 		return fetch
 	}
 	return func(ctx context.Context, keys []string) (map[string]V, error) {
-		found, stale, err := s.Fetch(ctx, keys, fetch)
+		var misses atomic.Int64
+		found, stale, err := s.Fetch(ctx, keys, func(ctx context.Context, m []string) (map[string]V, error) {
+			misses.Add(int64(len(m)))
+			return fetch(ctx, m)
+		})
+		trace.SpanFromContext(ctx).SetAttributes(tracing.CacheHits.Int64(int64(len(keys)) - misses.Load()))
 		if len(stale) > 0 {
 			if l, ok := Lookup(ctx); ok {
 				l.noteStale(stale)

@@ -187,7 +187,7 @@ func (l *Loaders) declared(name string) (*Loader[[]connect.Record], *resource) {
 	defer l.declaredMu.Unlock()
 	ld := l.declaredLoaders[name]
 	if ld == nil {
-		ld = newCachedLoader(l.opts, l.disp, r.store, r.fetch)
+		ld = newCachedLoader(l.opts, l.disp, loaderName{r.def.System, r.def.Name}, r.store, r.fetch)
 		if l.declaredLoaders == nil {
 			l.declaredLoaders = map[string]*Loader[[]connect.Record]{}
 		}

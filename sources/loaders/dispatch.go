@@ -8,6 +8,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kommungraf/kommungraf/sources/tracing"
 )
 
 // A dispatcher decides when one request's loaders call their upstreams: when
@@ -346,13 +349,16 @@ type Batched[K comparable, V any] struct {
 	t  *track[K]
 }
 
-func newBatched[K comparable, V any](o Options, d *dispatcher, batch dataloader.BatchFunc[K, V]) *Batched[K, V] {
+func newBatched[K comparable, V any](o Options, d *dispatcher, n loaderName, batch dataloader.BatchFunc[K, V]) *Batched[K, V] {
 	if o.Disabled {
 		d = nil
 	}
 	t := newTrack[K](d)
 	wrapped := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		defer t.answered(keys)
+		ctx, span := tracing.Tracer().Start(ctx, "loader.batch", trace.WithAttributes(
+			tracing.Source.String(n.source), tracing.Entity.String(n.entity), tracing.Keys.Int(len(keys))))
+		defer span.End()
 		return batch(ctx, keys)
 	}
 	var dl *dataloader.Loader[K, V]
@@ -368,6 +374,10 @@ func newBatched[K comparable, V any](o Options, d *dispatcher, batch dataloader.
 	t.dl = dl
 	return &Batched[K, V]{dl: dl, t: t}
 }
+
+// loaderName is what a loader's batches are called in traces: its source and
+// entity, as its cache store's.
+type loaderName struct{ source, entity string }
 
 // Load returns a thunk of the key's value.
 func (b *Batched[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {

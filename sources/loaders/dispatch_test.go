@@ -53,7 +53,7 @@ func (d *dispatcher) count() int {
 func TestLevelIsOneBatchHoweverLateItsLastKey(t *testing.T) {
 	d := newDispatcher(time.Hour, newFlushMetrics(nil))
 	rec := &recorder{}
-	b := newBatched(Options{}, d, rec.batch)
+	b := newBatched(Options{}, d, loaderName{"test", "keys"}, rec.batch)
 	ctx := context.Background()
 	root := d.begin([]childField{{"a", true}, {"b", true}, {"c", true}})
 
@@ -94,7 +94,7 @@ func TestLevelIsOneBatchHoweverLateItsLastKey(t *testing.T) {
 func TestThunkOutsideAnOperationDoesNotWait(t *testing.T) {
 	d := newDispatcher(time.Hour, newFlushMetrics(nil))
 	rec := &recorder{}
-	b := newBatched(Options{}, d, rec.batch)
+	b := newBatched(Options{}, d, loaderName{"test", "keys"}, rec.batch)
 	th1 := b.Load(context.Background(), "1")
 	th2 := b.Load(context.Background(), "2")
 	if v, err := th1(); err != nil || v != "v1" {
@@ -113,7 +113,7 @@ func TestThunkOutsideAnOperationDoesNotWait(t *testing.T) {
 func TestPrimedKeyDoesNotBlock(t *testing.T) {
 	d := newDispatcher(time.Hour, newFlushMetrics(nil))
 	rec := &recorder{}
-	b := newBatched(Options{}, d, rec.batch)
+	b := newBatched(Options{}, d, loaderName{"test", "keys"}, rec.batch)
 	root := d.begin([]childField{{"a", true}})
 	fc := rootField("a")
 	b.Prime(context.Background(), "1", "primed")

@@ -17,8 +17,8 @@ type Loader[V any] struct {
 	store *cache.Store[V]
 }
 
-func newCachedLoader[V any](o Options, d *dispatcher, store *cache.Store[V], fetch func(context.Context, []string) (map[string]V, error)) *Loader[V] {
-	return &Loader[V]{b: newBatched(o, d, fromMap(through(store, fetch))), store: store}
+func newCachedLoader[V any](o Options, d *dispatcher, n loaderName, store *cache.Store[V], fetch func(context.Context, []string) (map[string]V, error)) *Loader[V] {
+	return &Loader[V]{b: newBatched(o, d, n, fromMap(through(store, fetch))), store: store}
 }
 
 // Load returns a thunk of the key's value.

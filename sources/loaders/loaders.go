@@ -158,19 +158,19 @@ func (f *Factory) New() *Loaders {
 	// bound on concurrent calls is the upstream's, shared by all requests
 	// (upstream.Options.MaxConcurrent), not one per batch.
 	registry := fanOutMap(f.stamped)
-	l.Person = newCachedLoader(o, d, st.person, registry)
-	l.PersonFresh = newCachedLoader(o, d, nil, registry)
-	l.PersonalNumber = newCachedLoader(o, d, st.pnrByParty, src.Errands.PersonalNumbersByParty)
-	l.Party = newCachedLoader(o, d, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
-	l.Errand = newCachedLoader(o, d, st.errand, src.Errands.ErrandsByNumber)
-	l.ErrandsByParty = newCachedLoader(o, d, st.errandsByParty, src.Errands.ErrandsByParty)
-	l.Property = newCachedLoader(o, d, st.property, src.Geodata.PropertiesByID)
-	l.Owners = newCachedLoader(o, d, st.owners, fanOutMap(src.Geodata.Owners))
-	l.SchoolUnit = newCachedLoader(o, d, st.unit, src.School.SchoolUnitsByCode)
-	l.UnitPlacements = newBatched(o, d, f.unitPlacements)
-	l.PersonPlacements = newCachedLoader(o, d, st.personPlacements, src.School.PlacementsByPerson)
-	l.Diets = newCachedLoader(o, d, st.diets, src.School.DietsByPerson)
-	l.Absences = newCachedLoader(o, d, st.absences, src.School.AbsencesByPerson)
+	l.Person = newCachedLoader(o, d, loaderName{SourceRegistry, "person"}, st.person, registry)
+	l.PersonFresh = newCachedLoader(o, d, loaderName{SourceRegistry, "person-fresh"}, nil, registry)
+	l.PersonalNumber = newCachedLoader(o, d, loaderName{SourceErrands, "party-pnr"}, st.pnrByParty, src.Errands.PersonalNumbersByParty)
+	l.Party = newCachedLoader(o, d, loaderName{SourceErrands, "pnr-party"}, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
+	l.Errand = newCachedLoader(o, d, loaderName{SourceErrands, "errand"}, st.errand, src.Errands.ErrandsByNumber)
+	l.ErrandsByParty = newCachedLoader(o, d, loaderName{SourceErrands, "errands-by-party"}, st.errandsByParty, src.Errands.ErrandsByParty)
+	l.Property = newCachedLoader(o, d, loaderName{SourceGeodata, "property"}, st.property, src.Geodata.PropertiesByID)
+	l.Owners = newCachedLoader(o, d, loaderName{SourceGeodata, "owners"}, st.owners, fanOutMap(src.Geodata.Owners))
+	l.SchoolUnit = newCachedLoader(o, d, loaderName{SourceSchool, "unit"}, st.unit, src.School.SchoolUnitsByCode)
+	l.UnitPlacements = newBatched(o, d, loaderName{SourceSchool, "unit-placements"}, f.unitPlacements)
+	l.PersonPlacements = newCachedLoader(o, d, loaderName{SourceSchool, "person-placements"}, st.personPlacements, src.School.PlacementsByPerson)
+	l.Diets = newCachedLoader(o, d, loaderName{SourceSchool, "diets"}, st.diets, src.School.DietsByPerson)
+	l.Absences = newCachedLoader(o, d, loaderName{SourceSchool, "absences"}, st.absences, src.School.AbsencesByPerson)
 	return l
 }
 

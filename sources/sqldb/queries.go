@@ -26,8 +26,10 @@ const (
 // shown to clients) is logged.
 func (s *Store) query(ctx context.Context, op string, keys int, text string, a *args, scan func(*sql.Rows) error) error {
 	start := time.Now()
+	ctx, end := upstream.StartCall(ctx, s.system, op)
 	err := s.run(ctx, op, keys, text, a, scan)
-	s.metrics.Observe(s.system, op, err, time.Since(start))
+	end(err)
+	s.metrics.Observe(ctx, s.system, op, err, time.Since(start))
 	if err != nil {
 		s.log.WarnContext(ctx, "upstream call failed", "source", s.system, "operation", op, "error", err.Error())
 	}

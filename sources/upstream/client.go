@@ -16,8 +16,15 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/kommungraf/kommungraf/sources/tracing"
 )
 
 // Options configures the client of one upstream system.
@@ -217,6 +224,7 @@ var errBreakerNeutral = errors.New("call abandoned by caller")
 // Do runs one call through the stack. The returned error is always an *Error.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
+	ctx, end := StartCall(ctx, c.opts.Name, req.Operation)
 	resp, err := c.breaker.Execute(func() (*Response, error) { return c.withRetries(ctx, req) })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		err = &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Unavailable, Err: err}
@@ -225,7 +233,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if err != nil && !errors.As(err, &ue) {
 		err = &Error{Source: c.opts.Name, Operation: req.Operation, Kind: Unavailable, Err: err}
 	}
-	c.opts.Metrics.observe(c.opts.Name, req.Operation, err, time.Since(start))
+	c.opts.Metrics.observe(ctx, c.opts.Name, req.Operation, err, time.Since(start))
+	end(err)
 	if err != nil && KindOf(err) != NotFound {
 		c.opts.Logger.WarnContext(ctx, "upstream call failed", "source", c.opts.Name, "operation", req.Operation, "error", err.Error())
 	}
@@ -314,13 +323,24 @@ func (c *Client) attempt(parent context.Context, req Request) (*Response, error)
 	if id := RequestIDFromContext(parent); id != "" {
 		hreq.Header.Set("X-Request-Id", id)
 	}
+	// One client span per attempt; its context travels to the upstream as
+	// the W3C traceparent. No URL on it: a query string may carry a
+	// personnummer or a party id.
+	ctx, span := tracing.Tracer().Start(ctx, "HTTP "+method, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("server.address", u.Host)))
+	defer span.End()
+	hreq = hreq.WithContext(ctx)
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(hreq.Header))
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
-		if e := c.tokenError(req.Operation, err); e != nil {
-			return nil, e
+		e := c.tokenError(req.Operation, err)
+		if e == nil {
+			e = c.transportError(ctx, req.Operation, err)
 		}
-		return nil, c.transportError(ctx, req.Operation, err)
+		endSpan(span, e)
+		return nil, e
 	}
+	span.SetAttributes(attribute.Int("http.response.status_code", hresp.StatusCode))
 	defer hresp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hresp.Body, c.opts.MaxBodyBytes+1))
 	if err != nil {
@@ -340,9 +360,36 @@ func (c *Client) attempt(parent context.Context, req Request) (*Response, error)
 	}
 	if e := classify(resp); e != nil {
 		e.Source, e.Operation = c.opts.Name, req.Operation
+		endSpan(span, e)
 		return nil, e
 	}
 	return resp, nil
+}
+
+// StartCall starts the span of one call to an upstream's operation (an
+// HTTP call with its attempts below it, or an SQL query); end records the
+// outcome and ends it.
+func StartCall(ctx context.Context, source, operation string) (_ context.Context, end func(error)) {
+	ctx, span := tracing.Tracer().Start(ctx, "upstream.call", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(tracing.Source.String(source), tracing.Operation.String(operation)))
+	return ctx, func(err error) {
+		endSpan(span, err)
+		span.End()
+	}
+}
+
+// endSpan records a call's outcome on its span: the failure's kind, never
+// its text (which may hold an upstream's fault string). A not-found is
+// "ok", as in the metrics: the upstream answered, and a trace must not
+// tell that a person hidden from the caller exists.
+func endSpan(span trace.Span, err error) {
+	if err == nil || KindOf(err) == NotFound {
+		span.SetAttributes(tracing.Outcome.String("ok"))
+		return
+	}
+	code := KindOf(err).Code()
+	span.SetAttributes(tracing.Outcome.String(strings.ToLower(code)))
+	span.SetStatus(codes.Error, code)
 }
 
 func (c *Client) transportError(ctx context.Context, op string, err error) *Error {

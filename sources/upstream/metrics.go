@@ -1,11 +1,14 @@
 package upstream
 
 import (
+	"context"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/kommungraf/kommungraf/sources/tracing"
 )
 
 // Metrics are the upstream call metrics. A nil *Metrics records nothing.
@@ -42,12 +45,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Observe records one call that did not go through a Client (the SQL source).
-func (m *Metrics) Observe(source, operation string, err error, d time.Duration) {
-	m.observe(source, operation, err, d)
+// Observe records one call that did not go through a Client (the SQL
+// source); ctx's span, if sampled, is the duration's exemplar.
+func (m *Metrics) Observe(ctx context.Context, source, operation string, err error, d time.Duration) {
+	m.observe(ctx, source, operation, err, d)
 }
 
-func (m *Metrics) observe(source, operation string, err error, d time.Duration) {
+func (m *Metrics) observe(ctx context.Context, source, operation string, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -59,7 +63,7 @@ func (m *Metrics) observe(source, operation string, err error, d time.Duration) 
 		outcome = strings.ToLower(KindOf(err).Code())
 	}
 	m.calls.WithLabelValues(source, operation, outcome).Inc()
-	m.duration.WithLabelValues(source, operation).Observe(d.Seconds())
+	tracing.Observe(ctx, m.duration.WithLabelValues(source, operation), d.Seconds())
 }
 
 func (m *Metrics) queued(source string, d time.Duration) {

@@ -39,6 +39,7 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Authz    Authz    `yaml:"authz"`
 	Log      Log      `yaml:"log"`
+	Tracing  Tracing  `yaml:"tracing"`
 
 	// envProblems are environment overrides that did not parse.
 	envProblems []error
@@ -430,6 +431,22 @@ type Redis struct {
 	URL string `yaml:"url"`
 }
 
+// Tracing exports OpenTelemetry traces over OTLP/HTTP: a span per GraphQL
+// operation, loader batch and upstream call (sources/tracing).
+type Tracing struct {
+	// Endpoint is the collector's OTLP/HTTP base URL, such as
+	// http://otel-collector:4318 (traces go to /v1/traces); empty exports
+	// nothing. Headers the collector needs come from the SDK's own
+	// environment variable OTEL_EXPORTER_OTLP_HEADERS.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of traces begun here that are recorded
+	// (default 0.1); a request whose traceparent says its caller records
+	// the trace is recorded too.
+	SampleRatio *float64 `yaml:"sampleRatio"`
+	// ServiceName is service.name on every span (default kommungraf).
+	ServiceName string `yaml:"serviceName"`
+}
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error (default info).
@@ -662,6 +679,13 @@ func (c *Config) defaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	if c.Tracing.SampleRatio == nil {
+		r := 0.1
+		c.Tracing.SampleRatio = &r
+	}
+	if c.Tracing.ServiceName == "" {
+		c.Tracing.ServiceName = "kommungraf"
+	}
 }
 
 // ValidateSources checks the upstream settings; the demo calls it once the
@@ -759,6 +783,14 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 		}
 		if c.Batching.Wait < 0 || c.Batching.Wait > 10*time.Second {
 			bad("batching.wait must be between 0 and 10s")
+		}
+		if r := *c.Tracing.SampleRatio; r < 0 || r > 1 {
+			bad("tracing.sampleRatio must be between 0 and 1")
+		}
+		if e := c.Tracing.Endpoint; e != "" {
+			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("tracing.endpoint %q: want the collector's OTLP/HTTP URL, such as http://otel-collector:4318", e)
+			}
 		}
 	}
 	// Environment overrides apply in the demo too, which validates only here.

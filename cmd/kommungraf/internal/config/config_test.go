@@ -70,10 +70,17 @@ func minimalWant() *Config {
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
 			Declared:      map[string]DeclaredSource{"avfall": avfallDefaults("http://127.0.0.1:9004")},
 		},
-		Cache: Cache{Sources: defaultPolicies()},
-		Authz: authzDefaults(true),
-		Log:   Log{Level: "info", Format: "json"},
+		Cache:   Cache{Sources: defaultPolicies()},
+		Authz:   authzDefaults(true),
+		Log:     Log{Level: "info", Format: "json"},
+		Tracing: tracingDefaults(),
 	}
+}
+
+// tracingDefaults: no endpoint, one trace in ten.
+func tracingDefaults() Tracing {
+	r := 0.1
+	return Tracing{SampleRatio: &r, ServiceName: "kommungraf"}
 }
 
 // avfallDefaults is sources.avfall with the defaults of schema/avfall.yaml.
@@ -174,6 +181,7 @@ log:
 		Cache:    Cache{Sources: defaultPolicies()},
 		Authz:    authzDefaults(true),
 		Log:      Log{Level: "debug", Format: "text"},
+		Tracing:  tracingDefaults(),
 	}
 
 	t.Run("Parse", func(t *testing.T) {
@@ -530,6 +538,7 @@ func TestDemo(t *testing.T) {
 			Cache:   Cache{Sources: defaultPolicies()},
 			Authz:   authzDefaults(false),
 			Log:     Log{Level: "info", Format: "text"},
+			Tracing: tracingDefaults(),
 		}
 	}
 	t.Run("defaults", func(t *testing.T) {

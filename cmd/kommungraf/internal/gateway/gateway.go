@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -59,6 +60,10 @@ type Options struct {
 	InsecureSkipAuthorization bool
 	// Logger is the gateway's logger.
 	Logger *slog.Logger
+	// TracerProvider records the spans instead of the configured OTLP
+	// exporter (tests: the SDK's in-memory exporter); it is installed as
+	// the process's provider.
+	TracerProvider trace.TracerProvider
 	// Declarations replaces the source declarations go generate embedded
 	// (graph/declared): for tests of the start's checks. The config's
 	// sources.<system> still follow the embedded ones.
@@ -79,6 +84,10 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *upstream.Metrics
 	sec      *security
+	// tracing says spans are recorded (tracing.go); stopTracing flushes
+	// and stops the exporter.
+	tracing     bool
+	stopTracing func() error
 	// declared are the source declarations, checked against the schema.
 	declared *declare.Set
 	// declaredStores are the databases of declared sql systems that have
@@ -115,6 +124,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	cfg := g.cfg
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := g.openTracing(ctx, opts); err != nil {
+		return err
+	}
 
 	// The declarations are checked against the schema first, with the
 	// function go generate uses: a bad one stops the start, every problem
@@ -216,7 +228,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", g.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
+	// OpenMetrics on request: the latency histograms carry trace ids as exemplars.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry, EnableOpenMetrics: true}))
 	if g.sim != nil {
 		mux.Handle("/demo/upstream-stats", loopbackOnly(g.sim.Stats))
 	}
@@ -235,6 +248,9 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	}
 	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
+	if g.tracing {
+		g.handler = traceRequests(g.handler) // tracing.go
+	}
 	return nil
 }
 
@@ -544,6 +560,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.tmpDir != "" {
 		errs = append(errs, os.RemoveAll(g.tmpDir))
+	}
+	if g.stopTracing != nil {
+		errs = append(errs, g.stopTracing())
 	}
 	return errors.Join(errs...)
 }

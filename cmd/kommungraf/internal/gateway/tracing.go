@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kommungraf/kommungraf/sources/tracing"
+)
+
+// EnvOTLPEndpoint is OpenTelemetry's own variable for the collector; it
+// turns tracing on when tracing.endpoint is empty, in the demo too.
+const EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+// openTracing installs the process's tracer provider and the W3C trace
+// context propagator when tracing is configured (or a test brings its own
+// provider). Without it OpenTelemetry's no-op provider stays: no span is
+// recorded, no traceparent is read or sent, and requests are not wrapped.
+func (g *Gateway) openTracing(ctx context.Context, opts Options) error {
+	tp := opts.TracerProvider
+	endpoint := g.cfg.Tracing.Endpoint
+	if endpoint == "" {
+		endpoint = os.Getenv(EnvOTLPEndpoint)
+	}
+	if tp == nil && endpoint == "" {
+		return nil
+	}
+	if tp == nil {
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(strings.TrimSuffix(endpoint, "/")+"/v1/traces"))
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+			semconv.ServiceName(g.cfg.Tracing.ServiceName)))
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		sdk := sdktrace.NewTracerProvider(
+			sdktrace.WithBatcher(exp),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*g.cfg.Tracing.SampleRatio))),
+			sdktrace.WithResource(res),
+		)
+		g.stopTracing = func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return sdk.Shutdown(ctx) // exports what is still buffered
+		}
+		tp = sdk
+		g.log.Info("tracing", "endpoint", endpoint, "sampleRatio", *g.cfg.Tracing.SampleRatio)
+	}
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	g.tracing = true
+	return nil
+}
+
+// traceRequests starts the server span of every request but the probes
+// and the metrics scrape, as the child of the caller's traceparent, so that
+// the access log line, the operation and its upstream calls share one
+// trace id. The span carries the method and the path, never the query
+// string.
+func traceRequests(next http.Handler) http.Handler {
+	prop := propagation.TraceContext{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracing.Tracer().Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+		defer span.End()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
