@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,10 +66,14 @@ type PolicySyncOptions struct {
 // at once when another replica announces a version through Redis, and
 // periodically in any case, for announcements missed while Redis was away.
 type PolicySync struct {
-	cancel context.CancelFunc
-	ps     *redis.PubSub
-	done   chan struct{}
-	once   sync.Once
+	// failures counts reloads that failed; lastOK is the Unix time of the
+	// last reload that read the store (swapped or not), for the metrics.
+	failures atomic.Uint64
+	lastOK   atomic.Int64
+	cancel   context.CancelFunc
+	ps       *redis.PubSub
+	done     chan struct{}
+	once     sync.Once
 }
 
 // StartPolicySync subscribes (if Redis is given) and starts the periodic
@@ -84,6 +89,7 @@ func StartPolicySync(opts PolicySyncOptions) (*PolicySync, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &PolicySync{cancel: cancel, done: make(chan struct{})}
+	s.lastOK.Store(time.Now().Unix()) // the start read the store
 	var msgs <-chan any
 	if opts.Redis != nil {
 		s.ps = opts.Redis.Subscribe(ctx, opts.Channel)
@@ -106,8 +112,12 @@ func (s *PolicySync) run(ctx context.Context, opts PolicySyncOptions, msgs <-cha
 		rctx, cancel := context.WithTimeout(ctx, policyReloadTimeout)
 		defer cancel()
 		swapped, err := opts.Reloader.Reload(rctx)
+		if err == nil {
+			s.lastOK.Store(time.Now().Unix())
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
+			s.failures.Add(1)
 			opts.Logger.Warn("policy reload failed", "trigger", why, "error", err)
 		case swapped:
 			opts.Logger.Info("policy version swapped in", "trigger", why)
@@ -135,6 +145,18 @@ func (s *PolicySync) run(ctx context.Context, opts PolicySyncOptions, msgs <-cha
 			}
 		}
 	}
+}
+
+// Failures is how many reloads have failed since the start.
+func (s *PolicySync) Failures() uint64 { return s.failures.Load() }
+
+// LastSuccess is when a reload last read the store (the zero time before
+// the first one).
+func (s *PolicySync) LastSuccess() time.Time {
+	if u := s.lastOK.Load(); u != 0 {
+		return time.Unix(u, 0)
+	}
+	return time.Time{}
 }
 
 // Close stops the subscription and the periodic reload.

@@ -94,3 +94,49 @@ func TestPolicySyncAcrossReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicySyncCountsFailedReloads: when the policy store stops answering,
+// each periodic reload fails, the failures are counted (the metric that
+// alerts on it) and the last success stays where it was, while the
+// replica keeps deciding on its last policy.
+func TestPolicySyncCountsFailedReloads(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := authz.NewPostgresPolicyStore(ctx, pool, pgaAdapter(t, pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := newPolicyFlowOn(t, store, false, nil)
+	s, err := authz.StartPolicySync(authz.PolicySyncOptions{Reloader: f.flow, Interval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	deadline := time.Now().Add(5 * time.Second)
+	for s.LastSuccess().IsZero() || s.Failures() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthy store: %d failures, last success %v", s.Failures(), s.LastSuccess())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	version := f.a.Version()
+	pool.Close() // the store is gone
+	lastOK := s.LastSuccess()
+	for s.Failures() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("store gone: %d failures counted", s.Failures())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.LastSuccess(); !got.Equal(lastOK) {
+		t.Errorf("last success moved to %v while every reload failed", got)
+	}
+	if f.a.Version() != version {
+		t.Errorf("the live policy changed from version %d to %d", version, f.a.Version())
+	}
+}

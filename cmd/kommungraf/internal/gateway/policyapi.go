@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"maps"
@@ -80,7 +81,21 @@ func (g *Gateway) openPolicyAdmin(ctx context.Context, demo bool) error {
 	s.policySync, err = authz.StartPolicySync(authz.PolicySyncOptions{
 		Reloader: s.policyFlow, Redis: g.redis, Interval: a.PolicyReloadInterval, Logger: g.log,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	ps := s.policySync
+	g.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kommungraf_policy_reload_failures_total",
+			Help: "Reloads of the policy store's current version that failed; this replica keeps its last policy meanwhile.",
+		}, func() float64 { return float64(ps.Failures()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kommungraf_policy_reload_last_success_timestamp_seconds",
+			Help: "When this replica last read the policy store (Unix time). Alert when it falls far behind authz.policyReloadInterval.",
+		}, func() float64 { return float64(ps.LastSuccess().Unix()) }),
+	)
+	return nil
 }
 
 // mountPolicyAPI registers the policy administration API: every route
