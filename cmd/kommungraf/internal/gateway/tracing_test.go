@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -53,7 +54,8 @@ func newTraceparentRecorder(t *testing.T) *traceparentRecorder {
 // traceparent: the server span, one graphql.operation, a loader.batch per
 // batch (source, entity, keys, cache hits) and an upstream.call per call
 // (REST, SOAP and SQL), each HTTP call's attempt below it, its traceparent
-// sent on to the upstream. The access log line carries the trace id, the
+// sent on to the upstream, the simulators' 20 ms latency visible on
+// every attempt. The access log line carries the trace id, the
 // latency histogram an exemplar of it, and no span a personnummer.
 func TestTracesFollowAnOperation(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
@@ -68,7 +70,7 @@ func TestTracesFollowAnOperation(t *testing.T) {
 	productionBatching(cfg)
 	cfg.Sources.Declared["avfall"] = config.DeclaredSource{HTTPSource: config.HTTPSource{URL: rec.srv.URL}}
 	d := serve(t, cfg, gateway.Options{
-		Demo: true, World: testWorld(), TracerProvider: tp,
+		Demo: true, World: testWorld(), TracerProvider: tp, DemoLatency: 20 * time.Millisecond,
 		Logger: slog.New(tracing.LogHandler(slog.NewJSONHandler(&logs, nil))),
 	})
 	target, err := url.Parse(d.gw.Sim().URL("avfall"))
@@ -202,6 +204,10 @@ func checkTrace(t *testing.T, spans tracetest.SpanStubs, traceID, remoteParent s
 		case "HTTP GET", "HTTP POST":
 			if p, ok := byID[s.Parent.SpanID().String()]; !ok || p.Name != "upstream.call" {
 				t.Errorf("%s is not the attempt of an upstream.call", s.Name)
+			}
+			// The simulators answer after 20 ms: the span shows it.
+			if d := s.EndTime.Sub(s.StartTime); d < 20*time.Millisecond {
+				t.Errorf("%s to %s took %v in the trace, less than the simulators' 20 ms", s.Name, attr(s, "server.address"), d)
 			}
 		}
 	}
