@@ -190,7 +190,7 @@ func New(opts Options) (*Cache, error) {
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
 			return counts.ConsecutiveFailures >= breakerFailures
 		},
-		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
+		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) || errors.Is(err, errSlow) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			switch to {
 			case gobreaker.StateOpen:
@@ -208,6 +208,7 @@ func New(opts Options) (*Cache, error) {
 		c.sentinel = SentinelPrefix + c.id
 		c.watchDials()
 		c.subscribe()
+		c.checkLoss(true) // plants the sentinel: a loss from now on is noticed
 		c.maintDone = make(chan struct{})
 		go c.maintain()
 	}

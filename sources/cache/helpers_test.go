@@ -219,8 +219,9 @@ type proxy struct {
 	addr   string
 	target string
 
-	mu    sync.Mutex
-	ln    net.Listener // nil while cut
+	mu      sync.Mutex
+	ln      net.Listener // nil while cut
+	stalled bool         // accept, then never answer
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -265,6 +266,13 @@ func (p *proxy) accept(ln net.Listener) {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		if p.stalled {
+			p.conns[client] = struct{}{}
+			p.mu.Unlock()
+			continue
+		}
+		p.mu.Unlock()
 		server, err := net.DialTimeout("tcp", p.target, time.Second)
 		if err != nil {
 			client.Close()
@@ -309,11 +317,23 @@ func (p *proxy) cut() {
 	}
 }
 
+// stall closes every connection; new ones are accepted and then never
+// answered, as by a hung server.
+func (p *proxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
 // restore listens again on the same address.
 func (p *proxy) restore(t *testing.T) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stalled = false
 	if p.ln != nil {
 		return
 	}

@@ -97,7 +97,7 @@ func (c *Cache) viaBreaker(caller context.Context, fn func() error) error {
 			c.lastOK.Store(time.Now().UnixNano())
 		case caller.Err() != nil:
 			return struct{}{}, fmt.Errorf("%w: %w", errCallerGone, err)
-		case errors.Is(err, context.DeadlineExceeded) && c.slow():
+		case isTimeout(err) && c.slow():
 			return struct{}{}, fmt.Errorf("%w: %w", errSlow, err)
 		}
 		return struct{}{}, err
@@ -330,6 +330,13 @@ func (c *Cache) watchDials() {
 	default:
 		rdb.AddHook(dialWatch{c})
 	}
+}
+
+// isTimeout reports a round trip that ran out of time: the cache's own
+// deadline, or the socket deadline go-redis derives from it.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // slow reports whether a timed-out round trip counts as slow rather than

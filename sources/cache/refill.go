@@ -112,7 +112,6 @@ func (c *Cache) maintain() {
 	defer close(c.maintDone)
 	tick := time.NewTicker(monitorEvery)
 	defer tick.Stop()
-	c.checkLoss(true)
 	for {
 		select {
 		case <-c.stop:
