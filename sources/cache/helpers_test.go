@@ -222,8 +222,8 @@ type proxy struct {
 	mu      sync.Mutex
 	ln      net.Listener // nil while cut
 	stalled bool         // accept, then never answer
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // newProxy starts a proxy to the test Redis and returns it with the Redis URL
