@@ -14,6 +14,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	breaker  *prometheus.GaugeVec
 	queue    *prometheus.HistogramVec
+	sqlFail  *prometheus.CounterVec
 }
 
 // NewMetrics registers the upstream metrics with reg.
@@ -37,8 +38,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "How long an upstream call attempt waited for one of the upstream's slots (its maxConcurrent), by source.",
 			Buckets: []float64{.0001, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"source"}),
+		sqlFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_sql_failures_total",
+			Help: "Failed SQL queries by source (the SQL system) and kind (timeout, unavailable, bad_response, rejected). The log has a sampled line per failure with the SQLSTATE, never the statement or its parameters.",
+		}, []string{"source", "kind"}),
 	}
-	reg.MustRegister(m.calls, m.duration, m.breaker, m.queue)
+	reg.MustRegister(m.calls, m.duration, m.breaker, m.queue, m.sqlFail)
 	return m
 }
 
@@ -60,6 +65,14 @@ func (m *Metrics) observe(source, operation string, err error, d time.Duration) 
 	}
 	m.calls.WithLabelValues(source, operation, outcome).Inc()
 	m.duration.WithLabelValues(source, operation).Observe(d.Seconds())
+}
+
+// SQLFailed counts one failed SQL query of source.
+func (m *Metrics) SQLFailed(source string, err error) {
+	if m == nil {
+		return
+	}
+	m.sqlFail.WithLabelValues(source, strings.ToLower(KindOf(err).Code())).Inc()
 }
 
 func (m *Metrics) queued(source string, d time.Duration) {
