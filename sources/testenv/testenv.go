@@ -28,6 +28,9 @@ import (
 const (
 	EnvDatabaseURL = "KOMMUNGRAF_TEST_DATABASE_URL"
 	EnvRedisURL    = "KOMMUNGRAF_TEST_REDIS_URL"
+	// EnvRedisCluster lists the nodes of a Redis Cluster, host:port
+	// comma-separated (.ci/redis-cluster.sh start prints it).
+	EnvRedisCluster = "KOMMUNGRAF_TEST_REDIS_CLUSTER"
 )
 
 // Defaults: the services on their standard local ports.
@@ -124,6 +127,33 @@ func RedisURL(t testing.TB) string {
 		unavailable(t, "testenv: Redis at %s is not reachable (set %s): %v", redactURL(raw), EnvRedisURL, err)
 	}
 	return raw
+}
+
+// RedisClusterURL returns a URL for the Redis Cluster of
+// KOMMUNGRAF_TEST_REDIS_CLUSTER in the form the gateway's redis.url takes
+// for a cluster (redis://first?addr=second&addr=...), after checking that
+// every node answers PING. Without the variable, or with a node down, the
+// test is skipped, or fails under CI=true: CI starts a cluster itself
+// (.ci/redis-cluster.sh).
+func RedisClusterURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv(EnvRedisCluster)
+	var addrs []string
+	for _, a := range strings.Split(raw, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) < 2 {
+		unavailable(t, "testenv: no Redis Cluster: set %s to its nodes (host:port,host:port,...); .ci/redis-cluster.sh start starts one", EnvRedisCluster)
+	}
+	for _, a := range addrs {
+		if err := pingRedis("redis://" + a); err != nil {
+			unavailable(t, "testenv: Redis Cluster node %s (%s) is not reachable: %v", a, EnvRedisCluster, err)
+		}
+	}
+	q := url.Values{"addr": addrs[1:]}
+	return "redis://" + addrs[0] + "?" + q.Encode()
 }
 
 // pingRedis speaks just enough RESP to ask for PONG.
