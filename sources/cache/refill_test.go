@@ -208,9 +208,11 @@ func TestRefillAfterFlush(t *testing.T) {
 	if err := raw.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
+	flushed := time.Now()
 	eventually(t, 10*time.Second, "replica a writes its in-process tier back", func() bool {
 		return len(redisKeys(t, raw, version)) == 2*len(keys)
 	})
+	t.Logf("refilled %d records %s after the flush, without traffic", 2*len(keys), time.Since(flushed).Round(time.Millisecond))
 	for _, k := range redisKeys(t, raw, version) {
 		v, err := raw.Get(ctx, k).Bytes()
 		if err != nil {
@@ -289,10 +291,12 @@ func TestRefillAfterRestart(t *testing.T) {
 	eventually(t, 10*time.Second, "replica a drops its in-process tier on reconnect", func() bool {
 		return a.localGet(a.key("navet", "person", keys[0])) == nil
 	})
+	passed := time.Now()
 	pass(sa) // one pass of a's traffic
 	eventually(t, 10*time.Second, "Redis refilled by replica a", func() bool {
 		return len(redisKeys(t, raw, version)) == len(keys)
 	})
+	t.Logf("refilled %d records %s after the start of replica a's first pass after the restart", len(keys), time.Since(passed).Round(time.Millisecond))
 	n := up.numCalls()
 	pass(sb)
 	if got := up.numCalls() - n; got != 0 {
