@@ -110,16 +110,17 @@ type Cache struct {
 	// The refill of the Redis tier (refill.go): epoch counts the times
 	// Redis was found to have lost data; an entry remembers the epoch in
 	// which it was last known to be in Redis.
-	epoch     atomic.Uint64
-	wbq       chan wbItem     // local hits to write back
-	sweepReq  chan struct{}   // a sweep of the whole in-process tier is wanted
-	stop      chan struct{}   // closed by Close: the maintainer stops
-	life      context.Context // ends at Close
-	endLife   context.CancelFunc
-	maintDone chan struct{}
-	barriers  sync.Map          // nonce -> chan struct{}: write-back barriers awaited
-	redisIDs  map[string]string // node address -> run_id, maintainer only
-	sentinel  string            // this replica's sentinel key
+	epoch      atomic.Uint64
+	wbq        chan wbItem     // local hits to write back
+	sweepReq   chan struct{}   // a sweep of the whole in-process tier is wanted
+	stop       chan struct{}   // closed by Close: the maintainer stops
+	life       context.Context // ends at Close
+	endLife    context.CancelFunc
+	maintDone  chan struct{}
+	barriers   sync.Map          // nonce -> chan struct{}: write-back barriers awaited
+	redisIDs   map[string]string // node address -> run_id, maintainer only
+	sweepAgain bool              // a write-back failed: sweep at the next tick; maintainer only
+	sentinel   string            // this replica's sentinel key
 
 	ps        *redis.PubSub
 	subDone   chan struct{}

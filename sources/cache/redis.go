@@ -128,7 +128,11 @@ func (c *Cache) redisCall(ctx context.Context, op string, fn func(ctx context.Co
 // the request for the client's read timeout (3 s by default). An abandoned
 // fn finishes on its own and its result is dropped.
 func (c *Cache) bounded(ctx context.Context, fn func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	budget := c.timeout
+	if ctx.Value(backgroundKey{}) != nil {
+		budget = max(backgroundBudget, c.timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
@@ -139,6 +143,14 @@ func (c *Cache) bounded(ctx context.Context, fn func(ctx context.Context) error)
 		return fmt.Errorf("redis round trip: %w", ctx.Err())
 	}
 }
+
+// backgroundKey marks the context of the cache's own background work (the
+// refill's checks and write-backs): no request waits for it, so its round
+// trips get backgroundBudget rather than the request path's RedisTimeout.
+type backgroundKey struct{}
+
+// backgroundBudget bounds one round trip of background work.
+const backgroundBudget = time.Second
 
 func (c *Cache) redisFailed(op string, err error) {
 	c.metrics.redisErrors.WithLabelValues(op).Inc()

@@ -132,20 +132,25 @@ func (c *Cache) maintain() {
 			c.sweep()
 		case <-tick.C:
 			c.checkLoss(false)
+			if c.sweepAgain {
+				c.sweepAgain = false
+				c.sweep()
+			}
 		}
 	}
 }
 
-// stopCtx is a context that ends after d or when Close is called.
+// stopCtx is a background context that ends after d or when Close is
+// called.
 func (c *Cache) stopCtx(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.life, d)
+	return context.WithTimeout(context.WithValue(c.life, backgroundKey{}, true), d)
 }
 
 // checkLoss refreshes the sentinel and reads the masters' run_ids; a missing
 // sentinel (after the first check) or a changed run_id means Redis lost its
 // data: the epoch moves on and the in-process tier is swept into Redis.
 func (c *Cache) checkLoss(first bool) {
-	ctx, cancel := c.stopCtx(time.Second)
+	ctx, cancel := c.stopCtx(3 * backgroundBudget)
 	defer cancel()
 	var prev string
 	err := c.redisCall(ctx, "monitor", func(ctx context.Context) error {
@@ -273,6 +278,9 @@ func (c *Cache) writeBack(batch []wbItem) {
 		it.e.stored.Store(0) // try again on a later hit or sweep
 	}
 	add(c.metrics.writeBack.WithLabelValues(wbFailed), len(kept)-n)
+	if n < len(kept) {
+		c.sweepAgain = true // no hit may come for them: the next tick tries again
+	}
 	if n == 0 {
 		return
 	}

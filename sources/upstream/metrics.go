@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"source"}),
 		sqlFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kommungraf_sql_failures_total",
-			Help: "Failed SQL queries by source (the SQL system) and kind (timeout, unavailable, bad_response, rejected). The log has a sampled line per failure with the SQLSTATE, never the statement or its parameters.",
+			Help: "Failed SQL queries by source (the SQL system) and kind (the error code in lower case: upstream_timeout, upstream_unavailable, upstream_bad_response, upstream_rejected). The log has a sampled line per failure with the SQLSTATE, never the statement or its parameters.",
 		}, []string{"source", "kind"}),
 	}
 	reg.MustRegister(m.calls, m.duration, m.breaker, m.queue, m.sqlFail)
