@@ -141,7 +141,9 @@ func newLogger(c config.Log) (log *slog.Logger, close func()) {
 	if c.Format == "text" {
 		h = slog.NewTextHandler(os.Stderr, opts)
 	}
-	sampled := logsample.New(h, logsample.Options{})
+	// The HTTP request log ("http request", gateway/http.go) has one line
+	// per request by design: it is not sampled.
+	sampled := logsample.New(h, logsample.Options{Unsampled: []string{"http request"}})
 	return slog.New(sampled), sampled.Close
 }
 

@@ -41,6 +41,9 @@ type Options struct {
 	// Keys are the record attributes whose values tell kinds apart
 	// (default DefaultKeys).
 	Keys []string
+	// Unsampled are messages that always pass: a log whose lines are all
+	// meant to be there (one line per HTTP request) is not a flood.
+	Unsampled []string
 	// Now is the clock (default time.Now); tests set it.
 	Now func() time.Time
 }
@@ -57,6 +60,7 @@ type state struct {
 	first    int
 	interval time.Duration
 	keys     map[string]bool
+	pass     map[string]bool
 	now      func() time.Time
 
 	mu     sync.Mutex
@@ -94,11 +98,14 @@ func New(next slog.Handler, opts Options) *Handler {
 	}
 	s := &state{
 		first: opts.First, interval: opts.Interval, now: opts.Now,
-		keys: make(map[string]bool), counts: make(map[string]*kind),
+		keys: make(map[string]bool), pass: make(map[string]bool), counts: make(map[string]*kind),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for _, k := range opts.Keys {
 		s.keys[k] = true
+	}
+	for _, m := range opts.Unsampled {
+		s.pass[m] = true
 	}
 	s.start = s.now()
 	h := &Handler{next: next, s: s}
@@ -126,6 +133,9 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 // Handle passes the record on, unless its kind already had Options.First
 // lines in this interval; then it only counts it.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if h.s.pass[r.Message] {
+		return h.next.Handle(ctx, r)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d\x00%s\x00%s", r.Level, r.Message, h.bound)
 	var attrs []slog.Attr

@@ -168,3 +168,25 @@ func TestSamplingConcurrent(t *testing.T) {
 		t.Errorf("%d passed + %v suppressed, want %d passed of %d", n, sup, DefaultFirst, goroutines*each)
 	}
 }
+
+// TestUnsampled: the messages of a log that is meant to have every line
+// (the HTTP request log) all pass.
+func TestUnsampled(t *testing.T) {
+	t.Parallel()
+	buf := &syncBuffer{}
+	h := New(slog.NewJSONHandler(buf, nil), Options{Interval: time.Hour, Unsampled: []string{"http request"}})
+	t.Cleanup(h.Close)
+	log := slog.New(h)
+	for range 3 * DefaultFirst {
+		log.Info("http request", "status", 200)
+		log.Info("other", "status", 200)
+	}
+	h.Flush()
+	lines := buf.lines(t)
+	if n, sup := count(lines, "http request"); n != 3*DefaultFirst || sup != -1 {
+		t.Errorf("http request: %d passed, report %v; want all %d and no report", n, sup, 3*DefaultFirst)
+	}
+	if n, sup := count(lines, "other"); n != DefaultFirst || sup != 2*DefaultFirst {
+		t.Errorf("other: %d passed, %v suppressed; want %d and %d", n, sup, DefaultFirst, 2*DefaultFirst)
+	}
+}
