@@ -48,10 +48,12 @@ func TestPolicySyncAcrossReplicas(t *testing.T) {
 	tests := []struct {
 		name     string
 		redis    bool
+		cluster  bool
 		interval time.Duration
 	}{
-		{"redis announcement", true, time.Hour},
-		{"periodic reload", false, 100 * time.Millisecond},
+		{"redis announcement", true, false, time.Hour},
+		{"periodic reload", false, false, 100 * time.Millisecond},
+		{"redis cluster announcement", true, true, time.Hour},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,8 +63,19 @@ func TestPolicySyncAcrossReplicas(t *testing.T) {
 			var notifier authz.PolicyNotifier
 			sync := authz.PolicySyncOptions{Interval: tt.interval, Logger: quiet, Channel: channel}
 			if tt.redis {
-				notifier = authz.NewRedisPolicyNotifier(rdb, channel)
-				sync.Redis = rdb
+				var client redis.UniversalClient = rdb
+				if tt.cluster {
+					// KOMMUNGRAF_TEST_REDIS_CLUSTER: CI starts a three-master cluster.
+					copt, err := redis.ParseClusterURL(testenv.RedisClusterURL(t))
+					if err != nil {
+						t.Fatal(err)
+					}
+					cc := redis.NewClusterClient(copt)
+					t.Cleanup(func() { cc.Close() })
+					client = cc
+				}
+				notifier = authz.NewRedisPolicyNotifier(client, channel)
+				sync.Redis = client
 			}
 			a, other := replica(t, notifier), replica(t, nil)
 			sync.Reloader = other.flow

@@ -16,6 +16,7 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/logsample"
 	"github.com/kommungraf/kommungraf/sources/sim"
 	"github.com/kommungraf/kommungraf/sources/tracing"
 )
@@ -72,7 +73,8 @@ func serve(ctx context.Context, args []string, std stdio) error {
 	if *o.batchWait > 0 {
 		cfg.Batching.Wait = *o.batchWait
 	}
-	log := newLogger(cfg.Log)
+	log, closeLog := newLogger(cfg.Log)
+	defer closeLog()
 	slog.SetDefault(log)
 	logOverrides(log, cfg)
 
@@ -128,15 +130,23 @@ func logOverrides(log *slog.Logger, cfg *config.Config) {
 	}
 }
 
-func newLogger(c config.Log) *slog.Logger {
+// newLogger is the gateway's logger: repeated lines are sampled (the first
+// logsample.DefaultFirst of a kind per logsample.DefaultInterval, then one
+// line with the count), so a failing upstream cannot flood the log. close
+// reports what is still counted.
+func newLogger(c config.Log) (log *slog.Logger, close func()) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
-	// Lines logged with a request's context carry its trace_id and span_id.
+	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
 	if c.Format == "text" {
-		return slog.New(tracing.LogHandler(slog.NewTextHandler(os.Stderr, opts)))
+		h = slog.NewTextHandler(os.Stderr, opts)
 	}
-	return slog.New(tracing.LogHandler(slog.NewJSONHandler(os.Stderr, opts)))
+	// The HTTP request log ("http request", gateway/http.go) has one line
+	// per request by design: it is not sampled. Lines logged with a
+	// request's context carry its trace_id and span_id.
+	sampled := logsample.New(h, logsample.Options{Unsampled: []string{"http request"}})
+	return slog.New(tracing.LogHandler(sampled)), sampled.Close
 }
 
 // printDemoTokens prints the development credentials of the demo personas:

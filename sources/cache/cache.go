@@ -23,6 +23,12 @@ import (
 // invalidations to each other.
 const InvalidationChannel = "kommungraf:cache:invalidate"
 
+// SentinelPrefix starts the key each replica keeps in Redis (its id follows)
+// to notice that Redis lost its data (refill.go). It lives outside the
+// record keys (kg:...), expires a minute after its replica stops, and
+// holds nothing but the replica's random id.
+const SentinelPrefix = "kommungraf:cache:alive:"
+
 // Defaults for zero Options fields.
 const (
 	DefaultLocalMaxEntries = 100_000
@@ -101,6 +107,24 @@ type Cache struct {
 	probing atomic.Bool    // a Degraded probe is under way
 	probes  sync.WaitGroup // Degraded probes, waited for by Close
 
+	lastOK         atomic.Int64 // Unix nanoseconds of the last Redis round trip that succeeded
+	lastDialFailed atomic.Int64 // Unix nanoseconds of the last failed dial to Redis
+
+	// The refill of the Redis tier (refill.go): epoch counts the times
+	// Redis was found to have lost data; an entry remembers the epoch in
+	// which it was last known to be in Redis.
+	epoch      atomic.Uint64
+	wbq        chan wbItem     // local hits to write back
+	sweepReq   chan struct{}   // a sweep of the whole in-process tier is wanted
+	stop       chan struct{}   // closed by Close: the maintainer stops
+	life       context.Context // ends at Close
+	endLife    context.CancelFunc
+	maintDone  chan struct{}
+	barriers   sync.Map          // nonce -> chan struct{}: write-back barriers awaited
+	redisIDs   map[string]string // node address -> run_id, maintainer only
+	sweepAgain bool              // a write-back failed: sweep at the next tick; maintainer only
+	sentinel   string            // this replica's sentinel key
+
 	ps        *redis.PubSub
 	subDone   chan struct{}
 	closeOnce sync.Once
@@ -121,7 +145,12 @@ func New(opts Options) (*Cache, error) {
 		log:      opts.Logger,
 		inflight: make(map[string]*call),
 		id:       newID(),
+		wbq:      make(chan wbItem, writeBackQueue),
+		sweepReq: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
 	}
+	c.epoch.Store(1)
+	c.life, c.endLife = context.WithCancel(context.Background())
 	if c.version == "" {
 		c.version = DefaultVersion
 	}
@@ -165,20 +194,27 @@ func New(opts Options) (*Cache, error) {
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
 			return counts.ConsecutiveFailures >= breakerFailures
 		},
-		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
+		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) || errors.Is(err, errSlow) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			switch to {
 			case gobreaker.StateOpen:
+				c.metrics.breakerOpenings.Inc()
 				c.log.Warn("redis tier degraded: skipping Redis", "from", from.String(), "retry_after", breakerOpenFor)
 			case gobreaker.StateHalfOpen:
 				c.log.Debug("redis tier: probing")
 			case gobreaker.StateClosed:
-				c.log.Info("redis tier recovered")
+				c.log.Info("redis tier recovered: writing back what this replica fetched meanwhile")
+				c.requestSweep()
 			}
 		},
 	})
 	if c.rdb != nil {
+		c.sentinel = SentinelPrefix + c.id
+		c.watchDials()
 		c.subscribe()
+		c.checkLoss(true) // plants the sentinel: a loss from now on is noticed
+		c.maintDone = make(chan struct{})
+		go c.maintain()
 	}
 	return c, nil
 }
@@ -188,6 +224,11 @@ func New(opts Options) (*Cache, error) {
 func (c *Cache) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		close(c.stop)
+		c.endLife()
+		if c.maintDone != nil {
+			<-c.maintDone
+		}
 		if c.ps != nil {
 			err = c.ps.Close()
 			select {
@@ -292,7 +333,7 @@ func (c *Cache) invalidateRedis(ctx context.Context, source, entity string, keys
 	}
 	msg, err := json.Marshal(invalidation{Origin: c.id, Version: c.version, Source: source, Entity: entity, Keys: keys})
 	if err == nil {
-		err = c.rdb.Publish(ctx, InvalidationChannel, msg).Err()
+		err = c.publish(ctx, msg)
 	}
 	if err != nil {
 		c.redisFailed("publish", err)
@@ -308,6 +349,10 @@ type invalidation struct {
 	Source  string   `json:"source"`
 	Entity  string   `json:"entity,omitempty"`
 	Keys    []string `json:"keys,omitempty"`
+	// Barrier, with Origin this replica, marks a write-back barrier
+	// (refill.go); it carries no Version, so every cache ignores it as an
+	// invalidation of another version, older replicas included.
+	Barrier string `json:"barrier,omitempty"`
 }
 
 // subscribe starts the subscriber. go-redis reconnects and resubscribes by
@@ -347,6 +392,12 @@ func (c *Cache) subscribe() {
 func (c *Cache) handleInvalidation(payload string) {
 	var m invalidation
 	err := json.Unmarshal([]byte(payload), &m)
+	if err == nil && m.Barrier != "" && m.Origin == c.id {
+		if ch, ok := c.barriers.LoadAndDelete(m.Barrier); ok {
+			close(ch.(chan struct{}))
+		}
+		return
+	}
 	if err == nil {
 		err = validName("source", m.Source)
 	}

@@ -87,11 +87,23 @@
 //
 // # Redis failures
 //
-// Redis never fails a Fetch. Each round trip is bounded by
+// Redis never fails a Fetch. Pipelines are cut into round trips of at most
+// 64 commands (and about 256 KiB of values), each bounded by
 // Options.RedisTimeout; a circuit breaker skips Redis after a few consecutive
-// failures and tries again after about a second; [Cache.Degraded] reports the
-// state for /readyz; errors are counted in kommungraf_cache_redis_errors_total.
-// Recovery is automatic.
+// real failures (an error, a refused dial, or timeouts with no answer from
+// Redis for half a second; not a timeout while Redis answers others, not the
+// caller's cancellation) and tries again after about a second;
+// [Cache.Degraded] reports the state for /readyz; errors are counted in
+// kommungraf_cache_redis_errors_total. Recovery is automatic.
+//
+// # Refill
+//
+// A Redis that restarted or was flushed is refilled from the in-process
+// tiers: on an in-process hit of a record not known to be in Redis, and by a
+// sweep of the whole tier when a replica finds its sentinel key gone or a
+// master's run_id changed, or when the breaker closes again. A barrier on
+// the invalidation channel keeps write-back from resurrecting an invalidated
+// record; level-3 records are written back sealed or not at all (refill.go).
 //
 // # Metrics
 //
@@ -101,4 +113,9 @@
 //	    op: get | set | ping | del | scan | publish
 //	kommungraf_cache_rejected_total{source,entity,reason}
 //	    reason: unsealed | unauthenticated | malformed
+//	kommungraf_cache_redis_slow_total{op}
+//	kommungraf_cache_redis_breaker_openings_total
+//	kommungraf_cache_redis_writeback_total{result}
+//	    result: written | undone | failed
+//	kommungraf_cache_redis_loss_detected_total
 package cache

@@ -180,7 +180,9 @@ func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.add(cmd.Name())
+		if !maintenance(cmd) {
+			h.add(cmd.Name())
+		}
 		return next(ctx, cmd)
 	}
 }
@@ -194,6 +196,16 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		h.add(trip)
 		return next(ctx, cmds)
 	}
+}
+
+// maintenance reports the cache's own background commands (the sentinel
+// and run_id checks of refill.go), which run on a timer, not per Fetch.
+func maintenance(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if cmd.Name() == "info" {
+		return true
+	}
+	return len(args) > 1 && strings.HasPrefix(fmt.Sprint(args[1]), SentinelPrefix)
 }
 
 // connection set-up, which a new pooled connection sends once

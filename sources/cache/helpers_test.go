@@ -213,23 +213,30 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 // proxy is a TCP proxy in front of the test Redis that can be cut (every
-// connection closed, new ones refused) and restored, to stop "Redis"
-// without touching the shared server.
+// connection closed, new ones refused as by a stopped server) and restored,
+// to stop "Redis" without touching the shared server.
 type proxy struct {
-	ln     net.Listener
+	addr   string
 	target string
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	ln      net.Listener // nil while cut
+	stalled bool         // accept, then never answer
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // newProxy starts a proxy to the test Redis and returns it with the Redis URL
 // that goes through it.
 func newProxy(t *testing.T) (*proxy, string) {
 	t.Helper()
-	u, err := url.Parse(redisURL(t))
+	return newProxyTo(t, redisURL(t))
+}
+
+// newProxyTo starts a proxy to the Redis of rawURL.
+func newProxyTo(t *testing.T, rawURL string) (*proxy, string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,39 +248,38 @@ func newProxy(t *testing.T) (*proxy, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &proxy{ln: ln, addr: ln.Addr().String(), target: target, conns: make(map[net.Conn]struct{})}
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	t.Cleanup(func() {
-		ln.Close()
 		p.cut()
 		p.wg.Wait()
 	})
-	u.Host = ln.Addr().String()
+	u.Host = p.addr
 	return p, u.String()
 }
 
-func (p *proxy) accept() {
+func (p *proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		client, err := p.ln.Accept()
+		client, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			client.Close()
+		if p.stalled {
+			p.conns[client] = struct{}{}
+			p.mu.Unlock()
 			continue
 		}
+		p.mu.Unlock()
 		server, err := net.DialTimeout("tcp", p.target, time.Second)
 		if err != nil {
 			client.Close()
 			continue
 		}
 		p.mu.Lock()
-		if p.down {
+		if p.ln != ln {
 			p.mu.Unlock()
 			client.Close()
 			server.Close()
@@ -297,20 +303,47 @@ func (p *proxy) accept() {
 	}
 }
 
-// cut closes every connection and refuses new ones until restore.
+// cut closes every connection and the listener: new connections are
+// refused until restore.
 func (p *proxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down = true
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
 	for c := range p.conns {
 		c.Close()
 	}
 }
 
-func (p *proxy) restore() {
+// stall closes every connection; new ones are accepted and then never
+// answered, as by a hung server.
+func (p *proxy) stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down = false
+	p.stalled = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// restore listens again on the same address.
+func (p *proxy) restore(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	if p.ln != nil {
+		return
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("proxy: listen again on %s: %v", p.addr, err)
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept(ln)
 }
 
 // tiers are the configurations the fetch tests run on.

@@ -19,9 +19,13 @@ const (
 )
 
 type metrics struct {
-	requests    *prometheus.CounterVec
-	redisErrors *prometheus.CounterVec
-	rejected    *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	redisErrors     *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	redisSlow       *prometheus.CounterVec
+	breakerOpenings prometheus.Counter
+	writeBack       *prometheus.CounterVec
+	lossDetected    prometheus.Counter
 }
 
 // newMetrics builds the collectors and registers them with reg, if any.
@@ -41,12 +45,40 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kommungraf_cache_rejected_total",
 			Help: "Values found in Redis that the record cache refused and fetched again, by source, entity and reason (unsealed, unauthenticated, malformed). Should stay 0 after a key rotation has settled; an unsealed value in a level-3 store means someone else wrote to Redis.",
 		}, []string{"source", "entity", "reason"}),
+		redisSlow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_cache_redis_slow_total",
+			Help: "Redis round trips of the record cache that ran out of their budget while Redis was answering others: a slow Redis or a busy replica, not counted toward opening the breaker. By operation.",
+		}, []string{"op"}),
+		breakerOpenings: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kommungraf_cache_redis_breaker_openings_total",
+			Help: "Times the record cache's Redis breaker opened (Redis skipped for a second after real failures). Stays 0 on a healthy Redis.",
+		}),
+		writeBack: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_cache_redis_writeback_total",
+			Help: "In-process records written back to Redis because Redis did not have them (after a restart or flush, or fetched while the breaker was open), by result (written, undone: deleted again because invalidated meanwhile, failed).",
+		}, []string{"result"}),
+		lossDetected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kommungraf_cache_redis_loss_detected_total",
+			Help: "Times this replica found that Redis had lost its data (a master restarted or was flushed) and wrote back its in-process tier.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.redisSlow, err = register(reg, m.redisSlow); err != nil {
+		return nil, err
+	}
+	if m.writeBack, err = register(reg, m.writeBack); err != nil {
+		return nil, err
+	}
+	if m.breakerOpenings, err = register(reg, m.breakerOpenings); err != nil {
+		return nil, err
+	}
+	if m.lossDetected, err = register(reg, m.lossDetected); err != nil {
 		return nil, err
 	}
 	if m.redisErrors, err = register(reg, m.redisErrors); err != nil {
@@ -58,18 +90,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	err := reg.Register(c)
 	if err == nil {
 		return c, nil
 	}
 	var are prometheus.AlreadyRegisteredError
 	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
 			return existing, nil
 		}
 	}
-	return nil, fmt.Errorf("cache: register metrics: %w", err)
+	var zero C
+	return zero, fmt.Errorf("cache: register metrics: %w", err)
 }
 
 // storeMetrics are one Store's counters, resolved once so that a lookup does

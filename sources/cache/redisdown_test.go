@@ -63,7 +63,7 @@ func TestRedisDown(t *testing.T) {
 		t.Errorf("Invalidate with Redis down: err=%v, want ErrDegraded", err)
 	}
 
-	px.restore()
+	px.restore(t)
 	// No Fetch needed: asking Degraded probes Redis once the breaker allows.
 	eventually(t, 10*time.Second, "Degraded() clears", func() bool { return !c.Degraded() })
 	n := up.numCalls()

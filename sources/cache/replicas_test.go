@@ -179,7 +179,7 @@ func TestResubscribeDropsLocal(t *testing.T) {
 		t.Fatal("record not in the in-process tier")
 	}
 	px.cut()
-	px.restore()
+	px.restore(t)
 	eventually(t, 10*time.Second, "in-process tier dropped on resubscribe", func() bool { return c.localGet(ck) == nil })
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,6 +148,12 @@ type entry struct {
 	fetchedAt  time.Time
 	freshUntil time.Time
 	staleUntil time.Time // also the Redis expiry
+
+	// wb is the store that made the entry, for writing it back to Redis.
+	wb writeBacker
+	// stored is the Cache epoch in which the entry was last known to be
+	// in Redis; 0: never (its write failed or was skipped).
+	stored atomic.Uint64
 }
 
 // envelope is an entry as JSON in Redis (sealed or not).
@@ -239,6 +246,7 @@ func (s *Store[V]) read(ctx context.Context, gen uint64, keys []string, found ma
 	for _, k := range keys {
 		if e := c.localGet(s.prefix + k); e != nil {
 			if now.Before(e.freshUntil) && s.take(k, e, found) {
+				s.localHit(k, e)
 				continue
 			}
 			if !e.notFound && now.Before(e.staleUntil) {
@@ -265,8 +273,13 @@ func (s *Store[V]) read(ctx context.Context, gen uint64, keys []string, found ma
 	}
 	var remaining []string
 	var toLocal []localItem
+	epoch := c.epoch.Load()
 	for i, k := range misses {
 		e, rejected := s.decode(cks[i], raws[i], now)
+		if e != nil {
+			e.wb = s
+			e.stored.Store(epoch)
+		}
 		if rejected != "" {
 			s.reject(rejected)
 		}
@@ -438,14 +451,14 @@ func (s *Store[V]) lead(ctx context.Context, gen uint64, ps []pending, leading [
 		if v, ok := res[p.key]; ok {
 			p.call.val = v
 			if s.p.TTL > 0 {
-				e = &entry{val: v, fetchedAt: now, freshUntil: now.Add(s.p.TTL), staleUntil: now.Add(s.p.TTL + s.p.StaleIfError)}
+				e = &entry{val: v, fetchedAt: now, freshUntil: now.Add(s.p.TTL), staleUntil: now.Add(s.p.TTL + s.p.StaleIfError), wb: s}
 			}
 		} else if err != nil {
 			p.call.err = err
 		} else {
 			p.call.notFound = true
 			if s.p.TTL > 0 && s.p.NegativeTTL > 0 {
-				e = &entry{notFound: true, fetchedAt: now, freshUntil: now.Add(s.p.NegativeTTL), staleUntil: now.Add(s.p.NegativeTTL)}
+				e = &entry{notFound: true, fetchedAt: now, freshUntil: now.Add(s.p.NegativeTTL), staleUntil: now.Add(s.p.NegativeTTL), wb: s}
 			}
 		}
 		if e != nil {
@@ -458,14 +471,22 @@ func (s *Store[V]) lead(ctx context.Context, gen uint64, ps []pending, leading [
 		return
 	}
 	items := make([]redisItem, 0, len(toLocal))
+	written := make([]*entry, 0, len(toLocal))
 	for _, it := range toLocal {
 		if val, ok := s.encode(it.ck, it.e); ok {
 			items = append(items, redisItem{ck: it.ck, val: val, ttl: it.e.staleUntil.Sub(now)})
+			written = append(written, it.e)
 		}
 	}
 	// Written even if the caller leaves now: the record is good for others.
+	// What is not written (the breaker is open, a round trip failed) stays
+	// marked as not in Redis, and is written back later (refill.go).
 	if len(items) > 0 && s.c.gen.Load() == gen {
-		_ = s.c.redisSet(context.WithoutCancel(ctx), items)
+		epoch := s.c.epoch.Load()
+		n, _ := s.c.redisSet(context.WithoutCancel(ctx), items)
+		for _, e := range written[:n] {
+			e.stored.Store(epoch)
+		}
 	}
 }
 
@@ -597,11 +618,13 @@ func (s *Store[V]) Peek(key string) (v V, ok bool) {
 	}
 	if e.notFound {
 		s.m.localHit.Inc()
+		s.localHit(key, e)
 		return v, true
 	}
 	v, ok = e.val.(V)
 	if ok {
 		s.m.localHit.Inc()
+		s.localHit(key, e)
 	}
 	return v, ok
 }

@@ -744,7 +744,7 @@ func checkSQLFailure(t *testing.T, db *sqlDB, err error, kind upstream.Kind, det
 	}
 	if detail != "" {
 		logged := db.log.String()
-		if !strings.Contains(logged, "upstream call failed") || !strings.Contains(logged, "operation=diets") || !strings.Contains(logged, detail) {
+		if !strings.Contains(logged, "sql query failed") || !strings.Contains(logged, "operation=diets") || !strings.Contains(logged, detail) {
 			t.Errorf("the log does not hold the failure's detail %q:\n%s", detail, logged)
 		}
 		if strings.Contains(logged, "SELECT") {

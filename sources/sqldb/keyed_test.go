@@ -140,7 +140,7 @@ func TestStoreCountsEveryQuery(t *testing.T) {
 	if ok, failed := counter("ok"), counter("upstream_unavailable"); ok != 1 || failed != 1 {
 		t.Errorf("metrics: %v ok, %v unavailable; want 1 and 1", ok, failed)
 	}
-	if l := log.String(); !strings.Contains(l, "upstream call failed") || !strings.Contains(l, "source=skolan") ||
+	if l := log.String(); !strings.Contains(l, "sql query failed") || !strings.Contains(l, "source=skolan") ||
 		!strings.Contains(l, "operation="+sqldb.OpDietsByPerson) || !strings.Contains(l, "database is closed") {
 		t.Errorf("the failure's detail is not in the log:\n%s", l)
 	}

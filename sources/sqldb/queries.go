@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -31,7 +32,13 @@ func (s *Store) query(ctx context.Context, op string, keys int, text string, a *
 	end(err)
 	s.metrics.Observe(ctx, s.system, op, err, time.Since(start))
 	if err != nil {
-		s.log.WarnContext(ctx, "upstream call failed", "source", s.system, "operation", op, "error", err.Error())
+		s.metrics.SQLFailed(s.system, err)
+		// The log names the query and the cause's class, never the driver's
+		// text: a PostgreSQL message can quote a parameter (a personnummer)
+		// or the statement. Identical lines are sampled by the gateway's
+		// logger, so a failing database costs a few lines, not one a query.
+		s.log.WarnContext(ctx, "sql query failed", "source", s.system, "operation", op,
+			"kind", strings.ToLower(upstream.KindOf(err).Code()), "cause", safeCause(err))
 	}
 	return err
 }

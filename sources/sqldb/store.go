@@ -16,9 +16,11 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -256,6 +258,48 @@ func (s *Store) fail(ctx context.Context, op string, err error) *upstream.Error 
 		kind = upstream.BadResponse
 	}
 	return &upstream.Error{Source: s.system, Operation: op, Kind: kind, Err: fmt.Errorf("sqldb %s: %w", s.driver, err)}
+}
+
+// safeCause describes why a query failed in words that hold neither the
+// statement nor its parameters: PostgreSQL's SQLSTATE, SQLite's result
+// code, the network operation that failed, or the error's type.
+func safeCause(err error) string {
+	var pe *pgconn.PgError
+	var se *sqlite.Error
+	var de *decodeError
+	var ne *net.OpError
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &pe):
+		return "SQLSTATE " + pe.Code
+	case errors.As(err, &se):
+		return fmt.Sprintf("sqlite result code %d", se.Code())
+	case errors.As(err, &de):
+		return "a row does not decode"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "query timeout"
+	case errors.Is(err, context.Canceled):
+		return "caller gone"
+	case errors.As(err, &ne):
+		return "network: " + ne.Op + ": " + ne.Err.Error()
+	case errors.As(err, &ce):
+		return "connect failed"
+	case errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn):
+		return "connection lost"
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			break
+		}
+		err = next
+	}
+	// database/sql's own failures are fixed sentences ("sql: database is
+	// closed"); its scan errors quote values, but they are decodeErrors.
+	if msg := err.Error(); strings.HasPrefix(msg, "sql: ") && !strings.Contains(msg, "Scan") {
+		return msg
+	}
+	return fmt.Sprintf("%T", err)
 }
 
 // isStatementCancelled reports a statement stopped by the database itself:

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,6 +28,9 @@ import (
 const (
 	EnvDatabaseURL = "KOMMUNGRAF_TEST_DATABASE_URL"
 	EnvRedisURL    = "KOMMUNGRAF_TEST_REDIS_URL"
+	// EnvRedisCluster lists the nodes of a Redis Cluster, host:port
+	// comma-separated (.ci/redis-cluster.sh start prints it).
+	EnvRedisCluster = "KOMMUNGRAF_TEST_REDIS_CLUSTER"
 )
 
 // Defaults: the services on their standard local ports.
@@ -125,6 +129,33 @@ func RedisURL(t testing.TB) string {
 	return raw
 }
 
+// RedisClusterURL returns a URL for the Redis Cluster of
+// KOMMUNGRAF_TEST_REDIS_CLUSTER in the form the gateway's redis.url takes
+// for a cluster (redis://first?addr=second&addr=...), after checking that
+// every node answers PING. Without the variable, or with a node down, the
+// test is skipped, or fails under CI=true: CI starts a cluster itself
+// (.ci/redis-cluster.sh).
+func RedisClusterURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv(EnvRedisCluster)
+	var addrs []string
+	for _, a := range strings.Split(raw, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) < 2 {
+		unavailable(t, "testenv: no Redis Cluster: set %s to its nodes (host:port,host:port,...); .ci/redis-cluster.sh start starts one", EnvRedisCluster)
+	}
+	for _, a := range addrs {
+		if err := pingRedis("redis://" + a); err != nil {
+			unavailable(t, "testenv: Redis Cluster node %s (%s) is not reachable: %v", a, EnvRedisCluster, err)
+		}
+	}
+	q := url.Values{"addr": addrs[1:]}
+	return "redis://" + addrs[0] + "?" + q.Encode()
+}
+
 // pingRedis speaks just enough RESP to ask for PONG.
 func pingRedis(raw string) error {
 	u, err := url.Parse(raw)
@@ -200,4 +231,95 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b)
+}
+
+// RedisServer is a redis-server of a test's own, on a free local port,
+// keeping nothing on disk: a test may restart or flush it without touching
+// the shared Redis other tests use.
+type RedisServer struct {
+	t    testing.TB
+	bin  string
+	port int
+	cmd  *exec.Cmd
+}
+
+// StartRedisServer starts a redis-server (from PATH, or /usr/bin) for the
+// test, stopped at cleanup. Without the binary the test is skipped, or fails
+// under CI=true. extra are more redis-server arguments.
+func StartRedisServer(t testing.TB, extra ...string) *RedisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if _, serr := os.Stat("/usr/bin/redis-server"); serr != nil {
+			unavailable(t, "testenv: redis-server is not installed (apt-get install redis-server)")
+		}
+		bin = "/usr/bin/redis-server"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := &RedisServer{t: t, bin: bin, port: port}
+	s.start(extra...)
+	t.Cleanup(s.stop)
+	return s
+}
+
+// URL is the server's redis:// URL.
+func (s *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// Addr is the server's host:port.
+func (s *RedisServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+func (s *RedisServer) start(extra ...string) {
+	s.t.Helper()
+	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--loglevel", "warning"}, extra...)
+	s.cmd = exec.Command(s.bin, args...)
+	s.cmd.Dir = s.t.TempDir()
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("testenv: start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+		if err == nil {
+			_, err = conn.Write([]byte("PING\r\n"))
+			if err == nil {
+				line, rerr := bufio.NewReader(conn).ReadString('\n')
+				err = rerr
+				if err == nil && !strings.HasPrefix(line, "+PONG") {
+					err = fmt.Errorf("answered %q", line)
+				}
+			}
+			conn.Close()
+			if err == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			s.t.Fatalf("testenv: redis-server on %s did not answer: %v", s.Addr(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *RedisServer) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart kills the server (as a crash would) and starts a new, empty one on
+// the same port.
+func (s *RedisServer) Restart() {
+	s.t.Helper()
+	s.stop()
+	s.start()
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	breaker  *prometheus.GaugeVec
 	queue    *prometheus.HistogramVec
+	sqlFail  *prometheus.CounterVec
 }
 
 // NewMetrics registers the upstream metrics with reg.
@@ -40,8 +41,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "How long an upstream call attempt waited for one of the upstream's slots (its maxConcurrent), by source.",
 			Buckets: []float64{.0001, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"source"}),
+		sqlFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommungraf_sql_failures_total",
+			Help: "Failed SQL queries by source (the SQL system) and kind (the error code in lower case: upstream_timeout, upstream_unavailable, upstream_bad_response, upstream_rejected). The log has a sampled line per failure with the SQLSTATE, never the statement or its parameters.",
+		}, []string{"source", "kind"}),
 	}
-	reg.MustRegister(m.calls, m.duration, m.breaker, m.queue)
+	reg.MustRegister(m.calls, m.duration, m.breaker, m.queue, m.sqlFail)
 	return m
 }
 
@@ -64,6 +69,14 @@ func (m *Metrics) observe(ctx context.Context, source, operation string, err err
 	}
 	m.calls.WithLabelValues(source, operation, outcome).Inc()
 	tracing.Observe(ctx, m.duration.WithLabelValues(source, operation), d.Seconds())
+}
+
+// SQLFailed counts one failed SQL query of source.
+func (m *Metrics) SQLFailed(source string, err error) {
+	if m == nil {
+		return
+	}
+	m.sqlFail.WithLabelValues(source, strings.ToLower(KindOf(err).Code())).Inc()
 }
 
 func (m *Metrics) queued(source string, d time.Duration) {
