@@ -37,6 +37,10 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Authz    Authz    `yaml:"authz"`
 	Log      Log      `yaml:"log"`
+	// RateLimit and Cost are the request rate limits and the per-request
+	// budgets of upstream calls (limits.go).
+	RateLimit RateLimit `yaml:"rateLimit"`
+	Cost      Cost      `yaml:"cost"`
 
 	// envProblems are environment overrides that did not parse.
 	envProblems []error
@@ -599,6 +603,7 @@ func (c *Config) defaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	c.limitsDefaults()
 }
 
 // ValidateSources checks the upstream settings; the demo calls it once the
@@ -697,6 +702,7 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 		if c.Batching.Wait < 0 || c.Batching.Wait > 10*time.Second {
 			bad("batching.wait must be between 0 and 10s")
 		}
+		p = append(p, c.validateLimits()...)
 	}
 	// Environment overrides apply in the demo too, which validates only here.
 	p = append(p, c.envProblems...)
