@@ -30,6 +30,10 @@ type RateLimit struct {
 	// RedisTimeout bounds one Redis round trip of the limiter (default
 	// 50ms); a slower or failed answer is decided by the in-process limiter.
 	RedisTimeout time.Duration `yaml:"redisTimeout"`
+	// KeyPrefix begins the limiter's Redis keys (default "kommungraf:"):
+	// gateways that share one Redis but not their limits (staging and
+	// production) set different ones.
+	KeyPrefix string `yaml:"keyPrefix"`
 }
 
 // ClientLimits are a client application's two limits.

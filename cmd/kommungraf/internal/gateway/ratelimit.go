@@ -24,7 +24,7 @@ func (g *Gateway) openRateLimit() (func(http.Handler) http.Handler, error) {
 		g.redis = rdb // closed by Close
 	}
 	limiter, err := ratelimit.New(ratelimit.Options{
-		Redis: g.redis, RedisTimeout: rl.RedisTimeout, Registerer: g.registry, Logger: g.log,
+		Redis: g.redis, RedisTimeout: rl.RedisTimeout, KeyPrefix: rl.KeyPrefix, Registerer: g.registry, Logger: g.log,
 	})
 	if err != nil {
 		return nil, err
