@@ -64,6 +64,16 @@ type HandlerOptions struct {
 	MaxFields int
 	// Introspection enables __schema and __type.
 	Introspection bool
+	// CostBudgets cap the calls an operation is estimated to make to each
+	// upstream system (cost.go); an upstream it does not name has
+	// DefaultCostBudget (default 5000).
+	CostBudgets       map[string]int
+	DefaultCostBudget int
+	// MaySeeSchema says whether the request's caller may see the schema
+	// (introspect it): only then do validation errors keep gqlparser's
+	// suggestions ("Did you mean ...?"), which name fields, arguments,
+	// types and enum values. nil: nobody may.
+	MaySeeSchema func(context.Context) bool
 	// Registerer receives the request metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger gets internal errors and recovered panics.
@@ -101,6 +111,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.MaxFields <= 0 {
 		opts.MaxFields = 2000
 	}
+	if opts.DefaultCostBudget <= 0 {
+		opts.DefaultCostBudget = 5000
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -112,7 +125,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(10000)
-	srv.SetDisableSuggestion(true)
+	// gqlparser's suggestions stay on; the error presenter removes them for
+	// callers who may not see the schema (hideSuggestions).
+	srv.SetDisableSuggestion(false)
 	if opts.Dispatch != nil {
 		// gqlgen runs the first extension used outermost.
 		srv.Use(opts.Dispatch)
@@ -123,6 +138,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	}
 	srv.Use(shapeLimit{maxDepth: opts.MaxDepth, maxIntrospectionDepth: opts.MaxIntrospectionDepth, maxAliases: opts.MaxAliases, maxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(newCostLimit(opts.CostBudgets, opts.DefaultCostBudget))
 	if opts.Registerer != nil {
 		srv.Use(newRequestMetrics(opts.Registerer))
 	}
@@ -133,8 +149,13 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 		srv.AroundResponses(opts.AroundResponses)
 	}
 	log := opts.Logger
+	maySee := opts.MaySeeSchema
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
-		return presentError(ctx, log, err)
+		out := presentError(ctx, log, err)
+		if maySee == nil || !maySee(ctx) {
+			out = hideSuggestions(out)
+		}
+		return out
 	})
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		log.ErrorContext(ctx, "panic in GraphQL execution", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -181,11 +202,12 @@ func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Er
 }
 
 // setComplexity makes list fields cost their page size times their children,
-// so a deeply nested query of large pages is refused before it reaches upstreams.
+// so a deeply nested query of large pages is refused before it reaches
+// upstreams. Page and list sizes are the cost estimate's (cost.go).
 func setComplexity(c *ComplexityRoot) {
 	page := func(first *int) int {
 		if first == nil || *first < 1 {
-			return 20
+			return defaultPage
 		}
 		return *first
 	}
@@ -195,12 +217,16 @@ func setComplexity(c *ComplexityRoot) {
 	c.Query.SchoolUnits = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
 	c.SchoolUnit.Placements = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
 	// People lists are short (a family), but each member costs a registry call.
-	c.Person.Guardians = func(child int) int { return 1 + 2*child }
-	c.Person.Children = func(child int) int { return 1 + 4*child }
-	c.Person.Errands = func(child int) int { return 1 + 5*child }
-	c.Person.Placements = func(child int) int { return 1 + 2*child }
-	c.Errand.Stakeholders = func(child int) int { return 1 + 3*child }
-	c.Property.Owners = func(child int) int { return 1 + 2*child }
+	list := func(name string) func(int) int {
+		n := listSizes[name]
+		return func(child int) int { return 1 + n*child }
+	}
+	c.Person.Guardians = list("Person.guardians")
+	c.Person.Children = list("Person.children")
+	c.Person.Errands = list("Person.errands")
+	c.Person.Placements = list("Person.placements")
+	c.Errand.Stakeholders = list("Errand.stakeholders")
+	c.Property.Owners = list("Property.owners")
 }
 
 // requestMetrics records request latency by operation and errors by code.

@@ -29,20 +29,22 @@ type serveOptions struct {
 	people          *int
 	batchWait       *time.Duration
 	noBatch         *bool
+	noRateLimits    *bool
 }
 
 // serveFlags defines serve's flags; `kommungraf --help` prints them too.
 func serveFlags() (*flag.FlagSet, serveOptions) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	o := serveOptions{
-		addr:      fs.String("addr", "", "listen address host:port (default 127.0.0.1:8080, or server.addr of the config)"),
-		file:      fs.String("config", "", "configuration file; without it Kommungraf serves the embedded demo"),
-		latency:   fs.Duration("demo-latency", 0, "demo: latency added to every simulated upstream call"),
-		jitter:    fs.Duration("demo-jitter", 0, "demo: random extra latency, 0 to this"),
-		seed:      fs.Uint64("seed", 1, "demo: seed of the synthetic data"),
-		people:    fs.Int("people", sim.DefaultPeople, "demo: number of synthetic people"),
-		batchWait: fs.Duration("batch-wait", 0, "the dispatcher's safety net: loaders call their upstream after a request made no progress for this long (default 1s, or batching.wait of the config)"),
-		noBatch:   fs.Bool("no-batching", false, "turn dataloader batching off (for comparisons only)"),
+		addr:         fs.String("addr", "", "listen address host:port (default 127.0.0.1:8080, or server.addr of the config)"),
+		file:         fs.String("config", "", "configuration file; without it Kommungraf serves the embedded demo"),
+		latency:      fs.Duration("demo-latency", 0, "demo: latency added to every simulated upstream call"),
+		jitter:       fs.Duration("demo-jitter", 0, "demo: random extra latency, 0 to this"),
+		seed:         fs.Uint64("seed", 1, "demo: seed of the synthetic data"),
+		people:       fs.Int("people", sim.DefaultPeople, "demo: number of synthetic people"),
+		batchWait:    fs.Duration("batch-wait", 0, "the dispatcher's safety net: loaders call their upstream after a request made no progress for this long (default 1s, or batching.wait of the config)"),
+		noBatch:      fs.Bool("no-batching", false, "turn dataloader batching off (for comparisons only)"),
+		noRateLimits: fs.Bool("no-rate-limits", false, "turn the rate limits off, as rateLimit.disabled does (load tests that replay one user's requests)"),
 	}
 	fs.Usage = usageFunc(fs, "usage: kommungraf [serve] [flags]\n  runs the gateway; without --config the embedded demo (simulators, SQLite, development tokens)")
 	return fs, o
@@ -69,6 +71,9 @@ func serve(ctx context.Context, args []string, std stdio) error {
 	}
 	if *o.addr != "" {
 		cfg.Server.Addr = *o.addr
+	}
+	if *o.noRateLimits {
+		cfg.RateLimit.Disabled = true
 	}
 	if *o.batchWait > 0 {
 		cfg.Batching.Wait = *o.batchWait

@@ -40,6 +40,10 @@ type Config struct {
 	Authz    Authz    `yaml:"authz"`
 	Log      Log      `yaml:"log"`
 	Tracing  Tracing  `yaml:"tracing"`
+	// RateLimit and Cost are the request rate limits and the per-request
+	// budgets of upstream calls (limits.go).
+	RateLimit RateLimit `yaml:"rateLimit"`
+	Cost      Cost      `yaml:"cost"`
 
 	// envProblems are environment overrides that did not parse.
 	envProblems []error
@@ -686,6 +690,7 @@ func (c *Config) defaults() {
 	if c.Tracing.ServiceName == "" {
 		c.Tracing.ServiceName = "kommungraf"
 	}
+	c.limitsDefaults()
 }
 
 // ValidateSources checks the upstream settings; the demo calls it once the
@@ -792,6 +797,7 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 				bad("tracing.endpoint %q: want the collector's OTLP/HTTP URL, such as http://otel-collector:4318", e)
 			}
 		}
+		p = append(p, c.validateLimits()...)
 	}
 	// Environment overrides apply in the demo too, which validates only here.
 	p = append(p, c.envProblems...)

@@ -70,11 +70,28 @@ func minimalWant() *Config {
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
 			Declared:      map[string]DeclaredSource{"avfall": avfallDefaults("http://127.0.0.1:9004")},
 		},
-		Cache:   Cache{Sources: defaultPolicies()},
-		Authz:   authzDefaults(true),
-		Log:     Log{Level: "info", Format: "json"},
-		Tracing: tracingDefaults(),
+		Cache:     Cache{Sources: defaultPolicies()},
+		Authz:     authzDefaults(true),
+		Log:       Log{Level: "info", Format: "json"},
+		RateLimit: rateLimitDefaults(),
+		Cost:      costDefaults(),
+		Tracing:   tracingDefaults(),
 	}
+}
+
+// rateLimitDefaults are the rate limits of a file that sets none.
+func rateLimitDefaults() RateLimit {
+	open := Rate{Rate: 20, Period: time.Second, Burst: 40}
+	return RateLimit{
+		Default:      ClientLimits{Client: Rate{Rate: 200, Period: time.Second, Burst: 400}, User: Rate{Rate: 50, Period: time.Second, Burst: 100}},
+		Clients:      map[string]ClientLimits{"anonymous": {Client: open, User: open}, "open-data-app": {Client: open, User: open}},
+		RedisTimeout: 50 * time.Millisecond,
+	}
+}
+
+// costDefaults are the upstream budgets of a file that sets none.
+func costDefaults() Cost {
+	return Cost{Budgets: map[string]int{"folkbokforing": 2000}, DefaultBudget: 5000}
 }
 
 // tracingDefaults: no endpoint, one trace in ten.
@@ -176,12 +193,14 @@ log:
 				APIKey:     &APIKeyHeader{Header: "X-Api-Key", Env: "KG_TEST_AVFALL_KEY"},
 			}},
 		},
-		Batching: Batching{Wait: 3 * time.Millisecond},
-		Redis:    Redis{URL: "rediss://cache:6380/1"},
-		Cache:    Cache{Sources: defaultPolicies()},
-		Authz:    authzDefaults(true),
-		Log:      Log{Level: "debug", Format: "text"},
-		Tracing:  tracingDefaults(),
+		Batching:  Batching{Wait: 3 * time.Millisecond},
+		Redis:     Redis{URL: "rediss://cache:6380/1"},
+		Cache:     Cache{Sources: defaultPolicies()},
+		Authz:     authzDefaults(true),
+		Log:       Log{Level: "debug", Format: "text"},
+		RateLimit: rateLimitDefaults(),
+		Cost:      costDefaults(),
+		Tracing:   tracingDefaults(),
 	}
 
 	t.Run("Parse", func(t *testing.T) {
@@ -534,11 +553,13 @@ func TestDemo(t *testing.T) {
 				Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
 				Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 			},
-			Sources: Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults("")}},
-			Cache:   Cache{Sources: defaultPolicies()},
-			Authz:   authzDefaults(false),
-			Log:     Log{Level: "info", Format: "text"},
-			Tracing: tracingDefaults(),
+			Sources:   Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults("")}},
+			Cache:     Cache{Sources: defaultPolicies()},
+			Authz:     authzDefaults(false),
+			Log:       Log{Level: "info", Format: "text"},
+			RateLimit: rateLimitDefaults(),
+			Cost:      costDefaults(),
+			Tracing:   tracingDefaults(),
 		}
 	}
 	t.Run("defaults", func(t *testing.T) {
@@ -636,4 +657,49 @@ authz:
 			t.Fatalf("a bad %s in Parse: %v", EnvRequireApproval, err)
 		}
 	})
+}
+
+// TestRateLimitAndCostConfig: limits per client and role are filled from
+// the defaults where left out; bad limits and unknown upstreams are refused.
+func TestRateLimitAndCostConfig(t *testing.T) {
+	cleanEnv(t)
+	got, err := Parse([]byte(minimal + `
+rateLimit:
+  default: { client: { rate: 100 } }
+  clients:
+    bygglov-app: { user: { rate: 10, period: 1m } }
+  roles:
+    analyst: { rate: 5, burst: 20 }
+cost:
+  budgets: { folkbokforing: 500, avfall: 100 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rateLimitDefaults()
+	want.Default.Client = Rate{Rate: 100, Period: time.Second, Burst: 200}
+	want.Clients["bygglov-app"] = ClientLimits{Client: want.Default.Client, User: Rate{Rate: 10, Period: time.Minute, Burst: 20}}
+	want.Roles = map[string]Rate{"analyst": {Rate: 5, Period: time.Second, Burst: 20}}
+	if !reflect.DeepEqual(got.RateLimit, want) {
+		t.Errorf("rateLimit\n got %+v\nwant %+v", got.RateLimit, want)
+	}
+	if wantCost := (Cost{Budgets: map[string]int{"folkbokforing": 500, "avfall": 100}, DefaultBudget: 5000}); !reflect.DeepEqual(got.Cost, wantCost) {
+		t.Errorf("cost %+v, want %+v", got.Cost, wantCost)
+	}
+	_, err = Parse([]byte(minimal + `
+rateLimit:
+  clients:
+    bygglov-app: { client: { rate: -1 } }
+cost:
+  budgets: { navet: 10, folkbokforing: 0 }
+`))
+	for _, want := range []string{
+		"rateLimit.clients.bygglov-app.client: rate and burst must be at least 1",
+		"cost.budgets.navet: unknown upstream",
+		"cost.budgets.folkbokforing must be at least 1",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
 }

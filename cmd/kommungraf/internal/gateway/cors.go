@@ -27,8 +27,8 @@ func graphqlCORS(c config.CORS, next http.Handler) http.Handler {
 		// POST only: a cross-origin GET would carry the query, personnummer
 		// and all, in a URL that proxies and browser history keep.
 		AllowedMethods:   []string{http.MethodPost},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-Id", "Traceparent", "Tracestate"},
-		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-Id", "Traceparent", "Tracestate", "X-Kommungraf-Cost"},
+		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy"},
 		AllowCredentials: false,
 		MaxAge:           int(c.MaxAge.Seconds()),
 	}).Handler(next)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/graph"
 	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/resolvers"
@@ -96,6 +97,8 @@ type Gateway struct {
 	// builtinClients are the built-in HTTP sources' upstream clients, which
 	// the resources declared for them share.
 	builtinClients map[string]*upstream.Client
+	// limiter keeps the rate limits (ratelimit.go); nil when they are off.
+	limiter *ratelimit.Limiter
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -189,6 +192,9 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		MaxAliases:            cfg.Server.MaxAliases,
 		MaxFields:             cfg.Server.MaxFields,
 		Introspection:         *cfg.Server.Introspection,
+		CostBudgets:           cfg.Cost.Budgets,
+		DefaultCostBudget:     cfg.Cost.DefaultBudget,
+		MaySeeSchema:          g.maySeeSchema(opts.InsecureSkipAuthorization),
 		Registerer:            g.registry,
 		Logger:                g.log,
 		AroundResponses:       staleExtension,
@@ -212,8 +218,13 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		Resources: resources,
 	})
 
+	limit, err := g.openRateLimit()
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlCORS(cfg.Server.CORS, graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql))))))
+	mux.Handle("/graphql", graphqlCORS(cfg.Server.CORS, graphqlOnly(g.sec.authn.Middleware(limit(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))))))
 	if *cfg.Server.GraphiQL {
 		page, static := graphiql(g.sec.dev) // graphiql.go
 		if g.sec.dev != nil {
