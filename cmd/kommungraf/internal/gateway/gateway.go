@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admission"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/graph"
 	"github.com/kommungraf/kommungraf/graph/declared"
@@ -87,6 +89,12 @@ type Gateway struct {
 	// builtinClients are the built-in HTTP sources' upstream clients, which
 	// the resources declared for them share.
 	builtinClients map[string]*upstream.Client
+	// admission bounds the GraphQL requests in flight (admission.go).
+	admission *admission.Controller
+	// readiness answers /readyz from cached checks (readiness.go).
+	readiness *readiness
+	// draining is set on SIGTERM (drain.go).
+	draining atomic.Bool
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -182,6 +190,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		AroundResponses:       staleExtension,
 		Dispatch:              loaders.NewLevels(),
 	}
+	// One REQUEST_TIMEOUT for a request past its deadline (deadline.go).
+	hopts.Extensions = append(hopts.Extensions, deadlineExtension{log: g.log})
 	if !opts.InsecureSkipAuthorization {
 		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)
 	}
@@ -200,8 +210,13 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		Resources: resources,
 	})
 
+	// The request's deadline runs from its arrival, admission queue
+	// included; admission comes after authentication, which names the
+	// client application the fair queue shares slots by (admission.go).
+	g.admission = newAdmission(cfg.Server.Admission, g.registry)
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlCORS(cfg.Server.CORS, graphqlOnly(g.sec.authn.Middleware(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql))))))
+	mux.Handle("/graphql", requestDeadline(cfg.Server.RequestTimeout, graphqlCORS(cfg.Server.CORS, graphqlOnly(
+		graphqlBody(cfg.Server.MaxBodyBytes, g.sec.authn.Middleware(g.admit(cfg.Server.Admission, factory.Middleware(gql))))))))
 	if *cfg.Server.GraphiQL {
 		page, static := graphiql(g.sec.dev) // graphiql.go
 		if g.sec.dev != nil {
@@ -215,7 +230,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", g.ready)
+	g.readiness = newReadiness(g.checks, cfg.Server.Readiness, g.redisDegraded(), g.registry, g.log)
+	mux.Handle("GET /readyz", g.readiness)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
 	if g.sim != nil {
 		mux.Handle("/demo/upstream-stats", loopbackOnly(g.sim.Stats))
@@ -234,7 +250,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		mux.Handle("GET /demo/jwks.json", dev)
 	}
 	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
-	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
+	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, g.closeWhileDraining(limitBody(cfg.Server.MaxBodyBytes, mux)))))
+	g.readiness.start()
 	return nil
 }
 
@@ -503,6 +520,9 @@ func (g *Gateway) Config() *config.Config { return g.cfg }
 // gateway that New built only part of the way.
 func (g *Gateway) Close() error {
 	var errs []error
+	if g.readiness != nil {
+		g.readiness.close()
+	}
 	if g.sec != nil {
 		errs = append(errs, g.sec.Close())
 	}
