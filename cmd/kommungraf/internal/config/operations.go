@@ -36,11 +36,13 @@ type Admission struct {
 }
 
 // Readiness configures /readyz's upstream checks (server.readiness). The
-// checks run in the background and /readyz answers from their last results:
+// checks run in the background when /readyz is asked and their results are
+// older than Interval, and /readyz answers from the last results at once:
 // an upstream's health is reported, never a reason by itself to take the
 // replica out of the load balancer.
 type Readiness struct {
-	// Interval is how often every check runs (default 5s).
+	// Interval is how old the checks' results may be before /readyz
+	// starts a new round (default 5s); without probes no check runs.
 	Interval time.Duration `yaml:"interval"`
 	// CheckTimeout bounds one check (default 2s); a slower one counts as
 	// failing until it answers in time.

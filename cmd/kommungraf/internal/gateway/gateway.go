@@ -251,7 +251,6 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	}
 	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, g.closeWhileDraining(limitBody(cfg.Server.MaxBodyBytes, mux)))))
-	g.readiness.start()
 	return nil
 }
 

@@ -17,8 +17,8 @@ import (
 // readiness answers /readyz: whether this replica can serve. It can unless
 // it is draining (after SIGTERM). Upstream checks (the registry, the
 // e-service platform, the databases, the policy store, ...) run in the
-// background every Interval, each bounded by CheckTimeout, and /readyz
-// reports their last results in its body and in metrics without waiting for
+// background at most every Interval, when /readyz is asked, each bounded
+// by CheckTimeout, and /readyz reports their last results in its body and in metrics without waiting for
 // them: a failing or slow upstream makes the replica "degraded", never
 // unready, for every replica shares the upstream, and taking them all out of
 // the load balancer would turn a partial outage into a whole one.
@@ -30,9 +30,11 @@ type readiness struct {
 
 	draining atomic.Bool
 
-	mu      sync.Mutex
-	results map[string]checkResult
-	running map[string]bool // checks still running (a slow one is not started twice)
+	mu        sync.Mutex
+	results   map[string]checkResult
+	running   map[string]chan struct{} // checks still running, closed when they answer (a slow one is not started twice)
+	round     bool                     // a round of checks is running
+	lastRound time.Time                // when the last round ended
 
 	up       *prometheus.GaugeVec
 	duration *prometheus.GaugeVec
@@ -53,7 +55,7 @@ type checkResult struct {
 func newReadiness(checks map[string]func(context.Context) error, opts config.Readiness, degraded func() bool, reg prometheus.Registerer, log *slog.Logger) *readiness {
 	r := &readiness{
 		checks: checks, opts: opts, log: log, degraded: degraded,
-		results: map[string]checkResult{}, running: map[string]bool{},
+		results: map[string]checkResult{}, running: map[string]chan struct{}{},
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kommungraf_readiness_check_up",
 			Help: "1 if the readiness check of an upstream (or store) passed last time, else 0. Reported only: a failing check does not make /readyz fail.",
@@ -78,19 +80,30 @@ func newReadiness(checks map[string]func(context.Context) error, opts config.Rea
 	return r
 }
 
-// start runs the checks now and then every Interval until close.
-func (r *readiness) start() {
+// refresh starts a round of checks in the background when the last one
+// is older than Interval and none is running; /readyz and /metrics never
+// wait for it. Checks run only as often as someone asks (the load
+// balancer's probe), never on their own.
+func (r *readiness) refresh() {
+	r.mu.Lock()
+	due := !r.round && time.Since(r.lastRound) >= r.opts.Interval
+	if due {
+		r.round = true
+	}
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	select {
+	case <-r.stop:
+		return
+	default:
+	}
 	r.done.Go(func() {
-		t := time.NewTicker(r.opts.Interval)
-		defer t.Stop()
-		for {
-			r.runChecks()
-			select {
-			case <-r.stop:
-				return
-			case <-t.C:
-			}
-		}
+		r.runChecks()
+		r.mu.Lock()
+		r.round, r.lastRound = false, time.Now()
+		r.mu.Unlock()
 	})
 }
 
@@ -102,36 +115,37 @@ func (r *readiness) runChecks() {
 	var wg sync.WaitGroup
 	for name, check := range r.checks {
 		r.mu.Lock()
-		busy := r.running[name]
-		r.running[name] = true
-		r.mu.Unlock()
-		if busy {
-			r.record(name, checkResult{Status: "failing", Error: "timeout: the previous check has not returned", CheckedAt: time.Now()}, r.opts.CheckTimeout)
-			continue
+		answered, busy := r.running[name]
+		if !busy {
+			answered = make(chan struct{})
+			r.running[name] = answered
 		}
-		answered := make(chan struct{})
-		go func() {
-			defer func() {
-				r.mu.Lock()
-				r.running[name] = false
-				r.mu.Unlock()
-			}()
-			ctx, cancel := context.WithTimeout(context.Background(), r.opts.CheckTimeout)
-			defer cancel()
-			start := time.Now()
-			err := check(ctx)
-			d := time.Since(start)
-			res := checkResult{Status: "ok", CheckedAt: start}
-			if err != nil {
-				res = checkResult{Status: "failing", Error: "unreachable", CheckedAt: start}
-				if ctx.Err() != nil {
-					res.Error = "timeout"
+		r.mu.Unlock()
+		if !busy {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), r.opts.CheckTimeout)
+				defer cancel()
+				start := time.Now()
+				err := check(ctx)
+				d := time.Since(start)
+				res := checkResult{Status: "ok", CheckedAt: start}
+				if err != nil {
+					res = checkResult{Status: "failing", Error: "unreachable", CheckedAt: start}
+					if ctx.Err() != nil {
+						res.Error = "timeout"
+					}
+					r.log.Debug("readiness check failed", "check", name, "error", err.Error())
 				}
-				r.log.Debug("readiness check failed", "check", name, "error", err.Error())
-			}
-			r.record(name, res, d)
-			close(answered)
-		}()
+				r.mu.Lock()
+				delete(r.running, name)
+				r.mu.Unlock()
+				r.record(name, res, d)
+				close(answered)
+			}()
+		}
+		// Wait for the check, this round's or a running one's, at most
+		// CheckTimeout (and a little): one that ignores its context is
+		// recorded as failing meanwhile.
 		wg.Go(func() {
 			t := time.NewTimer(r.opts.CheckTimeout + 100*time.Millisecond)
 			defer t.Stop()
@@ -171,7 +185,7 @@ func (r *readiness) drain() {
 	r.ready.Set(0)
 }
 
-// close stops the background checks.
+// close stops the background checks and waits for a running round.
 func (r *readiness) close() {
 	select {
 	case <-r.stop:
@@ -185,6 +199,7 @@ func (r *readiness) close() {
 // check: 200 "ready" or "degraded" (some check failing, named in the body),
 // 503 "draining".
 func (r *readiness) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	r.refresh()
 	r.mu.Lock()
 	checks := make(map[string]checkResult, len(r.results)+1)
 	var failing []string
@@ -228,4 +243,15 @@ func (g *Gateway) redisDegraded() func() bool {
 		return nil
 	}
 	return g.cache.Degraded
+}
+
+// RefreshReadiness runs every readiness check now and returns when each has
+// answered or timed out (server.readiness.checkTimeout), so that /readyz
+// shows the current state: for tests and drills that change an upstream
+// and must not wait for the next interval.
+func (g *Gateway) RefreshReadiness() {
+	g.readiness.runChecks()
+	g.readiness.mu.Lock()
+	g.readiness.lastRound = time.Now()
+	g.readiness.mu.Unlock()
 }
