@@ -150,7 +150,7 @@ func main() {
 // outcome is one request's result.
 type outcome struct {
 	latency    time.Duration
-	served     bool          // 200 with data and no error
+	served     bool          // 200 with data, no error but FORBIDDEN
 	overloaded bool          // 503 OVERLOADED with Retry-After
 	closed     bool          // the connection broke after the request was sent
 	timeout    bool          // the client's own timeout
@@ -195,7 +195,8 @@ func send(c *http.Client, url, token, query string) outcome {
 		o.code = r.Errors[0].Extensions.Code
 	}
 	switch {
-	case resp.StatusCode == http.StatusOK && len(r.Errors) == 0 && len(r.Data) > 0 && string(r.Data) != "null":
+	case resp.StatusCode == http.StatusOK && len(r.Data) > 0 && string(r.Data) != "null" && servedCode(o.code):
+		// Served: FORBIDDEN fields are the policy's answer, not the load's.
 		o.served = true
 	case resp.StatusCode == http.StatusServiceUnavailable && o.code == "OVERLOADED":
 		o.overloaded = true
@@ -205,6 +206,10 @@ func send(c *http.Client, url, token, query string) outcome {
 	}
 	return o
 }
+
+// servedCode: a response with this first error code still served the
+// request (the policy's FORBIDDEN), unlike a timeout or a failure.
+func servedCode(code string) bool { return code == "" || code == "FORBIDDEN" }
 
 // stats collect one client's outcomes.
 type stats struct {

@@ -77,13 +77,13 @@ func minimalWant() *Config {
 func durp(d time.Duration) *time.Duration { return &d }
 
 // serverDefaults is server with its defaults and the given drainDelay:
-// admission 16 in flight and 32 queued on two cores (8 per CPU, at least 8).
+// admission 8 in flight and 16 queued on two cores (4 per CPU, at least 4).
 func serverDefaults(drain time.Duration) Server {
-	inFlight := max(8, 8*runtime.GOMAXPROCS(0))
+	inFlight := max(4, 4*runtime.GOMAXPROCS(0))
 	return Server{
 		Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
-		DrainDelay: &drain, WriteTimeout: 21 * time.Second,
-		Admission:     Admission{MaxInFlight: inFlight, MaxQueue: 2 * inFlight, MaxQueueWait: time.Second, RetryAfter: time.Second},
+		DrainDelay: &drain, WriteTimeout: 20500 * time.Millisecond,
+		Admission:     Admission{MaxInFlight: inFlight, MaxQueue: 2 * inFlight, MaxQueueWait: 500 * time.Millisecond, RetryAfter: time.Second},
 		Readiness:     Readiness{Interval: 5 * time.Second, CheckTimeout: 2 * time.Second},
 		Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 	}

@@ -19,14 +19,17 @@ const WriteTimeoutMargin = 2 * time.Second
 // queue full or waits longer than MaxQueueWait is refused at once with 503,
 // Retry-After and extensions.code OVERLOADED.
 type Admission struct {
-	// MaxInFlight is how many GraphQL requests run at once (default 8 per
-	// CPU the Go runtime may use, at least 8: 16 on two cores).
+	// MaxInFlight is how many GraphQL requests run at once (default 4 per
+	// CPU the Go runtime may use, at least 4: 8 on two cores). Q1 and Q2
+	// are CPU-bound once their upstreams answer in tens of milliseconds, so
+	// more slots add latency and memory (a request holds its whole
+	// response tree and a goroutine per pending field), not throughput.
 	MaxInFlight int `yaml:"maxInFlight"`
 	// MaxQueue is how many requests may wait for a slot (default twice
 	// MaxInFlight). When it is full, a client with fewer waiting requests
 	// than the busiest client takes the busiest client's newest place.
 	MaxQueue int `yaml:"maxQueue"`
-	// MaxQueueWait is the longest a request waits for a slot (default 1s).
+	// MaxQueueWait is the longest a request waits for a slot (default 500ms).
 	MaxQueueWait time.Duration `yaml:"maxQueueWait"`
 	// RetryAfter is what a refused request's Retry-After header says
 	// (default 1s; whole seconds, at least 1).
@@ -51,13 +54,13 @@ type Readiness struct {
 
 func (a *Admission) defaults() {
 	if a.MaxInFlight == 0 {
-		a.MaxInFlight = max(8, 8*runtime.GOMAXPROCS(0))
+		a.MaxInFlight = max(4, 4*runtime.GOMAXPROCS(0))
 	}
 	if a.MaxQueue == 0 {
 		a.MaxQueue = 2 * a.MaxInFlight
 	}
 	if a.MaxQueueWait == 0 {
-		a.MaxQueueWait = time.Second
+		a.MaxQueueWait = 500 * time.Millisecond
 	}
 	if a.RetryAfter == 0 {
 		a.RetryAfter = time.Second

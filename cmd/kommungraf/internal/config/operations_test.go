@@ -15,9 +15,9 @@ func TestTimeoutsAreOrdered(t *testing.T) {
 		wantErr      string
 		wantWrite    time.Duration
 	}{
-		{"default follows requestTimeout", "requestTimeout: 30s", "", 36 * time.Second},
+		{"default follows requestTimeout", "requestTimeout: 30s", "", 35500 * time.Millisecond},
 		{"explicit and long enough", "requestTimeout: 10s\n  writeTimeout: 13s", "", 13 * time.Second},
-		{"shorter than the request timeout", "requestTimeout: 20s\n  writeTimeout: 20s", "server.writeTimeout 20s must be at least requestTimeout 20s + admission.maxQueueWait 1s + 2s", 0},
+		{"shorter than the request timeout", "requestTimeout: 20s\n  writeTimeout: 20s", "server.writeTimeout 20s must be at least requestTimeout 20s + admission.maxQueueWait 500ms + 2s", 0},
 		{"the queue wait counts too", "requestTimeout: 10s\n  writeTimeout: 14s\n  admission: {maxQueueWait: 3s}", "must be at least requestTimeout 10s + admission.maxQueueWait 3s", 0},
 		{"negative admission", "admission: {maxInFlight: -1}", "server.admission: maxInFlight", 0},
 	}
