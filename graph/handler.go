@@ -36,6 +36,14 @@ const (
 	CodeAliasExceeded = "ALIAS_LIMIT_EXCEEDED"
 	// CodeFieldsExceeded: too many fields once fragments are expanded.
 	CodeFieldsExceeded = "FIELD_LIMIT_EXCEEDED"
+	// CodeRequestTimeout: the request ran past its deadline
+	// (server.requestTimeout); the response carries this one error.
+	CodeRequestTimeout = "REQUEST_TIMEOUT"
+	// CodeOverloaded: admission control refused the request (503 with
+	// Retry-After); nothing of it ran.
+	CodeOverloaded = "OVERLOADED"
+	// CodePayloadTooLarge: the request body is over server.maxBodyBytes (413).
+	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 )
 
 // HandlerOptions assemble the GraphQL handler.
@@ -191,6 +199,17 @@ func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Er
 			}
 			errcode.Set(&out, CodeBadUserInput)
 			return &out
+		}
+	}
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		// The request's own deadline passed (or its client left): not a
+		// bug, and not worth a line per field. The response is answered
+		// with one REQUEST_TIMEOUT and one log line for the whole request
+		// (gateway's deadline.go).
+		return &gqlerror.Error{
+			Message:    "the request ran out of time",
+			Path:       graphql.GetPath(ctx),
+			Extensions: map[string]any{"code": CodeRequestTimeout},
 		}
 	}
 	log.ErrorContext(ctx, "internal error", "error", err.Error(), "path", graphql.GetPath(ctx).String())

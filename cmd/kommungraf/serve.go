@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -97,13 +95,6 @@ func serve(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           gw.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.Server.RequestTimeout + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
 	url := "http://" + ln.Addr().String()
 	log.Info("kommungraf listening", "url", url, "demo", demo, "startup", time.Since(start).Round(time.Millisecond).String())
 	if demo {
@@ -111,20 +102,10 @@ func serve(ctx context.Context, args []string, std stdio) error {
 		printDemoTokens(std.err, gw.DevIssuer(), url)
 		printDemoAccessLog(std.err, gw.AccessLogLocation(), gw.DemoAccessLogKey(), url)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	// Serve drains on SIGTERM (ctx): /readyz 503, the listener open for
+	// server.drainDelay, then in-flight requests finish; gw.Close (deferred)
+	// stops the demo's simulators only after that.
+	return gw.Serve(ctx, ln)
 }
 
 // logOverrides says at start which settings environment variables decided

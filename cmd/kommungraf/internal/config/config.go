@@ -226,8 +226,21 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 	// RequestTimeout bounds one GraphQL request, upstream calls included (default 15s).
 	RequestTimeout time.Duration `yaml:"requestTimeout"`
-	// ShutdownTimeout is how long in-flight requests get on SIGTERM (default 20s).
+	// ShutdownTimeout is how long in-flight requests get to finish once the
+	// listener is closed after SIGTERM (default 20s).
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// DrainDelay is how long after SIGTERM the listener stays open and
+	// serves while /readyz answers 503, so the load balancer takes the
+	// replica out before it closes (default 5s; 0 closes at once).
+	DrainDelay *time.Duration `yaml:"drainDelay"`
+	// WriteTimeout bounds writing a response, counted from the end of the
+	// request's headers (default requestTimeout + admission.maxQueueWait +
+	// 5s; it must exceed their sum by 2s).
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// Admission bounds the GraphQL requests in flight and queued (operations.go).
+	Admission Admission `yaml:"admission"`
+	// Readiness configures /readyz's cached upstream checks.
+	Readiness Readiness `yaml:"readiness"`
 	// MaxComplexity and MaxDepth limit an operation's cost and nesting.
 	MaxComplexity int `yaml:"maxComplexity"`
 	MaxDepth      int `yaml:"maxDepth"`
@@ -576,6 +589,8 @@ func Demo() *Config {
 	c.Log.Format = "text"
 	off := false
 	c.Authz.RequireApproval = &off // one person can try the policy editor
+	var noDrain time.Duration
+	c.Server.DrainDelay = &noDrain // no load balancer to tell: Ctrl-C stops at once (in-flight requests still finish)
 	c.ApplyEnv()
 	c.defaults()
 	return c
@@ -647,6 +662,7 @@ func (c *Config) defaults() {
 	if c.Server.GraphiQL == nil {
 		c.Server.GraphiQL = &t
 	}
+	c.Server.operationsDefaults()
 	if c.Sources.Skoldatabas.Driver == "" {
 		c.Sources.Skoldatabas.Driver = "sqlite"
 	}
@@ -722,6 +738,7 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 			bad("server timeouts must not be negative")
 		}
 		p = append(p, c.Server.CORS.validate()...)
+		p = append(p, c.Server.validateOperations()...)
 		if c.Server.MaxComplexity < 0 || c.Server.MaxDepth < 0 || c.Server.MaxIntrospectionDepth < 0 || c.Server.MaxAliases < 0 || c.Server.MaxFields < 0 {
 			bad("server.maxComplexity, maxDepth, maxIntrospectionDepth, maxAliases and maxFields must not be negative (0 means the default)")
 		}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -59,10 +60,7 @@ const minimal = `sources:
 // minimalWant is what minimal parses to, defaults included.
 func minimalWant() *Config {
 	return &Config{
-		Server: Server{
-			Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
-			Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
-		},
+		Server: serverDefaults(5 * time.Second),
 		Sources: Sources{
 			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001", MaxConcurrent: RegistryMaxConcurrent}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
 			Etjanst:       HTTPSource{URL: "http://127.0.0.1:9002"},
@@ -100,6 +98,21 @@ func tracingDefaults() Tracing {
 	return Tracing{SampleRatio: &r, ServiceName: "kommungraf"}
 }
 
+func durp(d time.Duration) *time.Duration { return &d }
+
+// serverDefaults is server with its defaults and the given drainDelay:
+// admission 8 in flight and 16 queued on two cores (4 per CPU, at least 4).
+func serverDefaults(drain time.Duration) Server {
+	inFlight := max(4, 4*runtime.GOMAXPROCS(0))
+	return Server{
+		Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
+		DrainDelay: &drain, WriteTimeout: 20500 * time.Millisecond,
+		Admission:     Admission{MaxInFlight: inFlight, MaxQueue: 2 * inFlight, MaxQueueWait: 500 * time.Millisecond, RetryAfter: time.Second},
+		Readiness:     Readiness{Interval: 5 * time.Second, CheckTimeout: 2 * time.Second},
+		Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
+	}
+}
+
 // avfallDefaults is sources.avfall with the defaults of schema/avfall.yaml.
 func avfallDefaults(url string) DeclaredSource {
 	return DeclaredSource{HTTPSource: HTTPSource{URL: url, Timeout: 3 * time.Second, MaxConcurrent: 32}}
@@ -122,6 +135,10 @@ server:
   maxBodyBytes: 2097152
   requestTimeout: 10s
   shutdownTimeout: 1m30s
+  drainDelay: 10s
+  writeTimeout: 15s
+  admission: {maxInFlight: 24, maxQueue: 12, maxQueueWait: 500ms, retryAfter: 3s}
+  readiness: {interval: 10s, checkTimeout: 1s}
   maxComplexity: 5000
   maxDepth: 8
   maxIntrospectionDepth: 16
@@ -171,6 +188,9 @@ log:
 	want := &Config{
 		Server: Server{
 			Addr: "0.0.0.0:9090", MaxBodyBytes: 2 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 90 * time.Second,
+			DrainDelay: durp(10 * time.Second), WriteTimeout: 15 * time.Second,
+			Admission:     Admission{MaxInFlight: 24, MaxQueue: 12, MaxQueueWait: 500 * time.Millisecond, RetryAfter: 3 * time.Second},
+			Readiness:     Readiness{Interval: 10 * time.Second, CheckTimeout: time.Second},
 			MaxComplexity: 5000, MaxDepth: 8, MaxIntrospectionDepth: 16, MaxAliases: 10, Introspection: boolp(false), GraphiQL: boolp(false),
 			CORS: CORS{AllowedOrigins: []string{"https://forskola.intranet.example.se", "https://*.apps.example.se"}, MaxAge: time.Minute},
 		},
@@ -549,10 +569,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 func TestDemo(t *testing.T) {
 	demoWant := func() *Config {
 		return &Config{
-			Server: Server{
-				Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, RequestTimeout: 15 * time.Second, ShutdownTimeout: 20 * time.Second,
-				Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
-			},
+			Server:    serverDefaults(0), // the demo has no load balancer to wait for
 			Sources:   Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults("")}},
 			Cache:     Cache{Sources: defaultPolicies()},
 			Authz:     authzDefaults(false),

@@ -43,6 +43,13 @@ func productionBatching(c *config.Config) {
 	}
 	c.Cache.Disabled = true
 	c.Sources.Skoldatabas.QueryTimeout = 20 * time.Second
+	// These tests run up to 16 requests at once to show that concurrent
+	// requests do not split one another's batches: all of them must run
+	// together. With the default slots (4 per CPU) half would queue, and
+	// under -race on two shared cores wait past the queue's 500 ms and be
+	// refused, which is admission control working (operations_test.go),
+	// not batching.
+	c.Server.Admission.MaxInFlight = 16
 }
 
 // upstreamCall is one operation of one upstream system.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admission"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/graph"
@@ -99,6 +101,12 @@ type Gateway struct {
 	builtinClients map[string]*upstream.Client
 	// limiter keeps the rate limits (ratelimit.go); nil when they are off.
 	limiter *ratelimit.Limiter
+	// admission bounds the GraphQL requests in flight (admission.go).
+	admission *admission.Controller
+	// readiness answers /readyz from cached checks (readiness.go).
+	readiness *readiness
+	// draining is set on SIGTERM (drain.go).
+	draining atomic.Bool
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -200,6 +208,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		AroundResponses:       staleExtension,
 		Dispatch:              loaders.NewLevels(),
 	}
+	// One REQUEST_TIMEOUT for a request past its deadline (deadline.go).
+	hopts.Extensions = append(hopts.Extensions, deadlineExtension{log: g.log})
 	if !opts.InsecureSkipAuthorization {
 		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)
 	}
@@ -222,9 +232,15 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("rate limits: %w", err)
 	}
-
+	// The request's deadline runs from its arrival, admission queue
+	// included; the rate limits and admission come after authentication,
+	// which names the client application they count and share slots by
+	// (ratelimit.go, admission.go). A request over its rate limit is
+	// refused before it takes a place in the queue.
+	g.admission = newAdmission(cfg.Server.Admission, g.registry)
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlCORS(cfg.Server.CORS, graphqlOnly(g.sec.authn.Middleware(limit(factory.Middleware(timeout(cfg.Server.RequestTimeout, gql)))))))
+	mux.Handle("/graphql", requestDeadline(cfg.Server.RequestTimeout, graphqlCORS(cfg.Server.CORS, graphqlOnly(
+		graphqlBody(cfg.Server.MaxBodyBytes, g.sec.authn.Middleware(limit(g.admit(cfg.Server.Admission, factory.Middleware(gql)))))))))
 	if *cfg.Server.GraphiQL {
 		page, static := graphiql(g.sec.dev) // graphiql.go
 		if g.sec.dev != nil {
@@ -238,7 +254,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", g.ready)
+	g.readiness = newReadiness(g.checks, cfg.Server.Readiness, g.redisDegraded(), g.registry, g.log)
+	mux.Handle("GET /readyz", g.readiness)
 	// OpenMetrics on request: the latency histograms carry trace ids as exemplars.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry, EnableOpenMetrics: true}))
 	if g.sim != nil {
@@ -258,7 +275,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		mux.Handle("GET /demo/jwks.json", dev)
 	}
 	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
-	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, limitBody(cfg.Server.MaxBodyBytes, mux))))
+	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, g.closeWhileDraining(limitBody(cfg.Server.MaxBodyBytes, mux)))))
 	if g.tracing {
 		g.handler = traceRequests(g.handler) // tracing.go
 	}
@@ -551,6 +568,9 @@ func (g *Gateway) Config() *config.Config { return g.cfg }
 // gateway that New built only part of the way.
 func (g *Gateway) Close() error {
 	var errs []error
+	if g.readiness != nil {
+		g.readiness.close()
+	}
 	if g.sec != nil {
 		errs = append(errs, g.sec.Close())
 	}

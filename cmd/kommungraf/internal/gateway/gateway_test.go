@@ -690,12 +690,21 @@ func TestOperationalEndpoints(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
-	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"status":"ready"`) || !strings.Contains(body, `"policystore":{"status":"ok"}`) {
+	d.gw.RefreshReadiness()
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"status":"ready"`) || !strings.Contains(body, `"policystore":{"status":"ok"`) {
 		t.Fatalf("readyz %d %s", code, body)
 	}
+	// One upstream down is reported, in the body and the metrics, and
+	// leaves the replica ready: every replica shares that upstream.
 	d.gw.Sim().ETjanstFaults.Set(sim.FaultConfig{Down: true})
-	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, `"etjanst":{"status":"failing"`) {
+	d.gw.RefreshReadiness()
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"status":"degraded"`) ||
+		!strings.Contains(body, `"etjanst":{"status":"failing"`) || !strings.Contains(body, `"failing":["etjanst"]`) {
 		t.Fatalf("readyz with etjanst down: %d %s", code, body)
+	}
+	if _, metrics := get("/metrics"); !strings.Contains(metrics, `kommungraf_readiness_check_up{check="etjanst"} 0`) ||
+		!strings.Contains(metrics, `kommungraf_readiness_check_up{check="geodata"} 1`) || !strings.Contains(metrics, "kommungraf_ready 1") {
+		t.Errorf("readiness metrics with etjanst down:\n%s", grepLines(metrics, "readiness|kommungraf_ready"))
 	}
 	d.gw.Sim().ETjanstFaults.Set(sim.FaultConfig{})
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/upstream"
@@ -82,25 +80,6 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies.
-func limitBody(n int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, n)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// timeout bounds a request, upstream calls included.
-func timeout(d time.Duration, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
 // loopbackOnly serves only callers on this machine.
 //
 // The Host must name loopback too: a page of another site whose name an
@@ -115,50 +94,6 @@ func loopbackOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// ready checks every upstream and the database concurrently.
-func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	type result struct {
-		Status string `json:"status"`
-		Error  string `json:"error,omitempty"`
-	}
-	results := map[string]result{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, check := range g.checks {
-		wg.Go(func() {
-			res := result{Status: "ok"}
-			if err := check(ctx); err != nil {
-				g.log.WarnContext(ctx, "readiness check failed", "check", name, "error", err.Error())
-				res = result{Status: "failing", Error: "unreachable"}
-			}
-			mu.Lock()
-			results[name] = res
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	status, code := "ready", http.StatusOK
-	for _, res := range results {
-		if res.Status != "ok" {
-			status, code = "not ready", http.StatusServiceUnavailable
-		}
-	}
-	// Without Redis the gateway still serves, straight from the upstreams:
-	// degraded, not unready.
-	if g.redis != nil {
-		results["redis"] = result{Status: "ok"}
-		if g.cache.Degraded() {
-			results["redis"] = result{Status: "degraded", Error: "unreachable; serving from upstreams"}
-			if code == http.StatusOK {
-				status = "degraded"
-			}
-		}
-	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": results})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -642,8 +642,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) 
 		msg := "the body is not the expected JSON object"
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			msg = "the body is too large"
-		} else if strings.HasPrefix(err.Error(), "json: unknown field") {
+			tooLarge(w, r, mbe.Limit)
+			return false
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
 			msg += ": " + strings.TrimPrefix(err.Error(), "json: ")
 		}
 		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", msg, nil)
