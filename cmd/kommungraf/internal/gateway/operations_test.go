@@ -311,6 +311,7 @@ func TestDrainUnderLoad(t *testing.T) {
 	cfg.Server.DrainDelay = &delay
 	cfg.Server.ShutdownTimeout = 20 * time.Second
 	cfg.Sources.Skoldatabas.QueryTimeout = 15 * time.Second
+	cfg.RateLimit.Disabled = true // one persona's load, as fast as it goes: not what this test is about
 	gw, err := gateway.New(context.Background(), cfg, gateway.Options{
 		Demo: true, World: testWorld(), DemoLatency: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
