@@ -101,6 +101,9 @@ type AccessEntry struct {
 	Purposes []string `json:"purposes,omitempty"`
 	// Operation is the GraphQL operation name, if any.
 	Operation string `json:"operation,omitempty"`
+	// OperationID is the registered operation's id (graph/operations),
+	// when the request ran one.
+	OperationID string `json:"operationId,omitempty"`
 	// Fields are the fields served, as "Type.field", sorted and deduplicated.
 	Fields []string `json:"fields,omitempty"`
 	// Persons are the keyed hashes (PersonHasher) of the persons whose data

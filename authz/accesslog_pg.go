@@ -42,6 +42,8 @@ var accessLogDDL = append([]string{
 	// NULL, which the unique index allows any number of times.
 	`ALTER TABLE access_log ADD COLUMN IF NOT EXISTS entry_id text`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS access_log_entry_id_idx ON access_log (entry_id)`,
+	// AccessEntry.OperationID, added the same way: no row is rewritten.
+	`ALTER TABLE access_log ADD COLUMN IF NOT EXISTS operation_id text NOT NULL DEFAULT ''`,
 }, appendOnlyDDL("access_log_append_only", "access_log")...)
 
 // PostgresAccessLog is an AccessLog in a PostgreSQL table, access_log, that
@@ -105,11 +107,11 @@ func migrateAccessLog(ctx context.Context, pool *pgxpool.Pool, schema string) er
 func (l *PostgresAccessLog) Append(ctx context.Context, e AccessEntry) error {
 	e = withID(e)
 	_, err := l.pool.Exec(ctx, `INSERT INTO access_log
-		(entry_id, at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		(entry_id, at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome, operation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (entry_id) DO NOTHING`,
 		e.ID, e.Time.UTC(), e.RequestID, e.Subject, e.Client, e.Unit, nonNil(e.Roles), nonNil(e.Purposes),
-		e.Operation, nonNil(e.Fields), nonNil(e.Persons), nonNil(e.Denied), e.Outcome)
+		e.Operation, nonNil(e.Fields), nonNil(e.Persons), nonNil(e.Denied), e.Outcome, e.OperationID)
 	if err != nil {
 		return fmt.Errorf("authz: access log database: append: %w", err)
 	}
@@ -143,7 +145,7 @@ func (l *PostgresAccessLog) Query(ctx context.Context, q AccessQuery) ([]AccessE
 	if !q.IncludeSearches {
 		where = append(where, "operation <> "+arg(OperationAccessLogSearch))
 	}
-	sql := `SELECT coalesce(entry_id, ''), at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome
+	sql := `SELECT coalesce(entry_id, ''), at, request_id, subject, client, unit, roles, purposes, operation, fields, persons, denied, outcome, operation_id
 		FROM access_log`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
@@ -157,7 +159,7 @@ func (l *PostgresAccessLog) Query(ctx context.Context, q AccessQuery) ([]AccessE
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccessEntry, error) {
 		var e AccessEntry
 		err := row.Scan(&e.ID, &e.Time, &e.RequestID, &e.Subject, &e.Client, &e.Unit, &e.Roles, &e.Purposes,
-			&e.Operation, &e.Fields, &e.Persons, &e.Denied, &e.Outcome)
+			&e.Operation, &e.Fields, &e.Persons, &e.Denied, &e.Outcome, &e.OperationID)
 		e.Time = e.Time.UTC()
 		e.Roles, e.Purposes, e.Fields = orNil(e.Roles), orNil(e.Purposes), orNil(e.Fields)
 		e.Persons, e.Denied = orNil(e.Persons), orNil(e.Denied)

@@ -639,12 +639,31 @@ func (l *alBlockingLog) Query(context.Context, authz.AccessQuery) ([]authz.Acces
 func (l *alBlockingLog) Close() error { return nil }
 
 func alLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-type tWriter struct{ t *testing.T }
+// tWriter logs to the test while it runs. A line logged after it ended
+// (a dropped ticket's cleanup runs when the collector gets to it, maybe
+// during a later test) goes to stderr: t.Log then would race with the
+// test's end.
+type tWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return os.Stderr.Write(p)
+	}
 	w.t.Helper()
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil

@@ -29,7 +29,19 @@ type Contract struct {
 	Availability string `yaml:"availability"`
 	// Fields are globs over "Type.field" the client may receive.
 	Fields []string `yaml:"fields"`
+	// Operations is which GraphQL documents the client may send:
+	// persisted-only (registered operations only), log-unknown (any, the
+	// unregistered ones logged) or open (any: analysts in GraphiQL).
+	// Required: a contract that does not say is refused.
+	Operations string `yaml:"operations"`
 }
+
+// Operation modes of a contract.
+const (
+	OperationsPersistedOnly = "persisted-only"
+	OperationsLogUnknown    = "log-unknown"
+	OperationsOpen          = "open"
+)
 
 // Covers reports whether the contract names the field.
 func (c *Contract) Covers(key string) bool {
@@ -85,6 +97,11 @@ func ParseContracts(raw []byte, cat *Catalog) (*Contracts, error) {
 		}
 		if len(c.Purposes) == 0 {
 			problems = append(problems, where+": at least one purpose is required")
+		}
+		switch c.Operations {
+		case OperationsPersistedOnly, OperationsLogUnknown, OperationsOpen:
+		default:
+			problems = append(problems, fmt.Sprintf("%s: operations %q: want persisted-only, log-unknown or open", where, c.Operations))
 		}
 		if c.Ceiling < Negligible || c.Ceiling > MaxServed {
 			problems = append(problems, fmt.Sprintf("%s: ceiling %d, want 0 to %d", where, c.Ceiling, MaxServed))

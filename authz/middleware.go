@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/kommungraf/kommungraf/graph/operations"
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
@@ -224,6 +225,9 @@ func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.Opera
 			op = model.LoggableOperationName(oc.Operation.Name)
 		}
 		entry, ok := st.rec.Entry(st.subject.Principal, e.opts.RequestID(ctx), op, e.opts.Hasher, e.opts.Now())
+		if info := operations.InfoFrom(ctx); info != nil {
+			entry.OperationID = info.ID
+		}
 		switch {
 		case ok && st.ticket != nil:
 			st.ticket.Append(entry) // room promised before the data was served

@@ -91,12 +91,14 @@ func TestSwapChangesDecisionsAndCheckLeavesTheLivePolicy(t *testing.T) {
 func TestParseContractsRefuses(t *testing.T) {
 	a, _ := defaultAuthorizer(t)
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unknown key":      {"contracts:\n  - client: a\n    owner: o\n    purposes: [x]\n    colour: red\n", "field colour not found"},
+		"unknown key":      {"contracts:\n  - client: a\n    owner: o\n    purposes: [x]\n    operations: open\n    colour: red\n", "field colour not found"},
 		"no owner":         {"contracts:\n  - client: a\n    purposes: [x]\n", "owner is required"},
 		"no purpose":       {"contracts:\n  - client: a\n    owner: o\n", "at least one purpose"},
 		"level 4 ceiling":  {"contracts:\n  - client: a\n    owner: o\n    purposes: [x]\n    ceiling: 4\n", "ceiling 4"},
 		"duplicate client": {"contracts:\n  - {client: a, owner: o, purposes: [x]}\n  - {client: a, owner: o, purposes: [x]}\n", "a second contract"},
 		"unknown field":    {"contracts:\n  - {client: a, owner: o, purposes: [x], fields: [Nope.*]}\n", "matches no field"},
+		"no operations":    {"contracts:\n  - {client: a, owner: o, purposes: [x]}\n", `operations "": want persisted-only, log-unknown or open`},
+		"bad operations":   {"contracts:\n  - {client: a, owner: o, purposes: [x], operations: all}\n", `operations "all"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c, err := authz.ParseContracts([]byte(tc.yaml), a.Catalog())

@@ -70,6 +70,10 @@ type HandlerOptions struct {
 	// included, which would otherwise grow exponentially with fragments
 	// that spread each other more than once.
 	MaxFields int
+	// Trusted, when set, enforces each client application's operation mode
+	// and serves registered operations and Automatic Persisted Queries
+	// (persisted.go).
+	Trusted *TrustedOptions
 	// Introspection enables __schema and __type.
 	Introspection bool
 	// CostBudgets cap the calls an operation is estimated to make to each
@@ -141,6 +145,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 		srv.Use(opts.Dispatch)
 	}
 	srv.Use(operationTrace{}) // tracing.go
+	if opts.Trusted != nil {
+		srv.Use(newTrusted(*opts.Trusted)) // persisted.go
+	}
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kommungraf/kommungraf/graph/operations"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/tracing"
 )
@@ -34,6 +35,12 @@ func (operationTrace) InterceptResponse(ctx context.Context, next graphql.Respon
 	attrs := []attribute.KeyValue{attribute.String("graphql.operation.type", kind)}
 	if name != "" {
 		attrs = append(attrs, attribute.String("graphql.operation.name", name))
+	}
+	if info := operations.InfoFrom(ctx); info != nil {
+		attrs = append(attrs, attribute.String("graphql.document.kind", info.Kind))
+		if info.ID != "" {
+			attrs = append(attrs, attribute.String("graphql.operation.id", info.ID))
+		}
 	}
 	ctx, span := tracing.Tracer().Start(ctx, "graphql.operation", trace.WithAttributes(attrs...))
 	defer span.End()

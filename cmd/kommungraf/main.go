@@ -55,6 +55,7 @@ var commands = []struct{ name, summary string }{
 	{"sim", "run the simulated upstream systems alone, for a gateway started with --config"},
 	{"policy", "explain, test and lint the access policy; show, dry-run, propose, approve, ... against a running gateway"},
 	{"access-log", "who read a person's data: asks a running gateway, or reads the log (--jsonl, --database-url)"},
+	{"operations", "trusted (persisted) operations: push FILE.graphql... and list, against a running gateway"},
 	{"help", "this text; help <command> prints a command's flags"},
 }
 
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, std stdio) error {
 		err = accessLogCommand(ctx, args, std)
 	case "policy":
 		err = policyCommand(ctx, args, std)
+	case "operations":
+		err = operationsCommand(ctx, args, std)
 	case "help":
 		if len(args) == 0 {
 			return mainUsage(std.out)

@@ -40,6 +40,8 @@ type Config struct {
 	Authz    Authz    `yaml:"authz"`
 	Log      Log      `yaml:"log"`
 	Tracing  Tracing  `yaml:"tracing"`
+	// Operations is the registry of trusted (persisted) operations.
+	Operations Operations `yaml:"operations"`
 	// RateLimit and Cost are the request rate limits and the per-request
 	// budgets of upstream calls (limits.go).
 	RateLimit RateLimit `yaml:"rateLimit"`
@@ -446,6 +448,19 @@ type Batching struct {
 type Redis struct {
 	// URL such as redis://host:6379/0; empty means no Redis.
 	URL string `yaml:"url"`
+}
+
+// Operations configures the registry of trusted (persisted) operations,
+// which client applications in persisted-only mode are held to (their
+// contract's operations).
+type Operations struct {
+	// File seeds the registry at start with the named operations of a
+	// .graphql file; the demo's embedded file when empty in the demo.
+	File string `yaml:"file"`
+	// DatabaseURL keeps the registry in PostgreSQL (table
+	// kommungraf_operations), shared by every replica and filled with
+	// `kommungraf operations push`; empty keeps it in the process.
+	DatabaseURL string `yaml:"databaseUrl"`
 }
 
 // Tracing exports OpenTelemetry traces over OTLP/HTTP: a span per GraphQL

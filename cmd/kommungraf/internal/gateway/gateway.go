@@ -26,6 +26,7 @@ import (
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/graph"
 	"github.com/kommungraf/kommungraf/graph/declared"
+	"github.com/kommungraf/kommungraf/graph/operations"
 	"github.com/kommungraf/kommungraf/resolvers"
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/connect"
@@ -87,6 +88,9 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *upstream.Metrics
 	sec      *security
+	// operations is the registry of trusted operations (trusted.go).
+	operations     *operations.Registry
+	operationStore operations.Store
 	// tracing says spans are recorded (tracing.go); stopTracing flushes
 	// and stops the exporter.
 	tracing     bool
@@ -210,6 +214,10 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	}
 	// One REQUEST_TIMEOUT for a request past its deadline (deadline.go).
 	hopts.Extensions = append(hopts.Extensions, deadlineExtension{log: g.log})
+	if err := g.openOperations(ctx, opts.Demo, schema); err != nil {
+		return err
+	}
+	hopts.Trusted = g.trustedOptions()
 	if !opts.InsecureSkipAuthorization {
 		hopts.Extensions = append(hopts.Extensions, g.sec.enforcement)
 	}
@@ -268,7 +276,8 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	// personnummer in the URL and now only says where to go.
 	mux.Handle("POST /admin/api/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.searchAccessLog)))
 	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.oldAccessLog)))
-	g.mountPolicyAPI(mux) // the policy workflow's REST API (policyapi.go)
+	g.mountPolicyAPI(mux)     // the policy workflow's REST API (policyapi.go)
+	g.mountOperationsAPI(mux) // trusted operations: push and list (trusted.go)
 	if g.sec.dev != nil {
 		dev := loopbackOnly(g.sec.dev.Handler())
 		mux.Handle("GET /demo/token", dev)
@@ -591,6 +600,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.tmpDir != "" {
 		errs = append(errs, os.RemoveAll(g.tmpDir))
+	}
+	if g.operationStore != nil {
+		errs = append(errs, g.operationStore.Close())
 	}
 	if g.stopTracing != nil {
 		errs = append(errs, g.stopTracing())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/graph/operations"
 	"github.com/kommungraf/kommungraf/sources/cache"
 )
 
@@ -101,7 +102,7 @@ func (g *Gateway) openPolicyAdmin(ctx context.Context, demo bool) error {
 // mountPolicyAPI registers the policy administration API: every route
 // authenticates and needs admin on policy.
 func (g *Gateway) mountPolicyAPI(mux *http.ServeMux) {
-	api := &policyAPI{flow: g.sec.policyFlow, a: g.sec.authorizer, roles: g.sec.roles, log: g.log.With("component", "policy-api")}
+	api := &policyAPI{flow: g.sec.policyFlow, a: g.sec.authorizer, roles: g.sec.roles, ops: g.operations, log: g.log.With("component", "policy-api")}
 	if g.sec.dev != nil { // the demo's units exist only as its personas' units
 		for _, id := range authz.PersonaIDs() {
 			if p, err := authz.PersonaPrincipal(id, g.sec.roles); err == nil && p.Unit != "" {
@@ -143,7 +144,10 @@ type policyAPI struct {
 	// units are units known beside those the policy names (the demo's
 	// personas'): the identity provider, not Kommungraf, keeps units.
 	units []string
-	log   *slog.Logger
+	// ops are the registered operations, for the dry run's report of
+	// which of them a change reaches.
+	ops *operations.Registry
+	log *slog.Logger
 }
 
 // The JSON shapes of the API (the policy editor page relies on them).
@@ -393,8 +397,32 @@ func (api *policyAPI) dryRun(w http.ResponseWriter, r *http.Request) {
 	for i, gr := range rep.GuardRails {
 		rails[i] = railJSON{gr.Name, gr.Detail}
 	}
+	// The registered operations the change reaches: those selecting a
+	// field whose decision changes, or any field of a type whose rows do.
+	fields, rowTypes := map[string]bool{}, map[string]bool{}
+	for _, c := range rep.Changes {
+		switch c.Action {
+		case authz.ActRead:
+			fields[c.Field] = true
+		case authz.ActRow:
+			typ, _, _ := strings.Cut(c.Field, "(")
+			rowTypes[typ] = true
+		}
+	}
+	affected := []operations.Affected{}
+	if api.ops != nil && len(rep.Changes) > 0 {
+		a, err := api.ops.Affected(r.Context(), func(f string) bool {
+			typ, _, _ := strings.Cut(f, ".")
+			return fields[f] || rowTypes[typ]
+		})
+		if err != nil {
+			api.log.ErrorContext(r.Context(), "dry run: operation registry", "error", err.Error())
+		} else if a != nil {
+			affected = a
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"baseVersion": rep.BaseVersion, "changes": changes, "guardRails": rails,
+		"baseVersion": rep.BaseVersion, "changes": changes, "guardRails": rails, "operations": affected,
 		"recent": map[string]any{"examined": rep.Recent.Examined, "changed": rep.Recent.Changed,
 			"since": adminTime(rep.Recent.Since), "unavailable": rep.Recent.Unavailable},
 	})

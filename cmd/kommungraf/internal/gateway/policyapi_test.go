@@ -176,6 +176,19 @@ func TestPolicyAPIWorkflow(t *testing.T) {
 		}) {
 			t.Fatalf("changes %v, want %v among them", out["changes"], want)
 		}
+		// The registered operations the change reaches: the worklist
+		// reads its stakeholders' cities.
+		if !slices.ContainsFunc(out["operations"].([]any), func(o any) bool {
+			m := o.(map[string]any)
+			return m["name"] == "Worklist" && slices.Contains(m["fields"].([]any), any("Address.city"))
+		}) {
+			t.Fatalf("operations %v, want Worklist through Address.city among them", out["operations"])
+		}
+		for _, o := range out["operations"].([]any) {
+			if name := o.(map[string]any)["name"]; name == "OpenSchoolUnits" || name == "OpenProperty" {
+				t.Errorf("%s selects no address, yet the dry run lists it", name)
+			}
+		}
 		recent, _ := out["recent"].(map[string]any)
 		if _, ok := recent["examined"].(float64); !ok {
 			t.Fatalf("recent %v", out["recent"])
