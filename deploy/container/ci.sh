@@ -77,4 +77,30 @@ echo "ran as $user, uid $uid"
 docker stop -t 25 "$container" >/dev/null
 code=$(docker inspect --format '{{.State.ExitCode}}' "$container")
 [ "$code" = 0 ] || fail "the gateway exited $code on SIGTERM"
-echo "image kommungraf:ci built, ran read-only as non-root, and stopped cleanly on SIGTERM"
+docker rm "$container" >/dev/null
+
+# Outside demo mode: `kommungraf sim` and the gateway with deploy/sim.yaml,
+# their state (school database, policy store, access log) on a named volume
+# the non-root user owns.
+volume=kommungraf-ci-data-$$
+docker volume create "$volume" >/dev/null
+sim=kommungraf-ci-sim-$$
+docker run -d --name "$sim" --read-only --tmpfs /tmp --cap-drop ALL --network host -v "$volume:/var/lib/kommungraf" kommungraf:ci \
+  sim --navet-addr 127.0.0.1:18281 --etjanst-addr 127.0.0.1:18282 --geodata-addr 127.0.0.1:18283 --avfall-addr 127.0.0.1:18284 \
+  --people 300 --sqlite /var/lib/kommungraf/skola.db >/dev/null
+trap 'docker rm -f "$sim" >/dev/null 2>&1 || true; docker volume rm -f "$volume" >/dev/null 2>&1 || true; cleanup' EXIT
+for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18284/api/v1/health >/dev/null 2>&1 && break; sleep 0.3; done
+container=kommungraf-ci-gw-$$
+docker run -d --name "$container" --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges --network host \
+  -v "$volume:/var/lib/kommungraf" -v "$PWD/deploy/sim.yaml:/etc/kommungraf/kommungraf.yaml:ro" \
+  -e KOMMUNGRAF_ADDR=127.0.0.1:$port -e NAVET_URL=http://127.0.0.1:18281 -e ETJANST_URL=http://127.0.0.1:18282 \
+  -e GEODATA_URL=http://127.0.0.1:18283 -e AVFALL_URL=http://127.0.0.1:18284 -e KOMMUNGRAF_SIM_SQLITE=/var/lib/kommungraf/skola.db \
+  -e KOMMUNGRAF_SIM_STATE=/var/lib/kommungraf -e KOMMUNGRAF_ACCESS_LOG_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY= kommungraf:ci >/dev/null
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.3; done
+curl -fsS "http://127.0.0.1:$port/readyz" || fail "the image with deploy/sim.yaml is not ready"
+echo
+answer=$(curl -fsS -X POST "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' \
+  -d '{"query":"{ schoolUnits(first: 1) { totalCount } }"}')
+echo "$answer" | grep -q '"totalCount":' || fail "the image with deploy/sim.yaml did not answer: $answer"
+docker exec "$container" /usr/local/bin/kommungraf probe "http://127.0.0.1:$port/readyz" || fail "the health check failed"
+echo "image kommungraf:ci built; ran read-only as non-root: the demo, and the gateway with deploy/sim.yaml against kommungraf sim on a data volume; stopped cleanly on SIGTERM"
