@@ -67,7 +67,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	// Every command and policy subcommand has --help: usage on stdout, success.
-	commands := [][]string{{"serve"}, {"sim"}, {"access-log"}, {"policy"}}
+	commands := [][]string{{"serve"}, {"sim"}, {"access-log"}, {"policy"}, {"probe"}}
 	for _, sub := range append([]string{"explain", "test", "lint"}, policyAdminCommands...) {
 		commands = append(commands, []string{"policy", sub})
 	}

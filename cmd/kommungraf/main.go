@@ -5,6 +5,7 @@
 //	kommungraf sim [--navet-addr ...] [--etjanst-addr ...] [--geodata-addr ...]
 //	kommungraf policy explain|test|lint|show|propose|... (security staff's policy tools)
 //	kommungraf access-log --person YYYYMMDDNNNN [--from] [--to]
+//	kommungraf probe URL (the container's health check)
 //	kommungraf help [command]
 package main
 
@@ -56,6 +57,7 @@ var commands = []struct{ name, summary string }{
 	{"policy", "explain, test and lint the access policy; show, dry-run, propose, approve, ... against a running gateway"},
 	{"access-log", "who read a person's data: asks a running gateway, or reads the log (--jsonl, --database-url)"},
 	{"operations", "trusted (persisted) operations: push FILE.graphql... and list, against a running gateway"},
+	{"probe", "exit 0 when a URL answers 2xx: the container's health check (the image has no curl)"},
 	{"help", "this text; help <command> prints a command's flags"},
 }
 
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, std stdio) error {
 		err = policyCommand(ctx, args, std)
 	case "operations":
 		err = operationsCommand(ctx, args, std)
+	case "probe":
+		err = probe(ctx, args, std)
 	case "help":
 		if len(args) == 0 {
 			return mainUsage(std.out)
