@@ -2,9 +2,9 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
