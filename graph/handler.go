@@ -22,6 +22,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/kommungraf/kommungraf/graph/gqlmodel"
+	"github.com/kommungraf/kommungraf/graph/operations"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/tracing"
 	"github.com/kommungraf/kommungraf/sources/upstream"
@@ -136,7 +137,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.SetParserTokenLimit(10000)
+	srv.SetParserTokenLimit(operations.MaxTokens)
 	// gqlparser's suggestions stay on; the error presenter removes them for
 	// callers who may not see the schema (hideSuggestions).
 	srv.SetDisableSuggestion(false)

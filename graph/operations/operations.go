@@ -92,11 +92,17 @@ func Parse(schema *ast.Schema, name, text string) ([]*Operation, error) {
 	return out, nil
 }
 
+// MaxTokens bounds the tokens of a request's document: the GraphQL
+// handler's parser limit, and Normalize's, which runs before it on the
+// text of every client that is not open (validation's cost grows faster
+// than the text).
+const MaxTokens = 10000
+
 // Normalize returns the id of a document's operation (the one named, or
 // the only one) in normal form, or "" when the text is not one valid
-// operation of the schema.
+// operation of the schema within MaxTokens.
 func Normalize(schema *ast.Schema, text, operationName string) string {
-	doc, err := parser.ParseQuery(&ast.Source{Input: text})
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: text}, MaxTokens)
 	if err != nil || len(validator.Validate(schema, doc)) > 0 {
 		return ""
 	}

@@ -3,6 +3,7 @@ package operations_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -158,5 +159,26 @@ func TestPostgresStore(t *testing.T) {
 		if op.PushedBy != "alice" {
 			t.Errorf("%s: pushed by %s, want the first registration's alice", op.Name, op.PushedBy)
 		}
+	}
+}
+
+// TestNormalizeKeepsTheParsersTokenLimit: a text over the GraphQL
+// handler's token limit is no operation for the registry either. Normalize
+// runs before the handler's parser on every text of a client that is not
+// open (the anonymous one included), and validation's cost grows faster
+// than the text: without the limit a 100 KB body cost seconds of CPU.
+func TestNormalizeKeepsTheParsersTokenLimit(t *testing.T) {
+	s := schema()
+	small := "{ schoolUnits { " + strings.Repeat("totalCount ", 10) + "} }"
+	if operations.Normalize(s, small, "") == "" {
+		t.Fatal("a small valid document has no normal form")
+	}
+	var b strings.Builder
+	for i := range operations.MaxTokens / 3 {
+		fmt.Fprintf(&b, "a%d: totalCount ", i)
+	}
+	big := "{ schoolUnits { " + b.String() + "} }"
+	if id := operations.Normalize(s, big, ""); id != "" {
+		t.Errorf("a document of more than %d tokens was normalised (%s)", operations.MaxTokens, id)
 	}
 }
