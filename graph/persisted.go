@@ -49,11 +49,20 @@ type TrustedOptions struct {
 	// persisted-only.
 	Mode func(context.Context) (client, mode string)
 	// APQCacheSize bounds the Automatic Persisted Queries cache of the
-	// clients that may run free-form documents (default 1000).
+	// clients that may run free-form documents (default 1000). Only texts
+	// of up to maxAPQText bytes are cached, so the cache holds at most
+	// APQCacheSize × maxAPQText bytes of them.
 	APQCacheSize int
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 }
+
+// maxAPQText is the longest text the APQ cache keeps. A longer one runs
+// but is not cached (its client gets PERSISTED_QUERY_NOT_FOUND for the
+// hash alone, and sends the text again): without the bound, a thousand
+// bodies of server.maxBodyBytes held a gigabyte, and the text is cached
+// before it is parsed.
+const maxAPQText = 64 << 10
 
 // trusted enforces each client application's operation mode, serves
 // registered operations by id, and Automatic Persisted Queries to the
@@ -125,7 +134,9 @@ func (t *trusted) MutateOperationParameters(ctx context.Context, p *graphql.RawP
 			return e
 		}
 		if mode != ModePersistedOnly {
-			t.apq.Add(ctx, hash, p.Query)
+			if len(p.Query) <= maxAPQText {
+				t.apq.Add(ctx, hash, p.Query)
+			}
 			info.Kind = "apq"
 		}
 	}
