@@ -333,6 +333,7 @@ func (c *Client) attempt(parent context.Context, req Request) (*Response, error)
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(hreq.Header))
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
+		err = withoutURL(err)
 		e := c.tokenError(req.Operation, err)
 		if e == nil {
 			e = c.transportError(ctx, req.Operation, err)
@@ -390,6 +391,21 @@ func endSpan(span trace.Span, err error) {
 	code := KindOf(err).Code()
 	span.SetAttributes(tracing.Outcome.String(strings.ToLower(code)))
 	span.SetStatus(codes.Error, code)
+}
+
+// withoutURL is a failed call's error with its URL cut to the scheme and
+// host: Go's *url.Error names the whole URL, whose path and query carry
+// the keys looked up (party ids, personnummer), and the error is logged.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	host := ""
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		host = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	}
+	return &url.Error{Op: ue.Op, URL: host, Err: ue.Err}
 }
 
 func (c *Client) transportError(ctx context.Context, op string, err error) *Error {

@@ -212,3 +212,46 @@ func TestPingWithSendsTheCredentials(t *testing.T) {
 		t.Errorf("plain Ping counts any answer below 500: %v", err)
 	}
 }
+
+// TestFailuresDoNotLogTheURL: a call that fails in transport (a timeout, a
+// refused connection) is logged with its error, and Go's error names the
+// URL, whose query and path carry keys such as party ids and personnummer.
+// The logged error, and the error returned, keep the host only.
+func TestFailuresDoNotLogTheURL(t *testing.T) {
+	const secret = "198001011234"
+	for name, h := range map[string]http.HandlerFunc{
+		"timeout": func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+		"refused": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var log strings.Builder
+			var c *Client
+			if h == nil {
+				srv := httptest.NewServer(http.NotFoundHandler())
+				srv.Close() // nothing listens any more: the dial is refused
+				var err error
+				c, err = NewClient(Options{Name: "test", BaseURL: srv.URL, Timeout: 50 * time.Millisecond, RetryBackoff: time.Millisecond,
+					Logger: slog.New(slog.NewTextHandler(&log, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				c = newTestClient(t, h, func(o *Options) {
+					o.Timeout = 50 * time.Millisecond
+					o.Logger = slog.New(slog.NewTextHandler(&log, nil))
+				})
+			}
+			_, err := c.Do(context.Background(), Request{Operation: "op", Path: "persons/" + secret,
+				Query: url.Values{"partyId": {secret}}, Idempotent: true})
+			if err == nil {
+				t.Fatal("the call did not fail")
+			}
+			if !strings.Contains(log.String(), "upstream call failed") {
+				t.Fatalf("no failure logged: %s", log.String())
+			}
+			if strings.Contains(log.String(), secret) || strings.Contains(err.Error(), secret) {
+				t.Errorf("the URL's personal data is in the log or the error:\nlog: %s\nerror: %v", log.String(), err)
+			}
+		})
+	}
+}
