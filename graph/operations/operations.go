@@ -101,9 +101,13 @@ const MaxTokens = 10000
 // Normalize returns the id of a document's operation (the one named, or
 // the only one) in normal form, or "" when the text is not one valid
 // operation of the schema within MaxTokens.
-func Normalize(schema *ast.Schema, text, operationName string) string {
+func Normalize(text, operationName string) string {
+	// Parsed, not validated: validation (quadratic in the worst case) is
+	// left to the executor, once, for a text that is no registered
+	// operation. A match runs the registered document, which was
+	// validated when it was pushed, never the client's text.
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: text}, MaxTokens)
-	if err != nil || len(validator.Validate(schema, doc)) > 0 {
+	if err != nil {
 		return ""
 	}
 	op := doc.Operations.ForName(operationName)
@@ -246,7 +250,7 @@ func (r *Registry) Match(ctx context.Context, text, operationName string) (*Oper
 	id, ok := r.texts[key]
 	r.mu.Unlock()
 	if !ok {
-		id = Normalize(r.schema, text, operationName)
+		id = Normalize(text, operationName)
 		r.mu.Lock()
 		if len(r.texts) >= maxTexts {
 			clear(r.texts)

@@ -198,14 +198,17 @@ func NewClient(opts Options) (*Client, error) {
 			return counts.ConsecutiveFailures >= opts.BreakerFailures
 		},
 		IsSuccessful: func(err error) bool {
-			// Only failures of the upstream itself count against it; a caller
-			// that gave up, a not-found or a rejected request do not.
+			// Only failures of the upstream itself count against it: a
+			// not-found or a rejected request is an answer.
 			switch KindOf(err) {
 			case 0, NotFound, Rejected:
-				return !errors.Is(err, errBreakerNeutral)
+				return true
 			}
 			return false
 		},
+		// A call its caller abandoned (gone, or out of its own time while
+		// queued or waiting) is neither: it says nothing of the upstream.
+		IsExcluded: func(err error) bool { return errors.Is(err, errBreakerNeutral) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			opts.Logger.Warn("upstream circuit breaker", "source", name, "from", from.String(), "to", to.String())
 			opts.Metrics.breakerState(name, to)
@@ -218,7 +221,8 @@ func NewClient(opts Options) (*Client, error) {
 // Name is the upstream's name.
 func (c *Client) Name() string { return c.opts.Name }
 
-// errBreakerNeutral marks a call that the caller abandoned: neither success nor failure.
+// errBreakerNeutral marks a call that the caller abandoned: neither success
+// nor failure (gobreaker's IsExcluded).
 var errBreakerNeutral = errors.New("call abandoned by caller")
 
 // Do runs one call through the stack. The returned error is always an *Error.
@@ -260,8 +264,11 @@ func (c *Client) withRetries(ctx context.Context, req Request) (*Response, error
 		// The retry loop itself stopped on the caller's context.
 		err = c.ctxError(ctx, req.Operation, ctx.Err())
 	}
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// The client went away: do not hold it against the upstream.
+	if err != nil && ctx.Err() != nil {
+		// The client went away, or its request ran out of time (queued
+		// behind this replica's other work, or behind the upstream's
+		// bound): do not hold it against the upstream. The attempt's own
+		// timeout, shorter than a request's, is what counts a slow upstream.
 		err = &Error{Source: c.opts.Name, Operation: req.Operation, Kind: KindOf(err), Err: errors.Join(err, errBreakerNeutral)}
 	}
 	return resp, err

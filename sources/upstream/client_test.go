@@ -255,3 +255,44 @@ func TestFailuresDoNotLogTheURL(t *testing.T) {
 		})
 	}
 }
+
+// TestAbandonedCallsLeaveTheBreakerAlone: calls whose callers went away, or
+// whose requests ran out of their own time while the upstream was still
+// within its attempt timeout, say nothing of the upstream: many of them do
+// not open the breaker (under overload a replica's own queue would
+// otherwise cut every request off from a healthy upstream). Calls the
+// attempt's own timeout ends do open it.
+func TestAbandonedCallsLeaveTheBreakerAlone(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}), func(o *Options) {
+		o.Retries, o.BreakerFailures, o.Timeout = -1, 3, 300*time.Millisecond
+	})
+	for i := range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond) // the request's deadline
+		_, err := c.Do(ctx, Request{Operation: "op", Idempotent: true})
+		cancel()
+		if err == nil {
+			t.Fatalf("call %d answered", i)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		go cancel() // the client goes away
+		_, _ = c.Do(ctx, Request{Operation: "op", Idempotent: true})
+	}
+	if s := c.BreakerState(); s != "closed" {
+		t.Fatalf("breaker %s after 20 abandoned calls, want closed", s)
+	}
+	for range 3 { // the attempt's own 300 ms run out: the upstream is slow
+		if _, err := c.Do(context.Background(), Request{Operation: "op", Idempotent: true}); KindOf(err) != Timeout {
+			t.Fatalf("slow upstream: %v, want a timeout", err)
+		}
+	}
+	if s := c.BreakerState(); s != "open" {
+		t.Fatalf("breaker %s after 3 attempt timeouts, want open", s)
+	}
+}
