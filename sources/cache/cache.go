@@ -132,6 +132,9 @@ type Cache struct {
 	// onWait, set by tests only, runs when a Fetch starts waiting for
 	// another caller's in-flight fetch of key.
 	onWait func(key string)
+	// afterDrop, set by tests only, runs between an invalidation's first
+	// delete in Redis and its announcement.
+	afterDrop func()
 }
 
 // New builds a Cache. With Redis set it subscribes to InvalidationChannel;
@@ -313,23 +316,36 @@ func (c *Cache) Invalidate(ctx context.Context, source, entity string, keys ...s
 
 // invalidateRedis deletes the records from Redis and announces the
 // invalidation; it returns what failed.
+//
+// Delete, announce, delete again: another replica that had not heard of
+// the invalidation yet may write its in-process copy back to Redis
+// (refill.go) between the first delete and the announcement, and its
+// barrier, sent before the announcement, would not catch it; the second
+// delete does. A write-back after the announcement is caught by that
+// replica's barrier.
 func (c *Cache) invalidateRedis(ctx context.Context, source, entity string, keys []string) []error {
 	var errs []error
-	if len(keys) > 0 {
-		cks := make([]string, len(keys))
-		for i, k := range keys {
-			cks[i] = c.key(source, entity, k)
+	drop := func() {
+		if len(keys) > 0 {
+			cks := make([]string, len(keys))
+			for i, k := range keys {
+				cks[i] = c.key(source, entity, k)
+			}
+			if err := c.redisDelete(ctx, cks); err != nil {
+				c.redisFailed("del", err)
+				errs = append(errs, fmt.Errorf("cache: invalidate %s/%s in redis: %w", source, entity, err))
+			}
+			return
 		}
-		if err := c.redisDelete(ctx, cks); err != nil {
-			c.redisFailed("del", err)
-			errs = append(errs, fmt.Errorf("cache: invalidate %s/%s in redis: %w", source, entity, err))
-		}
-	} else {
 		pattern := globEscape(c.prefix(source, entity)) + "*"
 		if err := c.redisDeletePattern(ctx, pattern); err != nil {
 			c.redisFailed("scan", err)
 			errs = append(errs, fmt.Errorf("cache: invalidate %s in redis: %w", pattern, err))
 		}
+	}
+	drop()
+	if c.afterDrop != nil {
+		c.afterDrop()
 	}
 	msg, err := json.Marshal(invalidation{Origin: c.id, Version: c.version, Source: source, Entity: entity, Keys: keys})
 	if err == nil {
@@ -338,6 +354,9 @@ func (c *Cache) invalidateRedis(ctx context.Context, source, entity string, keys
 	if err != nil {
 		c.redisFailed("publish", err)
 		errs = append(errs, fmt.Errorf("cache: announce invalidation of %s/%s: %w", source, entity, err))
+	}
+	if len(errs) == 0 {
+		drop()
 	}
 	return errs
 }

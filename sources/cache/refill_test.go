@@ -367,3 +367,37 @@ func TestWriteBackSkipsInvalidated(t *testing.T) {
 		t.Errorf("invalidated record written back (exists=%d, err=%v)", n, err)
 	}
 }
+
+// TestWriteBackBetweenDeleteAndAnnouncement: replica a writes its copy
+// back to Redis after b deleted the key but before b announced the
+// invalidation (a's barrier passes: nothing was announced yet). b deletes
+// again after announcing, so the invalidated record does not stay in
+// Redis until its TTL.
+func TestWriteBackBetweenDeleteAndAnnouncement(t *testing.T) {
+	t.Parallel()
+	a, b, _, version := replicas(t)
+	raw := rawRedis(t, version)
+	ctx := context.Background()
+	s := NewStore[person](a, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
+	up := newUpstream("k")
+	if _, _, err := s.Fetch(ctx, []string{"k"}, up.fetch); err != nil {
+		t.Fatal(err)
+	}
+	ck := a.key("navet", "person", "k")
+	e := a.localGet(ck)
+	if e == nil {
+		t.Fatal("not in the in-process tier")
+	}
+	b.afterDrop = func() {
+		a.writeBack([]wbItem{{ck: ck, e: e}})
+		if n, _ := raw.Exists(ctx, ck).Result(); n != 1 {
+			t.Error("the write-back between delete and announcement did not happen; the test proves nothing")
+		}
+	}
+	if err := b.Invalidate(ctx, "navet", "person", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := raw.Exists(ctx, ck).Result(); err != nil || n != 0 {
+		t.Errorf("the invalidated record is in Redis again (exists=%d, err=%v)", n, err)
+	}
+}
