@@ -81,8 +81,10 @@ func minimalWant() *Config {
 func rateLimitDefaults() RateLimit {
 	open := Rate{Rate: 20, Period: time.Second, Burst: 40}
 	return RateLimit{
-		Default:      ClientLimits{Client: Rate{Rate: 200, Period: time.Second, Burst: 400}, User: Rate{Rate: 50, Period: time.Second, Burst: 100}},
-		Clients:      map[string]ClientLimits{"anonymous": {Client: open, User: open}, "open-data-app": {Client: open, User: open}},
+		Default: ClientLimits{Client: Rate{Rate: 200, Period: time.Second, Burst: 400}, User: Rate{Rate: 50, Period: time.Second, Burst: 100}},
+		// The public shares ten times what one anonymous address gets.
+		Clients: map[string]ClientLimits{"anonymous": {Client: Rate{Rate: 200, Period: time.Second, Burst: 400}, User: open},
+			"open-data-app": {Client: open, User: open}},
 		RedisTimeout: 50 * time.Millisecond,
 	}
 }

@@ -59,9 +59,14 @@ type Rate struct {
 var (
 	DefaultClientRate = Rate{Rate: 200, Period: time.Second, Burst: 400}
 	DefaultUserRate   = Rate{Rate: 50, Period: time.Second, Burst: 100}
-	// DefaultOpenDataRate is the anonymous and open-data clients' limit:
-	// low enough that a burst of a few hundred requests meets 429s.
+	// DefaultOpenDataRate is the anonymous and open-data clients' limit
+	// per user (an anonymous caller's network address): low enough that
+	// a burst of a few hundred requests meets 429s.
 	DefaultOpenDataRate = Rate{Rate: 20, Period: time.Second, Burst: 40}
+	// DefaultPublicRate is what the anonymous client's callers share in
+	// all: ten times one address's, so one address flooding leaves the
+	// rest of the public most of it.
+	DefaultPublicRate = Rate{Rate: 200, Period: time.Second, Burst: 400}
 )
 
 // Cost configures the per-request budgets of upstream calls, checked
@@ -101,10 +106,11 @@ func (c *Config) limitsDefaults() {
 	if rl.Clients == nil {
 		rl.Clients = map[string]ClientLimits{}
 	}
-	for _, name := range []string{"anonymous", "open-data-app"} {
-		if _, ok := rl.Clients[name]; !ok {
-			rl.Clients[name] = ClientLimits{Client: DefaultOpenDataRate, User: DefaultOpenDataRate}
-		}
+	if _, ok := rl.Clients["open-data-app"]; !ok {
+		rl.Clients["open-data-app"] = ClientLimits{Client: DefaultOpenDataRate, User: DefaultOpenDataRate}
+	}
+	if _, ok := rl.Clients["anonymous"]; !ok {
+		rl.Clients["anonymous"] = ClientLimits{Client: DefaultPublicRate, User: DefaultOpenDataRate}
 	}
 	for name, l := range rl.Clients {
 		l.Client.fill(rl.Default.Client)

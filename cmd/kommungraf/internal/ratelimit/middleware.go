@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,18 +49,19 @@ func NewMiddleware(cfg config.RateLimit, limiter *Limiter, reg prometheus.Regist
 }
 
 // limits are the principal's two limits: its client application's, and
-// its own within it (nil for an anonymous caller, who has only the
-// client's).
+// its own within it: a user's, or for an anonymous caller its network
+// address's, so that one address flooding cannot spend the budget the
+// public shares.
 func (m *Middleware) limits(p *authz.Principal) (client Limit, user *Limit) {
 	cl, ok := m.cfg.Clients[p.Client]
 	if !ok {
 		cl = m.cfg.Default
 	}
 	client = toLimit(cl.Client)
-	if p.Anonymous {
-		return client, nil
-	}
 	u := toLimit(cl.User)
+	if p.Anonymous {
+		return client, &u
+	}
 	best := -1.0
 	for _, role := range p.Roles {
 		if r, ok := m.cfg.Roles[role]; ok {
@@ -87,7 +89,14 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		// The narrower limit first, so that a user over their own limit
 		// does not spend the budget the other users of the client share.
 		if userLimit != nil {
-			res := m.limiter.Allow(r.Context(), PolicyUser, "rl:user:"+p.Client+":"+subjectKey(p.Subject), *userLimit)
+			who := p.Subject
+			if p.Anonymous {
+				// The connection's address: X-Forwarded-For is the
+				// caller's to write, so it is not trusted (as admission).
+				who, _, _ = net.SplitHostPort(r.RemoteAddr)
+				who = "addr:" + who
+			}
+			res := m.limiter.Allow(r.Context(), PolicyUser, "rl:user:"+p.Client+":"+subjectKey(who), *userLimit)
 			out = append(out, decided{PolicyUser, *userLimit, res})
 		}
 		if len(out) == 0 || out[0].res.Allowed {

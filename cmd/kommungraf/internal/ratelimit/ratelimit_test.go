@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,7 +189,7 @@ func gatewayLimits() config.RateLimit {
 	rl := cfg.RateLimit
 	min := func(burst int) config.Rate { return config.Rate{Rate: 1, Period: time.Minute, Burst: burst} }
 	rl.Clients = map[string]config.ClientLimits{
-		"anonymous":   {Client: min(3), User: min(3)},
+		"anonymous":   {Client: min(3), User: min(2)},
 		"bygglov-app": {Client: min(6), User: min(2)},
 	}
 	rl.Roles = map[string]config.Rate{"senior-officer": min(4)}
@@ -200,10 +201,21 @@ type reply struct {
 	policy, state, retry, code string
 }
 
+// addr is an anonymous caller from a network address of its own.
+func addr(remote string) *authz.Principal {
+	p := authz.AnonymousPrincipal()
+	p.Subject = "remote:" + remote // read back by send
+	return p
+}
+
 func send(t *testing.T, h http.Handler, p *authz.Principal) reply {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	req := httptest.NewRequest(http.MethodPost, "/graphql", nil) // from 192.0.2.1:1234
 	if p != nil {
+		if remote, ok := strings.CutPrefix(p.Subject, "remote:"); ok {
+			req.RemoteAddr = remote
+			p = authz.AnonymousPrincipal()
+		}
 		req = req.WithContext(authz.NewContext(req.Context(), p))
 	}
 	rec := httptest.NewRecorder()
@@ -245,7 +257,7 @@ func TestMiddlewareLimits(t *testing.T) {
 		both   = `"client";q=6;w=360, "user";q=2;w=120`
 		senior = `"client";q=6;w=360, "user";q=4;w=240`
 		user   = `"user";q=2;w=120`
-		anon   = `"client";q=3;w=180`
+		anon   = `"client";q=3;w=180, "user";q=2;w=120`
 	)
 	for i, tc := range []struct {
 		who  *authz.Principal
@@ -261,11 +273,15 @@ func TestMiddlewareLimits(t *testing.T) {
 		{officer("cecilia", "senior-officer"), reply{200, senior, `"client";r=0;t=360, "user";r=1;t=180`, "", ""}},
 		// The client's shared budget is spent: David has his own left.
 		{officer("david"), reply{429, both, `"client";r=0;t=60, "user";r=1;t=60`, "60", ratelimit.CodeRateLimited}},
-		// Anonymous: the client's limit alone, not affected by bygglov-app.
-		{nil, reply{200, anon, `"client";r=2;t=60`, "", ""}},
-		{nil, reply{200, anon, `"client";r=1;t=120`, "", ""}},
-		{nil, reply{200, anon, `"client";r=0;t=180`, "", ""}},
-		{nil, reply{429, anon, `"client";r=0;t=60`, "60", ratelimit.CodeRateLimited}},
+		// Anonymous, not affected by bygglov-app: each network address has
+		// its own budget within the public's shared one.
+		{nil, reply{200, anon, `"client";r=2;t=60, "user";r=1;t=60`, "", ""}},
+		{nil, reply{200, anon, `"client";r=1;t=120, "user";r=0;t=120`, "", ""}},
+		// This address's budget is spent; the public's is not touched.
+		{nil, reply{429, user, `"user";r=0;t=60`, "60", ratelimit.CodeRateLimited}},
+		// Another address has its own, until the public's is spent.
+		{addr("198.51.100.7:4321"), reply{200, anon, `"client";r=0;t=180, "user";r=1;t=60`, "", ""}},
+		{addr("198.51.100.7:4321"), reply{429, anon, `"client";r=0;t=60, "user";r=0;t=120`, "60", ratelimit.CodeRateLimited}},
 	} {
 		if got := send(t, h, tc.who); got != tc.want {
 			t.Fatalf("request %d: got %+v\n want %+v", i, got, tc.want)
