@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // Operation names, as the Recorder and upstream errors report them.
 const (
 	OpSchoolUnits        = "schoolUnits"
+	OpPlacementFacts     = "placementFacts"
 	OpSchoolUnitsByCode  = "schoolUnitsByCode"
 	OpPlacementsByUnit   = "placementsByUnit"
 	OpPlacementsByPerson = "placementsByPerson"
@@ -113,6 +115,41 @@ ORDER BY p.skolenhetskod`
 		return nil, 0, err
 	}
 	return units, total, nil
+}
+
+// PlacementFact is what the open statistics count of one placement: its
+// unit, the child's birth year and the placement's start year; never the
+// child.
+type PlacementFact struct {
+	SchoolUnitCode string
+	BirthYear      string
+	StartYear      string
+}
+
+// PlacementFacts returns one fact per placement that has not ended by
+// asOf (its end date, if any, on or after it). The grouping and the
+// suppression of small counts happen in the open statistics
+// (cmd/kommungraf/internal/opendata), the only reader.
+func (s *Store) PlacementFacts(ctx context.Context, asOf time.Time) ([]PlacementFact, error) {
+	a := &args{d: s.dialect}
+	text := `SELECT skolenhetskod, substr(personnummer, 1, 4), startdatum
+FROM placering
+WHERE slutdatum IS NULL OR slutdatum >= ` + a.add(asOf.Format(time.DateOnly)) + `
+ORDER BY skolenhetskod`
+	var out []PlacementFact
+	err := s.query(ctx, OpPlacementFacts, 0, text, a, func(rows *sql.Rows) error {
+		var f PlacementFact
+		var start dateCol
+		if err := rows.Scan(&f.SchoolUnitCode, &f.BirthYear, &start); err != nil {
+			return err
+		}
+		if start.valid {
+			f.StartYear = strconv.Itoa(start.t.Year())
+		}
+		out = append(out, f)
+		return nil
+	})
+	return out, err
 }
 
 // SchoolUnitsByCode returns the units with the given codes in one query.
