@@ -88,13 +88,25 @@ func (s *Store) run(ctx context.Context, op string, keys int, text string, a *ar
 // table (or its primary key index) once, as the window would have done.
 // A negative offset or limit counts as zero.
 func (s *Store) SchoolUnits(ctx context.Context, offset, limit int) (units []*model.SchoolUnit, total int, err error) {
+	return s.SchoolUnitsOfForm(ctx, "", offset, limit)
+}
+
+// SchoolUnitsOfForm is SchoolUnits of one school form (skolform); an
+// empty form is every unit.
+func (s *Store) SchoolUnitsOfForm(ctx context.Context, form model.SchoolForm, offset, limit int) (units []*model.SchoolUnit, total int, err error) {
 	offset, limit = max(offset, 0), max(limit, 0)
 	a := &args{d: s.dialect}
+	where := func() string { // each use binds its own placeholder (SQLite's are positional)
+		if form == "" {
+			return ""
+		}
+		return "WHERE skolform = " + a.add(string(form))
+	}
 	text := `SELECT c.total, p.skolenhetskod, p.namn, p.skolform, p.fastighet_objektidentitet
-FROM (SELECT COUNT(*) AS total FROM skolenhet) c
+FROM (SELECT COUNT(*) AS total FROM skolenhet ` + where() + `) c
 LEFT JOIN (
     SELECT skolenhetskod, namn, skolform, fastighet_objektidentitet
-    FROM skolenhet
+    FROM skolenhet ` + where() + `
     ORDER BY skolenhetskod
     LIMIT ` + a.add(limit) + ` OFFSET ` + a.add(offset) + `
 ) p ON 1 = 1
