@@ -674,19 +674,19 @@ func TestDCAT(t *testing.T) {
 	}
 	var rdf struct {
 		Services []struct {
-			About        string     `xml:"http://www.w3.org/1999/02/22-rdf-syntax-ns# about,attr"`
-			Title        string     `xml:"http://purl.org/dc/terms/ title"`
-			Description  string     `xml:"http://purl.org/dc/terms/ description"`
-			Publisher    resource   `xml:"http://purl.org/dc/terms/ publisher"`
-			Contact      struct {
+			About       string   `xml:"http://www.w3.org/1999/02/22-rdf-syntax-ns# about,attr"`
+			Title       string   `xml:"http://purl.org/dc/terms/ title"`
+			Description string   `xml:"http://purl.org/dc/terms/ description"`
+			Publisher   resource `xml:"http://purl.org/dc/terms/ publisher"`
+			Contact     struct {
 				Org struct {
 					Email []resource `xml:"http://www.w3.org/2006/vcard/ns# hasEmail"`
 				} `xml:"http://www.w3.org/2006/vcard/ns# Organization"`
 			} `xml:"http://www.w3.org/ns/dcat# contactPoint"`
-			Endpoint     resource   `xml:"http://www.w3.org/ns/dcat# endpointURL"`
-			EndpointDesc resource   `xml:"http://www.w3.org/ns/dcat# endpointDescription"`
-			License      resource   `xml:"http://purl.org/dc/terms/ license"`
-			AccessRights resource   `xml:"http://purl.org/dc/terms/ accessRights"`
+			Endpoint     resource `xml:"http://www.w3.org/ns/dcat# endpointURL"`
+			EndpointDesc resource `xml:"http://www.w3.org/ns/dcat# endpointDescription"`
+			License      resource `xml:"http://purl.org/dc/terms/ license"`
+			AccessRights resource `xml:"http://purl.org/dc/terms/ accessRights"`
 		} `xml:"http://www.w3.org/ns/dcat# DataService"`
 	}
 	if err := xml.Unmarshal(body, &rdf); err != nil {
