@@ -72,6 +72,7 @@ func minimalWant() *Config {
 		Authz:     authzDefaults(true),
 		Log:       Log{Level: "info", Format: "json"},
 		RateLimit: rateLimitDefaults(),
+		OpenData:  openDataDefaults(),
 		Cost:      costDefaults(),
 		Tracing:   tracingDefaults(),
 	}
@@ -85,6 +86,11 @@ func rateLimitDefaults() RateLimit {
 		Clients:      map[string]ClientLimits{"anonymous": {Client: open, User: open}, "open-data-app": {Client: open, User: open}},
 		RedisTimeout: 50 * time.Millisecond,
 	}
+}
+
+// openDataDefaults: the built-in declarations, each client IP 20/s.
+func openDataDefaults() OpenData {
+	return OpenData{PerClient: Rate{Rate: 20, Period: time.Second, Burst: 40}}
 }
 
 // costDefaults are the upstream budgets of a file that sets none.
@@ -219,6 +225,7 @@ log:
 		Authz:     authzDefaults(true),
 		Log:       Log{Level: "debug", Format: "text"},
 		RateLimit: rateLimitDefaults(),
+		OpenData:  openDataDefaults(),
 		Cost:      costDefaults(),
 		Tracing:   tracingDefaults(),
 	}
@@ -575,6 +582,7 @@ func TestDemo(t *testing.T) {
 			Authz:     authzDefaults(false),
 			Log:       Log{Level: "info", Format: "text"},
 			RateLimit: rateLimitDefaults(),
+			OpenData:  openDataDefaults(),
 			Cost:      costDefaults(),
 			Tracing:   tracingDefaults(),
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -170,6 +171,10 @@ func (c *Config) validateLimits() []error {
 	}
 	if rl.RedisTimeout < 0 {
 		p = append(p, fmt.Errorf("rateLimit.redisTimeout must not be negative"))
+	}
+	check("openData.perClient", c.OpenData.PerClient)
+	if u := c.OpenData.BaseURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		p = append(p, fmt.Errorf("openData.baseUrl %q: want an absolute http(s) URL", u))
 	}
 	known := map[string]bool{}
 	for name := range DefaultCachePolicies {
