@@ -468,6 +468,14 @@ resources:
     description: x
     aggregate: { dataset: errands, by: [caseType] }
 `, "", []string{"statistik.yaml", "aggregate over errands has no suppress"}},
+		{"two tables over one dataset", fmt.Sprintf(head, "statistik") + `resources:
+  - name: arenden
+    description: x
+    aggregate: { dataset: errands, by: [caseType], suppress: {} }
+  - name: kanaler
+    description: x
+    aggregate: { dataset: errands, by: [channel], suppress: {} }
+`, "", []string{"statistik.yaml", "resources[1] (kanaler): aggregate: dataset errands is already published by"}},
 		{"suppression below the minimum", fmt.Sprintf(head, "statistik") + `resources:
   - name: arenden
     description: x

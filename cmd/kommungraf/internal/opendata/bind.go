@@ -79,6 +79,10 @@ func bind(ctx context.Context, opts *Options, decls []*Declaration) ([]*api, err
 	if err != nil {
 		return nil, fmt.Errorf("open APIs: %w", err)
 	}
+	// One table per dataset: two tables over the same rows grouped
+	// differently give the suppressed cells of one away by difference with
+	// the other's margins (secondary disclosure).
+	tables := map[string]string{}
 	for _, d := range decls {
 		a := &api{decl: d}
 		bad := func(format string, args ...any) {
@@ -125,6 +129,11 @@ func bind(ctx context.Context, opts *Options, decls []*Declaration) ([]*api, err
 				if err != nil {
 					bad("%s: aggregate: %v", at, err)
 				}
+				where := d.File + " " + at
+				if prev, dup := tables[rd.Aggregate.Dataset]; dup {
+					bad("%s: aggregate: dataset %s is already published by %s: a second table over the same rows could reveal suppressed cells by difference", at, rd.Aggregate.Dataset, prev)
+				}
+				tables[rd.Aggregate.Dataset] = where
 				r.agg = ag
 				a.resources = append(a.resources, r)
 				continue
