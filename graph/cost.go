@@ -46,7 +46,7 @@ var listSizes = map[string]int{
 }
 
 // pagedFields take first (and after).
-var pagedFields = map[string]bool{"Query.errands": true, "Query.schoolUnits": true, "SchoolUnit.placements": true}
+var pagedFields = map[string]bool{"Query.errands": true, "Query.schoolUnits": true, "Query.properties": true, "SchoolUnit.placements": true}
 
 // upstreamCall is what resolving a field once costs one upstream: calls
 // per parent object, before dedupe, caching and batching (an upper bound).
@@ -64,6 +64,7 @@ var fieldCalls = map[string][]upstreamCall{
 	"Query.errand":                 {{"etjanst", 1}},
 	"Query.errands":                {{"etjanst", 1}},
 	"Query.property":               {{"geodata", 1}},
+	"Query.properties":             {{"geodata", 1}},
 	"Query.schoolUnit":             {{"skoldatabas", 1}},
 	"Query.schoolUnits":            {{"skoldatabas", 1}},
 	"Person.guardians":             {{"folkbokforing", listSizes["Person.guardians"]}},

@@ -139,6 +139,17 @@ type ComplexityRoot struct {
 		WastePickups func(childComplexity int) int
 	}
 
+	PropertyConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PropertyEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	PropertyOwner struct {
 		AcquiredOn         func(childComplexity int) int
 		Name               func(childComplexity int) int
@@ -151,9 +162,10 @@ type ComplexityRoot struct {
 		Errand      func(childComplexity int, errandNumber string) int
 		Errands     func(childComplexity int, first *int, after *string, status *model.ErrandStatus, caseType *string) int
 		Person      func(childComplexity int, personalNumber string) int
+		Properties  func(childComplexity int, first *int, after *string) int
 		Property    func(childComplexity int, designation string) int
 		SchoolUnit  func(childComplexity int, code string) int
-		SchoolUnits func(childComplexity int, first *int, after *string) int
+		SchoolUnits func(childComplexity int, first *int, after *string, schoolForm *model.SchoolForm) int
 	}
 
 	SchoolUnit struct {
@@ -226,8 +238,9 @@ type QueryResolver interface {
 	Errand(ctx context.Context, errandNumber string) (*model.Errand, error)
 	Errands(ctx context.Context, first *int, after *string, status *model.ErrandStatus, caseType *string) (*gqlmodel.ErrandConnection, error)
 	Property(ctx context.Context, designation string) (*model.Property, error)
+	Properties(ctx context.Context, first *int, after *string) (*gqlmodel.PropertyConnection, error)
 	SchoolUnit(ctx context.Context, code string) (*model.SchoolUnit, error)
-	SchoolUnits(ctx context.Context, first *int, after *string) (*gqlmodel.SchoolUnitConnection, error)
+	SchoolUnits(ctx context.Context, first *int, after *string, schoolForm *model.SchoolForm) (*gqlmodel.SchoolUnitConnection, error)
 }
 type SchoolUnitResolver interface {
 	Property(ctx context.Context, obj *model.SchoolUnit) (*model.Property, error)
@@ -624,6 +637,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Property.WastePickups(childComplexity), true
 
+	case "PropertyConnection.edges":
+		if e.ComplexityRoot.PropertyConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropertyConnection.Edges(childComplexity), true
+	case "PropertyConnection.pageInfo":
+		if e.ComplexityRoot.PropertyConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropertyConnection.PageInfo(childComplexity), true
+	case "PropertyConnection.totalCount":
+		if e.ComplexityRoot.PropertyConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropertyConnection.TotalCount(childComplexity), true
+
+	case "PropertyEdge.cursor":
+		if e.ComplexityRoot.PropertyEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropertyEdge.Cursor(childComplexity), true
+	case "PropertyEdge.node":
+		if e.ComplexityRoot.PropertyEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropertyEdge.Node(childComplexity), true
+
 	case "PropertyOwner.acquiredOn":
 		if e.ComplexityRoot.PropertyOwner.AcquiredOn == nil {
 			break
@@ -689,6 +734,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Person(childComplexity, args["personalNumber"].(string)), true
+	case "Query.properties":
+		if e.ComplexityRoot.Query.Properties == nil {
+			break
+		}
+
+		args, err := ec.field_Query_properties_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Properties(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.property":
 		if e.ComplexityRoot.Query.Property == nil {
 			break
@@ -721,7 +777,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.SchoolUnits(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.SchoolUnits(childComplexity, args["first"].(*int), args["after"].(*string), args["schoolForm"].(*model.SchoolForm)), true
 
 	case "SchoolUnit.code":
 		if e.ComplexityRoot.SchoolUnit.Code == nil {
@@ -1179,6 +1235,31 @@ type Address @classification(level: 1) @owner(name: "Folkbokföringen (Skattever
 	{Name: "../schema/property.graphqls", Input: `extend type Query {
   "A real property by designation (fastighetsbeteckning), such as ÖREBRO RÖNNEN 1:23; case-insensitive."
   property(designation: String!): Property @classification(level: 0)
+  "The properties of the register, in the register's order."
+  properties(
+    "Page size, 1 to 100 (default 20)."
+    first: Int
+    "Cursor of the edge after which the page starts."
+    after: String
+  ): PropertyConnection! @classification(level: 0)
+}
+
+"A page of properties."
+type PropertyConnection @classification(level: 0) @owner(name: "Geodata (Stadsbyggnad)") {
+  "The properties of this page with their cursors."
+  edges: [PropertyEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "Number of properties on all pages."
+  totalCount: Int!
+}
+
+"A property and its cursor."
+type PropertyEdge @classification(level: 0) @owner(name: "Geodata (Stadsbyggnad)") {
+  "Opaque cursor of this edge."
+  cursor: String!
+  "The property."
+  node: Property
 }
 
 "A real property (fastighet) from the property register."
@@ -1214,12 +1295,14 @@ type PropertyOwner @classification(level: 1) @owner(name: "Geodata (Stadsbyggnad
 	{Name: "../schema/school.graphqls", Input: `extend type Query {
   "A school unit (skolenhet) by its 8-digit code."
   schoolUnit(code: String!): SchoolUnit @classification(level: 0)
-  "School units ordered by code."
+  "School units ordered by code, optionally of one school form."
   schoolUnits(
     "Page size, 1 to 100 (default 20)."
     first: Int
     "Cursor of the edge after which the page starts."
     after: String
+    "Only units of this school form."
+    schoolForm: SchoolForm
   ): SchoolUnitConnection! @classification(level: 0)
 }
 
@@ -1515,6 +1598,28 @@ func (ec *executionContext) childFields_Property(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Property", field.Name)
 }
 
+func (ec *executionContext) childFields_PropertyConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PropertyConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PropertyConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PropertyConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropertyConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PropertyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PropertyEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PropertyEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropertyEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_PropertyOwner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -1797,6 +1902,28 @@ func (ec *executionContext) field_Query_person_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_properties_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_property_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1844,6 +1971,14 @@ func (ec *executionContext) field_Query_schoolUnits_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "schoolForm",
+		func(ctx context.Context, v any) (*model.SchoolForm, error) {
+			return ec.unmarshalOSchoolForm2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐSchoolForm(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["schoolForm"] = arg2
 	return args, nil
 }
 
@@ -3471,6 +3606,148 @@ func (ec *executionContext) fieldContext_Property_wastePickups(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _PropertyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PropertyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropertyConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.PropertyEdge) graphql.Marshaler {
+			return ec.marshalNPropertyEdge2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPropertyEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropertyConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropertyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropertyEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropertyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PropertyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropertyConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropertyConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropertyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropertyConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PropertyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropertyConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropertyConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropertyConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropertyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PropertyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropertyEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropertyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropertyEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropertyEdge_node(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PropertyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropertyEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Property) graphql.Marshaler {
+			return ec.marshalOProperty2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐProperty(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropertyEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropertyEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Property(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropertyOwner_name(ctx context.Context, field graphql.CollectedField, obj *model.PropertyOwner) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3771,6 +4048,50 @@ func (ec *executionContext) fieldContext_Query_property(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_properties(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_properties(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Properties(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PropertyConnection) graphql.Marshaler {
+			return ec.marshalNPropertyConnection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPropertyConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_properties(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropertyConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_properties_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_schoolUnit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3825,7 +4146,7 @@ func (ec *executionContext) _Query_schoolUnits(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().SchoolUnits(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().SchoolUnits(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["schoolForm"].(*model.SchoolForm))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SchoolUnitConnection) graphql.Marshaler {
@@ -6195,6 +6516,87 @@ func (ec *executionContext) _Property(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var propertyConnectionImplementors = []string{"PropertyConnection"}
+
+func (ec *executionContext) _PropertyConnection(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PropertyConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propertyConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropertyConnection")
+		case "edges":
+			out.Values[i] = ec._PropertyConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PropertyConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._PropertyConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propertyEdgeImplementors = []string{"PropertyEdge"}
+
+func (ec *executionContext) _PropertyEdge(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PropertyEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propertyEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropertyEdge")
+		case "cursor":
+			out.Values[i] = ec._PropertyEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PropertyEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propertyOwnerImplementors = []string{"PropertyOwner"}
 
 func (ec *executionContext) _PropertyOwner(ctx context.Context, sel ast.SelectionSet, obj *model.PropertyOwner) graphql.Marshaler {
@@ -6291,6 +6693,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_property(ctx, field)
+				})
+		case "properties":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_properties(ctx, field)
 				})
 		case "schoolUnit":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -7073,6 +7481,38 @@ func (ec *executionContext) marshalNPlacementEdge2ᚖgithubᚗcomᚋkommungraf�
 	return ec._PlacementEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropertyConnection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPropertyConnection(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.PropertyConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropertyConnection!")
+		return graphql.Null
+	}
+	return ec._PropertyConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropertyEdge2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPropertyEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.PropertyEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropertyEdge2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPropertyEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropertyEdge2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPropertyEdge(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.PropertyEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropertyEdge!")
+		return graphql.Null
+	}
+	return ec._PropertyEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPropertyOwner2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐPropertyOwner(ctx context.Context, sel ast.SelectionSet, v *model.PropertyOwner) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PropertyOwner!")
@@ -7672,6 +8112,22 @@ func (ec *executionContext) unmarshalOSchoolForm2githubᚗcomᚋkommungrafᚋkom
 }
 
 func (ec *executionContext) marshalOSchoolForm2githubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐSchoolForm(ctx context.Context, sel ast.SelectionSet, v model.SchoolForm) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOSchoolForm2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐSchoolForm(ctx context.Context, v any) (*model.SchoolForm, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.SchoolForm)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSchoolForm2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐSchoolForm(ctx context.Context, sel ast.SelectionSet, v *model.SchoolForm) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
 	return v
 }
 

@@ -241,7 +241,8 @@ func setComplexity(c *ComplexityRoot) {
 	c.Query.Errands = func(child int, first *int, _ *string, _ *model.ErrandStatus, _ *string) int {
 		return 1 + page(first)*child
 	}
-	c.Query.SchoolUnits = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
+	c.Query.SchoolUnits = func(child int, first *int, _ *string, _ *model.SchoolForm) int { return 1 + page(first)*child }
+	c.Query.Properties = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
 	c.SchoolUnit.Placements = func(child int, first *int, _ *string) int { return 1 + page(first)*child }
 	// People lists are short (a family), but each member costs a registry call.
 	list := func(name string) func(int) int {

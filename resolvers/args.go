@@ -84,6 +84,11 @@ func encodeCursor(offset int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.Itoa(offset)))
 }
 
+// CursorBefore is the `after` that starts a connection's page at offset
+// (offset > 0): what a client paging by number (the open REST APIs' limit
+// and page) passes instead of walking the cursors.
+func CursorBefore(offset int) string { return encodeCursor(offset - 1) }
+
 // window turns Relay arguments into an offset and a page size.
 func window(ctx context.Context, first *int, after *string) (offset, n int, err error) {
 	n = defaultPageSize

@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/kommungraf/kommungraf/graph"
+	"github.com/kommungraf/kommungraf/graph/gqlmodel"
 	"github.com/kommungraf/kommungraf/sources/loaders"
 	"github.com/kommungraf/kommungraf/sources/model"
 )
@@ -30,6 +31,21 @@ func (r *queryResolver) Property(ctx context.Context, designation string) (*mode
 		return nil, err
 	}
 	return loaders.FromContext(ctx).PropertyByDesignation(ctx, d)
+}
+
+func (r *queryResolver) Properties(ctx context.Context, first *int, after *string) (*gqlmodel.PropertyConnection, error) {
+	offset, n, err := window(ctx, first, after)
+	if err != nil {
+		return nil, err
+	}
+	props, total, err := loaders.FromContext(ctx).Properties(ctx, offset, n)
+	if err != nil {
+		return nil, err
+	}
+	edges, info := connection(offset, total, props, func(c string, p *model.Property) *gqlmodel.PropertyEdge {
+		return &gqlmodel.PropertyEdge{Cursor: c, Node: p}
+	})
+	return &gqlmodel.PropertyConnection{Edges: edges, PageInfo: info, TotalCount: total}, nil
 }
 
 func (r *Resolver) Property() graph.PropertyResolver { return &propertyResolver{r} }

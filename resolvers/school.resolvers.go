@@ -46,12 +46,16 @@ func (r *queryResolver) SchoolUnit(ctx context.Context, code string) (*model.Sch
 	return loaders.FromContext(ctx).SchoolUnit.Load(ctx, c)()
 }
 
-func (r *queryResolver) SchoolUnits(ctx context.Context, first *int, after *string) (*gqlmodel.SchoolUnitConnection, error) {
+func (r *queryResolver) SchoolUnits(ctx context.Context, first *int, after *string, schoolForm *model.SchoolForm) (*gqlmodel.SchoolUnitConnection, error) {
 	offset, n, err := window(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}
-	units, total, err := loaders.FromContext(ctx).SchoolUnits(ctx, offset, n)
+	var form model.SchoolForm
+	if schoolForm != nil {
+		form = *schoolForm
+	}
+	units, total, err := loaders.FromContext(ctx).SchoolUnits(ctx, form, offset, n)
 	if err != nil {
 		return nil, err
 	}

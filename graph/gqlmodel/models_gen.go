@@ -66,6 +66,24 @@ type PlacementEdge struct {
 	Node *model.Placement `json:"node,omitempty"`
 }
 
+// A page of properties.
+type PropertyConnection struct {
+	// The properties of this page with their cursors.
+	Edges []*PropertyEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// Number of properties on all pages.
+	TotalCount int `json:"totalCount"`
+}
+
+// A property and its cursor.
+type PropertyEdge struct {
+	// Opaque cursor of this edge.
+	Cursor string `json:"cursor"`
+	// The property.
+	Node *model.Property `json:"node,omitempty"`
+}
+
 // Root of all reads. Kommungraf is read-only: the source systems stay the masters of their data.
 type Query struct {
 }

@@ -44,6 +44,11 @@ type errandsPage struct {
 	Total   int
 }
 
+type propertiesPage struct {
+	Properties []*model.Property
+	Total      int
+}
+
 type unitsPage struct {
 	Units []*model.SchoolUnit
 	Total int
@@ -59,6 +64,7 @@ type stores struct {
 	errandsPage      *cache.Store[errandsPage]
 	property         *cache.Store[*model.Property]
 	propertyByName   *cache.Store[*model.Property]
+	propertiesPage   *cache.Store[propertiesPage]
 	owners           *cache.Store[[]*model.PropertyOwner]
 	unit             *cache.Store[*model.SchoolUnit]
 	unitsPage        *cache.Store[unitsPage]
@@ -95,6 +101,7 @@ func newStores(c *Caching) stores {
 		errandsPage:      newStore[errandsPage](c, SourceErrands, "errands-page", cache.Ordinary),
 		property:         newStore[*model.Property](c, SourceGeodata, "property", cache.Ordinary),
 		propertyByName:   newStore[*model.Property](c, SourceGeodata, "property-by-designation", cache.Ordinary),
+		propertiesPage:   newStore[propertiesPage](c, SourceGeodata, "properties-page", cache.Ordinary),
 		owners:           newStore[[]*model.PropertyOwner](c, SourceGeodata, "owners", cache.Ordinary),
 		unit:             newStore[*model.SchoolUnit](c, SourceSchool, "unit", cache.Ordinary),
 		unitsPage:        newStore[unitsPage](c, SourceSchool, "units-page", cache.Ordinary),

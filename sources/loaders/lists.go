@@ -44,10 +44,15 @@ func (l *Loaders) Errands(ctx context.Context, f rest.ErrandFilter, offset, n in
 	return errands, total, nil
 }
 
-// SchoolUnits returns one window of the school units and the total count.
-func (l *Loaders) SchoolUnits(ctx context.Context, offset, n int) ([]*model.SchoolUnit, int, error) {
-	page, err := one(ctx, l.stores.unitsPage, strconv.Itoa(offset)+"+"+strconv.Itoa(n), func(ctx context.Context) (unitsPage, bool, error) {
-		units, total, err := l.src.School.SchoolUnits(ctx, offset, n)
+// SchoolUnits returns one window of the school units (of one school form,
+// unless form is empty) and the total count.
+func (l *Loaders) SchoolUnits(ctx context.Context, form model.SchoolForm, offset, n int) ([]*model.SchoolUnit, int, error) {
+	key := strconv.Itoa(offset) + "+" + strconv.Itoa(n)
+	if form != "" {
+		key = string(form) + "/" + key
+	}
+	page, err := one(ctx, l.stores.unitsPage, key, func(ctx context.Context) (unitsPage, bool, error) {
+		units, total, err := l.src.School.SchoolUnitsOfForm(ctx, form, offset, n)
 		return unitsPage{units, total}, true, err
 	})
 	if err != nil {
@@ -58,6 +63,22 @@ func (l *Loaders) SchoolUnits(ctx context.Context, offset, n int) ([]*model.Scho
 		l.SchoolUnit.Prime(ctx, u.Code, u)
 	}
 	return units, total, nil
+}
+
+// Properties returns one window of the property register and the total
+// count, and primes the id loader with them.
+func (l *Loaders) Properties(ctx context.Context, offset, n int) ([]*model.Property, int, error) {
+	page, err := one(ctx, l.stores.propertiesPage, strconv.Itoa(offset)+"+"+strconv.Itoa(n), func(ctx context.Context) (propertiesPage, bool, error) {
+		props, total, err := l.src.Geodata.Properties(ctx, offset, n)
+		return propertiesPage{props, total}, true, err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, p := range page.Properties {
+		l.Property.Prime(ctx, p.ObjectID, p)
+	}
+	return page.Properties, page.Total, nil
 }
 
 // PropertyByDesignation looks a property up by designation and primes the

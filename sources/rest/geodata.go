@@ -47,6 +47,21 @@ func (g *Geodata) PropertiesByID(ctx context.Context, ids []string) (map[string]
 	})
 }
 
+// Properties returns up to n properties of the register from offset, in
+// the register's order, and how many there are.
+func (g *Geodata) Properties(ctx context.Context, offset, n int) ([]*model.Property, int, error) {
+	q := url.Values{"limit": {strconv.Itoa(n)}, "offset": {strconv.Itoa(offset)}}
+	var fc FeatureCollection
+	if err := g.c.get(ctx, "items", "collections/fastigheter/items", q, &fc); err != nil {
+		return nil, 0, err
+	}
+	out := make([]*model.Property, 0, len(fc.Features))
+	for _, f := range fc.Features {
+		out = append(out, propertyFromFeature(f))
+	}
+	return out, fc.NumberMatched, nil
+}
+
 // PropertyByDesignation finds a property by its designation; nil when unknown.
 func (g *Geodata) PropertyByDesignation(ctx context.Context, designation string) (*model.Property, error) {
 	q := url.Values{"beteckning": {designation}, "limit": {"1"}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // Operation names, as the Recorder and upstream errors report them.
 const (
 	OpSchoolUnits        = "schoolUnits"
+	OpPlacementFacts     = "placementFacts"
 	OpSchoolUnitsByCode  = "schoolUnitsByCode"
 	OpPlacementsByUnit   = "placementsByUnit"
 	OpPlacementsByPerson = "placementsByPerson"
@@ -86,13 +88,25 @@ func (s *Store) run(ctx context.Context, op string, keys int, text string, a *ar
 // table (or its primary key index) once, as the window would have done.
 // A negative offset or limit counts as zero.
 func (s *Store) SchoolUnits(ctx context.Context, offset, limit int) (units []*model.SchoolUnit, total int, err error) {
+	return s.SchoolUnitsOfForm(ctx, "", offset, limit)
+}
+
+// SchoolUnitsOfForm is SchoolUnits of one school form (skolform); an
+// empty form is every unit.
+func (s *Store) SchoolUnitsOfForm(ctx context.Context, form model.SchoolForm, offset, limit int) (units []*model.SchoolUnit, total int, err error) {
 	offset, limit = max(offset, 0), max(limit, 0)
 	a := &args{d: s.dialect}
+	where := func() string { // each use binds its own placeholder (SQLite's are positional)
+		if form == "" {
+			return ""
+		}
+		return "WHERE skolform = " + a.add(string(form))
+	}
 	text := `SELECT c.total, p.skolenhetskod, p.namn, p.skolform, p.fastighet_objektidentitet
-FROM (SELECT COUNT(*) AS total FROM skolenhet) c
+FROM (SELECT COUNT(*) AS total FROM skolenhet ` + where() + `) c
 LEFT JOIN (
     SELECT skolenhetskod, namn, skolform, fastighet_objektidentitet
-    FROM skolenhet
+    FROM skolenhet ` + where() + `
     ORDER BY skolenhetskod
     LIMIT ` + a.add(limit) + ` OFFSET ` + a.add(offset) + `
 ) p ON 1 = 1
@@ -113,6 +127,41 @@ ORDER BY p.skolenhetskod`
 		return nil, 0, err
 	}
 	return units, total, nil
+}
+
+// PlacementFact is what the open statistics count of one placement: its
+// unit, the child's birth year and the placement's start year; never the
+// child.
+type PlacementFact struct {
+	SchoolUnitCode string
+	BirthYear      string
+	StartYear      string
+}
+
+// PlacementFacts returns one fact per placement that has not ended by
+// asOf (its end date, if any, on or after it). The grouping and the
+// suppression of small counts happen in the open statistics
+// (cmd/kommungraf/internal/opendata), the only reader.
+func (s *Store) PlacementFacts(ctx context.Context, asOf time.Time) ([]PlacementFact, error) {
+	a := &args{d: s.dialect}
+	text := `SELECT skolenhetskod, substr(personnummer, 1, 4), startdatum
+FROM placering
+WHERE slutdatum IS NULL OR slutdatum >= ` + a.add(asOf.Format(time.DateOnly)) + `
+ORDER BY skolenhetskod`
+	var out []PlacementFact
+	err := s.query(ctx, OpPlacementFacts, 0, text, a, func(rows *sql.Rows) error {
+		var f PlacementFact
+		var start dateCol
+		if err := rows.Scan(&f.SchoolUnitCode, &f.BirthYear, &start); err != nil {
+			return err
+		}
+		if start.valid {
+			f.StartYear = strconv.Itoa(start.t.Year())
+		}
+		out = append(out, f)
+		return nil
+	})
+	return out, err
 }
 
 // SchoolUnitsByCode returns the units with the given codes in one query.

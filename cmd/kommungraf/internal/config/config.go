@@ -46,6 +46,8 @@ type Config struct {
 	// budgets of upstream calls (limits.go).
 	RateLimit RateLimit `yaml:"rateLimit"`
 	Cost      Cost      `yaml:"cost"`
+	// OpenData is the open REST APIs under /open/ (limits.go).
+	OpenData OpenData `yaml:"openData"`
 
 	// envProblems are environment overrides that did not parse.
 	envProblems []error

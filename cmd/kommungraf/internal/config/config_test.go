@@ -72,6 +72,7 @@ func minimalWant() *Config {
 		Authz:     authzDefaults(true),
 		Log:       Log{Level: "info", Format: "json"},
 		RateLimit: rateLimitDefaults(),
+		OpenData:  openDataDefaults(),
 		Cost:      costDefaults(),
 		Tracing:   tracingDefaults(),
 	}
@@ -87,6 +88,11 @@ func rateLimitDefaults() RateLimit {
 			"open-data-app": {Client: open, User: open}},
 		RedisTimeout: 50 * time.Millisecond,
 	}
+}
+
+// openDataDefaults: the built-in declarations, each client IP 20/s.
+func openDataDefaults() OpenData {
+	return OpenData{PerClient: Rate{Rate: 20, Period: time.Second, Burst: 40}}
 }
 
 // costDefaults are the upstream budgets of a file that sets none.
@@ -221,6 +227,7 @@ log:
 		Authz:     authzDefaults(true),
 		Log:       Log{Level: "debug", Format: "text"},
 		RateLimit: rateLimitDefaults(),
+		OpenData:  openDataDefaults(),
 		Cost:      costDefaults(),
 		Tracing:   tracingDefaults(),
 	}
@@ -577,6 +584,7 @@ func TestDemo(t *testing.T) {
 			Authz:     authzDefaults(false),
 			Log:       Log{Level: "info", Format: "text"},
 			RateLimit: rateLimitDefaults(),
+			OpenData:  openDataDefaults(),
 			Cost:      costDefaults(),
 			Tracing:   tracingDefaults(),
 		}

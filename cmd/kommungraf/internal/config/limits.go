@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,25 @@ type Rate struct {
 	Period time.Duration `yaml:"period"`
 	// Burst is the most requests allowed at once (default 2 x Rate).
 	Burst int `yaml:"burst"`
+}
+
+// OpenData configures the open REST APIs (DIGG's REST API profile) under
+// /open/: which declarations are served, where the gateway is reached, and
+// the anonymous rate limit of each client IP.
+type OpenData struct {
+	// Disabled serves no /open/ at all.
+	Disabled bool `yaml:"disabled"`
+	// Dir is a directory of open API declarations (*.yaml, with the
+	// *.graphql files they name beside them); empty serves the declarations
+	// built into the binary (cmd/kommungraf/internal/opendata/apis).
+	Dir string `yaml:"dir"`
+	// BaseURL is the absolute URL clients reach the gateway at, such as
+	// https://api.orebro.se: the DCAT document's endpoint URLs and the
+	// OpenAPI documents' servers. Empty takes the request's own scheme and
+	// Host (fine behind no proxy, and in the demo).
+	BaseURL string `yaml:"baseUrl"`
+	// PerClient is each client IP's limit (default 20/s, burst 40).
+	PerClient Rate `yaml:"perClient"`
 }
 
 // Default rate limits.
@@ -121,6 +141,7 @@ func (c *Config) limitsDefaults() {
 		r.fill(rl.Default.User)
 		rl.Roles[name] = r
 	}
+	c.OpenData.PerClient.fill(DefaultOpenDataRate)
 	if rl.RedisTimeout == 0 {
 		rl.RedisTimeout = 50 * time.Millisecond
 	}
@@ -156,6 +177,10 @@ func (c *Config) validateLimits() []error {
 	}
 	if rl.RedisTimeout < 0 {
 		p = append(p, fmt.Errorf("rateLimit.redisTimeout must not be negative"))
+	}
+	check("openData.perClient", c.OpenData.PerClient)
+	if u := c.OpenData.BaseURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		p = append(p, fmt.Errorf("openData.baseUrl %q: want an absolute http(s) URL", u))
 	}
 	known := map[string]bool{}
 	for name := range DefaultCachePolicies {

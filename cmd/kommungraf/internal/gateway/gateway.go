@@ -23,6 +23,7 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admission"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/opendata"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/graph"
 	"github.com/kommungraf/kommungraf/graph/declared"
@@ -109,6 +110,8 @@ type Gateway struct {
 	admission *admission.Controller
 	// readiness answers /readyz from cached checks (readiness.go).
 	readiness *readiness
+	// open serves the open REST APIs (opendata.go); nil when disabled.
+	open *opendata.Service
 	// draining is set on SIGTERM (drain.go).
 	draining atomic.Bool
 }
@@ -249,6 +252,18 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", requestDeadline(cfg.Server.RequestTimeout, graphqlCORS(cfg.Server.CORS, graphqlOnly(
 		graphqlBody(cfg.Server.MaxBodyBytes, g.sec.authn.Middleware(limit(g.admit(cfg.Server.Admission, factory.Middleware(gql)))))))))
+	// The open REST APIs (opendata.go): their operations run as the
+	// anonymous principal through the same loaders, handler and admission
+	// as /graphql; a declaration that would serve anything above level 0
+	// stops the start here.
+	open, err := g.openOpenData(ctx, schema, catalog, src, g.admit(cfg.Server.Admission, factory.Middleware(gql)))
+	if err != nil {
+		return err
+	}
+	if open != nil {
+		g.open = open
+		mux.Handle("/open/", requestDeadline(cfg.Server.RequestTimeout, open.Handler()))
+	}
 	if *cfg.Server.GraphiQL {
 		page, static := graphiql(g.sec.dev) // graphiql.go
 		if g.sec.dev != nil {
@@ -537,6 +552,9 @@ func (g *Gateway) declaredEnv(ctx context.Context, sys *declare.System, sc confi
 
 // Handler is the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// OpenData returns the open REST APIs, or nil when they are off.
+func (g *Gateway) OpenData() *opendata.Service { return g.open }
 
 // Sim returns the in-process simulators (demo mode), or nil.
 func (g *Gateway) Sim() *sim.Running { return g.sim }

@@ -1,0 +1,85 @@
+package opendata
+
+import (
+	"context"
+	"time"
+
+	"github.com/kommungraf/kommungraf/sources/model"
+	"github.com/kommungraf/kommungraf/sources/rest"
+	"github.com/kommungraf/kommungraf/sources/sqldb"
+)
+
+// ErrandLister pages through the e-service platform's errands
+// (rest.ETjanst).
+type ErrandLister interface {
+	Errands(ctx context.Context, f rest.ErrandFilter, offset, n int) ([]*model.Errand, int, error)
+}
+
+// PlacementFacts reads the school database's placements as facts without
+// the child (sqldb.Store).
+type PlacementFacts interface {
+	PlacementFacts(ctx context.Context, asOf time.Time) ([]sqldb.PlacementFact, error)
+}
+
+// ErrandsDataset is every errand of the e-service platform, whatever its
+// purpose, as case type, month, status and channel: errands are level 1
+// and read by purpose, so no anonymous caller reaches a row of them; a
+// declared aggregate publishes their counts, small ones suppressed.
+func ErrandsDataset(src ErrandLister) *Dataset {
+	return &Dataset{
+		Name:        "errands",
+		Description: "errands (ärenden) of the e-service platform",
+		Source:      "etjanst",
+		Dimensions: map[string]string{
+			"caseType": "Case type (ärendetyp), such as BYGGLOV.",
+			"month":    "Month the errand was submitted, YYYY-MM (UTC).",
+			"status":   "The errand's status: RECEIVED, UNDER_REVIEW, DECIDED, CLOSED or WITHDRAWN.",
+			"channel":  "How the errand was submitted (e-service, paper, ...).",
+		},
+		Rows: func(ctx context.Context) ([]Row, error) {
+			var rows []Row
+			for offset := 0; ; {
+				page, total, err := src.Errands(ctx, rest.ErrandFilter{}, offset, rest.MaxPage)
+				if err != nil {
+					return nil, err
+				}
+				for _, e := range page {
+					rows = append(rows, Row{
+						"caseType": e.CaseType, "month": e.SubmittedAt.UTC().Format("2006-01"),
+						"status": string(e.Status), "channel": e.Channel,
+					})
+				}
+				offset += len(page)
+				if len(page) == 0 || offset >= total {
+					return rows, nil
+				}
+			}
+		},
+	}
+}
+
+// PlacementsDataset is the placements that have not ended, as school unit,
+// the child's birth year and the start year: placements are level 2.
+func PlacementsDataset(src PlacementFacts, now func() time.Time) *Dataset {
+	return &Dataset{
+		Name:        "placements",
+		Description: "current placements (placeringar) at preschools and schools",
+		Source:      "skoldatabas",
+		Dimensions: map[string]string{
+			"schoolUnit": "The school unit's code (skolenhetskod).",
+			"birthYear":  "The child's birth year.",
+			"startYear":  "The year the placement started.",
+		},
+		Rows: func(ctx context.Context) ([]Row, error) {
+			facts, err := src.PlacementFacts(ctx, now().UTC())
+			if err != nil {
+				return nil, err
+			}
+			rows := make([]Row, len(facts))
+			for i, f := range facts {
+				rows[i] = Row{"schoolUnit": f.SchoolUnitCode, "birthYear": f.BirthYear, "startYear": f.StartYear}
+			}
+			return rows, nil
+		},
+	}
+}
