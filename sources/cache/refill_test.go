@@ -343,23 +343,29 @@ func TestWriteBackOnLocalHit(t *testing.T) {
 	}
 }
 
+// cachedOnA is two replicas on one Redis, and record k fetched through a,
+// with its key and a's in-process entry.
+func cachedOnA(t *testing.T) (a, b *Cache, raw *redis.Client, ck string, e *entry) {
+	t.Helper()
+	a, b, _, version := replicas(t)
+	raw = rawRedis(t, version)
+	s := NewStore[person](a, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
+	if _, _, err := s.Fetch(context.Background(), []string{"k"}, newUpstream("k").fetch); err != nil {
+		t.Fatal(err)
+	}
+	ck = a.key("navet", "person", "k")
+	if e = a.localGet(ck); e == nil {
+		t.Fatal("not in the in-process tier")
+	}
+	return a, b, raw, ck, e
+}
+
 // TestWriteBackSkipsInvalidated: an entry invalidated (here by another
 // replica) before its write-back is not written back.
 func TestWriteBackSkipsInvalidated(t *testing.T) {
 	t.Parallel()
-	a, b, _, version := replicas(t)
-	raw := rawRedis(t, version)
+	a, b, raw, ck, e := cachedOnA(t)
 	ctx := context.Background()
-	s := NewStore[person](a, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
-	up := newUpstream("k")
-	if _, _, err := s.Fetch(ctx, []string{"k"}, up.fetch); err != nil {
-		t.Fatal(err)
-	}
-	ck := a.key("navet", "person", "k")
-	e := a.localGet(ck)
-	if e == nil {
-		t.Fatal("not in the in-process tier")
-	}
 	if err := b.Invalidate(ctx, "navet", "person", "k"); err != nil {
 		t.Fatal(err)
 	}
@@ -377,19 +383,8 @@ func TestWriteBackSkipsInvalidated(t *testing.T) {
 // Redis until its TTL.
 func TestWriteBackBetweenDeleteAndAnnouncement(t *testing.T) {
 	t.Parallel()
-	a, b, _, version := replicas(t)
-	raw := rawRedis(t, version)
+	a, b, raw, ck, e := cachedOnA(t)
 	ctx := context.Background()
-	s := NewStore[person](a, "navet", "person", Policy{TTL: time.Minute}, Ordinary)
-	up := newUpstream("k")
-	if _, _, err := s.Fetch(ctx, []string{"k"}, up.fetch); err != nil {
-		t.Fatal(err)
-	}
-	ck := a.key("navet", "person", "k")
-	e := a.localGet(ck)
-	if e == nil {
-		t.Fatal("not in the in-process tier")
-	}
 	b.afterDrop = func() {
 		a.writeBack([]wbItem{{ck: ck, e: e}})
 		if n, _ := raw.Exists(ctx, ck).Result(); n != 1 {
