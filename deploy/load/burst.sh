@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo's rate limit at work: a burst of anonymous requests with hey
 # (Debian package "hey") against the demo as it ships, whose anonymous
-# client may send 20 requests a second, 40 at once. hey's status code
+# callers may each (per address) send 20 requests a second, 40 at once. hey's status code
 # distribution shows the 200s and the 429s; one 429's headers are printed.
 # Everything it started is stopped on exit. Only 127.0.0.1 is ever used.
 #

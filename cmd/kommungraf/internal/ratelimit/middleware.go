@@ -134,7 +134,10 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
 		what := "this client application"
-		if refused.name == PolicyUser {
+		switch {
+		case refused.name == PolicyUser && p.Anonymous:
+			what = "this network address"
+		case refused.name == PolicyUser:
 			what = "this user of the client application"
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
