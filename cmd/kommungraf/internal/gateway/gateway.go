@@ -293,6 +293,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.oldAccessLog)))
 	g.mountPolicyAPI(mux)     // the policy workflow's REST API (policyapi.go)
 	g.mountOperationsAPI(mux) // trusted operations: push and list (trusted.go)
+	g.mountReport(mux)        // the effect goals' report (report.go)
 	if g.sec.dev != nil {
 		dev := loopbackOnly(g.sec.dev.Handler())
 		mux.Handle("GET /demo/token", dev)
