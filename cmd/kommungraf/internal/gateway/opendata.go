@@ -41,7 +41,7 @@ func (g *Gateway) openOpenData(ctx context.Context, schema *ast.Schema, catalog 
 		GraphQL:   exec,
 		Datasets: []*opendata.Dataset{
 			opendata.ErrandsDataset(src.Errands),
-			opendata.PlacementsDataset(g.store, time.Now),
+			opendata.PlacementsDataset(g.store),
 		},
 		SourceTTL: g.sourceTTL,
 		BaseURL:   c.BaseURL,

@@ -550,10 +550,15 @@ func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 	}
 	key := func(parts ...any) string { return fmt.Sprint(parts...) }
 
-	// Errands per case type and month.
+	// Errands per case type and month, of the months before the
+	// reference date's.
+	ref := opendata.ReferenceDate(time.Now())
 	want := map[string]int{}
 	counts := map[string]int{}
 	for _, e := range w.Errands {
+		if !e.SubmittedAt.Before(ref) {
+			continue
+		}
 		counts[key(e.CaseType, "/", e.SubmittedAt.UTC().Format("2006-01"))]++
 	}
 	for k, n := range counts {
@@ -581,11 +586,12 @@ func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 		t.Errorf("served cells differ from an independent count:\n got %v\nwant %v", got, want)
 	}
 
-	// Placements per school unit and birth year (placements not ended).
-	today := time.Now().UTC().Format(time.DateOnly)
+	// Placements per school unit and birth year (in force on the
+	// reference date).
+	day := ref.Format(time.DateOnly)
 	pcounts, pwant, small := map[string]int{}, map[string]int{}, 0
 	for _, p := range w.Placements {
-		if p.EndDate == nil || p.EndDate.Format(time.DateOnly) >= today {
+		if p.StartDate.Format(time.DateOnly) <= day && (p.EndDate == nil || p.EndDate.Format(time.DateOnly) >= day) {
 			pcounts[key(p.SchoolUnitCode, "/", p.PersonalNumber[:4])]++
 		}
 	}
@@ -708,6 +714,72 @@ func TestDCAT(t *testing.T) {
 			!strings.HasPrefix(s.Contact.Org.Email[0].Resource, "mailto:") || s.Endpoint.Resource != s.About ||
 			s.EndpointDesc.Resource != s.About+"/openapi.json" || s.License.Resource == "" || s.AccessRights.Resource == "" {
 			t.Errorf("RDF/XML DataService %+v lacks a required property", s)
+		}
+	}
+}
+
+// TestOpenStatisticsAreAsOfAPastReferenceDate: the aggregates count rows
+// as of the start of the current month (errands of complete months,
+// placements in force that day), so that what happens now (an errand
+// submitted, a child placed) changes no published cell: an anonymous
+// caller polling the statistics every TTL must not learn, by the
+// difference between two versions, that one child of a known birth year
+// was just placed at a given school unit, or that an errand of a given
+// type was just submitted.
+func TestOpenStatisticsAreAsOfAPastReferenceDate(t *testing.T) {
+	w := sim.NewWorld(sim.WorldOptions{Seed: 11, People: 3000})
+	now := time.Now().UTC()
+	ref := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	// Six errands submitted now, of a case type of their own: a cell of
+	// six, over the threshold, in the current month.
+	for i := range 6 {
+		e := &model.Errand{
+			ErrandNumber: fmt.Sprintf("LIVE-%d-%06d", now.Year(), i), CaseType: "NYTT_ARENDE",
+			Status: model.ErrandReceived, Channel: "E_TJANST", Description: "x", SubmittedAt: now,
+		}
+		w.Errands = append(w.Errands, e)
+		w.ByErrand[e.ErrandNumber] = e
+	}
+	// Six children born in 1999 placed at one unit from tomorrow: not yet
+	// in force on the reference date.
+	unit := w.SchoolUnits[0].Code
+	start := now.AddDate(0, 0, 1).Truncate(24 * time.Hour)
+	for i := range 6 {
+		w.Placements = append(w.Placements, &model.Placement{
+			ID: int64(900000 + i), PersonalNumber: fmt.Sprintf("19990101%04d", 9000+i), SchoolUnitCode: unit,
+			Group: "Nya", StartDate: start,
+		})
+	}
+	d := openDemo(t, w)
+	for _, c := range openCells(t, d, "/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
+		if c["caseType"] == "NYTT_ARENDE" || c["month"] == now.Format("2006-01") {
+			t.Errorf("a cell of the current, incomplete month is published: %v", c)
+		}
+	}
+	for _, c := range openCells(t, d, "/open/placeringsstatistik/v1/placeringar", "placeringar") {
+		if c["birthYear"] == "1999" {
+			t.Errorf("placements not in force on %s are counted: %v", ref.Format(time.DateOnly), c)
+		}
+	}
+}
+
+// openCells reads every page of an aggregate.
+func openCells(t *testing.T, d *demo, path, resource string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for page := 1; ; page++ {
+		resp, body := openGet(t, d, fmt.Sprintf("%s?limit=100&page=%d", path, page))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		p, items := readPage(t, body, resource)
+		for _, it := range items {
+			var c map[string]any
+			_ = json.Unmarshal(it, &c)
+			out = append(out, c)
+		}
+		if page >= p.Meta.TotalPages {
+			return out
 		}
 	}
 }

@@ -27,8 +27,20 @@ type Dataset struct {
 	// Dimensions are the row attributes an aggregate may group by, each
 	// with its description.
 	Dimensions map[string]string
-	// Rows reads every row: each the dimension values, never an identity.
-	Rows func(ctx context.Context) ([]Row, error)
+	// Rows reads every row as of the reference date asOf (the rows of
+	// before it, or in force on it): each the dimension values, never an
+	// identity. A row registered later must not change the result, so
+	// that two versions of an aggregate never differ by what just
+	// happened to one person.
+	Rows func(ctx context.Context, asOf time.Time) ([]Row, error)
+}
+
+// ReferenceDate is the date an aggregate counts as of: the start of the
+// current month (UTC). A published table changes once a month, by a
+// month's worth of rows, not by each errand or placement as it happens.
+func ReferenceDate(now time.Time) time.Time {
+	now = now.UTC()
+	return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
 // Row is one row's dimension values.
@@ -51,7 +63,8 @@ type boundAggregate struct {
 	group singleflight.Group
 	mu    sync.Mutex
 	cells []Cell
-	at    time.Time
+	// asOf is the reference date cells were counted as of.
+	asOf time.Time
 }
 
 func bindAggregate(opts *Options, a *Aggregate) (*boundAggregate, error) {
@@ -119,19 +132,22 @@ func Suppressed(rows []Row, by []string, threshold int) []Cell {
 	return out
 }
 
-// compute returns the aggregate's published cells, kept for the source's
-// TTL; concurrent requests share one computation.
+// compute returns the aggregate's published cells as of the current
+// reference date, counted once and kept until the reference date moves:
+// recounting within a period could only reveal rows registered late.
+// Concurrent requests share one computation.
 func (b *boundAggregate) compute(ctx context.Context) ([]Cell, error) {
+	asOf := ReferenceDate(b.now())
 	b.mu.Lock()
-	if b.cells != nil && b.now().Sub(b.at) < b.ttl {
+	if b.cells != nil && b.asOf.Equal(asOf) {
 		cells := b.cells
 		b.mu.Unlock()
 		return cells, nil
 	}
 	b.mu.Unlock()
-	v, err, _ := b.group.Do("", func() (any, error) {
+	v, err, _ := b.group.Do(asOf.Format(time.DateOnly), func() (any, error) {
 		// The computation outlives one request's cancellation: others share it.
-		rows, err := b.dataset.Rows(context.WithoutCancel(ctx))
+		rows, err := b.dataset.Rows(context.WithoutCancel(ctx), asOf)
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +156,7 @@ func (b *boundAggregate) compute(ctx context.Context) ([]Cell, error) {
 			cells = []Cell{}
 		}
 		b.mu.Lock()
-		b.cells, b.at = cells, b.now()
+		b.cells, b.asOf = cells, asOf
 		b.mu.Unlock()
 		return cells, nil
 	})
