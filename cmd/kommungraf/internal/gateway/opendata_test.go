@@ -512,9 +512,11 @@ resources:
 }
 
 // TestOpenStatisticsSuppressSmallCounts: errands made to fall in cells of
-// 1 to 4 are never returned; the served cells are exactly those an
-// independent count of the world's errands and placements gives at the
-// threshold, and none below it.
+// 1 to 4 are never returned; every served cell is the count an
+// independent count of the world's errands and placements gives, at least
+// the threshold; and no line of a table (a school unit's cells, a birth
+// year's, a case type's, a month's) hides a small count that its total,
+// published elsewhere, would give away.
 func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 	w := sim.NewWorld(sim.WorldOptions{Seed: 11, People: 3000})
 	// A case type of its own, in months with 1, 2, 3, 4 and 6 errands.
@@ -530,87 +532,85 @@ func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 		}
 	}
 	d := openDemo(t, w)
-	cells := func(path, resource string) []map[string]any {
-		var out []map[string]any
-		for page := 1; ; page++ {
-			resp, body := openGet(t, d, fmt.Sprintf("%s?limit=100&page=%d", path, page))
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
-			}
-			p, items := readPage(t, body, resource)
-			for _, it := range items {
-				var c map[string]any
-				_ = json.Unmarshal(it, &c)
-				out = append(out, c)
-			}
-			if page >= p.Meta.TotalPages {
-				return out
-			}
+	served := func(path, resource, a, b string) map[[2]string]int {
+		out := map[[2]string]int{}
+		for _, c := range openCells(t, d, path, resource) {
+			out[[2]string{c[a].(string), c[b].(string)}] = int(c["count"].(float64))
 		}
+		return out
 	}
-	key := func(parts ...any) string { return fmt.Sprint(parts...) }
 
 	// Errands per case type and month, of the months before the
 	// reference date's.
 	ref := opendata.ReferenceDate(time.Now())
-	want := map[string]int{}
-	counts := map[string]int{}
+	counts := map[[2]string]int{}
 	for _, e := range w.Errands {
-		if !e.SubmittedAt.Before(ref) {
-			continue
-		}
-		counts[key(e.CaseType, "/", e.SubmittedAt.UTC().Format("2006-01"))]++
-	}
-	for k, n := range counts {
-		if n >= opendata.DefaultThreshold {
-			want[k] = n
+		if e.SubmittedAt.Before(ref) {
+			counts[[2]string{e.CaseType, e.SubmittedAt.UTC().Format("2006-01")}]++
 		}
 	}
-	got := map[string]int{}
-	for _, c := range cells("/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
-		n := int(c["count"].(float64))
-		if n < opendata.DefaultThreshold {
-			t.Errorf("a cell of %d was served: %v", n, c)
-		}
-		got[key(c["caseType"], "/", c["month"])] = n
-	}
+	got := served("/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad", "caseType", "month")
+	checkPublished(t, "errands", got, counts)
 	for m := 1; m <= 4; m++ {
-		if _, ok := got[fmt.Sprintf("SMATT_ARENDE/2025-%02d", m)]; ok {
+		if _, ok := got[[2]string{"SMATT_ARENDE", fmt.Sprintf("2025-%02d", m)}]; ok {
 			t.Errorf("the cell of %d errands in 2025-%02d was served", m, m)
 		}
-	}
-	if got["SMATT_ARENDE/2025-05"] != 6 {
-		t.Errorf("the cell of 6 errands: %d", got["SMATT_ARENDE/2025-05"])
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("served cells differ from an independent count:\n got %v\nwant %v", got, want)
 	}
 
 	// Placements per school unit and birth year (in force on the
 	// reference date).
 	day := ref.Format(time.DateOnly)
-	pcounts, pwant, small := map[string]int{}, map[string]int{}, 0
+	pcounts, small := map[[2]string]int{}, 0
 	for _, p := range w.Placements {
 		if p.StartDate.Format(time.DateOnly) <= day && (p.EndDate == nil || p.EndDate.Format(time.DateOnly) >= day) {
-			pcounts[key(p.SchoolUnitCode, "/", p.PersonalNumber[:4])]++
+			pcounts[[2]string{p.SchoolUnitCode, p.PersonalNumber[:4]}]++
 		}
 	}
-	for k, n := range pcounts {
-		if n >= opendata.DefaultThreshold {
-			pwant[k] = n
-		} else {
+	for _, n := range pcounts {
+		if n < opendata.DefaultThreshold {
 			small++
 		}
 	}
 	if small == 0 {
 		t.Fatal("the world has no small placement cell: the test would prove nothing")
 	}
-	pgot := map[string]int{}
-	for _, c := range cells("/open/placeringsstatistik/v1/placeringar", "placeringar") {
-		pgot[key(c["schoolUnit"], "/", c["birthYear"])] = int(c["count"].(float64))
+	checkPublished(t, "placements", served("/open/placeringsstatistik/v1/placeringar", "placeringar", "schoolUnit", "birthYear"), pcounts)
+}
+
+// checkPublished compares a served two-dimensional table with an
+// independent count: every served cell exact and at least the threshold,
+// at least as many cells served as half the cells of the threshold (the
+// table is not suppressed whole), and every line (either value fixed)
+// hiding nothing, all of its rows, or at least the threshold.
+func checkPublished(t *testing.T, name string, got, counts map[[2]string]int) {
+	t.Helper()
+	big := 0
+	for _, n := range counts {
+		if n >= opendata.DefaultThreshold {
+			big++
+		}
 	}
-	if fmt.Sprint(pgot) != fmt.Sprint(pwant) {
-		t.Errorf("served placement cells differ from an independent count (%d small cells suppressed):\n got %v\nwant %v", small, pgot, pwant)
+	if len(got) == 0 || len(got) < big/2 {
+		t.Errorf("%s: %d cells served of %d over the threshold", name, len(got), big)
+	}
+	for k, n := range got {
+		if n < opendata.DefaultThreshold || counts[k] != n {
+			t.Errorf("%s: cell %v served as %d, counted %d", name, k, n, counts[k])
+		}
+	}
+	for i := range 2 {
+		total, shown := map[string]int{}, map[string]int{}
+		for k, n := range counts {
+			total[k[i]] += n
+		}
+		for k, n := range got {
+			shown[k[i]] += n
+		}
+		for l, n := range total {
+			if hidden := n - shown[l]; hidden > 0 && hidden < opendata.DefaultThreshold && shown[l] > 0 {
+				t.Errorf("%s: line %s of %d rows hides %d: its total gives them away", name, l, n, hidden)
+			}
+		}
 	}
 }
 

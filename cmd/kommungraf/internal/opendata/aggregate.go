@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -97,6 +98,14 @@ func bindAggregate(opts *Options, a *Aggregate) (*boundAggregate, error) {
 // Suppressed groups rows by the dimensions and keeps the cells of at least
 // threshold rows, ordered by their values. It is the one place an
 // aggregate's cells are made: every served cell passes through it.
+//
+// Small cells are dropped (primary suppression), and then as many more as
+// it takes (complementary suppression, smallest first) until every line of
+// the table, the cells that share all values but one dimension's, and the
+// table itself, hides either nothing or at least threshold rows: a line's
+// total may be published elsewhere (children per school unit, errands per
+// month), and that total less the line's shown cells must not be a small
+// count.
 func Suppressed(rows []Row, by []string, threshold int) []Cell {
 	counts := map[string]int{}
 	values := map[string]map[string]string{}
@@ -115,10 +124,29 @@ func Suppressed(rows []Row, by []string, threshold int) []Cell {
 		}
 		counts[k]++
 	}
+	keys := slices.Sorted(maps.Keys(counts))
+	hidden := map[string]bool{}
+	for _, k := range keys {
+		hidden[k] = counts[k] < threshold
+	}
+	for changed := true; changed; {
+		changed = false
+		for i := range by {
+			lines := map[string][]string{}
+			for _, k := range keys {
+				parts := strings.Split(k, "\x00")
+				line := strings.Join(slices.Delete(parts, i, i+1), "\x00")
+				lines[line] = append(lines[line], k)
+			}
+			for _, line := range slices.Sorted(maps.Keys(lines)) {
+				changed = hideUpTo(lines[line], counts, hidden, threshold) || changed
+			}
+		}
+	}
 	var out []Cell
-	for k, n := range counts {
-		if n >= threshold {
-			out = append(out, Cell{Values: values[k], Count: n})
+	for _, k := range keys {
+		if !hidden[k] {
+			out = append(out, Cell{Values: values[k], Count: counts[k]})
 		}
 	}
 	slices.SortFunc(out, func(a, b Cell) int {
@@ -130,6 +158,34 @@ func Suppressed(rows []Row, by []string, threshold int) []Cell {
 		return 0
 	})
 	return out
+}
+
+// hideUpTo hides a line's smallest shown cells (keys in order) while it
+// hides more than nothing and less than threshold rows; it reports
+// whether it hid one.
+func hideUpTo(line []string, counts map[string]int, hidden map[string]bool, threshold int) bool {
+	sum := 0
+	for _, k := range line {
+		if hidden[k] {
+			sum += counts[k]
+		}
+	}
+	changed := false
+	for sum > 0 && sum < threshold {
+		pick := ""
+		for _, k := range line {
+			if !hidden[k] && (pick == "" || counts[k] < counts[pick]) {
+				pick = k
+			}
+		}
+		if pick == "" {
+			return changed // the whole line is hidden
+		}
+		hidden[pick] = true
+		sum += counts[pick]
+		changed = true
+	}
+	return changed
 }
 
 // compute returns the aggregate's published cells as of the current
