@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -426,6 +427,39 @@ func TestOpenAPIRateLimit(t *testing.T) {
 	wantProblem(t, resp, body, http.StatusTooManyRequests)
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("no Retry-After")
+	}
+}
+
+// TestOpenAPIRateLimitIPv6Prefix: an IPv6 client holds a whole /64 (one
+// customer's network), and changing the interface identifier must not
+// give it a fresh budget per address; IPv4 addresses stay one each.
+func TestOpenAPIRateLimitIPv6Prefix(t *testing.T) {
+	d := startDemoIn(t, testWorld(), func(c *config.Config) {
+		c.OpenData.PerClient = config.Rate{Rate: 1, Period: time.Minute, Burst: 3}
+	}, 0, false)
+	h := d.gw.OpenData().Handler()
+	get := func(addr string) int {
+		req := httptest.NewRequest(http.MethodGet, "/open/skolenheter/v1/api-info", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range 3 {
+		if code := get(fmt.Sprintf("[2001:db8:1:2::%x]:4000", i+1)); code != http.StatusOK {
+			t.Fatalf("request %d: %d", i+1, code)
+		}
+	}
+	if code := get("[2001:db8:1:2:ffff::9]:4000"); code != http.StatusTooManyRequests {
+		t.Errorf("a fourth address of the same /64: %d, want 429", code)
+	}
+	if code := get("[2001:db8:1:3::1]:4000"); code != http.StatusOK {
+		t.Errorf("another /64: %d", code)
+	}
+	for i := range 3 {
+		if code := get(fmt.Sprintf("192.0.2.%d:4000", i+1)); code != http.StatusOK {
+			t.Errorf("IPv4 address %d: %d", i+1, code)
+		}
 	}
 }
 

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/resolvers"
 	"github.com/kommungraf/kommungraf/sources/rest"
 )
@@ -42,8 +42,8 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 	})
 }
 
-// rateLimit spends one request of the client IP's budget; over it, 429
-// with Retry-After. The headers are the /graphql limits' (IETF draft).
+// rateLimit spends one request of the client address's budget (an IPv6
+// client's /64); over it, 429 with Retry-After. The headers are the /graphql limits' (IETF draft).
 func (s *Service) rateLimit(next http.Handler) http.Handler {
 	if s.opts.Limiter == nil {
 		return next
@@ -51,7 +51,7 @@ func (s *Service) rateLimit(next http.Handler) http.Handler {
 	lim := s.opts.PerClient
 	window := max(int(math.Ceil(float64(lim.Burst)*lim.Period.Seconds()/float64(lim.Rate))), 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res := s.opts.Limiter.Allow(r.Context(), "open", "rl:open:"+clientIP(r), lim)
+		res := s.opts.Limiter.Allow(r.Context(), "open", "rl:open:"+ratelimit.AddressKey(r.RemoteAddr), lim)
 		t := int(math.Ceil(res.ResetAfter.Seconds()))
 		if !res.Allowed {
 			t = max(int(math.Ceil(res.RetryAfter.Seconds())), 1)
@@ -66,15 +66,6 @@ func (s *Service) rateLimit(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// clientIP is the address the request came from (the proxy's, behind one).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // base is the absolute URL the gateway is reached at.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,10 +90,8 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		if userLimit != nil {
 			who := p.Subject
 			if p.Anonymous {
-				// The connection's address: X-Forwarded-For is the
-				// caller's to write, so it is not trusted (as admission).
-				who, _, _ = net.SplitHostPort(r.RemoteAddr)
-				who = "addr:" + who
+				// The connection's address (an IPv6 client's /64), as admission.
+				who = "addr:" + AddressKey(r.RemoteAddr)
 			}
 			res := m.limiter.Allow(r.Context(), PolicyUser, "rl:user:"+p.Client+":"+subjectKey(who), *userLimit)
 			out = append(out, decided{PolicyUser, *userLimit, res})
