@@ -47,6 +47,7 @@ func (g *Gateway) openOpenData(ctx context.Context, schema *ast.Schema, catalog 
 		BaseURL:   c.BaseURL,
 		Limiter:   g.limiter,
 		PerClient: ratelimit.Limit{Rate: c.PerClient.Rate, Period: c.PerClient.Period, Burst: c.PerClient.Burst},
+		Public:    ratelimit.ClientLimit(g.cfg.RateLimit, authz.AnonymousPrincipal().Client),
 		Logger:    g.log,
 	})
 }

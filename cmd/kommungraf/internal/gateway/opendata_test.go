@@ -463,6 +463,34 @@ func TestOpenAPIRateLimitIPv6Prefix(t *testing.T) {
 	}
 }
 
+// TestOpenAPIsSpendThePublicBudget: the open APIs run as the anonymous
+// client, whose callers share one budget on /graphql (rateLimit.clients
+// anonymous.client); many addresses, each within its own limit, must not
+// get past that shared budget through /open/.
+func TestOpenAPIsSpendThePublicBudget(t *testing.T) {
+	d := startDemoIn(t, testWorld(), func(c *config.Config) {
+		c.OpenData.PerClient = config.Rate{Rate: 100000, Period: time.Second, Burst: 100000}
+		c.RateLimit.Clients["anonymous"] = config.ClientLimits{
+			Client: config.Rate{Rate: 1, Period: time.Minute, Burst: 3},
+			User:   config.Rate{Rate: 100000, Period: time.Second, Burst: 100000},
+		}
+	}, 0, false)
+	h := d.gw.OpenData().Handler()
+	for i := range 4 {
+		req := httptest.NewRequest(http.MethodGet, "/open/skolenheter/v1/api-info", nil)
+		req.RemoteAddr = fmt.Sprintf("198.51.100.%d:4000", i+1)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		want := http.StatusOK
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if rec.Code != want {
+			t.Errorf("address %d: %d, want %d: %s", i+1, rec.Code, want, rec.Body)
+		}
+	}
+}
+
 // TestOpenAPIDeclarationsThatWouldExposeMoreStopTheStart: a declaration
 // selecting a level-1 field, or an aggregate without suppression, stops
 // the gateway with a message that names the file and the reason.

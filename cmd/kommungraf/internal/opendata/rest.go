@@ -43,15 +43,24 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 }
 
 // rateLimit spends one request of the client address's budget (an IPv6
-// client's /64); over it, 429 with Retry-After. The headers are the /graphql limits' (IETF draft).
+// client's /64), then one of the public's, which the anonymous callers of
+// /graphql spend too; over either, 429 with Retry-After. The headers are
+// the /graphql limits' (IETF draft): the address's budget.
 func (s *Service) rateLimit(next http.Handler) http.Handler {
 	if s.opts.Limiter == nil {
 		return next
 	}
 	lim := s.opts.PerClient
 	window := max(int(math.Ceil(float64(lim.Burst)*lim.Period.Seconds()/float64(lim.Rate))), 1)
+	public := ratelimit.ClientKey(authz.AnonymousPrincipal().Client)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := s.opts.Limiter.Allow(r.Context(), "open", "rl:open:"+ratelimit.AddressKey(r.RemoteAddr), lim)
+		whose := "this client address"
+		if res.Allowed {
+			if pub := s.opts.Limiter.Allow(r.Context(), ratelimit.PolicyClient, public, s.opts.Public); !pub.Allowed {
+				res.Allowed, res.RetryAfter, whose = false, pub.RetryAfter, "the public (every anonymous caller)"
+			}
+		}
 		t := int(math.Ceil(res.ResetAfter.Seconds()))
 		if !res.Allowed {
 			t = max(int(math.Ceil(res.RetryAfter.Seconds())), 1)
@@ -61,7 +70,7 @@ func (s *Service) rateLimit(next http.Handler) http.Handler {
 		h.Set("RateLimit", fmt.Sprintf(`"open";r=%d;t=%d`, res.Remaining, t))
 		if !res.Allowed {
 			h.Set("Retry-After", strconv.Itoa(t))
-			writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of this client address exceeded; retry after %d s", t))
+			writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %s exceeded; retry after %d s", whose, t))
 			return
 		}
 		next.ServeHTTP(w, r)
