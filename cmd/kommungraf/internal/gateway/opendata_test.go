@@ -491,6 +491,43 @@ func TestOpenAPIsSpendThePublicBudget(t *testing.T) {
 	}
 }
 
+// TestOpenAPILinksAndTheHostHeader: without openData.baseUrl the links
+// are made from the request's Host, which the caller writes; such an
+// answer must say it varies by Host, so that a shared cache in front
+// (whose key may not hold the Host) never serves one caller's links to
+// another. With baseUrl set, the Host changes nothing.
+func TestOpenAPILinksAndTheHostHeader(t *testing.T) {
+	paths := []string{"/open/", "/open/skolenheter/v1/api-info", "/open/skolenheter/v1/openapi.json",
+		"/open/skolenheter/v1/skolenheter?limit=1", "/open/dcat.jsonld", "/open/dcat.rdf"}
+	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Host = "evil.example"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	d := openDemo(t, nil)
+	for _, path := range paths {
+		rec := get(d.gw.OpenData().Handler(), path)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "evil.example") {
+			t.Fatalf("%s: %d, links not from the Host: %.200s", path, rec.Code, rec.Body)
+		}
+		if vary := strings.Join(rec.Header().Values("Vary"), ", "); !strings.Contains(vary, "Host") {
+			t.Errorf("%s: links from the Host header, Vary %q", path, vary)
+		}
+	}
+	d = startDemoIn(t, testWorld(), func(c *config.Config) {
+		c.OpenData.BaseURL = "https://api.orebro.example"
+		c.OpenData.PerClient = config.Rate{Rate: 100000, Period: time.Second, Burst: 100000}
+	}, 0, false)
+	for _, path := range paths {
+		rec := get(d.gw.OpenData().Handler(), path)
+		if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "evil.example") || !strings.Contains(rec.Body.String(), "https://api.orebro.example/open/") {
+			t.Errorf("%s with baseUrl: %d %.200s", path, rec.Code, rec.Body)
+		}
+	}
+}
+
 // TestOpenAPIDeclarationsThatWouldExposeMoreStopTheStart: a declaration
 // selecting a level-1 field, or an aggregate without suppression, stops
 // the gateway with a message that names the file and the reason.
