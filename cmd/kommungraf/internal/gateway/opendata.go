@@ -40,7 +40,7 @@ func (g *Gateway) openOpenData(ctx context.Context, schema *ast.Schema, catalog 
 		Registry:  g.operations,
 		GraphQL:   exec,
 		Datasets: []*opendata.Dataset{
-			opendata.ErrandsDataset(src.Errands),
+			opendata.ErrandsDataset(src.Errands, func() []string { return g.sec.authorizer.AllRowValues("Errand") }),
 			opendata.PlacementsDataset(g.store),
 		},
 		SourceTTL: g.sourceTTL,

@@ -618,13 +618,14 @@ resources:
 // published elsewhere, would give away.
 func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 	w := sim.NewWorld(sim.WorldOptions{Seed: 11, People: 3000})
-	// A case type of its own, in months with 1, 2, 3, 4 and 6 errands.
+	// Months of their own (in 2019, before the world's errands), with 1,
+	// 2, 3, 4 and 6 errands of a case type a purpose covers.
 	for month, n := range map[int]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 6} {
 		for i := range n {
 			e := &model.Errand{
-				ErrandNumber: fmt.Sprintf("TEST-2025-%02d%04d", month, i), CaseType: "SMATT_ARENDE",
+				ErrandNumber: fmt.Sprintf("BYGG-2019-%02d%04d", month, i), CaseType: "BYGGLOV",
 				Status: model.ErrandReceived, Channel: "E_TJANST", Description: "x",
-				SubmittedAt: time.Date(2025, time.Month(month), 10, 12, 0, 0, 0, time.UTC),
+				SubmittedAt: time.Date(2019, time.Month(month), 10, 12, 0, 0, 0, time.UTC),
 			}
 			w.Errands = append(w.Errands, e)
 			w.ByErrand[e.ErrandNumber] = e
@@ -642,17 +643,18 @@ func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 	// Errands per case type and month, of the months before the
 	// reference date's.
 	ref := opendata.ReferenceDate(time.Now())
+	covered := map[string]bool{"BYGGLOV": true, "FORSKOLEPLATS": true, "ELEVRESA": true, "EKONOMISKT_BISTAND": true} // authz/policy/policy.csv
 	counts := map[[2]string]int{}
 	for _, e := range w.Errands {
-		if e.SubmittedAt.Before(ref) {
+		if e.SubmittedAt.Before(ref) && covered[e.CaseType] {
 			counts[[2]string{e.CaseType, e.SubmittedAt.UTC().Format("2006-01")}]++
 		}
 	}
 	got := served("/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad", "caseType", "month")
 	checkPublished(t, "errands", got, counts)
 	for m := 1; m <= 4; m++ {
-		if _, ok := got[[2]string{"SMATT_ARENDE", fmt.Sprintf("2025-%02d", m)}]; ok {
-			t.Errorf("the cell of %d errands in 2025-%02d was served", m, m)
+		if _, ok := got[[2]string{"BYGGLOV", fmt.Sprintf("2019-%02d", m)}]; ok {
+			t.Errorf("the cell of %d errands in 2019-%02d was served", m, m)
 		}
 	}
 
@@ -859,6 +861,31 @@ func TestOpenStatisticsAreAsOfAPastReferenceDate(t *testing.T) {
 		if c["birthYear"] == "1999" {
 			t.Errorf("placements not in force on %s are counted: %v", ref.Format(time.DateOnly), c)
 		}
+	}
+}
+
+// TestOpenStatisticsCountOnlyCaseTypesAPurposeCovers: a case type the
+// purpose table does not name is readable by no one (fail closed); its
+// errands are not counted in the open statistics either, nor is its name
+// published.
+func TestOpenStatisticsCountOnlyCaseTypesAPurposeCovers(t *testing.T) {
+	w := testWorld()
+	unnamed := 0
+	for _, e := range w.Errands {
+		if e.CaseType == "PARKERINGSTILLSTAND" {
+			unnamed++
+		}
+	}
+	if unnamed < 50 {
+		t.Fatalf("%d errands of a case type no purpose covers: the test would prove nothing", unnamed)
+	}
+	d := openDemo(t, w)
+	seen := map[string]bool{}
+	for _, c := range openCells(t, d, "/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
+		seen[c["caseType"].(string)] = true
+	}
+	if seen["PARKERINGSTILLSTAND"] || !seen["BYGGLOV"] {
+		t.Errorf("case types published: %v; PARKERINGSTILLSTAND is readable by no one", seen)
 	}
 }
 

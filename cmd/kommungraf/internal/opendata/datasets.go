@@ -2,6 +2,7 @@ package opendata
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -25,8 +26,12 @@ type PlacementFacts interface {
 // before the reference date (complete months only), whatever its purpose,
 // as case type, month, status and channel: errands are level 1 and read by
 // purpose, so no anonymous caller reaches a row of them; a declared
-// aggregate publishes their counts, small ones suppressed.
-func ErrandsDataset(src ErrandLister) *Dataset {
+// aggregate publishes their counts, small ones suppressed. Only errands of
+// the case types covered names (those the policy's purpose table names,
+// read at each count) are counted: an errand of a case type no purpose
+// covers is readable by no one (fail closed), and its case type is not
+// published either.
+func ErrandsDataset(src ErrandLister, covered func() []string) *Dataset {
 	return &Dataset{
 		Name:        "errands",
 		Description: "errands (ärenden) of the e-service platform",
@@ -38,6 +43,7 @@ func ErrandsDataset(src ErrandLister) *Dataset {
 			"channel":  "How the errand was submitted (e-service, paper, ...).",
 		},
 		Rows: func(ctx context.Context, asOf time.Time) ([]Row, error) {
+			types := covered()
 			var rows []Row
 			for offset := 0; ; {
 				page, total, err := src.Errands(ctx, rest.ErrandFilter{}, offset, rest.MaxPage)
@@ -45,8 +51,8 @@ func ErrandsDataset(src ErrandLister) *Dataset {
 					return nil, err
 				}
 				for _, e := range page {
-					if !e.SubmittedAt.Before(asOf) {
-						continue // the current month is published when it is over
+					if !e.SubmittedAt.Before(asOf) || !slices.Contains(types, e.CaseType) {
+						continue // the current month when it is over; an uncovered case type never
 					}
 					rows = append(rows, Row{
 						"caseType": e.CaseType, "month": e.SubmittedAt.UTC().Format("2006-01"),
