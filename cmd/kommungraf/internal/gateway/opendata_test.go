@@ -22,6 +22,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/piprate/json-gold/ld"
 
+	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/opendata"
@@ -886,6 +887,36 @@ func TestOpenStatisticsCountOnlyCaseTypesAPurposeCovers(t *testing.T) {
 	}
 	if seen["PARKERINGSTILLSTAND"] || !seen["BYGGLOV"] {
 		t.Errorf("case types published: %v; PARKERINGSTILLSTAND is readable by no one", seen)
+	}
+}
+
+// TestOpenStatisticsFollowThePolicy: the counts are kept for the month,
+// but a policy change that takes a case type out of the purpose table
+// takes it out of the statistics at once.
+func TestOpenStatisticsFollowThePolicy(t *testing.T) {
+	d := openDemo(t, nil)
+	caseTypes := func() map[string]bool {
+		seen := map[string]bool{}
+		for _, c := range openCells(t, d, "/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
+			seen[c["caseType"].(string)] = true
+		}
+		return seen
+	}
+	if !caseTypes()["BYGGLOV"] {
+		t.Fatal("no BYGGLOV cell before the change")
+	}
+	az := d.gw.Authorizer()
+	var rules []authz.Rule
+	for _, r := range az.Rules() {
+		if !strings.Contains(r.String(), "Errand(caseType=BYGGLOV)") {
+			rules = append(rules, r)
+		}
+	}
+	if err := az.Swap(az.Version()+1, rules, nil); err != nil {
+		t.Fatal(err)
+	}
+	if seen := caseTypes(); seen["BYGGLOV"] {
+		t.Errorf("BYGGLOV, which no purpose covers any more, is still published: %v", seen)
 	}
 }
 

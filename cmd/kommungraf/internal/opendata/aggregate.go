@@ -34,6 +34,10 @@ type Dataset struct {
 	// that two versions of an aggregate never differ by what just
 	// happened to one person.
 	Rows func(ctx context.Context, asOf time.Time) ([]Row, error)
+	// Scope (optional) names what else Rows depends on, such as the
+	// policy's case types: when it changes the rows are counted again,
+	// before the reference date moves.
+	Scope func() string
 }
 
 // ReferenceDate is the date an aggregate counts as of: the start of the
@@ -64,8 +68,8 @@ type boundAggregate struct {
 	group singleflight.Group
 	mu    sync.Mutex
 	cells []Cell
-	// asOf is the reference date cells were counted as of.
-	asOf time.Time
+	// key is the reference date and scope cells were counted for.
+	key string
 }
 
 func bindAggregate(opts *Options, a *Aggregate) (*boundAggregate, error) {
@@ -189,19 +193,23 @@ func hideUpTo(line []string, counts map[string]int, hidden map[string]bool, thre
 }
 
 // compute returns the aggregate's published cells as of the current
-// reference date, counted once and kept until the reference date moves:
-// recounting within a period could only reveal rows registered late.
-// Concurrent requests share one computation.
+// reference date, counted once and kept until the reference date (or the
+// dataset's scope) changes: recounting within a period could only reveal
+// rows registered late. Concurrent requests share one computation.
 func (b *boundAggregate) compute(ctx context.Context) ([]Cell, error) {
 	asOf := ReferenceDate(b.now())
+	key := asOf.Format(time.DateOnly)
+	if b.dataset.Scope != nil {
+		key += "\x00" + b.dataset.Scope()
+	}
 	b.mu.Lock()
-	if b.cells != nil && b.asOf.Equal(asOf) {
+	if b.cells != nil && b.key == key {
 		cells := b.cells
 		b.mu.Unlock()
 		return cells, nil
 	}
 	b.mu.Unlock()
-	v, err, _ := b.group.Do(asOf.Format(time.DateOnly), func() (any, error) {
+	v, err, _ := b.group.Do(key, func() (any, error) {
 		// The computation outlives one request's cancellation: others share it.
 		rows, err := b.dataset.Rows(context.WithoutCancel(ctx), asOf)
 		if err != nil {
@@ -212,7 +220,7 @@ func (b *boundAggregate) compute(ctx context.Context) ([]Cell, error) {
 			cells = []Cell{}
 		}
 		b.mu.Lock()
-		b.cells, b.asOf = cells, asOf
+		b.cells, b.key = cells, key
 		b.mu.Unlock()
 		return cells, nil
 	})

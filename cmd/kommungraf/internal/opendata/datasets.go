@@ -3,6 +3,7 @@ package opendata
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -42,6 +43,7 @@ func ErrandsDataset(src ErrandLister, covered func() []string) *Dataset {
 			"status":   "The errand's status: RECEIVED, UNDER_REVIEW, DECIDED, CLOSED or WITHDRAWN.",
 			"channel":  "How the errand was submitted (e-service, paper, ...).",
 		},
+		Scope: func() string { return strings.Join(covered(), ",") },
 		Rows: func(ctx context.Context, asOf time.Time) ([]Row, error) {
 			types := covered()
 			var rows []Row
