@@ -138,15 +138,17 @@ type PlacementFact struct {
 	StartYear      string
 }
 
-// PlacementFacts returns one fact per placement that has not ended by
-// asOf (its end date, if any, on or after it). The grouping and the
+// PlacementFacts returns one fact per placement in force on asOf: started
+// on or before it, and not ended before it (its end date, if any, on or
+// after it). A placement registered to start later is not a fact yet. The grouping and the
 // suppression of small counts happen in the open statistics
 // (cmd/kommungraf/internal/opendata), the only reader.
 func (s *Store) PlacementFacts(ctx context.Context, asOf time.Time) ([]PlacementFact, error) {
 	a := &args{d: s.dialect}
 	text := `SELECT skolenhetskod, substr(personnummer, 1, 4), startdatum
 FROM placering
-WHERE slutdatum IS NULL OR slutdatum >= ` + a.add(asOf.Format(time.DateOnly)) + `
+WHERE startdatum <= ` + a.add(asOf.Format(time.DateOnly)) + `
+AND (slutdatum IS NULL OR slutdatum >= ` + a.add(asOf.Format(time.DateOnly)) + `)
 ORDER BY skolenhetskod`
 	var out []PlacementFact
 	err := s.query(ctx, OpPlacementFacts, 0, text, a, func(rows *sql.Rows) error {

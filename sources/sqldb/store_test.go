@@ -124,6 +124,38 @@ func testStore(t *testing.T, driver string, newDSN func(*testing.T) string) {
 		t.Fatalf("the world has %d school units; the paging cases need at least 5", units)
 	}
 
+	t.Run("placement facts", func(t *testing.T) {
+		// The placements in force on a day: started on or before it, not
+		// ended before it. A placement that starts later is not counted.
+		for _, asOf := range []time.Time{
+			time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC),
+			time.Now().UTC().Truncate(24 * time.Hour),
+		} {
+			day := asOf.Format(time.DateOnly)
+			want, later := map[string]int{}, 0
+			for _, p := range w.Placements {
+				started := p.StartDate.Format(time.DateOnly) <= day
+				if started && (p.EndDate == nil || p.EndDate.Format(time.DateOnly) >= day) {
+					want[p.SchoolUnitCode+"/"+p.PersonalNumber[:4]]++
+				}
+				if !started {
+					later++
+				}
+			}
+			facts, err := s.PlacementFacts(ctx, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, f := range facts {
+				got[f.SchoolUnitCode+"/"+f.BirthYear]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("as of %s (%d placements start later):\n got %v\nwant %v", day, later, got, want)
+			}
+		}
+	})
+
 	t.Run("schema constraints", func(t *testing.T) {
 		for _, tc := range []struct{ name, stmt string }{
 			{"foreign key", `INSERT INTO placering (id, personnummer, skolenhetskod, grupp, startdatum)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +8,7 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admission"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/graph"
 )
 
@@ -47,9 +47,5 @@ func admissionKey(r *http.Request) string {
 	if p := authz.FromContext(r.Context()); p != nil && !p.Anonymous && p.Client != "" {
 		return "client:" + p.Client
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return "addr:" + host
+	return "addr:" + ratelimit.AddressKey(r.RemoteAddr)
 }

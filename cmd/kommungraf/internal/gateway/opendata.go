@@ -40,13 +40,14 @@ func (g *Gateway) openOpenData(ctx context.Context, schema *ast.Schema, catalog 
 		Registry:  g.operations,
 		GraphQL:   exec,
 		Datasets: []*opendata.Dataset{
-			opendata.ErrandsDataset(src.Errands),
-			opendata.PlacementsDataset(g.store, time.Now),
+			opendata.ErrandsDataset(src.Errands, func() []string { return g.sec.authorizer.AllRowValues("Errand") }),
+			opendata.PlacementsDataset(g.store),
 		},
 		SourceTTL: g.sourceTTL,
 		BaseURL:   c.BaseURL,
 		Limiter:   g.limiter,
 		PerClient: ratelimit.Limit{Rate: c.PerClient.Rate, Period: c.PerClient.Period, Burst: c.PerClient.Burst},
+		Public:    ratelimit.ClientLimit(g.cfg.RateLimit, authz.AnonymousPrincipal().Client),
 		Logger:    g.log,
 	})
 }

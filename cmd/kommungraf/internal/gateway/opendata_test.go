@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/piprate/json-gold/ld"
 
+	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/opendata"
@@ -429,6 +431,104 @@ func TestOpenAPIRateLimit(t *testing.T) {
 	}
 }
 
+// TestOpenAPIRateLimitIPv6Prefix: an IPv6 client holds a whole /64 (one
+// customer's network), and changing the interface identifier must not
+// give it a fresh budget per address; IPv4 addresses stay one each.
+func TestOpenAPIRateLimitIPv6Prefix(t *testing.T) {
+	d := startDemoIn(t, testWorld(), func(c *config.Config) {
+		c.OpenData.PerClient = config.Rate{Rate: 1, Period: time.Minute, Burst: 3}
+	}, 0, false)
+	h := d.gw.OpenData().Handler()
+	get := func(addr string) int {
+		req := httptest.NewRequest(http.MethodGet, "/open/skolenheter/v1/api-info", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range 3 {
+		if code := get(fmt.Sprintf("[2001:db8:1:2::%x]:4000", i+1)); code != http.StatusOK {
+			t.Fatalf("request %d: %d", i+1, code)
+		}
+	}
+	if code := get("[2001:db8:1:2:ffff::9]:4000"); code != http.StatusTooManyRequests {
+		t.Errorf("a fourth address of the same /64: %d, want 429", code)
+	}
+	if code := get("[2001:db8:1:3::1]:4000"); code != http.StatusOK {
+		t.Errorf("another /64: %d", code)
+	}
+	for i := range 3 {
+		if code := get(fmt.Sprintf("192.0.2.%d:4000", i+1)); code != http.StatusOK {
+			t.Errorf("IPv4 address %d: %d", i+1, code)
+		}
+	}
+}
+
+// TestOpenAPIsSpendThePublicBudget: the open APIs run as the anonymous
+// client, whose callers share one budget on /graphql (rateLimit.clients
+// anonymous.client); many addresses, each within its own limit, must not
+// get past that shared budget through /open/.
+func TestOpenAPIsSpendThePublicBudget(t *testing.T) {
+	d := startDemoIn(t, testWorld(), func(c *config.Config) {
+		c.OpenData.PerClient = config.Rate{Rate: 100000, Period: time.Second, Burst: 100000}
+		c.RateLimit.Clients["anonymous"] = config.ClientLimits{
+			Client: config.Rate{Rate: 1, Period: time.Minute, Burst: 3},
+			User:   config.Rate{Rate: 100000, Period: time.Second, Burst: 100000},
+		}
+	}, 0, false)
+	h := d.gw.OpenData().Handler()
+	for i := range 4 {
+		req := httptest.NewRequest(http.MethodGet, "/open/skolenheter/v1/api-info", nil)
+		req.RemoteAddr = fmt.Sprintf("198.51.100.%d:4000", i+1)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		want := http.StatusOK
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if rec.Code != want {
+			t.Errorf("address %d: %d, want %d: %s", i+1, rec.Code, want, rec.Body)
+		}
+	}
+}
+
+// TestOpenAPILinksAndTheHostHeader: without openData.baseUrl the links
+// are made from the request's Host, which the caller writes; such an
+// answer must say it varies by Host, so that a shared cache in front
+// (whose key may not hold the Host) never serves one caller's links to
+// another. With baseUrl set, the Host changes nothing.
+func TestOpenAPILinksAndTheHostHeader(t *testing.T) {
+	paths := []string{"/open/", "/open/skolenheter/v1/api-info", "/open/skolenheter/v1/openapi.json",
+		"/open/skolenheter/v1/skolenheter?limit=1", "/open/dcat.jsonld", "/open/dcat.rdf"}
+	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Host = "evil.example"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	d := openDemo(t, nil)
+	for _, path := range paths {
+		rec := get(d.gw.OpenData().Handler(), path)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "evil.example") {
+			t.Fatalf("%s: %d, links not from the Host: %.200s", path, rec.Code, rec.Body)
+		}
+		if vary := strings.Join(rec.Header().Values("Vary"), ", "); !strings.Contains(vary, "Host") {
+			t.Errorf("%s: links from the Host header, Vary %q", path, vary)
+		}
+	}
+	d = startDemoIn(t, testWorld(), func(c *config.Config) {
+		c.OpenData.BaseURL = "https://api.orebro.example"
+		c.OpenData.PerClient = config.Rate{Rate: 100000, Period: time.Second, Burst: 100000}
+	}, 0, false)
+	for _, path := range paths {
+		rec := get(d.gw.OpenData().Handler(), path)
+		if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "evil.example") || !strings.Contains(rec.Body.String(), "https://api.orebro.example/open/") {
+			t.Errorf("%s with baseUrl: %d %.200s", path, rec.Code, rec.Body)
+		}
+	}
+}
+
 // TestOpenAPIDeclarationsThatWouldExposeMoreStopTheStart: a declaration
 // selecting a level-1 field, or an aggregate without suppression, stops
 // the gateway with a message that names the file and the reason.
@@ -512,99 +612,107 @@ resources:
 }
 
 // TestOpenStatisticsSuppressSmallCounts: errands made to fall in cells of
-// 1 to 4 are never returned; the served cells are exactly those an
-// independent count of the world's errands and placements gives at the
-// threshold, and none below it.
+// 1 to 4 are never returned; every served cell is the count an
+// independent count of the world's errands and placements gives, at least
+// the threshold; and no line of a table (a school unit's cells, a birth
+// year's, a case type's, a month's) hides a small count that its total,
+// published elsewhere, would give away.
 func TestOpenStatisticsSuppressSmallCounts(t *testing.T) {
 	w := sim.NewWorld(sim.WorldOptions{Seed: 11, People: 3000})
-	// A case type of its own, in months with 1, 2, 3, 4 and 6 errands.
+	// Months of their own (in 2019, before the world's errands), with 1,
+	// 2, 3, 4 and 6 errands of a case type a purpose covers.
 	for month, n := range map[int]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 6} {
 		for i := range n {
 			e := &model.Errand{
-				ErrandNumber: fmt.Sprintf("TEST-2025-%02d%04d", month, i), CaseType: "SMATT_ARENDE",
+				ErrandNumber: fmt.Sprintf("BYGG-2019-%02d%04d", month, i), CaseType: "BYGGLOV",
 				Status: model.ErrandReceived, Channel: "E_TJANST", Description: "x",
-				SubmittedAt: time.Date(2025, time.Month(month), 10, 12, 0, 0, 0, time.UTC),
+				SubmittedAt: time.Date(2019, time.Month(month), 10, 12, 0, 0, 0, time.UTC),
 			}
 			w.Errands = append(w.Errands, e)
 			w.ByErrand[e.ErrandNumber] = e
 		}
 	}
 	d := openDemo(t, w)
-	cells := func(path, resource string) []map[string]any {
-		var out []map[string]any
-		for page := 1; ; page++ {
-			resp, body := openGet(t, d, fmt.Sprintf("%s?limit=100&page=%d", path, page))
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
-			}
-			p, items := readPage(t, body, resource)
-			for _, it := range items {
-				var c map[string]any
-				_ = json.Unmarshal(it, &c)
-				out = append(out, c)
-			}
-			if page >= p.Meta.TotalPages {
-				return out
-			}
+	served := func(path, resource, a, b string) map[[2]string]int {
+		out := map[[2]string]int{}
+		for _, c := range openCells(t, d, path, resource) {
+			out[[2]string{c[a].(string), c[b].(string)}] = int(c["count"].(float64))
 		}
+		return out
 	}
-	key := func(parts ...any) string { return fmt.Sprint(parts...) }
 
-	// Errands per case type and month.
-	want := map[string]int{}
-	counts := map[string]int{}
+	// Errands per case type and month, of the months before the
+	// reference date's.
+	ref := opendata.ReferenceDate(time.Now())
+	covered := map[string]bool{"BYGGLOV": true, "FORSKOLEPLATS": true, "ELEVRESA": true, "EKONOMISKT_BISTAND": true} // authz/policy/policy.csv
+	counts := map[[2]string]int{}
 	for _, e := range w.Errands {
-		counts[key(e.CaseType, "/", e.SubmittedAt.UTC().Format("2006-01"))]++
-	}
-	for k, n := range counts {
-		if n >= opendata.DefaultThreshold {
-			want[k] = n
+		if e.SubmittedAt.Before(ref) && covered[e.CaseType] {
+			counts[[2]string{e.CaseType, e.SubmittedAt.UTC().Format("2006-01")}]++
 		}
 	}
-	got := map[string]int{}
-	for _, c := range cells("/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
-		n := int(c["count"].(float64))
-		if n < opendata.DefaultThreshold {
-			t.Errorf("a cell of %d was served: %v", n, c)
-		}
-		got[key(c["caseType"], "/", c["month"])] = n
-	}
+	got := served("/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad", "caseType", "month")
+	checkPublished(t, "errands", got, counts)
 	for m := 1; m <= 4; m++ {
-		if _, ok := got[fmt.Sprintf("SMATT_ARENDE/2025-%02d", m)]; ok {
-			t.Errorf("the cell of %d errands in 2025-%02d was served", m, m)
+		if _, ok := got[[2]string{"BYGGLOV", fmt.Sprintf("2019-%02d", m)}]; ok {
+			t.Errorf("the cell of %d errands in 2019-%02d was served", m, m)
 		}
-	}
-	if got["SMATT_ARENDE/2025-05"] != 6 {
-		t.Errorf("the cell of 6 errands: %d", got["SMATT_ARENDE/2025-05"])
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("served cells differ from an independent count:\n got %v\nwant %v", got, want)
 	}
 
-	// Placements per school unit and birth year (placements not ended).
-	today := time.Now().UTC().Format(time.DateOnly)
-	pcounts, pwant, small := map[string]int{}, map[string]int{}, 0
+	// Placements per school unit and birth year (in force on the
+	// reference date).
+	day := ref.Format(time.DateOnly)
+	pcounts, small := map[[2]string]int{}, 0
 	for _, p := range w.Placements {
-		if p.EndDate == nil || p.EndDate.Format(time.DateOnly) >= today {
-			pcounts[key(p.SchoolUnitCode, "/", p.PersonalNumber[:4])]++
+		if p.StartDate.Format(time.DateOnly) <= day && (p.EndDate == nil || p.EndDate.Format(time.DateOnly) >= day) {
+			pcounts[[2]string{p.SchoolUnitCode, p.PersonalNumber[:4]}]++
 		}
 	}
-	for k, n := range pcounts {
-		if n >= opendata.DefaultThreshold {
-			pwant[k] = n
-		} else {
+	for _, n := range pcounts {
+		if n < opendata.DefaultThreshold {
 			small++
 		}
 	}
 	if small == 0 {
 		t.Fatal("the world has no small placement cell: the test would prove nothing")
 	}
-	pgot := map[string]int{}
-	for _, c := range cells("/open/placeringsstatistik/v1/placeringar", "placeringar") {
-		pgot[key(c["schoolUnit"], "/", c["birthYear"])] = int(c["count"].(float64))
+	checkPublished(t, "placements", served("/open/placeringsstatistik/v1/placeringar", "placeringar", "schoolUnit", "birthYear"), pcounts)
+}
+
+// checkPublished compares a served two-dimensional table with an
+// independent count: every served cell exact and at least the threshold,
+// at least as many cells served as half the cells of the threshold (the
+// table is not suppressed whole), and every line (either value fixed)
+// hiding nothing, all of its rows, or at least the threshold.
+func checkPublished(t *testing.T, name string, got, counts map[[2]string]int) {
+	t.Helper()
+	big := 0
+	for _, n := range counts {
+		if n >= opendata.DefaultThreshold {
+			big++
+		}
 	}
-	if fmt.Sprint(pgot) != fmt.Sprint(pwant) {
-		t.Errorf("served placement cells differ from an independent count (%d small cells suppressed):\n got %v\nwant %v", small, pgot, pwant)
+	if len(got) == 0 || len(got) < big/2 {
+		t.Errorf("%s: %d cells served of %d over the threshold", name, len(got), big)
+	}
+	for k, n := range got {
+		if n < opendata.DefaultThreshold || counts[k] != n {
+			t.Errorf("%s: cell %v served as %d, counted %d", name, k, n, counts[k])
+		}
+	}
+	for i := range 2 {
+		total, shown := map[string]int{}, map[string]int{}
+		for k, n := range counts {
+			total[k[i]] += n
+		}
+		for k, n := range got {
+			shown[k[i]] += n
+		}
+		for l, n := range total {
+			if hidden := n - shown[l]; hidden > 0 && hidden < opendata.DefaultThreshold && shown[l] > 0 {
+				t.Errorf("%s: line %s of %d rows hides %d: its total gives them away", name, l, n, hidden)
+			}
+		}
 	}
 }
 
@@ -708,6 +816,127 @@ func TestDCAT(t *testing.T) {
 			!strings.HasPrefix(s.Contact.Org.Email[0].Resource, "mailto:") || s.Endpoint.Resource != s.About ||
 			s.EndpointDesc.Resource != s.About+"/openapi.json" || s.License.Resource == "" || s.AccessRights.Resource == "" {
 			t.Errorf("RDF/XML DataService %+v lacks a required property", s)
+		}
+	}
+}
+
+// TestOpenStatisticsAreAsOfAPastReferenceDate: the aggregates count rows
+// as of the start of the current month (errands of complete months,
+// placements in force that day), so that what happens now (an errand
+// submitted, a child placed) changes no published cell: an anonymous
+// caller polling the statistics every TTL must not learn, by the
+// difference between two versions, that one child of a known birth year
+// was just placed at a given school unit, or that an errand of a given
+// type was just submitted.
+func TestOpenStatisticsAreAsOfAPastReferenceDate(t *testing.T) {
+	w := sim.NewWorld(sim.WorldOptions{Seed: 11, People: 3000})
+	now := time.Now().UTC()
+	ref := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	// Six errands submitted now, of a case type of their own: a cell of
+	// six, over the threshold, in the current month.
+	for i := range 6 {
+		e := &model.Errand{
+			ErrandNumber: fmt.Sprintf("LIVE-%d-%06d", now.Year(), i), CaseType: "NYTT_ARENDE",
+			Status: model.ErrandReceived, Channel: "E_TJANST", Description: "x", SubmittedAt: now,
+		}
+		w.Errands = append(w.Errands, e)
+		w.ByErrand[e.ErrandNumber] = e
+	}
+	// Six children born in 1999 placed at one unit from tomorrow: not yet
+	// in force on the reference date.
+	unit := w.SchoolUnits[0].Code
+	start := now.AddDate(0, 0, 1).Truncate(24 * time.Hour)
+	for i := range 6 {
+		w.Placements = append(w.Placements, &model.Placement{
+			ID: int64(900000 + i), PersonalNumber: fmt.Sprintf("19990101%04d", 9000+i), SchoolUnitCode: unit,
+			Group: "Nya", StartDate: start,
+		})
+	}
+	d := openDemo(t, w)
+	for _, c := range openCells(t, d, "/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
+		if c["caseType"] == "NYTT_ARENDE" || c["month"] == now.Format("2006-01") {
+			t.Errorf("a cell of the current, incomplete month is published: %v", c)
+		}
+	}
+	for _, c := range openCells(t, d, "/open/placeringsstatistik/v1/placeringar", "placeringar") {
+		if c["birthYear"] == "1999" {
+			t.Errorf("placements not in force on %s are counted: %v", ref.Format(time.DateOnly), c)
+		}
+	}
+}
+
+// TestOpenStatisticsCountOnlyCaseTypesAPurposeCovers: a case type the
+// purpose table does not name is readable by no one (fail closed); its
+// errands are not counted in the open statistics either, nor is its name
+// published.
+func TestOpenStatisticsCountOnlyCaseTypesAPurposeCovers(t *testing.T) {
+	w := testWorld()
+	unnamed := 0
+	for _, e := range w.Errands {
+		if e.CaseType == "PARKERINGSTILLSTAND" {
+			unnamed++
+		}
+	}
+	if unnamed < 50 {
+		t.Fatalf("%d errands of a case type no purpose covers: the test would prove nothing", unnamed)
+	}
+	d := openDemo(t, w)
+	seen := map[string]bool{}
+	for _, c := range openCells(t, d, "/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
+		seen[c["caseType"].(string)] = true
+	}
+	if seen["PARKERINGSTILLSTAND"] || !seen["BYGGLOV"] {
+		t.Errorf("case types published: %v; PARKERINGSTILLSTAND is readable by no one", seen)
+	}
+}
+
+// TestOpenStatisticsFollowThePolicy: the counts are kept for the month,
+// but a policy change that takes a case type out of the purpose table
+// takes it out of the statistics at once.
+func TestOpenStatisticsFollowThePolicy(t *testing.T) {
+	d := openDemo(t, nil)
+	caseTypes := func() map[string]bool {
+		seen := map[string]bool{}
+		for _, c := range openCells(t, d, "/open/arendestatistik/v1/arenden-per-manad", "arenden-per-manad") {
+			seen[c["caseType"].(string)] = true
+		}
+		return seen
+	}
+	if !caseTypes()["BYGGLOV"] {
+		t.Fatal("no BYGGLOV cell before the change")
+	}
+	az := d.gw.Authorizer()
+	var rules []authz.Rule
+	for _, r := range az.Rules() {
+		if !strings.Contains(r.String(), "Errand(caseType=BYGGLOV)") {
+			rules = append(rules, r)
+		}
+	}
+	if err := az.Swap(az.Version()+1, rules, nil); err != nil {
+		t.Fatal(err)
+	}
+	if seen := caseTypes(); seen["BYGGLOV"] {
+		t.Errorf("BYGGLOV, which no purpose covers any more, is still published: %v", seen)
+	}
+}
+
+// openCells reads every page of an aggregate.
+func openCells(t *testing.T, d *demo, path, resource string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for page := 1; ; page++ {
+		resp, body := openGet(t, d, fmt.Sprintf("%s?limit=100&page=%d", path, page))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		p, items := readPage(t, body, resource)
+		for _, it := range items {
+			var c map[string]any
+			_ = json.Unmarshal(it, &c)
+			out = append(out, c)
+		}
+		if page >= p.Meta.TotalPages {
+			return out
 		}
 	}
 }

@@ -2,6 +2,8 @@ package opendata
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -21,11 +23,16 @@ type PlacementFacts interface {
 	PlacementFacts(ctx context.Context, asOf time.Time) ([]sqldb.PlacementFact, error)
 }
 
-// ErrandsDataset is every errand of the e-service platform, whatever its
-// purpose, as case type, month, status and channel: errands are level 1
-// and read by purpose, so no anonymous caller reaches a row of them; a
-// declared aggregate publishes their counts, small ones suppressed.
-func ErrandsDataset(src ErrandLister) *Dataset {
+// ErrandsDataset is every errand of the e-service platform submitted
+// before the reference date (complete months only), whatever its purpose,
+// as case type, month, status and channel: errands are level 1 and read by
+// purpose, so no anonymous caller reaches a row of them; a declared
+// aggregate publishes their counts, small ones suppressed. Only errands of
+// the case types covered names (those the policy's purpose table names,
+// read at each count) are counted: an errand of a case type no purpose
+// covers is readable by no one (fail closed), and its case type is not
+// published either.
+func ErrandsDataset(src ErrandLister, covered func() []string) *Dataset {
 	return &Dataset{
 		Name:        "errands",
 		Description: "errands (ärenden) of the e-service platform",
@@ -36,7 +43,9 @@ func ErrandsDataset(src ErrandLister) *Dataset {
 			"status":   "The errand's status: RECEIVED, UNDER_REVIEW, DECIDED, CLOSED or WITHDRAWN.",
 			"channel":  "How the errand was submitted (e-service, paper, ...).",
 		},
-		Rows: func(ctx context.Context) ([]Row, error) {
+		Scope: func() string { return strings.Join(covered(), ",") },
+		Rows: func(ctx context.Context, asOf time.Time) ([]Row, error) {
+			types := covered()
 			var rows []Row
 			for offset := 0; ; {
 				page, total, err := src.Errands(ctx, rest.ErrandFilter{}, offset, rest.MaxPage)
@@ -44,6 +53,9 @@ func ErrandsDataset(src ErrandLister) *Dataset {
 					return nil, err
 				}
 				for _, e := range page {
+					if !e.SubmittedAt.Before(asOf) || !slices.Contains(types, e.CaseType) {
+						continue // the current month when it is over; an uncovered case type never
+					}
 					rows = append(rows, Row{
 						"caseType": e.CaseType, "month": e.SubmittedAt.UTC().Format("2006-01"),
 						"status": string(e.Status), "channel": e.Channel,
@@ -58,9 +70,10 @@ func ErrandsDataset(src ErrandLister) *Dataset {
 	}
 }
 
-// PlacementsDataset is the placements that have not ended, as school unit,
-// the child's birth year and the start year: placements are level 2.
-func PlacementsDataset(src PlacementFacts, now func() time.Time) *Dataset {
+// PlacementsDataset is the placements in force on the reference date, as
+// school unit, the child's birth year and the start year: placements are
+// level 2.
+func PlacementsDataset(src PlacementFacts) *Dataset {
 	return &Dataset{
 		Name:        "placements",
 		Description: "current placements (placeringar) at preschools and schools",
@@ -70,8 +83,8 @@ func PlacementsDataset(src PlacementFacts, now func() time.Time) *Dataset {
 			"birthYear":  "The child's birth year.",
 			"startYear":  "The year the placement started.",
 		},
-		Rows: func(ctx context.Context) ([]Row, error) {
-			facts, err := src.PlacementFacts(ctx, now().UTC())
+		Rows: func(ctx context.Context, asOf time.Time) ([]Row, error) {
+			facts, err := src.PlacementFacts(ctx, asOf)
 			if err != nil {
 				return nil, err
 			}

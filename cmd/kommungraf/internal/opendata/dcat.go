@@ -111,20 +111,20 @@ func (s *Service) dcatJSONLD(w http.ResponseWriter, r *http.Request) {
 		catalog["dcterms:publisher"] = idOf(catalogPublisher)
 	}
 	graph = append([]any{catalog}, graph...)
-	writeJSONBodyAs(w, r, "application/ld+json", map[string]any{
+	s.writeJSONBodyAs(w, r, "application/ld+json", map[string]any{
 		"@context": map[string]string{"dcat": nsDCAT, "dcterms": nsDCTerms, "foaf": nsFOAF, "vcard": nsVCard},
 		"@graph":   graph,
 	})
 }
 
-func writeJSONBodyAs(w http.ResponseWriter, r *http.Request, contentType string, v any) {
+func (s *Service) writeJSONBodyAs(w http.ResponseWriter, r *http.Request, contentType string, v any) {
 	var buf bytes.Buffer
 	enc := newJSONEncoder(&buf)
 	if err := enc.Encode(v); err != nil {
 		writeProblem(w, r, http.StatusInternalServerError, "the answer could not be encoded")
 		return
 	}
-	writeBody(w, r, contentType, bytes.TrimSpace(buf.Bytes()), 300)
+	s.writeBody(w, r, contentType, bytes.TrimSpace(buf.Bytes()), 300)
 }
 
 // dcatRDF is the same description in RDF/XML.
@@ -184,5 +184,5 @@ func (s *Service) dcatRDF(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b.WriteString("</rdf:RDF>\n")
-	writeBody(w, r, "application/rdf+xml", b.Bytes(), 300)
+	s.writeBody(w, r, "application/rdf+xml", b.Bytes(), 300)
 }

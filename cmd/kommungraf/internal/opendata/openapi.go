@@ -14,7 +14,7 @@ func (s *Service) openAPI(w http.ResponseWriter, r *http.Request, a *api) {
 	if !s.onlyParams(w, r) {
 		return
 	}
-	writeJSONBody(w, r, s.document(a, s.base(r)), 300)
+	s.writeJSONBody(w, r, s.document(a, s.base(r)), 300)
 }
 
 // document builds the OpenAPI document of one API.

@@ -3,6 +3,7 @@ package opendata_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -150,4 +151,81 @@ func mapFS(files map[string]string) fstest.MapFS {
 		out[name] = &fstest.MapFile{Data: []byte(text)}
 	}
 	return out
+}
+
+// TestSuppressedLeavesNoSmallRemainder: a line of the table (the cells
+// that share every value but one dimension's, or the whole table) may
+// have a total published elsewhere (children per school unit, errands per
+// month); that total less the line's shown cells is what the line hides,
+// and it must be 0 or at least the threshold, never a small count that
+// gives a suppressed cell away by subtraction.
+func TestSuppressedLeavesNoSmallRemainder(t *testing.T) {
+	by := []string{"unit", "year"}
+	fixed := func(cells map[[2]string]int) []opendata.Row {
+		var rows []opendata.Row
+		for k, n := range cells {
+			for range n {
+				rows = append(rows, opendata.Row{"unit": k[0], "year": k[1]})
+			}
+		}
+		return rows
+	}
+	random := func(seed uint64) []opendata.Row {
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		cells := map[[2]string]int{}
+		for u := range 6 {
+			for y := range 5 {
+				if n := rnd.IntN(12); n > 0 {
+					cells[[2]string{fmt.Sprint("u", u), fmt.Sprint(2020 + y)}] = n
+				}
+			}
+		}
+		return fixed(cells)
+	}
+	tables := map[string][]opendata.Row{
+		// Unit A: 7 + 6 shown and 1 suppressed; its 14 children are a
+		// public figure, so 14 - 13 = 1 child born 2022.
+		"one small cell in a line": fixed(map[[2]string]int{
+			{"A", "2020"}: 7, {"A", "2021"}: 6, {"A", "2022"}: 1, {"B", "2020"}: 9, {"B", "2021"}: 8, {"B", "2022"}: 12,
+		}),
+		"one dimension": fixed(map[[2]string]int{{"A", "x"}: 9, {"B", "x"}: 2, {"C", "x"}: 30}),
+	}
+	for seed := range uint64(20) {
+		tables[fmt.Sprint("random ", seed)] = random(seed)
+	}
+	for name, rows := range tables {
+		t.Run(name, func(t *testing.T) {
+			for _, dims := range [][]string{by, by[:1]} {
+				cells := opendata.Suppressed(rows, dims, opendata.DefaultThreshold)
+				// Every line: for each dimension, the cells sharing the others' values.
+				for i := range dims {
+					total, shown := map[string]int{}, map[string]int{}
+					line := func(v func(string) string) string {
+						var parts []string
+						for j, d := range dims {
+							if j != i {
+								parts = append(parts, v(d))
+							}
+						}
+						return strings.Join(parts, "/")
+					}
+					for _, r := range rows {
+						total[line(func(d string) string { return r[d] })]++
+					}
+					for _, c := range cells {
+						if c.Count < opendata.DefaultThreshold {
+							t.Errorf("a cell of %d", c.Count)
+						}
+						shown[line(func(d string) string { return c.Values[d] })] += c.Count
+					}
+					for l, n := range total {
+						// A line hidden whole adds nothing to its total.
+						if hidden := n - shown[l]; hidden > 0 && hidden < opendata.DefaultThreshold && shown[l] > 0 {
+							t.Errorf("by %v: line %q of %d rows hides %d: a published total gives them away", dims, l, n, hidden)
+						}
+					}
+				}
+			}
+		})
+	}
 }

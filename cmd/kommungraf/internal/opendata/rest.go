@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
 	"github.com/kommungraf/kommungraf/resolvers"
 	"github.com/kommungraf/kommungraf/sources/rest"
 )
@@ -42,16 +42,25 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 	})
 }
 
-// rateLimit spends one request of the client IP's budget; over it, 429
-// with Retry-After. The headers are the /graphql limits' (IETF draft).
+// rateLimit spends one request of the client address's budget (an IPv6
+// client's /64), then one of the public's, which the anonymous callers of
+// /graphql spend too; over either, 429 with Retry-After. The headers are
+// the /graphql limits' (IETF draft): the address's budget.
 func (s *Service) rateLimit(next http.Handler) http.Handler {
 	if s.opts.Limiter == nil {
 		return next
 	}
 	lim := s.opts.PerClient
 	window := max(int(math.Ceil(float64(lim.Burst)*lim.Period.Seconds()/float64(lim.Rate))), 1)
+	public := ratelimit.ClientKey(authz.AnonymousPrincipal().Client)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res := s.opts.Limiter.Allow(r.Context(), "open", "rl:open:"+clientIP(r), lim)
+		res := s.opts.Limiter.Allow(r.Context(), "open", "rl:open:"+ratelimit.AddressKey(r.RemoteAddr), lim)
+		whose := "this client address"
+		if res.Allowed {
+			if pub := s.opts.Limiter.Allow(r.Context(), ratelimit.PolicyClient, public, s.opts.Public); !pub.Allowed {
+				res.Allowed, res.RetryAfter, whose = false, pub.RetryAfter, "the public (every anonymous caller)"
+			}
+		}
 		t := int(math.Ceil(res.ResetAfter.Seconds()))
 		if !res.Allowed {
 			t = max(int(math.Ceil(res.RetryAfter.Seconds())), 1)
@@ -61,20 +70,11 @@ func (s *Service) rateLimit(next http.Handler) http.Handler {
 		h.Set("RateLimit", fmt.Sprintf(`"open";r=%d;t=%d`, res.Remaining, t))
 		if !res.Allowed {
 			h.Set("Retry-After", strconv.Itoa(t))
-			writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of this client address exceeded; retry after %d s", t))
+			writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %s exceeded; retry after %d s", whose, t))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// clientIP is the address the request came from (the proxy's, behind one).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // base is the absolute URL the gateway is reached at.
@@ -90,14 +90,21 @@ func (s *Service) base(r *http.Request) string {
 }
 
 // writeBody answers 200 with a JSON body, its ETag, and Cache-Control;
-// 304 when If-None-Match names the ETag.
-func writeBody(w http.ResponseWriter, r *http.Request, contentType string, body []byte, maxAgeSeconds int) {
+// 304 when If-None-Match names the ETag. Without openData.baseUrl the
+// links in a body are made from the request's Host, which the caller
+// writes: the answer then varies by Host, so that a shared cache keyed
+// without it does not serve one caller's links to the next.
+func (s *Service) writeBody(w http.ResponseWriter, r *http.Request, contentType string, body []byte, maxAgeSeconds int) {
 	sum := sha256.Sum256(body)
 	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", maxAgeSeconds))
-	h.Set("Vary", "Accept, Origin")
+	if s.opts.BaseURL == "" {
+		h.Set("Vary", "Accept, Origin, Host")
+	} else {
+		h.Set("Vary", "Accept, Origin")
+	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && matchesETag(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -120,13 +127,13 @@ func matchesETag(header, etag string) bool {
 	return false
 }
 
-func writeJSONBody(w http.ResponseWriter, r *http.Request, v any, maxAgeSeconds int) {
+func (s *Service) writeJSONBody(w http.ResponseWriter, r *http.Request, v any, maxAgeSeconds int) {
 	var buf bytes.Buffer
 	if err := newJSONEncoder(&buf).Encode(v); err != nil {
 		writeProblem(w, r, http.StatusInternalServerError, "the answer could not be encoded")
 		return
 	}
-	writeBody(w, r, "application/json", bytes.TrimSpace(buf.Bytes()), maxAgeSeconds)
+	s.writeBody(w, r, "application/json", bytes.TrimSpace(buf.Bytes()), maxAgeSeconds)
 }
 
 // newJSONEncoder writes JSON as it is (no HTML escaping of <, > and &).
@@ -164,7 +171,7 @@ func (s *Service) index(w http.ResponseWriter, r *http.Request) {
 			minAge = age
 		}
 	}
-	writeJSONBody(w, r, map[string]any{
+	s.writeJSONBody(w, r, map[string]any{
 		"apis": list,
 		"_links": map[string]any{
 			"self":    map[string]string{"href": base + "/open/"},
@@ -179,7 +186,7 @@ func (s *Service) apiInfo(w http.ResponseWriter, r *http.Request, a *api) {
 	if !s.onlyParams(w, r) {
 		return
 	}
-	writeJSONBody(w, r, map[string]string{
+	s.writeJSONBody(w, r, map[string]string{
 		"apiName":          a.decl.API,
 		"apiVersion":       a.decl.Version,
 		"apiReleased":      a.decl.Released,
@@ -341,7 +348,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request, a *api) {
 		writeProblem(w, r, http.StatusInternalServerError, "the answer could not be encoded")
 		return
 	}
-	writeBody(w, r, "application/json", body, maxAge)
+	s.writeBody(w, r, "application/json", body, maxAge)
 }
 
 // marshalList writes {"<resource>": [...], "_meta": ..., "_links": ...}
@@ -402,7 +409,7 @@ func (s *Service) item(w http.ResponseWriter, r *http.Request, a *api) {
 		writeProblem(w, r, http.StatusNotFound, fmt.Sprintf("no %s with %s %q", res.decl.Name, id.decl.Name, r.PathValue("id")))
 		return
 	}
-	writeBody(w, r, "application/json", obj, int(a.maxAge.Seconds()))
+	s.writeBody(w, r, "application/json", obj, int(a.maxAge.Seconds()))
 }
 
 // parse checks one parameter value against its type and pattern.

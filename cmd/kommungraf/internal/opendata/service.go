@@ -44,10 +44,13 @@ type Options struct {
 	// BaseURL is the absolute URL the gateway is reached at; empty takes
 	// the request's scheme and Host.
 	BaseURL string
-	// Limiter and PerClient limit each client IP; a nil Limiter does not
-	// limit (rateLimit.disabled).
+	// Limiter and PerClient limit each client address; Public is the
+	// anonymous client's budget, which every anonymous caller of /graphql
+	// and of the open APIs shares. A nil Limiter does not limit
+	// (rateLimit.disabled).
 	Limiter   *ratelimit.Limiter
 	PerClient ratelimit.Limit
+	Public    ratelimit.Limit
 	Logger    *slog.Logger
 	// Now is the clock of the aggregates' memory (default time.Now).
 	Now func() time.Time

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,6 +72,20 @@ func (m *Middleware) limits(p *authz.Principal) (client Limit, user *Limit) {
 	return client, &u
 }
 
+// ClientLimit is the budget every caller of a client application shares
+// (for "anonymous", the public's): rateLimit.clients' entry, else the
+// default's.
+func ClientLimit(cfg config.RateLimit, client string) Limit {
+	cl, ok := cfg.Clients[client]
+	if !ok {
+		cl = cfg.Default
+	}
+	return toLimit(cl.Client)
+}
+
+// ClientKey is the limiter's key of a client application's shared budget.
+func ClientKey(client string) string { return "rl:client:" + client }
+
 func toLimit(r config.Rate) Limit { return Limit{Rate: r.Rate, Period: r.Period, Burst: r.Burst} }
 
 // Wrap limits next.
@@ -91,16 +104,14 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		if userLimit != nil {
 			who := p.Subject
 			if p.Anonymous {
-				// The connection's address: X-Forwarded-For is the
-				// caller's to write, so it is not trusted (as admission).
-				who, _, _ = net.SplitHostPort(r.RemoteAddr)
-				who = "addr:" + who
+				// The connection's address (an IPv6 client's /64), as admission.
+				who = "addr:" + AddressKey(r.RemoteAddr)
 			}
 			res := m.limiter.Allow(r.Context(), PolicyUser, "rl:user:"+p.Client+":"+subjectKey(who), *userLimit)
 			out = append(out, decided{PolicyUser, *userLimit, res})
 		}
 		if len(out) == 0 || out[0].res.Allowed {
-			res := m.limiter.Allow(r.Context(), PolicyClient, "rl:client:"+p.Client, clientLimit)
+			res := m.limiter.Allow(r.Context(), PolicyClient, ClientKey(p.Client), clientLimit)
 			out = append([]decided{{PolicyClient, clientLimit, res}}, out...)
 		}
 		var policies, states []string

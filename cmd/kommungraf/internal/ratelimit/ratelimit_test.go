@@ -288,3 +288,21 @@ func TestMiddlewareLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressKey: one key per IPv4 address and per IPv6 /64, whatever the
+// port, zone or IPv4-mapped form.
+func TestAddressKey(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.7:4000", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:4000", "192.0.2.7"},
+		{"[2001:db8:1:2::1]:4000", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:1", "2001:db8:1:2::/64"},
+		{"[fe80::1%eth0]:4000", "fe80::/64"},
+		{"[2001:db8:1:3::1]:4000", "2001:db8:1:3::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := ratelimit.AddressKey(tc.addr); got != tc.want {
+			t.Errorf("AddressKey(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
