@@ -124,6 +124,15 @@ func startProcess(t *testing.T, name string, env []string, ready *regexp.Regexp,
 
 func newPair(t *testing.T) *pair {
 	t.Helper()
+	// The load of the tests below is one client's, as fast as it goes;
+	// TestTwoGatewayProcessesShareTheRateLimit runs the limits.
+	return newPairLimited(t, "  disabled: true\n")
+}
+
+// newPairLimited is newPair with rateLimit's keys as given (YAML lines
+// under rateLimit:, indented two spaces).
+func newPairLimited(t *testing.T, rateLimit string) *pair {
+	t.Helper()
 	pg := testenv.PostgresURL(t)
 	redisURL := testenv.RedisURL(t)
 	if os.Getenv(testenv.EnvRedisCluster) != "" {
@@ -182,12 +191,11 @@ authz:
     file: ${KG_STATE}/access.jsonl
     spool: ${KG_STATE}/access.spool.jsonl
 rateLimit:
-  disabled: true   # the load below is one client's, as fast as it goes; the limits have tests of their own
-log:
+%slog:
   level: info
   format: json
 `, sim["folkbokforing"], sim["etjanst"], sim["geodata"], sim["avfall"], pg, redisURL, version,
-		authz.HashAPIKey(secKey), pg, pg)
+		authz.HashAPIKey(secKey), pg, pg, rateLimit)
 	path := filepath.Join(dir, "kommungraf.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -453,5 +461,39 @@ func TestTwoGatewayProcessesSIGTERM(t *testing.T) {
 	t.Logf("%d requests sent to the pair, %d lost", sent.Load(), lost.Load())
 	if lost.Load() != 0 {
 		t.Errorf("%d of %d requests lost around the SIGTERM of replica a; first: %v", lost.Load(), sent.Load(), lostWhy[:min(5, len(lostWhy))])
+	}
+}
+
+// TestTwoGatewayProcessesShareTheRateLimit: two gateway OS processes on
+// one Redis share the anonymous callers' budget: of twelve requests from
+// one address, sent to the two in turn, exactly the burst of six are
+// served, and each process decided on Redis.
+func TestTwoGatewayProcessesShareTheRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway binary")
+	}
+	p := newPairLimited(t, fmt.Sprintf(`  keyPrefix: "kgtest-%x:"
+  clients:
+    anonymous: { client: { rate: 1, period: 1m, burst: 6 }, user: { rate: 1, period: 1m, burst: 6 } }
+`, randomBytes(t, 6)))
+	a, b := p.start(t, "replica-a"), p.start(t, "replica-b")
+	served := 0
+	for i := range 12 {
+		g := []*gatewayProc{a, b}[i%2]
+		status, body := g.do(t, "POST", "/graphql", "", map[string]string{"query": "{ schoolUnits(first: 1) { totalCount } }"})
+		switch {
+		case status == http.StatusOK:
+			served++
+		case status != http.StatusTooManyRequests || !bytes.Contains(body, []byte(`"RATE_LIMITED"`)):
+			t.Fatalf("request %d to %s: HTTP %d %s", i, g.name, status, body)
+		}
+	}
+	if served != 6 {
+		t.Errorf("the two processes served %d of 12, want the one burst of 6 between them", served)
+	}
+	for _, g := range []*gatewayProc{a, b} {
+		if n := g.metric(t, "kommungraf_ratelimit_decisions_total", `backend="redis"`); n == 0 {
+			t.Errorf("%s decided no request on Redis", g.name)
+		}
 	}
 }
