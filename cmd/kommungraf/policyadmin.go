@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
 // policyAdminUsage documents the policy workflow commands, which are
@@ -190,7 +190,7 @@ func newGatewayClient(ctx context.Context, name, base, token, persona string) (*
 	}
 	c := &gatewayClient{base: strings.TrimRight(base, "/"), token: cmp.Or(token, os.Getenv("KOMMUNGRAF_TOKEN")),
 		http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: refuseRedirects}, name: name}
-	if u.Scheme == "http" && !loopbackURLHost(u.Hostname()) {
+	if u.Scheme == "http" && !upstream.IsLoopback(u) {
 		fmt.Fprintf(os.Stderr, "%s: warning: %s is plain http on another host: the credential and any personnummer travel unencrypted (use https)\n", name, base)
 	}
 	if persona != "" {
@@ -483,13 +483,4 @@ func localTime(t time.Time) string {
 // the credential to wherever the redirect points.
 func refuseRedirects(req *http.Request, via []*http.Request) error {
 	return fmt.Errorf("the gateway redirected to %s: refused; give the final address with --url", req.URL.Redacted())
-}
-
-// loopbackURLHost reports whether host (of a URL) is this machine.
-func loopbackURLHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -87,7 +88,7 @@ func (cc ClientCredentials) Check() error {
 // address), where plain http exposes nothing on the network.
 func IsLoopback(u *url.URL) bool {
 	h := u.Hostname()
-	if h == "localhost" {
+	if strings.EqualFold(h, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(h)
