@@ -141,6 +141,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	// gqlparser's suggestions stay on; the error presenter removes them for
 	// callers who may not see the schema (hideSuggestions).
 	srv.SetDisableSuggestion(false)
+	// gqlparser's overlap rule is quadratic; it runs only on a document
+	// within bounds (overlap.go).
+	srv.SetValidationRulesFn(validationRules(opts.MaxFields))
 	if opts.Dispatch != nil {
 		// gqlgen runs the first extension used outermost.
 		srv.Use(opts.Dispatch)
@@ -193,6 +196,11 @@ func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Er
 	}
 	var ge *gqlerror.Error
 	if errors.As(err, &ge) {
+		if ge.Rule == overlapLimitRule {
+			out := *ge
+			errcode.Set(&out, CodeFieldsExceeded)
+			return &out
+		}
 		if _, ok := ge.Extensions["code"]; ok {
 			if ge.Path == nil {
 				ge.Path = graphql.GetPath(ctx)

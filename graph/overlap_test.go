@@ -1,0 +1,155 @@
+package graph
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+)
+
+// validate parses q and validates it with the rules the handler uses.
+func validate(t testing.TB, q string) gqlerror.List {
+	t.Helper()
+	doc, err := parser.ParseQuery(&ast.Source{Input: q})
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return validator.ValidateWithRules(NewExecutableSchema(Config{}).Schema(), doc, validationRules(2000)())
+}
+
+func pairs(t *testing.T, q string) int {
+	t.Helper()
+	doc, err := parser.ParseQuery(&ast.Source{Input: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &pairCounter{frags: doc.Fragments, paths: map[string]int{}}
+	for _, op := range doc.Operations {
+		c.walk(op.SelectionSet, "", 0)
+	}
+	for _, f := range doc.Fragments {
+		c.walk(f.SelectionSet, f.Name+":", 0)
+	}
+	return c.pairs
+}
+
+// TestRealDocumentsPassTheOverlapBound: the documents real clients send
+// (GraphiQL's introspection, both variants, and every demo operation)
+// validate as before and stay far inside the bound.
+func TestRealDocumentsPassTheOverlapBound(t *testing.T) {
+	docs := map[string]string{}
+	for _, name := range []string{"introspection-graphiql.graphql", "introspection-all-options.graphql"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[name] = string(b)
+	}
+	b, err := os.ReadFile(filepath.Join("operations", "demo.graphql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs["operations/demo.graphql"] = string(b)
+	for name, q := range docs {
+		if errs := validate(t, q); len(errs) != 0 {
+			t.Errorf("%s: %v", name, errs)
+		}
+		p := pairs(t, q)
+		t.Logf("%s: %d pairs", name, p)
+		if p > maxOverlapPairs/10 {
+			t.Errorf("%s has %d pairs, within a tenth of the bound %d expected", name, p, maxOverlapPairs)
+		}
+	}
+}
+
+// TestOverlapStillFindsConflicts: within the bounds, conflicting fields are
+// refused as by gqlparser's own rule, also through fragments.
+func TestOverlapStillFindsConflicts(t *testing.T) {
+	for _, q := range []string{
+		`{ errands(first: 1) { totalCount } errands(first: 2) { totalCount } }`,
+		`{ x: __typename x: errands { totalCount } }`,
+		`{ ...A ...B } fragment A on Query { e: errands(first: 1) { totalCount } } fragment B on Query { e: errands(first: 3) { totalCount } }`,
+	} {
+		errs := validate(t, q)
+		if len(errs) == 0 {
+			t.Errorf("%s: validated, want a conflict", q)
+			continue
+		}
+		for _, e := range errs {
+			if e.Rule != boundedOverlapRule || !strings.Contains(e.Message, "conflict") {
+				t.Errorf("%s: %s (rule %s), want the overlap rule's conflict", q, e.Message, e.Rule)
+			}
+		}
+	}
+	// Reference: gqlparser's own rule finds them too.
+	doc, _ := parser.ParseQuery(&ast.Source{Input: `{ errands(first: 1) { totalCount } errands(first: 2) { totalCount } }`})
+	if errs := validator.ValidateWithRules(NewExecutableSchema(Config{}).Schema(), doc, rules.NewDefaultRules()); len(errs) == 0 {
+		t.Fatal("gqlparser's rule finds no conflict in the reference document")
+	}
+}
+
+// TestHostileDocumentsAreNotCompared: documents whose comparison would be
+// quadratic are refused by the bound, with its own rule name (coded
+// FIELD_LIMIT_EXCEEDED by the error presenter), and nothing else.
+func TestHostileDocumentsAreNotCompared(t *testing.T) {
+	nested := strings.Repeat("errands { edges { node { errandNumber } } } ", 45)
+	for name, q := range map[string]string{
+		"9000 × __typename":             "{" + strings.Repeat(" __typename", 9000) + " }",
+		"64 × __typename (2016 pairs)":  "{" + strings.Repeat(" __typename", 64) + " }",
+		"45 × a nested selection":       "{ " + nested + "}",
+		"an unused fragment of repeats": "{ __typename } fragment F on Query {" + strings.Repeat(" __typename", 500) + " }",
+		"repeats through spreads": "{ ...A ...A ...A ...A ...A ...A ...A ...A } fragment A on Query { ...B ...B ...B ...B ...B ...B ...B ...B } " +
+			"fragment B on Query { __typename }",
+	} {
+		errs := validate(t, q)
+		if len(errs) == 0 {
+			t.Errorf("%s: validated", name)
+			continue
+		}
+		if errs[0].Rule != overlapLimitRule {
+			t.Errorf("%s: first error %q (rule %s), want the overlap bound", name, errs[0].Message, errs[0].Rule)
+		}
+		for _, e := range errs {
+			if e.Rule == boundedOverlapRule {
+				t.Errorf("%s: the overlap rule ran: %s", name, e.Message)
+			}
+		}
+	}
+	// Just inside: 63 × __typename is 1953 pairs and validates.
+	if errs := validate(t, "{"+strings.Repeat(" __typename", 63)+" }"); len(errs) != 0 {
+		t.Errorf("63 × __typename: %v", errs)
+	}
+}
+
+// BenchmarkHostileDocument validates the 9,000-field document with the
+// handler's rules and with gqlparser's defaults; ratio is defaults ÷ ours.
+//
+//	go test -run '^$' -bench BenchmarkHostileDocument -count 5 ./graph/
+func BenchmarkHostileDocument(b *testing.B) {
+	q := "{" + strings.Repeat(" __typename", 9000) + " }"
+	schema := NewExecutableSchema(Config{}).Schema()
+	run := func(r func() *rules.Rules) float64 {
+		doc, err := parser.ParseQuery(&ast.Source{Input: q})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		validator.ValidateWithRules(schema, doc, r())
+		return float64(time.Since(start))
+	}
+	var ours, theirs float64
+	for b.Loop() {
+		ours += run(validationRules(2000))
+		theirs += run(rules.NewDefaultRules)
+	}
+	b.ReportMetric(ours/float64(b.N)/1e6, "bounded-ms/op")
+	b.ReportMetric(theirs/float64(b.N)/1e6, "gqlparser-ms/op")
+	b.ReportMetric(theirs/ours, "ratio")
+}
