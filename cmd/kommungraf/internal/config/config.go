@@ -473,10 +473,14 @@ type Tracing struct {
 	// nothing. Headers the collector needs come from the SDK's own
 	// environment variable OTEL_EXPORTER_OTLP_HEADERS.
 	Endpoint string `yaml:"endpoint"`
-	// SampleRatio is the share of traces begun here that are recorded
-	// (default 0.1); a request whose traceparent says its caller records
-	// the trace is recorded too.
+	// SampleRatio is the share of traces recorded (default 0.1), decided
+	// by the trace id, so replicas and services with the same ratio agree.
 	SampleRatio *float64 `yaml:"sampleRatio"`
+	// HonourCallerSampling records every trace whose caller's traceparent
+	// says it records it, and none it says it does not (default false: a
+	// caller cannot make the gateway record and export its requests, nor
+	// hide them). Set it where every caller is a service of your own.
+	HonourCallerSampling bool `yaml:"honourCallerSampling"`
 	// ServiceName is service.name on every span (default kommungraf).
 	ServiceName string `yaml:"serviceName"`
 }

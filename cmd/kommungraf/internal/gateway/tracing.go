@@ -17,6 +17,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/sources/tracing"
 )
 
@@ -49,7 +50,7 @@ func (g *Gateway) openTracing(ctx context.Context, opts Options) error {
 		}
 		sdk := sdktrace.NewTracerProvider(
 			sdktrace.WithBatcher(exp),
-			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*g.cfg.Tracing.SampleRatio))),
+			sdktrace.WithSampler(sampler(g.cfg.Tracing)),
 			sdktrace.WithResource(res),
 		)
 		g.stopTracing = func() error {
@@ -58,7 +59,7 @@ func (g *Gateway) openTracing(ctx context.Context, opts Options) error {
 			return sdk.Shutdown(ctx) // exports what is still buffered
 		}
 		tp = sdk
-		g.log.Info("tracing", "endpoint", endpoint, "sampleRatio", *g.cfg.Tracing.SampleRatio)
+		g.log.Info("tracing", "endpoint", endpoint, "sampleRatio", *g.cfg.Tracing.SampleRatio, "honourCallerSampling", g.cfg.Tracing.HonourCallerSampling)
 	}
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
@@ -104,4 +105,19 @@ func spanRoute(path string) string {
 		}
 	}
 	return "unmatched"
+}
+
+// sampler decides by the trace id at the configured ratio. A span's own
+// parent inside this process is followed; a remote parent's (the caller's
+// traceparent) flag only with tracing.honourCallerSampling, since any
+// client could otherwise have every request of its recorded and exported,
+// at the gateway's and the collector's cost.
+func sampler(cfg config.Tracing) sdktrace.Sampler {
+	ratio := sdktrace.TraceIDRatioBased(*cfg.SampleRatio)
+	if cfg.HonourCallerSampling {
+		return sdktrace.ParentBased(ratio)
+	}
+	return sdktrace.ParentBased(ratio,
+		sdktrace.WithRemoteParentSampled(ratio),
+		sdktrace.WithRemoteParentNotSampled(ratio))
 }
