@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admin"
+)
+
+// openAdmin builds the admin surface (internal/admin) on the gateway's
+// parts: authentication, the live policy and its workflow, the operation
+// registry, the access log, the cache and the report's inputs. Its every
+// route declares its authorization there.
+func (g *Gateway) openAdmin() (*admin.Admin, error) {
+	s := g.sec
+	o := admin.Options{
+		Authn: s.authn, Policy: s.authorizer, Workflow: s.policyFlow, Roles: s.roles,
+		Explain: func(p *authz.Principal, field, action, object string, protected bool) (authz.Decision, error) {
+			return authz.Explain(s.authorizer, p, field, action, object, protected)
+		},
+		Operations: g.operations,
+		AccessLog:  s.accessLog, Hasher: s.hasher,
+		Report: admin.ReportSourceFunc(g.reportInputs),
+		Logger: g.log,
+	}
+	if s.dev != nil {
+		// The demo's units exist only as its personas' units.
+		o.Demo, o.Personas = true, s.dev.Personas()
+		for _, id := range authz.PersonaIDs() {
+			if p, err := authz.PersonaPrincipal(id, s.roles); err == nil && p.Unit != "" {
+				o.Units = append(o.Units, p.Unit)
+			}
+		}
+	}
+	if g.cache != nil {
+		o.Cache = g.cache
+		// The built-in sources, then every declared system (as the
+		// invalidation has always named them).
+		o.CacheSources = []string{"folkbokforing", "etjanst", "geodata", "skoldatabas"}
+		for _, sys := range g.declared.Systems {
+			o.CacheSources = append(o.CacheSources, sys.Name)
+		}
+	}
+	return admin.New(o)
+}
