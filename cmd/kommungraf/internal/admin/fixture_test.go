@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -131,7 +132,8 @@ func demoParts(t testing.TB, o demoOptions) (admin.Options, *demo) {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	flow, err := authz.NewPolicyFlow(ctx, authz.PolicyFlowOptions{
-		Store: store, Authorizer: a, Roles: roles, RequireApproval: true, AccessLog: accessLog, Seed: text, Logger: quiet,
+		Store: store, Authorizer: a, Roles: roles, RequireApproval: false, // as the demo's configuration
+		AccessLog: accessLog, Seed: text, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,4 +206,38 @@ func (d *demo) admin(t *testing.T, ar adminRequest) (*http.Response, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
+}
+
+// policyCall calls the admin API as persona ("" for none) and decodes the
+// JSON answer.
+func (d *demo) policyCall(t *testing.T, persona, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	resp, raw := d.admin(t, adminRequest{method: method, path: path, body: body, bearer: persona})
+	var out map[string]any
+	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+		t.Fatalf("%s %s: %d, not JSON: %s", method, path, resp.StatusCode, raw)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode >= 400 && ct != "application/problem+json" {
+		t.Fatalf("%s %s: %d with Content-Type %q, want problem+json", method, path, resp.StatusCode, ct)
+	}
+	return resp.StatusCode, out
+}
+
+// mustCall is policyCall that insists on a status.
+func (d *demo) mustCall(t *testing.T, persona, method, path, body string, status int) map[string]any {
+	t.Helper()
+	got, out := d.policyCall(t, persona, method, path, body)
+	if got != status {
+		t.Fatalf("%s %s as %s: %d, want %d: %v", method, path, persona, got, status, out)
+	}
+	return out
+}
+
+func jsonBody(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
