@@ -257,9 +257,9 @@ func (a *Admin) apiMux() (*http.ServeMux, error) {
 // mount registers one route behind its authorization. ServeMux panics on
 // a bad or conflicting pattern; that becomes the start's error.
 func (a *Admin) mount(mux *http.ServeMux, rt Route) (err error) {
-	_, path, _ := strings.Cut(rt.Pattern, " ")
-	if !strings.Contains(rt.Pattern, " ") {
-		path = rt.Pattern
+	path := rt.Pattern
+	if _, p, ok := strings.Cut(rt.Pattern, " "); ok {
+		path = p
 	}
 	switch {
 	case !strings.HasPrefix(path, "/admin/"):
