@@ -9,6 +9,8 @@ import (
 	"github.com/kommungraf/kommungraf/authz"
 )
 
+// TestAdminAPITimesAreStockholm: the admin API gives every time in RFC 3339
+// with the Europe/Stockholm offset.
 func TestAdminAPITimesAreStockholm(t *testing.T) {
 	d := newDemo(t, demoOptions{})
 	offset := time.Now().In(authz.Stockholm).Format("-07:00")

@@ -208,8 +208,6 @@ func TestAccessLogSearch(t *testing.T) {
 	}
 }
 
-// TestAdminAPITimesAreStockholm: the admin API gives every time in RFC 3339
-// with the Europe/Stockholm offset.
 // TestCatalogNamesTheVocabulary: the catalog API names what a policy line's
 // columns may name, for the editor's choices.
 func TestCatalogNamesTheVocabulary(t *testing.T) {
