@@ -3,6 +3,8 @@ package gateway
 import (
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admin"
+	"github.com/kommungraf/kommungraf/graph/operations"
+	"github.com/kommungraf/kommungraf/sources/cache"
 )
 
 // openAdmin builds the admin surface (internal/admin) on the gateway's
@@ -41,3 +43,14 @@ func (g *Gateway) openAdmin() (*admin.Admin, error) {
 	}
 	return admin.New(o)
 }
+
+// The parts the admin surface is built on.
+var (
+	_ admin.Authenticator = (*authz.Authenticator)(nil)
+	_ admin.Policy        = (*authz.Authorizer)(nil)
+	_ admin.Workflow      = (*authz.PolicyFlow)(nil)
+	_ admin.Operations    = (*operations.Registry)(nil)
+	_ admin.AccessLog     = (*authz.AsyncAccessLog)(nil)
+	_ admin.PersonHasher  = (*authz.PersonHasher)(nil)
+	_ admin.Cache         = (*cache.Cache)(nil)
+)
