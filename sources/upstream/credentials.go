@@ -86,12 +86,20 @@ func (cc ClientCredentials) Check() error {
 
 // IsLoopback says whether u names this host (localhost or a loopback
 // address), where plain http exposes nothing on the network.
-func IsLoopback(u *url.URL) bool {
-	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
+func IsLoopback(u *url.URL) bool { return IsLoopbackHost(u.Host) }
+
+// IsLoopbackHost says whether a host, with or without its port (a URL's
+// host or a request's Host header), names this machine: localhost or a
+// loopback address.
+func IsLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(h)
+	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
 

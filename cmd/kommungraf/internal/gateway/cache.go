@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -64,48 +61,6 @@ func (g *Gateway) openCache(demo bool) (*loaders.Caching, error) {
 		policies[name] = cache.Policy{TTL: p.TTL, NegativeTTL: p.NegativeTTL, StaleIfError: p.StaleIfError}
 	}
 	return &loaders.Caching{Cache: c, Policies: policies}, nil
-}
-
-// invalidate drops cached records: {"source": "folkbokforing", "entity":
-// "person", "keys": ["..."]}; without keys the whole entity, without entity
-// the whole source. Other replicas drop their in-process copies via Redis.
-func (g *Gateway) invalidate(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Source string   `json:"source"`
-		Entity string   `json:"entity"`
-		Keys   []string `json:"keys"`
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || req.Source == "" || (req.Entity == "" && len(req.Keys) > 0) {
-		problem(w, http.StatusBadRequest, "invalid invalidation", `want {"source": "...", "entity": "...", "keys": [...]}; keys need an entity`)
-		return
-	}
-	if _, ok := config.DefaultCachePolicies[req.Source]; !ok && g.declared.System(req.Source) == nil {
-		names := "folkbokforing, etjanst, geodata, skoldatabas"
-		for _, sys := range g.declared.Systems {
-			names += ", " + sys.Name
-		}
-		problem(w, http.StatusBadRequest, "unknown source", "source is one of "+names)
-		return
-	}
-	if err := g.cache.Invalidate(r.Context(), req.Source, req.Entity, req.Keys...); err != nil {
-		g.log.WarnContext(r.Context(), "cache invalidation failed", "source", req.Source, "entity", req.Entity, "error", err.Error())
-		status := http.StatusInternalServerError
-		if errors.Is(err, cache.ErrDegraded) {
-			status = http.StatusServiceUnavailable
-		}
-		problem(w, status, "invalidation incomplete", "the shared cache could not be reached; try again")
-		return
-	}
-	g.log.InfoContext(r.Context(), "cache invalidated", "source", req.Source, "entity", req.Entity, "keys", len(req.Keys))
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func problem(w http.ResponseWriter, status int, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"title": title, "status": status, "detail": detail})
 }
 
 // staleExtension tells the client which records were served past their

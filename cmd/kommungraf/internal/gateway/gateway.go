@@ -284,22 +284,20 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	if g.sim != nil {
 		mux.Handle("/demo/upstream-stats", loopbackOnly(g.sim.Stats))
 	}
-	if g.cache != nil {
-		mux.Handle("POST /admin/cache/invalidate", g.sec.require(authz.ActAdmin, authz.ObjCache, http.HandlerFunc(g.invalidate)))
+	// The admin surface (internal/admin, wired in admin.go): the policy
+	// editor page and its session, the policy, operations, access log,
+	// cache and report APIs, each route behind its declared authorization.
+	adm, err := g.openAdmin()
+	if err != nil {
+		return err
 	}
-	// The access log search (accesslog.go); the old GET route took the
-	// personnummer in the URL and now only says where to go.
-	mux.Handle("POST /admin/api/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.searchAccessLog)))
-	mux.Handle("GET /admin/access-log", g.sec.require(authz.ActAdmin, authz.ObjAccessLog, http.HandlerFunc(g.oldAccessLog)))
-	g.mountPolicyAPI(mux)     // the policy workflow's REST API (policyapi.go)
-	g.mountOperationsAPI(mux) // trusted operations: push and list (trusted.go)
-	g.mountReport(mux)        // the effect goals' report (report.go)
+	mux.Handle("/admin", adm.Handler())
+	mux.Handle("/admin/", adm.Handler())
 	if g.sec.dev != nil {
 		dev := loopbackOnly(g.sec.dev.Handler())
 		mux.Handle("GET /demo/token", dev)
 		mux.Handle("GET /demo/jwks.json", dev)
 	}
-	mux = g.withAdminPage(mux) // the policy editor page (adminpage.go); last, it wraps every route above
 	g.handler = requestID(accessLog(g.log, recoverPanics(g.log, g.closeWhileDraining(limitBody(cfg.Server.MaxBodyBytes, mux)))))
 	if g.tracing {
 		g.handler = traceRequests(g.handler) // tracing.go

@@ -88,7 +88,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 func loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || !loopbackHost(r.Host) {
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || !upstream.IsLoopbackHost(r.Host) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "only served on loopback"})
 			return
 		}

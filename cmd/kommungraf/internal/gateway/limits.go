@@ -16,7 +16,7 @@ import (
 // Content-Length is answered 413 before anything reads it: a coded GraphQL
 // error on /graphql, problem+json elsewhere. A body without a length (chunked)
 // is cut at n by http.MaxBytesReader; graphqlBody answers 413 for those on
-// /graphql, decodeBody for the admin API.
+// /graphql, the admin API (internal/admin) for its own.
 func limitBody(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/problem"
 	"github.com/kommungraf/kommungraf/sources/loaders"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/upstream"
@@ -33,7 +34,7 @@ type security struct {
 	policyStore *authz.PostgresAdapter
 	roles       map[string]authz.RoleGrant
 	log         *slog.Logger
-	// The policy workflow (policyapi.go): versions, proposals and audit,
+	// The policy workflow (policystore.go): versions, proposals and audit,
 	// and what keeps this replica at the current version.
 	policyVersions authz.PolicyStore
 	policyFlow     *authz.PolicyFlow
@@ -278,23 +279,6 @@ func protectable(p *model.Person, err error) (model.Protectable, error) {
 
 var _ authz.People = people{}
 
-// requireAdmin serves next only to principals the policy allows act on obj;
-// the authenticator has already run.
-func (s *security) require(act, obj string, next http.Handler) http.Handler {
-	return s.authn.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := authz.FromContext(r.Context())
-		d := s.authorizer.DecideAction(authz.Prepare(p), act, obj)
-		if !d.Allow {
-			// The reason names clients, contracts and purposes: it goes to the
-			// log, not to the caller.
-			s.log.WarnContext(r.Context(), "admin access refused", "subject", p.Subject, "client", p.Client, "action", act, "object", obj, "reason", d.Reason)
-			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for this administrative function")
-			return
-		}
-		next.ServeHTTP(w, r)
-	}))
-}
-
 func (s *security) Close() error {
 	if s == nil {
 		return nil
@@ -318,8 +302,8 @@ func (s *security) Close() error {
 	return errors.Join(errs...)
 }
 
-// writeProblem answers with an RFC 9457 problem+json body; it is
-// writePolicyProblem without extra members, so there is one writer.
+// writeProblem answers with an RFC 9457 problem+json body (problem.Write,
+// the one writer the admin surface uses too).
 func writeProblem(w http.ResponseWriter, status int, code, detail string) {
-	writePolicyProblem(w, status, code, detail, nil)
+	problem.Write(w, status, code, detail, nil)
 }

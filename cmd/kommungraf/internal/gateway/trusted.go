@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -74,65 +72,4 @@ func (g *Gateway) operationMode(ctx context.Context) (string, string) {
 		return "other", graph.ModeOpen
 	}
 	return c.Client, c.Operations
-}
-
-// The operations API: push (security staff register reviewed operations)
-// and list. Both need admin on policy, like the policy workflow: which
-// documents a persisted-only client may run is part of what it may see.
-func (g *Gateway) mountOperationsAPI(mux *http.ServeMux) {
-	mux.Handle("GET /admin/api/operations", g.sec.require(authz.ActAdmin, authz.ObjPolicy, http.HandlerFunc(g.listOperations)))
-	mux.Handle("POST /admin/api/operations", g.sec.require(authz.ActAdmin, authz.ObjPolicy, http.HandlerFunc(g.pushOperations)))
-}
-
-func (g *Gateway) listOperations(w http.ResponseWriter, r *http.Request) {
-	ops, err := g.operations.List(r.Context())
-	if err != nil {
-		g.log.ErrorContext(r.Context(), "operations: list", "error", err.Error())
-		writePolicyProblem(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the operation registry is unavailable", nil)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"operations": nonNilOps(ops)})
-}
-
-// pushOperations registers the operations of the files in the body,
-// {"files": {"name.graphql": "text", ...}}: all or none.
-func (g *Gateway) pushOperations(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Files map[string]string `json:"files"`
-	}
-	if !decodeBody(w, r, &body, true) {
-		return
-	}
-	if len(body.Files) == 0 {
-		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", `want {"files": {"name.graphql": "<operations>"}}`, nil)
-		return
-	}
-	p := authz.FromContext(r.Context())
-	ops, err := g.operations.Push(r.Context(), p.Subject, body.Files)
-	if err != nil {
-		// The documents' own problems, located; never the store's text.
-		if errorsFromStore(err) {
-			g.log.ErrorContext(r.Context(), "operations: push", "error", err.Error())
-			writePolicyProblem(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the operation registry is unavailable", nil)
-			return
-		}
-		writePolicyProblem(w, http.StatusUnprocessableEntity, "INVALID_OPERATIONS", err.Error(), nil)
-		return
-	}
-	g.log.InfoContext(r.Context(), "operations pushed", "by", p.Subject, "operations", len(ops))
-	writeJSON(w, http.StatusOK, map[string]any{"operations": nonNilOps(ops)})
-}
-
-func nonNilOps(ops []*operations.Operation) []*operations.Operation {
-	if ops == nil {
-		return []*operations.Operation{}
-	}
-	return ops
-}
-
-// errorsFromStore tells the registry's own failures (its store) from the
-// documents' problems.
-func errorsFromStore(err error) bool {
-	var se *operations.StoreError
-	return errors.As(err, &se)
 }

@@ -1,4 +1,4 @@
-package gateway
+package admin
 
 import (
 	"encoding/csv"
@@ -47,19 +47,19 @@ type accessLogSearch struct {
 
 // oldAccessLog answers the retired GET /admin/access-log: it took the
 // personnummer in the URL, which must not carry one.
-func (g *Gateway) oldAccessLog(w http.ResponseWriter, r *http.Request) {
+func oldAccessLog(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, http.StatusBadRequest, "BAD_REQUEST",
-		`search the access log with POST /admin/api/access-log and {"person": "...", "from": "...", "to": "..."} in the body: a personnummer does not belong in a URL`)
+		`search the access log with POST /admin/api/access-log and {"person": "...", "from": "...", "to": "..."} in the body: a personnummer does not belong in a URL`, nil)
 }
 
 // searchAccessLog serves POST /admin/api/access-log: JSON, or with
 // Accept: text/csv (or "format": "csv") a CSV extract (registerutdrag).
 // Every time is RFC 3339 in Europe/Stockholm.
-func (g *Gateway) searchAccessLog(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) searchAccessLog(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		// Refused rather than ignored: whatever is in the URL has already
 		// been written to places a personnummer must not reach.
-		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "POST /admin/api/access-log takes its parameters in the body, never in the URL")
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "POST /admin/api/access-log takes its parameters in the body, never in the URL", nil)
 		return
 	}
 	s, ok := readAccessLogSearch(w, r)
@@ -70,10 +70,10 @@ func (g *Gateway) searchAccessLog(w http.ResponseWriter, r *http.Request) {
 	if p := strings.TrimSpace(s.Person); p != "" {
 		pnr, err := model.ParsePersonalNumber(p)
 		if err != nil { // the message never repeats what was sent
-			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "person: want a valid personnummer, YYYYMMDDNNNC or YYYYMMDD-NNNC")
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "person: want a valid personnummer, YYYYMMDDNNNC or YYYYMMDD-NNNC", nil)
 			return
 		}
-		aq.PersonHash = g.sec.hasher.Hash(pnr)
+		aq.PersonHash = a.opts.Hasher.Hash(pnr)
 	}
 	aq.Subject, aq.Client = strings.TrimSpace(s.Subject), strings.TrimSpace(s.Client)
 	var err error
@@ -81,13 +81,13 @@ func (g *Gateway) searchAccessLog(w http.ResponseWriter, r *http.Request) {
 		aq.To, err = authz.ParseAccessTime(strings.TrimSpace(s.To), true)
 	}
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "from, to: want YYYY-MM-DD (a Swedish date, to inclusive) or RFC 3339")
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "from, to: want YYYY-MM-DD (a Swedish date, to inclusive) or RFC 3339", nil)
 		return
 	}
 	aq.Limit = accessLogDefaultLimit
 	if s.Limit != nil {
 		if *s.Limit < 1 || *s.Limit > accessLogMaxLimit {
-			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000")
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000", nil)
 			return
 		}
 		aq.Limit = *s.Limit
@@ -100,7 +100,7 @@ func (g *Gateway) searchAccessLog(w http.ResponseWriter, r *http.Request) {
 	case "csv":
 		asCSV = true
 	default:
-		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "format: want json or csv")
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "format: want json or csv", nil)
 		return
 	}
 
@@ -109,15 +109,15 @@ func (g *Gateway) searchAccessLog(w http.ResponseWriter, r *http.Request) {
 	// The search is itself a look at the person: it tells which units and
 	// purposes read them. It is logged before it runs, like a read of
 	// personal data, and a log that cannot take the entry gets no search.
-	if err := g.sec.accessLog.Append(r.Context(), searchEntry(r, aq, asCSV)); err != nil {
-		g.log.ErrorContext(r.Context(), "access log search not recorded: refused", "error", err.Error())
-		writeProblem(w, http.StatusServiceUnavailable, "ACCESS_LOG_UNAVAILABLE", "the access log cannot record this search now; try again later")
+	if err := a.opts.AccessLog.Append(r.Context(), searchEntry(r, aq, asCSV)); err != nil {
+		a.log.ErrorContext(r.Context(), "access log search not recorded: refused", "error", err.Error())
+		writeProblem(w, http.StatusServiceUnavailable, "ACCESS_LOG_UNAVAILABLE", "the access log cannot record this search now; try again later", nil)
 		return
 	}
-	entries, err := g.sec.accessLog.Query(r.Context(), aq)
+	entries, err := a.opts.AccessLog.Query(r.Context(), aq)
 	if err != nil {
-		g.log.ErrorContext(r.Context(), "access log query failed", "error", err.Error())
-		writeProblem(w, http.StatusServiceUnavailable, "ACCESS_LOG_UNAVAILABLE", "the access log could not be read")
+		a.log.ErrorContext(r.Context(), "access log query failed", "error", err.Error())
+		writeProblem(w, http.StatusServiceUnavailable, "ACCESS_LOG_UNAVAILABLE", "the access log could not be read", nil)
 		return
 	}
 	if entries == nil {
@@ -146,7 +146,7 @@ func readAccessLogSearch(w http.ResponseWriter, r *http.Request) (accessLogSearc
 		return s, decodeBody(w, r, &s, false)
 	case "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {
-			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "the body is not a form")
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "the body is not a form", nil)
 			return s, false
 		}
 		f := r.PostForm // the body only: r.Form would add the URL's query
@@ -154,7 +154,7 @@ func readAccessLogSearch(w http.ResponseWriter, r *http.Request) (accessLogSearc
 			switch k {
 			case "person", "from", "to", "client", "subject", "limit", "format", "includeSearches":
 			default:
-				writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "unknown field "+strconv.Quote(k))
+				writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "unknown field "+strconv.Quote(k), nil)
 				return s, false
 			}
 		}
@@ -164,7 +164,7 @@ func readAccessLogSearch(w http.ResponseWriter, r *http.Request) (accessLogSearc
 		if v := strings.TrimSpace(f.Get("limit")); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000")
+				writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000", nil)
 				return s, false
 			}
 			s.Limit = &n
@@ -172,7 +172,7 @@ func readAccessLogSearch(w http.ResponseWriter, r *http.Request) (accessLogSearc
 		return s, true
 	default:
 		writeProblem(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
-			"POST a JSON body (application/json) or a form (application/x-www-form-urlencoded)")
+			"POST a JSON body (application/json) or a form (application/x-www-form-urlencoded)", nil)
 		return s, false
 	}
 }

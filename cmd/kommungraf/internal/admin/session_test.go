@@ -1,47 +1,11 @@
-package gateway_test
+package admin_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 )
-
-// adminRequest sends one request to the policy editor's routes.
-type adminRequest struct {
-	method, path, body string
-	bearer             string // persona whose token goes in the Authorization header
-	cookie             string // session cookie value
-	headers            map[string]string
-}
-
-func (d *demo) admin(t *testing.T, ar adminRequest) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(ar.method, d.srv.URL+ar.path, strings.NewReader(ar.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ar.body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if ar.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+d.token(t, ar.bearer))
-	}
-	if ar.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: "kommungraf_admin", Value: ar.cookie})
-	}
-	for k, v := range ar.headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
 
 var csrf = map[string]string{"X-Kommungraf-CSRF": "1"}
 
@@ -61,7 +25,7 @@ func sessionCookieOf(t *testing.T, resp *http.Response) *http.Cookie {
 }
 
 func TestAdminPageServesOnlySecurityOfficers(t *testing.T) {
-	d := startDemo(t, nil, 0, false)
+	d := newDemo(t, demoOptions{})
 	html := map[string]string{"Accept": "text/html"}
 	for _, tc := range []struct {
 		name   string
@@ -92,7 +56,7 @@ func TestAdminPageServesOnlySecurityOfficers(t *testing.T) {
 }
 
 func TestAdminSession(t *testing.T) {
-	d := startDemo(t, nil, 0, false)
+	d := newDemo(t, demoOptions{})
 	officer := d.token(t, "security-officer")
 	for _, tc := range []struct {
 		name   string
@@ -159,7 +123,7 @@ func TestAdminSession(t *testing.T) {
 // The session cookie authenticates the policy API as the bearer token would,
 // and only with the page's CSRF header does it change anything.
 func TestAdminSessionReachesThePolicyAPI(t *testing.T) {
-	d := startDemo(t, nil, 0, false)
+	d := newDemo(t, demoOptions{})
 	officer := d.token(t, "security-officer")
 	dryRun := `{"text":"p, role:security-officer, policy, admin, *, 0, allow\n"}`
 	for _, tc := range []struct {

@@ -1,4 +1,4 @@
-package gateway
+package admin
 
 import (
 	"net/http"
@@ -21,9 +21,9 @@ import (
 // principal a token proves (verified exactly as a bearer credential of a
 // request, so an expired or foreign token explains nothing), or without
 // either the caller.
-func (g *Gateway) explainAPI() http.HandlerFunc {
-	s := g.sec
-	log := g.log.With("component", "policy-api")
+func (a *Admin) explainAPI() http.HandlerFunc {
+	o := a.opts
+	log := a.log.With("component", "policy-api")
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Persona   string `json:"persona"`
@@ -39,26 +39,26 @@ func (g *Gateway) explainAPI() http.HandlerFunc {
 		var p *authz.Principal
 		switch {
 		case body.Persona != "" && body.Token != "":
-			writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", "give persona or token, not both", nil)
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "give persona or token, not both", nil)
 			return
-		case body.Persona != "" && s.dev == nil:
-			writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST",
+		case body.Persona != "" && !o.Demo:
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST",
 				"persona: demo personas exist only on a demo gateway; give the principal's token instead", nil)
 			return
 		case body.Persona == "anonymous":
 			p = authz.AnonymousPrincipal()
 		case body.Persona != "":
 			var err error
-			if p, err = authz.PersonaPrincipal(body.Persona, s.roles); err != nil {
-				writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", "persona: "+err.Error(), nil)
+			if p, err = authz.PersonaPrincipal(body.Persona, o.Roles); err != nil {
+				writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "persona: "+err.Error(), nil)
 				return
 			}
 		case body.Token != "":
 			var err error
-			if p, err = s.authn.AuthenticateToken(r.Context(), body.Token); err != nil {
+			if p, err = o.Authn.AuthenticateToken(r.Context(), body.Token); err != nil {
 				// As for a request's credential, the reason goes to the log only.
 				log.WarnContext(r.Context(), "policy explain: the token to explain is not valid", "reason", err.Error())
-				writePolicyProblem(w, http.StatusUnprocessableEntity, "INVALID_CREDENTIAL",
+				writeProblem(w, http.StatusUnprocessableEntity, "INVALID_CREDENTIAL",
 					"the token is not a valid credential for this gateway (the reason is in the gateway's log)", nil)
 				return
 			}
@@ -66,13 +66,13 @@ func (g *Gateway) explainAPI() http.HandlerFunc {
 			p = authz.FromContext(r.Context())
 		}
 		if (body.Field == "") == (body.Action == "") {
-			writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST",
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST",
 				`want {"field": "Type.field"} or {"action": "row|introspect|admin", "object": "..."}`, nil)
 			return
 		}
-		d, err := authz.Explain(s.authorizer, p, body.Field, body.Action, body.Object, body.Protected)
+		d, err := o.Explain(p, body.Field, body.Action, body.Object, body.Protected)
 		if err != nil {
-			writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", err.Error(), nil)
+			writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", err.Error(), nil)
 			return
 		}
 		decision := "DENY"

@@ -1,152 +1,62 @@
-package gateway
+package admin
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/problem"
+	"github.com/kommungraf/kommungraf/graph"
 	"github.com/kommungraf/kommungraf/graph/operations"
-	"github.com/kommungraf/kommungraf/sources/cache"
 )
 
-// openPolicyAdmin opens the policy store (PostgreSQL with
-// authz.policyDatabaseUrl, else a SQLite file), makes its current version
-// live and keeps it so: Redis announcements when Redis is configured, and a
-// periodic reload always. Without PostgreSQL the store is this instance's
-// alone, so a change reaches no other replica.
-func (g *Gateway) openPolicyAdmin(ctx context.Context, demo bool) error {
-	s, a := g.sec, g.cfg.Authz
-	var err error
-	if s.policyDB != nil {
-		s.policyVersions, err = authz.NewPostgresPolicyStore(ctx, s.policyDB, s.policyStore)
-	} else {
-		path := a.PolicyStoreFile
-		if demo && g.tmpDir != "" {
-			path = filepath.Join(g.tmpDir, "policy.db")
-		}
-		s.policyVersions, err = authz.NewSQLitePolicyStore(ctx, path)
+// routes are the policy administration API: every route needs admin on
+// policy.
+func (api *policyAPI) routes() []Route {
+	var out []Route
+	for _, r := range []struct {
+		pattern string
+		h       http.HandlerFunc
+	}{
+		{"GET /admin/api/policy", api.policy},
+		{"GET /admin/api/catalog", api.catalog},
+		{"POST /admin/api/dry-run", api.dryRun},
+		{"POST /admin/api/proposals", api.propose},
+		{"GET /admin/api/proposals", api.proposals},
+		{"GET /admin/api/proposals/{id}", api.proposal},
+		{"POST /admin/api/proposals/{id}/approve", api.approve},
+		{"POST /admin/api/proposals/{id}/reject", api.reject},
+		{"GET /admin/api/versions", api.versions},
+		{"GET /admin/api/versions/{version}", api.version},
+		{"POST /admin/api/versions/{version}/restore", api.restore},
+		{"GET /admin/api/audit", api.audit},
+	} {
+		out = append(out, Route{r.pattern, authz.ActAdmin, authz.ObjPolicy, r.h})
 	}
-	if err != nil {
-		return err
-	}
-	store := s.policyVersions
-	g.checks["policystore"] = func(ctx context.Context) error { _, err := store.Current(ctx); return err }
-
-	// An empty store starts from the policy the gateway loaded: the file
-	// (comments included) or, when the Casbin table held other rules, those.
-	seed, comment := "", ""
-	if text, err := PolicySource(g.cfg); err == nil {
-		if rules, err := authz.ParsePolicy(text, s.authorizer.Catalog()); err == nil && slices.EqualFunc(rules, s.authorizer.Rules(), slices.Equal) {
-			seed, comment = text, "seeded from "+nameOr(a.PolicyFile, "the embedded default policy")
-		}
-	}
-	if seed == "" {
-		seed, comment = authz.RulesText(s.authorizer.Rules()), "seeded from the casbin_rule table"
-	}
-
-	if g.redis == nil && g.cfg.Redis.URL != "" { // the cache is off, announcements still need Redis
-		if g.redis, err = cache.NewRedisClient(g.cfg.Redis.URL); err != nil {
-			return err
-		}
-	}
-	var notifier authz.PolicyNotifier
-	if g.redis != nil {
-		notifier = authz.NewRedisPolicyNotifier(g.redis, "")
-	}
-	s.policyFlow, err = authz.NewPolicyFlow(ctx, authz.PolicyFlowOptions{
-		Store: s.policyVersions, Authorizer: s.authorizer, Roles: s.roles,
-		RequireApproval: *a.RequireApproval, Notifier: notifier, AccessLog: s.accessLog,
-		DryRunLimit: a.DryRunLimit, Seed: seed, SeedComment: comment, Logger: g.log,
-	})
-	if err != nil {
-		return err
-	}
-	if text, err := PolicySource(g.cfg); err == nil {
-		if rules, err := authz.ParsePolicy(text, nil); err == nil && !slices.EqualFunc(rules, s.authorizer.Rules(), slices.Equal) {
-			g.log.Info("policy: the policy store's current version is live; it differs from the policy file, which only seeds an empty store",
-				"version", s.authorizer.Version(), "file", nameOr(a.PolicyFile, "(embedded)"))
-		}
-	}
-	s.policySync, err = authz.StartPolicySync(authz.PolicySyncOptions{
-		Reloader: s.policyFlow, Redis: g.redis, Interval: a.PolicyReloadInterval, Logger: g.log,
-	})
-	if err != nil {
-		return err
-	}
-	ps := s.policySync
-	g.registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "kommungraf_policy_reload_failures_total",
-			Help: "Reloads of the policy store's current version that failed; this replica keeps its last policy meanwhile.",
-		}, func() float64 { return float64(ps.Failures()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "kommungraf_policy_reload_last_success_timestamp_seconds",
-			Help: "When this replica last read the policy store (Unix time). Alert when it falls far behind authz.policyReloadInterval.",
-		}, func() float64 { return float64(ps.LastSuccess().Unix()) }),
-	)
-	return nil
-}
-
-// mountPolicyAPI registers the policy administration API: every route
-// authenticates and needs admin on policy.
-func (g *Gateway) mountPolicyAPI(mux *http.ServeMux) {
-	api := &policyAPI{flow: g.sec.policyFlow, a: g.sec.authorizer, roles: g.sec.roles, ops: g.operations, log: g.log.With("component", "policy-api")}
-	if g.sec.dev != nil { // the demo's units exist only as its personas' units
-		for _, id := range authz.PersonaIDs() {
-			if p, err := authz.PersonaPrincipal(id, g.sec.roles); err == nil && p.Unit != "" {
-				api.units = append(api.units, p.Unit)
-			}
-		}
-	}
-	routes := map[string]http.HandlerFunc{
-		"GET /admin/api/policy":                      api.policy,
-		"GET /admin/api/catalog":                     api.catalog,
-		"POST /admin/api/dry-run":                    api.dryRun,
-		"POST /admin/api/proposals":                  api.propose,
-		"GET /admin/api/proposals":                   api.proposals,
-		"GET /admin/api/proposals/{id}":              api.proposal,
-		"POST /admin/api/proposals/{id}/approve":     api.approve,
-		"POST /admin/api/proposals/{id}/reject":      api.reject,
-		"GET /admin/api/versions":                    api.versions,
-		"GET /admin/api/versions/{version}":          api.version,
-		"POST /admin/api/versions/{version}/restore": api.restore,
-		"GET /admin/api/audit":                       api.audit,
-		"POST /admin/api/explain":                    g.explainAPI(), // explainapi.go
-	}
-	for pattern, h := range routes {
-		mux.Handle(pattern, g.sec.require(authz.ActAdmin, authz.ObjPolicy, h))
-	}
-	// Anything else under the API is a 404 for administrators only, so the
-	// API's shape is not revealed to others either.
-	mux.Handle("/admin/api/", g.sec.require(authz.ActAdmin, authz.ObjPolicy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", "no such policy API route: "+r.Method+" "+r.URL.Path, nil)
-	})))
+	return out
 }
 
 // policyAPI serves /admin/api/*; the HTTP layer only reads arguments, calls
 // the workflow and maps the result.
 type policyAPI struct {
-	flow  *authz.PolicyFlow
-	a     *authz.Authorizer
+	flow  Workflow
+	a     Policy
 	roles map[string]authz.RoleGrant
 	// units are units known beside those the policy names (the demo's
 	// personas'): the identity provider, not Kommungraf, keeps units.
 	units []string
 	// ops are the registered operations, for the dry run's report of
 	// which of them a change reaches.
-	ops *operations.Registry
+	ops Operations
 	log *slog.Logger
 }
 
@@ -370,7 +280,7 @@ func (api *policyAPI) dryRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Text == nil {
-		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", `want {"text": "<the whole policy>"}`, nil)
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", `want {"text": "<the whole policy>"}`, nil)
 		return
 	}
 	rep, err := api.flow.DryRun(r.Context(), *body.Text)
@@ -438,7 +348,7 @@ func (api *policyAPI) propose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.BaseVersion == nil || body.Text == nil {
-		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST",
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST",
 			`want {"baseVersion": <the version the change is written against>, "text": "<the whole policy>", "comment": "..."}`, nil)
 		return
 	}
@@ -455,7 +365,7 @@ var proposalStatuses = []string{"", authz.ProposalProposed, authz.ProposalApplie
 func (api *policyAPI) proposals(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	if !slices.Contains(proposalStatuses, status) {
-		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", "status: want proposed, applied, rejected or superseded", nil)
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "status: want proposed, applied, rejected or superseded", nil)
 		return
 	}
 	limit, ok := queryLimit(w, r)
@@ -618,40 +528,47 @@ func (api *policyAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 			lines[i] = lineJSON{l.Line, l.Text, l.Msg, l.Column}
 		}
 		detail := fmt.Sprintf("%d line(s) of the policy do not fit the model; the live policy is unchanged", pe.BadLines())
-		writePolicyProblem(w, http.StatusUnprocessableEntity, "INVALID_POLICY", detail, map[string]any{"lines": lines})
+		writeProblem(w, http.StatusUnprocessableEntity, "INVALID_POLICY", detail, map[string]any{"lines": lines})
 	case errors.As(err, &gr):
 		rails := make([]railJSON, len(gr.Rails))
 		for i, x := range gr.Rails {
 			rails[i] = railJSON{x.Name, x.Detail}
 		}
-		writePolicyProblem(w, http.StatusUnprocessableEntity, "GUARD_RAIL", gr.Error(), map[string]any{"rails": rails})
+		writeProblem(w, http.StatusUnprocessableEntity, "GUARD_RAIL", gr.Error(), map[string]any{"rails": rails})
 	case errors.As(err, &stale):
-		writePolicyProblem(w, http.StatusConflict, "STALE_VERSION", stale.Error(),
+		writeProblem(w, http.StatusConflict, "STALE_VERSION", stale.Error(),
 			map[string]any{"baseVersion": stale.Base, "currentVersion": stale.Current})
 	case errors.Is(err, authz.ErrSelfApproval):
-		writePolicyProblem(w, http.StatusForbidden, "SELF_APPROVAL", err.Error(), nil)
+		writeProblem(w, http.StatusForbidden, "SELF_APPROVAL", err.Error(), nil)
 	case errors.Is(err, authz.ErrProposalClosed):
-		writePolicyProblem(w, http.StatusConflict, "PROPOSAL_CLOSED", err.Error(), nil)
+		writeProblem(w, http.StatusConflict, "PROPOSAL_CLOSED", err.Error(), nil)
 	case errors.Is(err, authz.ErrNoChange):
-		writePolicyProblem(w, http.StatusUnprocessableEntity, "NO_CHANGE", err.Error(), nil)
+		writeProblem(w, http.StatusUnprocessableEntity, "NO_CHANGE", err.Error(), nil)
 	case errors.Is(err, authz.ErrPolicyNotFound):
-		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", err.Error(), nil)
+		writeProblem(w, http.StatusNotFound, "NOT_FOUND", err.Error(), nil)
 	default:
 		api.log.ErrorContext(r.Context(), "policy API: request failed", "path", r.URL.Path, "error", err.Error())
-		writePolicyProblem(w, http.StatusServiceUnavailable, "POLICY_STORE_UNAVAILABLE", "the policy store could not complete the request; try again", nil)
+		writeProblem(w, http.StatusServiceUnavailable, "POLICY_STORE_UNAVAILABLE", "the policy store could not complete the request; try again", nil)
 	}
 }
 
-// writePolicyProblem answers with an RFC 9457 problem+json body and extra members.
-func writePolicyProblem(w http.ResponseWriter, status int, code, detail string, extra map[string]any) {
-	body := map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail}
-	for k, v := range extra {
-		body[k] = v
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
+// writeProblem answers with an RFC 9457 problem+json body and extra members.
+func writeProblem(w http.ResponseWriter, status int, code, detail string, extra map[string]any) {
+	problem.Write(w, status, code, detail, extra)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// tooLarge answers 413 for a body past the gateway's limit (which cut it
+// with http.MaxBytesReader), as the gateway answers one it refuses before
+// reading.
+func tooLarge(w http.ResponseWriter, n int64) {
+	w.Header().Set("Connection", "close") // the rest of the body is not read
+	writeProblem(w, http.StatusRequestEntityTooLarge, graph.CodePayloadTooLarge, fmt.Sprintf("the request body is larger than %d bytes", n), nil)
 }
 
 // decodeBody reads a JSON body strictly; an empty body is allowed unless
@@ -670,13 +587,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) 
 		msg := "the body is not the expected JSON object"
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			tooLarge(w, r, mbe.Limit)
+			tooLarge(w, mbe.Limit)
 			return false
 		}
 		if strings.HasPrefix(err.Error(), "json: unknown field") {
 			msg += ": " + strings.TrimPrefix(err.Error(), "json: ")
 		}
-		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", msg, nil)
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", msg, nil)
 		return false
 	}
 	return true
@@ -685,7 +602,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) 
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
-		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", "no proposal "+r.PathValue("id"), nil)
+		writeProblem(w, http.StatusNotFound, "NOT_FOUND", "no proposal "+r.PathValue("id"), nil)
 		return 0, false
 	}
 	return id, true
@@ -694,7 +611,7 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 func pathVersion(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	n, err := strconv.ParseUint(r.PathValue("version"), 10, 63)
 	if err != nil || n < 1 {
-		writePolicyProblem(w, http.StatusNotFound, "NOT_FOUND", "no policy version "+r.PathValue("version"), nil)
+		writeProblem(w, http.StatusNotFound, "NOT_FOUND", "no policy version "+r.PathValue("version"), nil)
 		return 0, false
 	}
 	return n, true
@@ -708,7 +625,7 @@ func queryLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 10000 {
-		writePolicyProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000", nil)
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", "limit: want 1 to 10000", nil)
 		return 0, false
 	}
 	return n, true

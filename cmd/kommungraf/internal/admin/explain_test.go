@@ -1,4 +1,4 @@
-package gateway_test
+package admin_test
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 const caseOfficerPersonFields = "Person.{personalNumber,givenName,middleName,surname,address,errands}"
 
 func TestExplainAPI(t *testing.T) {
-	d := startDemo(t, nil, 0, false) // the demo: approval off
+	d := newDemo(t, demoOptions{}) // the demo: approval off
 	const officer = "security-officer"
 	explain := func(t *testing.T, caller string, body map[string]any, status int) map[string]any {
 		t.Helper()

@@ -1,12 +1,10 @@
-package gateway
+package admin
 
 import (
 	"encoding/json"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kommungraf/kommungraf/authz"
-	"github.com/kommungraf/kommungraf/web"
+	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
 // The policy editor's session. A browser navigation cannot send a bearer
@@ -36,38 +34,26 @@ const (
 
 // adminPage serves the policy editor page, its login and its session.
 type adminPage struct {
-	authn      *authz.Authenticator
-	authorizer *authz.Authorizer
-	dev        *authz.DevIssuer // demo only: persona buttons on the login view
+	authn      Authenticator
+	authorizer Policy
+	demo       bool     // the demo: persona buttons on the login view
+	personas   []string // the demo's personas
 	log        *slog.Logger
 	login, app *template.Template
 	forbidden  *template.Template
 	assets     http.Handler
 }
 
-// withAdminPage returns a mux that serves the policy editor (GET /admin, its
-// assets, POST /admin/session and /admin/session/logout), lets the session
-// cookie authenticate /admin/api/* and passes every other request to api
-// unchanged. It wraps rather than joins api so that the cookie bridge runs
-// before whatever the policy API registers under /admin/api/.
-func (g *Gateway) withAdminPage(api *http.ServeMux) *http.ServeMux {
-	assets := web.Admin()
-	tmpl := func(name string) *template.Template {
-		return template.Must(template.New(name).ParseFS(assets, name))
-	}
-	static, err := fs.Sub(assets, "assets")
-	if err != nil {
-		panic("gateway: admin assets: " + err.Error())
-	}
-	p := &adminPage{
-		authn: g.sec.authn, authorizer: g.sec.authorizer, dev: g.sec.dev, log: g.log,
-		login: tmpl("login.html"), app: tmpl("app.html"), forbidden: tmpl("forbidden.html"),
-		assets: http.StripPrefix("/admin/assets/", http.FileServerFS(static)),
-	}
+// mux serves the policy editor (GET /admin, its assets, POST /admin/session
+// and /admin/session/logout), lets the session cookie authenticate
+// /admin/api/* and passes every other request to api unchanged. It wraps
+// rather than joins api so that the cookie bridge runs before whatever api
+// registers under /admin/api/.
+func (p *adminPage) mux(api http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /admin", pageHeaders(http.HandlerFunc(p.page)))
-	mux.Handle("GET /admin/{$}", pageHeaders(http.HandlerFunc(p.page)))
-	mux.Handle("GET /admin/assets/", pageHeaders(p.assets))
+	mux.Handle("GET /admin", PageHeaders(http.HandlerFunc(p.page)))
+	mux.Handle("GET /admin/{$}", PageHeaders(http.HandlerFunc(p.page)))
+	mux.Handle("GET /admin/assets/", PageHeaders(p.assets))
 	mux.Handle("POST /admin/session", http.HandlerFunc(p.signIn))
 	mux.Handle("POST /admin/session/logout", http.HandlerFunc(p.signOut))
 	mux.Handle("/admin/api/", p.bridge(api))
@@ -75,9 +61,10 @@ func (g *Gateway) withAdminPage(api *http.ServeMux) *http.ServeMux {
 	return mux
 }
 
-// pageHeaders keeps the page to its own origin's scripts and styles, out of
-// frames and out of caches.
-func pageHeaders(next http.Handler) http.Handler {
+// PageHeaders keeps a page of the admin surface to its own origin's scripts
+// and styles, out of frames and out of caches: the editor, the printable
+// report, and a further section's page.
+func PageHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -150,7 +137,7 @@ func (p *adminPage) page(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		p.log.WarnContext(r.Context(), "admin: authentication failed", "reason", err.Error(), "remote_addr", r.RemoteAddr)
-		writeProblem(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid credentials")
+		writeProblem(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid credentials", nil)
 		return
 	case pr.Anonymous:
 		p.render(w, http.StatusOK, p.login, p.loginView(""))
@@ -158,20 +145,20 @@ func (p *adminPage) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if d := p.mayAdminister(pr); !d.Allow {
 		if !acceptsHTML(r) {
-			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for the policy editor")
+			writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for the policy editor", nil)
 			return
 		}
 		p.render(w, http.StatusForbidden, p.forbidden, forbiddenView{Subject: pr.Subject, Reason: "the policy editor is for security staff", Session: cred == credCookie})
 		return
 	}
 	accessLog := p.authorizer.DecideAction(authz.Prepare(pr), authz.ActAdmin, authz.ObjAccessLog).Allow
-	p.render(w, http.StatusOK, p.app, appView{Subject: pr.Subject, Client: pr.Client, Unit: pr.Unit, Roles: pr.Roles, Demo: p.dev != nil, AccessLog: accessLog})
+	p.render(w, http.StatusOK, p.app, appView{Subject: pr.Subject, Client: pr.Client, Unit: pr.Unit, Roles: pr.Roles, Demo: p.demo, AccessLog: accessLog})
 }
 
 func (p *adminPage) loginView(notice string) loginView {
-	v := loginView{Notice: notice, Demo: p.dev != nil}
-	if p.dev != nil {
-		v.Personas = slices.DeleteFunc(p.dev.Personas(), func(s string) bool { return s == authz.OpenDataPersona })
+	v := loginView{Notice: notice, Demo: p.demo}
+	if p.demo {
+		v.Personas = slices.DeleteFunc(slices.Clone(p.personas), func(s string) bool { return s == authz.OpenDataPersona })
 	}
 	return v
 }
@@ -180,7 +167,7 @@ func (p *adminPage) render(w http.ResponseWriter, status int, t *template.Templa
 	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {
 		p.log.Error("admin: rendering the page", "template", t.Name(), "error", err)
-		writeProblem(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "the page could not be rendered")
+		writeProblem(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "the page could not be rendered", nil)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -200,30 +187,30 @@ func (p *adminPage) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeProblem(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", `POST {"token":"..."} with Content-Type: application/json`)
+		writeProblem(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", `POST {"token":"..."} with Content-Type: application/json`, nil)
 		return
 	}
 	var body struct {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", `the body is not {"token":"..."}`)
+		writeProblem(w, http.StatusBadRequest, "BAD_REQUEST", `the body is not {"token":"..."}`, nil)
 		return
 	}
 	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(body.Token), "Bearer "))
 	if len(token) > maxCookieToken {
-		writeProblem(w, http.StatusBadRequest, "TOKEN_TOO_LARGE", "the token is too long to keep in a browser session; use the API with a bearer header")
+		writeProblem(w, http.StatusBadRequest, "TOKEN_TOO_LARGE", "the token is too long to keep in a browser session; use the API with a bearer header", nil)
 		return
 	}
 	pr, err := p.authn.AuthenticateToken(r.Context(), token)
 	if err != nil {
 		p.log.WarnContext(r.Context(), "admin: sign-in refused", "reason", err.Error(), "remote_addr", r.RemoteAddr)
-		writeProblem(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid credentials")
+		writeProblem(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid credentials", nil)
 		return
 	}
 	if d := p.mayAdminister(pr); !d.Allow {
 		p.log.InfoContext(r.Context(), "admin: sign-in forbidden", "subject", pr.Subject, "reason", d.Reason)
-		writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for the policy editor")
+		writeProblem(w, http.StatusForbidden, "FORBIDDEN", "not authorised for the policy editor", nil)
 		return
 	}
 	http.SetCookie(w, sessionCookie(r, token, 0, tokenExpiry(token)))
@@ -282,7 +269,7 @@ func (p *adminPage) sameSite(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	p.log.WarnContext(r.Context(), "admin: cross-site request refused", "path", r.URL.Path, "reason", reason, "remote_addr", r.RemoteAddr)
-	writeProblem(w, http.StatusForbidden, "CSRF", reason)
+	writeProblem(w, http.StatusForbidden, "CSRF", reason, nil)
 	return false
 }
 
@@ -301,21 +288,8 @@ func sameHost(origin, host string) bool {
 func sessionCookie(r *http.Request, value string, maxAge int, expires time.Time) *http.Cookie {
 	return &http.Cookie{
 		Name: adminCookie, Value: value, Path: "/admin", MaxAge: maxAge, Expires: expires,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || !loopbackHost(r.Host),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || !upstream.IsLoopbackHost(r.Host),
 	}
-}
-
-// loopbackHost reports whether a Host header names this machine.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // tokenExpiry is a verified JWT's exp, so the browser drops the cookie when
