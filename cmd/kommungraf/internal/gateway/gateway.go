@@ -22,6 +22,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admission"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/catalog"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/opendata"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
@@ -114,6 +115,12 @@ type Gateway struct {
 	open *opendata.Service
 	// draining is set on SIGTERM (drain.go).
 	draining atomic.Bool
+	// usage counts what clients read, for the integration catalog
+	// (catalog.go); catalogSystems and catalogAttribution describe the
+	// systems.
+	usage              *catalog.Usage
+	catalogSystems     []catalog.System
+	catalogAttribution *catalog.Attribution
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -194,6 +201,9 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	// not start.
 	if err := catalog.Bind(graph.Records()); err != nil {
 		return fmt.Errorf("schema: records: %w", err)
+	}
+	if err := g.openUsage(ctx, schema, catalog); err != nil {
+		return fmt.Errorf("integration catalog: %w", err)
 	}
 	// openSecurity returns what it has built even when it fails, for Close.
 	if g.sec, err = g.openSecurity(ctx, opts.Demo, catalog); err != nil {
@@ -294,6 +304,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	g.mountPolicyAPI(mux)     // the policy workflow's REST API (policyapi.go)
 	g.mountOperationsAPI(mux) // trusted operations: push and list (trusted.go)
 	g.mountReport(mux)        // the effect goals' report (report.go)
+	g.mountCatalog(mux)       // the integration catalog (catalog.go)
 	if g.sec.dev != nil {
 		dev := loopbackOnly(g.sec.dev.Handler())
 		mux.Handle("GET /demo/token", dev)
@@ -601,6 +612,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.sec != nil {
 		errs = append(errs, g.sec.Close())
+	}
+	if g.usage != nil {
+		errs = append(errs, g.usage.Close())
 	}
 	if g.cache != nil {
 		errs = append(errs, g.cache.Close())

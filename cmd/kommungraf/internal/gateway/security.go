@@ -243,7 +243,7 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 	s.enforcement, err = authz.NewEnforcement(authz.EnforcementOptions{
 		Authorizer: s.authorizer, AccessLog: s.accessLog, Hasher: s.hasher, Logger: g.log,
 		RequestID: upstream.RequestIDFromContext, People: people{},
-		ProtectionMaxAge: g.cfg.Authz.ProtectionMaxAge,
+		ProtectionMaxAge: g.cfg.Authz.ProtectionMaxAge, Usage: g.usage,
 	})
 	return s, err
 }
