@@ -4,20 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"time"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -137,10 +137,10 @@ type catalogExpectation struct {
 	fields    []*authz.Field
 	contracts []*authz.Contract
 	// system of an owner: the declarations' and the built-in ones'.
-	systemOf map[string]string
-	requests map[string]int
-	fieldsRead  map[string]map[string]bool // client -> fields read
-	reads    map[string]map[string]int  // system -> client -> operations
+	systemOf   map[string]string
+	requests   map[string]int
+	fieldsRead map[string]map[string]bool // client -> fields read
+	reads      map[string]map[string]int  // system -> client -> operations
 }
 
 func newCatalogExpectation(t *testing.T) *catalogExpectation {
