@@ -58,12 +58,12 @@ type Inputs struct {
 type Catalog struct {
 	Generated time.Time `json:"generated"`
 	// From and To are the window's first and last UTC day, inclusive.
-	From   string        `json:"from"`
-	To     string        `json:"to"`
-	Window string        `json:"window"`
-	Totals Totals        `json:"totals"`
-	Sys    []SystemEntry `json:"systems"`
-	Client []ClientEntry `json:"clients"`
+	From    string        `json:"from"`
+	To      string        `json:"to"`
+	Window  string        `json:"window"`
+	Totals  Totals        `json:"totals"`
+	Systems []SystemEntry `json:"systems"`
+	Clients []ClientEntry `json:"clients"`
 }
 
 // Totals are the catalog's headline figures.
@@ -230,10 +230,10 @@ func Compute(in Inputs) Catalog {
 			re.Reads, re.Clients, re.TotalReads = reads(ItemResource + s.Name + "." + r)
 			e.Resources = append(e.Resources, re)
 		}
-		c.Sys = append(c.Sys, e)
+		c.Systems = append(c.Systems, e)
 		c.Totals.Resources += len(e.Resources)
 	}
-	slices.SortFunc(c.Sys, func(a, b SystemEntry) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(c.Systems, func(a, b SystemEntry) int { return strings.Compare(a.Name, b.Name) })
 
 	// The client applications: every contract, every configured client,
 	// every client that was served something in the window.
@@ -276,9 +276,9 @@ func Compute(in Inputs) Catalog {
 			c.Totals.ClientsWithContract++
 		}
 		c.Totals.Reads += e.Reads
-		c.Client = append(c.Client, e)
+		c.Clients = append(c.Clients, e)
 	}
-	c.Totals.Systems, c.Totals.Clients, c.Totals.OpenAPIs = len(c.Sys), len(c.Client), len(in.OpenAPIs)
+	c.Totals.Systems, c.Totals.Clients, c.Totals.OpenAPIs = len(c.Systems), len(c.Clients), len(in.OpenAPIs)
 	return c
 }
 

@@ -236,7 +236,7 @@ func TestAvailability(t *testing.T) {
 	}
 	c := catalog.Compute(catalog.Inputs{Systems: sys, Counts: counts, Now: time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC)})
 	got := map[string]catalog.Availability{}
-	for _, s := range c.Sys {
+	for _, s := range c.Systems {
 		got[s.Name] = s.Availability
 	}
 	if a := got["a"]; a.Measured != "99.40 %" || a.Met == nil || *a.Met {

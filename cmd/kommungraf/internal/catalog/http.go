@@ -43,7 +43,7 @@ func Handler(inputs func(context.Context) (Inputs, error), log *slog.Logger) htt
 // Rows are the catalog as CSV rows.
 func (c Catalog) Rows() [][]string {
 	rows := [][]string{{"kind", "name", "owner", "type", "levels", "contracts or purposes", "clients that read it", "reads in window", "promised availability", "measured availability", "open APIs or fields read"}}
-	for _, s := range c.Sys {
+	for _, s := range c.Systems {
 		rows = append(rows, []string{"system", s.Name, s.Owner, s.Kind, fmt.Sprintf("%d–%d", s.Levels.Min, s.Levels.Max),
 			strings.Join(s.Contracts, " "), readsText(s.Reads), fmt.Sprint(s.TotalReads), s.Availability.Promised,
 			fmt.Sprintf("%s (%d of %d calls)", s.Availability.Measured, s.Availability.OK, s.Availability.Calls), strings.Join(s.OpenAPIs, " ")})
@@ -55,7 +55,7 @@ func (c Catalog) Rows() [][]string {
 			rows = append(rows, []string{"resource", s.Name + "." + r.Name, s.Owner, s.Kind, lv, "", readsText(r.Reads), fmt.Sprint(r.TotalReads), "", "", ""})
 		}
 	}
-	for _, cl := range c.Client {
+	for _, cl := range c.Clients {
 		ceiling := "no contract"
 		if cl.Ceiling != nil {
 			ceiling = fmt.Sprintf("ceiling %d", *cl.Ceiling)

@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +88,9 @@ func (u *Usage) run() {
 // request, one read of each system and resource the fields come from, one
 // read of each field. It implements authz.UsageRecorder.
 func (u *Usage) Served(client string, fields []string) {
+	if u == nil {
+		return
+	}
 	day := Day(u.opts.Now())
 	items := make(map[string]struct{}, 2*len(fields)+1)
 	items[ItemRequests] = struct{}{}
@@ -134,6 +139,11 @@ func (u *Usage) Flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// One order for every writer: two instances adding the same rows in
+	// one PostgreSQL cannot deadlock.
+	slices.SortFunc(batch, func(a, b Count) int {
+		return cmp.Or(strings.Compare(a.Day, b.Day), strings.Compare(a.Client, b.Client), strings.Compare(a.Item, b.Item))
+	})
 	if err := u.opts.Store.Add(ctx, batch); err != nil {
 		u.mu.Lock()
 		for _, c := range batch {

@@ -6,17 +6,17 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vektah/gqlparser/v2/ast"
-
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/catalog"
+	"github.com/kommungraf/kommungraf/graph"
+	"github.com/kommungraf/kommungraf/resolvers"
 )
 
 // openUsage opens the integration catalog's usage counts (catalog.Usage)
 // in the access log's store: its PostgreSQL database, or a SQLite file
 // beside its JSON lines file. The enforcement tells it what each operation
 // was served; the upstream calls come from the metrics.
-func (g *Gateway) openUsage(ctx context.Context, schema *ast.Schema, cat *authz.Catalog) error {
+func (g *Gateway) openUsage(ctx context.Context, cat *authz.Catalog) error {
 	var store catalog.Store
 	var err error
 	if u := g.cfg.Authz.AccessLog.DatabaseURL; u != "" {
@@ -35,6 +35,7 @@ func (g *Gateway) openUsage(ctx context.Context, schema *ast.Schema, cat *authz.
 		return err
 	}
 	g.catalogSystems = catalog.SystemsFrom(g.declared, cat.Fields())
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
 	attribution := catalog.NewAttribution(g.catalogSystems, catalog.Bindings(schema), cat.Fields())
 	g.usage = catalog.NewUsage(catalog.UsageOptions{Store: store, Attribution: attribution, Upstream: g.upstreamCalls, Logger: g.log})
 	g.catalogAttribution = attribution

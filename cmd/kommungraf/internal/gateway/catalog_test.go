@@ -114,17 +114,17 @@ func TestIntegrationCatalog(t *testing.T) {
 			}
 			d2 := startDemo(t, mod, 0, false)
 			again := getCatalog(t, d2)
-			for i, s := range got.Sys {
-				if !slices.Equal(s.Reads, again.Sys[i].Reads) {
-					t.Errorf("after a restart %s's reads are %v, were %v", s.Name, again.Sys[i].Reads, s.Reads)
+			for i, s := range got.Systems {
+				if !slices.Equal(s.Reads, again.Systems[i].Reads) {
+					t.Errorf("after a restart %s's reads are %v, were %v", s.Name, again.Systems[i].Reads, s.Reads)
 				}
-				if again.Sys[i].Availability.Calls < s.Availability.Calls {
-					t.Errorf("after a restart %s's calls are %d, were %d", s.Name, again.Sys[i].Availability.Calls, s.Availability.Calls)
+				if again.Systems[i].Availability.Calls < s.Availability.Calls {
+					t.Errorf("after a restart %s's calls are %d, were %d", s.Name, again.Systems[i].Availability.Calls, s.Availability.Calls)
 				}
 			}
-			for i, c := range got.Client {
-				if c.Reads != again.Client[i].Reads || !slices.Equal(c.FieldsRead, again.Client[i].FieldsRead) {
-					t.Errorf("after a restart %s read %d (%d fields), was %d (%d fields)", c.Client, again.Client[i].Reads, len(again.Client[i].FieldsRead), c.Reads, len(c.FieldsRead))
+			for i, c := range got.Clients {
+				if c.Reads != again.Clients[i].Reads || !slices.Equal(c.FieldsRead, again.Clients[i].FieldsRead) {
+					t.Errorf("after a restart %s read %d (%d fields), was %d (%d fields)", c.Client, again.Clients[i].Reads, len(again.Clients[i].FieldsRead), c.Reads, len(c.FieldsRead))
 				}
 			}
 		})
@@ -287,7 +287,7 @@ func (e *catalogExpectation) check(t *testing.T, got catalog.Catalog, before, af
 	}
 
 	var names []string
-	for _, s := range got.Sys {
+	for _, s := range got.Systems {
 		names = append(names, s.Name)
 		// Fields, levels and contracts.
 		lo, hi, n := 9, -1, 0
@@ -339,7 +339,7 @@ func (e *catalogExpectation) check(t *testing.T, got catalog.Catalog, before, af
 	if !slices.Equal(names, []string{"avfall", "etjanst", "folkbokforing", "geodata", "skoldatabas"}) {
 		t.Errorf("systems %v", names)
 	}
-	for _, s := range got.Sys {
+	for _, s := range got.Systems {
 		if s.Name == "avfall" && (s.Kind != "REST" || s.Availability.Promised != "99.5 %") {
 			t.Errorf("avfall: %s, promised %q; its declaration says http, 99.5 %%", s.Kind, s.Availability.Promised)
 		}
@@ -350,7 +350,7 @@ func (e *catalogExpectation) check(t *testing.T, got catalog.Catalog, before, af
 
 	// The clients: every contract, the reads and the fields read.
 	clients := map[string]catalog.ClientEntry{}
-	for _, c := range got.Client {
+	for _, c := range got.Clients {
 		clients[c.Client] = c
 	}
 	for _, k := range e.contracts {

@@ -202,9 +202,6 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 	if err := catalog.Bind(graph.Records()); err != nil {
 		return fmt.Errorf("schema: records: %w", err)
 	}
-	if err := g.openUsage(ctx, schema, catalog); err != nil {
-		return fmt.Errorf("integration catalog: %w", err)
-	}
 	// openSecurity returns what it has built even when it fails, for Close.
 	if g.sec, err = g.openSecurity(ctx, opts.Demo, catalog); err != nil {
 		return err
