@@ -20,20 +20,24 @@ import (
 	"github.com/kommungraf/kommungraf/sources/testenv"
 )
 
-// stores opens each kind of store on a fresh place.
-func stores(t *testing.T) map[string]func() catalog.Store {
+// stores opens each kind of store; each open of one kind is the same place.
+func stores(t *testing.T) map[string]func(*testing.T) catalog.Store {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "usage.db")
-	return map[string]func() catalog.Store{
-		"sqlite": func() catalog.Store {
+	var dsn string
+	return map[string]func(*testing.T) catalog.Store{
+		"sqlite": func(t *testing.T) catalog.Store {
 			s, err := catalog.OpenSQLite(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		},
-		"postgres": func() catalog.Store {
-			s, err := catalog.OpenPostgres(context.Background(), testenv.PostgresURL(t), "")
+		"postgres": func(t *testing.T) catalog.Store {
+			if dsn == "" {
+				dsn = testenv.PostgresURL(t)
+			}
+			s, err := catalog.OpenPostgres(context.Background(), dsn, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,18 +53,7 @@ func TestStoreAddsAndSurvivesReopening(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			var reopen func() catalog.Store = open
-			if name == "postgres" { // one schema for both opens
-				dsn := testenv.PostgresURL(t)
-				reopen = func() catalog.Store {
-					s, err := catalog.OpenPostgres(ctx, dsn, "")
-					if err != nil {
-						t.Fatal(err)
-					}
-					return s
-				}
-			}
-			a, b := reopen(), reopen()
+			a, b := open(t), open(t)
 			var wg sync.WaitGroup
 			for _, s := range []catalog.Store{a, b} {
 				wg.Add(1)
@@ -80,7 +73,7 @@ func TestStoreAddsAndSurvivesReopening(t *testing.T) {
 			wg.Wait()
 			a.Close()
 			b.Close()
-			c := reopen()
+			c := open(t)
 			defer c.Close()
 			got, err := c.Since(ctx, "2026-12-02")
 			if err != nil {
@@ -142,14 +135,16 @@ func TestUsageKeepsCountsWhileTheStoreFails(t *testing.T) {
 	st.mu.Lock()
 	st.fail = false
 	st.mu.Unlock()
-	got, err := u.Counts(ctx, "2026-12-06")
-	if err != nil {
+	if _, err := u.Counts(ctx, "2026-12-06"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := u.Counts(ctx, "2026-12-06"); err != nil { // a second flush adds nothing
 		t.Fatal(err)
 	}
-	got, _ = inner.Since(ctx, "2026-12-06")
+	got, err := inner.Since(ctx, "2026-12-06")
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []catalog.Count{
 		{Day: "2026-12-06", Client: "", Item: catalog.ItemCalls + "geodata", N: 6},
 		{Day: "2026-12-06", Client: "", Item: catalog.ItemOK + "geodata", N: 5},
