@@ -75,6 +75,18 @@ type EnforcementOptions struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Usage, when set, is told once per operation which fields the
+	// client application was served (the integration catalog's reads per
+	// client and fields actually read). It is called on the response path
+	// and must not block: batch and write elsewhere.
+	Usage UsageRecorder
+}
+
+// UsageRecorder counts what client applications read.
+type UsageRecorder interface {
+	// Served says that client was served fields ("Type.field", the ones
+	// the operation selected and the enforcement allowed) in one operation.
+	Served(client string, fields []string)
 }
 
 // Enforcement is Kommungraf's authorization inside GraphQL execution, one
@@ -200,6 +212,22 @@ func (st *requestState) decide(a *Authorizer, f *Field, protected bool) bool {
 	return d.Allow
 }
 
+// allowedFields are the fields this operation decided to serve, from the
+// request's decisions table: one pass over the catalog, no work on the
+// fields' path. A decision the policy changed under it is not counted.
+func (st *requestState) allowedFields(a *Authorizer) []string {
+	if st.version != a.Version() {
+		return nil
+	}
+	var out []string
+	for i, f := range a.Catalog().Fields() {
+		if st.decisions[2*i].Load() == allowed {
+			out = append(out, f.Key)
+		}
+	}
+	return out
+}
+
 type stateKey struct{}
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -239,6 +267,11 @@ func (e *Enforcement) InterceptOperation(ctx context.Context, next graphql.Opera
 			}
 		default:
 			st.ticket.Release()
+		}
+		if e.opts.Usage != nil {
+			if fields := st.allowedFields(e.opts.Authorizer); len(fields) > 0 {
+				e.opts.Usage.Served(st.subject.Principal.Client, fields)
+			}
 		}
 		return resp
 	}

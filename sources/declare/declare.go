@@ -132,6 +132,10 @@ type System struct {
 	Title string
 	// Owner is the information owner: @owner of every type it feeds.
 	Owner string
+	// Availability is what the system's owner promises, such as
+	// "99.5 %" (optional): the integration catalog sets it against the
+	// share of upstream calls that answered.
+	Availability string
 	// Connector is http, soap or sql.
 	Connector string
 	// Defaults are the defaults of the config's sources.<name>.
@@ -493,6 +497,7 @@ func parseFile(f File, ps *Problems) *System {
 	}
 	sys.Title = m.str("title", false)
 	sys.Owner = m.str("owner", true)
+	sys.Availability = m.str("availability", false)
 	sys.Connector = m.str("connector", true)
 	switch sys.Connector {
 	case "", ConnectorHTTP, ConnectorSOAP, ConnectorSQL:
@@ -544,7 +549,7 @@ func parseFile(f File, ps *Problems) *System {
 			}
 		}
 	}
-	m.unknown("system", "title", "owner", "connector", "defaults", "probe", "resources")
+	m.unknown("system", "title", "owner", "availability", "connector", "defaults", "probe", "resources")
 	return sys
 }
 

@@ -185,10 +185,10 @@ function diffBlock(diff) {
 // ---------- views ----------
 
 // The access log view exists only for principals who may search the log.
-const VIEWS = ['policy', 'catalog', 'editor', 'proposals', 'versions', 'audit']
+const VIEWS = ['policy', 'catalog', 'integrations', 'editor', 'proposals', 'versions', 'audit']
   .concat(document.getElementById('accesslog') ? ['accesslog'] : []);
 const LOADERS = {
-  policy: loadPolicy, catalog: loadCatalog, editor: () => Promise.all([loadPolicy(), ensureCatalog()]), // the add form's choices
+  policy: loadPolicy, catalog: loadCatalog, integrations: loadIntegrations, editor: () => Promise.all([loadPolicy(), ensureCatalog()]), // the add form's choices
   proposals: loadProposals, versions: loadVersions, audit: loadAudit, accesslog: ensureCatalog,
 };
 
@@ -204,6 +204,62 @@ function showView() {
     else a.removeAttribute('aria-current');
   }
   LOADERS[name]();
+}
+
+// ---------- integration catalog ----------
+
+function levelRange(l) {
+  return l ? (l.min === l.max ? String(l.min) : `${l.min}–${l.max}`) : '–';
+}
+
+function readsList(reads) {
+  if (!reads || reads.length === 0) return '–';
+  return el('ul', { class: 'plain' }, reads.map((r) => el('li', { 'data-client': r.client }, `${r.client}: ${r.reads}`)));
+}
+
+async function loadIntegrations() {
+  const r = await api('GET', '/admin/api/integrations');
+  if (!r.ok) { showError(`Could not load the integration catalog: ${problem(r)}`); return; }
+  const c = r.data;
+  $('int-window').textContent = `Reads and measured availability cover ${c.window}.`;
+  const t = c.totals;
+  $('int-totals').textContent = `${t.systems} systems with ${t.resources} resources; ${t.clients} client applications, ` +
+    `${t.clientsWithContract} with a contract; ${t.openApis} open APIs; ${t.reads} reads in the window.`;
+  const sys = $('systems-table').tBodies[0];
+  const res = $('resources-table').tBodies[0];
+  sys.replaceChildren();
+  res.replaceChildren();
+  for (const s of c.systems) {
+    const a = s.availability;
+    const measured = a.calls ? `${a.measured} (${a.ok} of ${a.calls} calls)` : '– (no calls)';
+    sys.append(el('tr', { 'data-system': s.name },
+      el('th', { scope: 'row' }, s.name, el('br'), el('span', { class: 'muted small', text: s.title })),
+      el('td', { text: s.kind }), el('td', { text: s.owner }), el('td', { class: 'levels', text: levelRange(s.levels) }),
+      el('td', { text: s.contracts.join(', ') || '–' }),
+      el('td', { class: 'reads' }, readsList(s.reads)),
+      el('td', { class: 'promised', text: a.promised || '–' }),
+      el('td', { class: a.met === false ? 'measured error' : 'measured', text: measured + (a.met === false ? ' · below the promise' : '') }),
+      el('td', { class: 'open-apis', text: s.openApis.join(', ') || '–' })));
+    for (const x of s.resources) {
+      res.append(el('tr', { 'data-resource': `${s.name}.${x.name}` },
+        el('th', { scope: 'row', text: `${s.name}.${x.name}` }), el('td', { text: x.fields }),
+        el('td', { text: levelRange(x.levels) }), el('td', { class: 'reads' }, readsList(x.reads)),
+        el('td', { class: 'total', text: x.totalReads })));
+    }
+  }
+  const cl = $('clients-table').tBodies[0];
+  cl.replaceChildren();
+  for (const x of c.clients) {
+    cl.append(el('tr', { 'data-client': x.client },
+      el('th', { scope: 'row', text: x.client }),
+      el('td', { class: x.contract ? '' : 'error', text: x.contract ? x.name : 'no contract' }),
+      el('td', { text: x.owner || '–' }), el('td', { text: x.purposes.join(', ') || '–' }),
+      el('td', { text: x.ceiling === null || x.ceiling === undefined ? '–' : `${x.ceiling} ${LEVELS[x.ceiling]}` }),
+      el('td', { class: 'reads', text: x.reads }), el('td', { class: 'systems', text: x.systems.join(', ') || '–' }),
+      el('td', { class: 'fields' }, x.fieldsRead.length === 0 ? '–'
+        : el('details', {}, el('summary', { text: `${x.fieldsRead.length} fields` }), el('code', { text: x.fieldsRead.join(' ') })))));
+  }
+  status('Integration catalog loaded.');
 }
 
 // ---------- policy ----------

@@ -21,6 +21,7 @@ func (g *Gateway) openAdmin() (*admin.Admin, error) {
 		Operations: g.operations,
 		AccessLog:  s.accessLog, Hasher: s.hasher,
 		Report: admin.ReportSourceFunc(g.reportInputs),
+		Routes: []admin.Route{g.catalogRoute()}, // the integration catalog (catalog.go)
 		Logger: g.log,
 	}
 	if s.dev != nil {

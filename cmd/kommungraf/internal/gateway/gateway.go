@@ -22,6 +22,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/authz"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/admission"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/catalog"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/opendata"
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/ratelimit"
@@ -114,6 +115,12 @@ type Gateway struct {
 	open *opendata.Service
 	// draining is set on SIGTERM (drain.go).
 	draining atomic.Bool
+	// usage counts what clients read, for the integration catalog
+	// (catalog.go); catalogSystems and catalogAttribution describe the
+	// systems.
+	usage              *catalog.Usage
+	catalogSystems     []catalog.System
+	catalogAttribution *catalog.Attribution
 }
 
 // New assembles the gateway. In demo mode cfg's sources are filled in here.
@@ -599,6 +606,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.sec != nil {
 		errs = append(errs, g.sec.Close())
+	}
+	if g.usage != nil {
+		errs = append(errs, g.usage.Close())
 	}
 	if g.cache != nil {
 		errs = append(errs, g.cache.Close())

@@ -241,10 +241,15 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 			Help: "Access log entries waiting in the local spool for the store to answer again.",
 		}, func() float64 { return float64(al.Spooled()) }),
 	)
+	// The usage counts live in the access log's store: opened after it,
+	// so that its problems are the ones a start reports (catalog.go).
+	if err := g.openUsage(ctx, cat); err != nil {
+		return s, fmt.Errorf("integration catalog: %w", err)
+	}
 	s.enforcement, err = authz.NewEnforcement(authz.EnforcementOptions{
 		Authorizer: s.authorizer, AccessLog: s.accessLog, Hasher: s.hasher, Logger: g.log,
 		RequestID: upstream.RequestIDFromContext, People: people{},
-		ProtectionMaxAge: g.cfg.Authz.ProtectionMaxAge,
+		ProtectionMaxAge: g.cfg.Authz.ProtectionMaxAge, Usage: g.usage,
 	})
 	return s, err
 }

@@ -110,6 +110,10 @@ type Summary struct {
 	// Operations are the registered operations' names; Aggregates the
 	// datasets counted.
 	Operations, Aggregates []string
+	// Fields are what the operations select ("Type.field"); AggregateSources
+	// the systems the datasets count (the integration catalog's open APIs
+	// built on each system).
+	Fields, AggregateSources []string
 }
 
 // APIs summarises the served APIs.
@@ -122,10 +126,12 @@ func (s *Service) APIs() []Summary {
 			for _, b := range []*boundOp{r.list, r.item} {
 				if b != nil {
 					sum.Operations = append(sum.Operations, b.op.Name)
+					sum.Fields = append(sum.Fields, b.op.Fields...)
 				}
 			}
 			if r.agg != nil {
 				sum.Aggregates = append(sum.Aggregates, r.agg.dataset.Name)
+				sum.AggregateSources = append(sum.AggregateSources, r.agg.dataset.Source)
 			}
 		}
 		out = append(out, sum)
