@@ -23,6 +23,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/graph/gqlmodel"
 	"github.com/kommungraf/kommungraf/graph/operations"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/tracing"
 	"github.com/kommungraf/kommungraf/sources/upstream"
@@ -82,6 +83,11 @@ type HandlerOptions struct {
 	// DefaultCostBudget (default 5000).
 	CostBudgets       map[string]int
 	DefaultCostBudget int
+	// Declared are the source declarations the gateway serves: a field
+	// bound to a declared listing costs the upstream pages its first takes
+	// (declare.Page.Calls). Without them such a field costs one call per
+	// parent.
+	Declared *declare.Set
 	// MaySeeSchema says whether the request's caller may see the schema
 	// (introspect it): only then do validation errors keep gqlparser's
 	// suggestions ("Did you mean ...?"), which name fields, arguments,
@@ -154,7 +160,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	}
 	srv.Use(shapeLimit{maxDepth: opts.MaxDepth, maxIntrospectionDepth: opts.MaxIntrospectionDepth, maxAliases: opts.MaxAliases, maxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(newCostLimit(opts.CostBudgets, opts.DefaultCostBudget))
+	srv.Use(newCostLimit(opts.CostBudgets, opts.DefaultCostBudget, opts.Declared))
 	if opts.Registerer != nil {
 		srv.Use(newRequestMetrics(opts.Registerer))
 	}

@@ -172,6 +172,9 @@ type avfall struct {
 	pos map[string]int
 	// byProperty lists the indexes of each property's pickups, by ObjectID.
 	byProperty map[string][]int
+	// collections are each property's emptyings, newest first
+	// (avfall_collections.go).
+	collections map[string][]CollectionDTO
 }
 
 // NewAvfall returns the waste-collection system: a REST JSON API after
@@ -203,6 +206,7 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/pickups", a.listPickups)
 	mux.HandleFunc("GET /api/v1/pickups/{id}", a.getPickup)
 	mux.HandleFunc("GET /api/v1/health", a.health)
+	a.addCollections(mux, w)
 	for _, path := range []string{"/api/v1/pickups", "/api/v1/pickups/{id}", "/api/v1/health"} {
 		mux.HandleFunc(path, methodNotAllowed("GET, HEAD"))
 	}
