@@ -185,7 +185,7 @@ func TestDeclaredListingCost(t *testing.T) {
 		first string
 		calls int
 	}{
-		{"", 50 * 2},           // the default 20: one page, or two when it straddles
+		{"", 50 * 2},            // the default 20: one page, or two when it straddles
 		{"(first: 10)", 50 * 2}, // likewise
 		{"(first: 100)", 50 * 3},
 	} {
