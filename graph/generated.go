@@ -1069,13 +1069,6 @@ var sources = []*ast.Source{
 	{Name: "../schema/avfall.graphqls", Input: `extend type Property {
   "Scheduled waste pickups at the property, from the waste-collection system."
   wastePickups: [WastePickup!] @resource(name: "avfall.pickups", key: "objectId")
-  "Emptyings of the property's bins over the last half year, newest first, from the waste-collection system."
-  wasteCollections(
-    "Page size, 1 to 100 (default 20)."
-    first: Int
-    "Cursor of the edge after which the page starts."
-    after: String
-  ): WasteCollectionConnection @resource(name: "avfall.collections", key: "objectId")
 }
 
 "A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning)."
@@ -1094,36 +1087,6 @@ type WastePickup @classification(level: 0) @owner(name: "Avfallshämtning (Tekni
   invoicePartyId: ID @classification(level: 1) @personal
   "The person the fee is invoiced to, from the population registry; null when an organisation is invoiced."
   invoiceRecipient: Person @classification(level: 2) @personal @resource(name: "folkbokforing.personByParty", key: "invoicePartyId")
-}
-
-"One emptying (tömning) of a property's bins of one waste fraction, from the waste-collection system (Avfallshämtning)."
-type WasteCollection @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
-  "The emptying's identifier in the waste-collection system."
-  id: ID
-  "Waste fraction: MAT, REST, PAPPER, PLAST, GLAS, METALL or TRADGARD."
-  fraction: String
-  "Day of the emptying."
-  date: Date
-  "Weighed waste in kilograms."
-  weightKg: Float
-}
-
-"A page of a property's emptyings."
-type WasteCollectionConnection @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
-  "The emptyings of this page with their cursors."
-  edges: [WasteCollectionEdge!]!
-  "Where this page sits in the list."
-  pageInfo: PageInfo!
-  "Number of the property's emptyings on all pages; null when the system does not say."
-  totalCount: Int
-}
-
-"An emptying and its cursor."
-type WasteCollectionEdge @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
-  "Opaque cursor of this edge."
-  cursor: String!
-  "The emptying."
-  node: WasteCollection!
 }
 `, BuiltIn: false},
 	{Name: "../schema/directives.graphqls", Input: `"""
@@ -1524,6 +1487,46 @@ type PlacementEdge @classification(level: 0) @owner(name: "Skol- och förskoleda
   cursor: String!
   "The placement."
   node: Placement
+}
+`, BuiltIn: false},
+	{Name: "../schema/tomningar.graphqls", Input: `extend type Property {
+  "Emptyings of the property's bins over the last half year, newest first, from the waste-collection system's emptyings register."
+  wasteCollections(
+    "Page size, 1 to 100 (default 20)."
+    first: Int
+    "Cursor of the edge after which the page starts."
+    after: String
+  ): WasteCollectionConnection @resource(name: "tomningar.collections", key: "objectId")
+}
+
+"One emptying (tömning) of a property's bins of one waste fraction, from the waste-collection system (Avfallshämtning)."
+type WasteCollection @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "The emptying's identifier in the waste-collection system."
+  id: ID
+  "Waste fraction: MAT, REST, PAPPER, PLAST, GLAS, METALL or TRADGARD."
+  fraction: String
+  "Day of the emptying."
+  date: Date
+  "Weighed waste in kilograms."
+  weightKg: Float
+}
+
+"A page of a property's emptyings."
+type WasteCollectionConnection @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "The emptyings of this page with their cursors."
+  edges: [WasteCollectionEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "Number of the property's emptyings on all pages; null when the system does not say."
+  totalCount: Int
+}
+
+"An emptying and its cursor."
+type WasteCollectionEdge @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "Opaque cursor of this edge."
+  cursor: String!
+  "The emptying."
+  node: WasteCollection!
 }
 `, BuiltIn: false},
 }

@@ -18,16 +18,6 @@ func (r *propertyResolver) WastePickups(ctx context.Context, obj *model.Property
 	return loaders.List[gqlmodel.WastePickup](ctx, "avfall.pickups", obj.ObjectID)
 }
 
-func (r *propertyResolver) WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string) (*gqlmodel.WasteCollectionConnection, error) {
-	edges, info, total, err := declaredPage(ctx, "avfall.collections", obj.ObjectID, first, after, func(c string, n *gqlmodel.WasteCollection) *gqlmodel.WasteCollectionEdge {
-		return &gqlmodel.WasteCollectionEdge{Cursor: c, Node: n}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &gqlmodel.WasteCollectionConnection{Edges: edges, PageInfo: info, TotalCount: total}, nil
-}
-
 func (r *wastePickupResolver) InvoiceRecipient(ctx context.Context, obj *gqlmodel.WastePickup) (*model.Person, error) {
 	return loaders.One[model.Person](ctx, "folkbokforing.personByParty", loaders.Deref(obj.InvoicePartyID))
 }

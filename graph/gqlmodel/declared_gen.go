@@ -40,7 +40,7 @@ func (r *Decision) DecodeRecord(rec map[string]any) error {
 	return nil
 }
 
-// DecodeRecord fills a WasteCollection from a record of avfall.collections (fields in the
+// DecodeRecord fills a WasteCollection from a record of tomningar.collections (fields in the
 // schema's names); a value of the wrong type is an error.
 func (r *WasteCollection) DecodeRecord(rec map[string]any) error {
 	if v, ok := rec["id"]; ok && v != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 // The emptyings of a property (Property.wasteCollections) are a declared
-// listing (schema/avfall.yaml, avfall.collections: limit+page, 50 a page,
+// listing (schema/tomningar.yaml, tomningar.collections: limit+page, 50 a page,
 // at most 4 calls a client page): these tests page through them with the
 // production configuration.
 
@@ -210,8 +210,8 @@ func TestDeclaredListingCost(t *testing.T) {
 			if err := json.Unmarshal(raw, &r); err != nil {
 				t.Fatal(err)
 			}
-			if got := r.Extensions.Cost["avfall"].Calls; got != tc.calls {
-				t.Fatalf("avfall estimated at %d calls, want %d: %s", got, tc.calls, raw)
+			if got := r.Extensions.Cost["tomningar"].Calls; got != tc.calls {
+				t.Fatalf("tomningar estimated at %d calls, want %d: %s", got, tc.calls, raw)
 			}
 		})
 	}
