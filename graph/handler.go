@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -261,6 +263,31 @@ func setComplexity(c *ComplexityRoot) {
 	c.Person.Placements = list("Person.placements")
 	c.Errand.Stakeholders = list("Errand.stakeholders")
 	c.Property.Owners = list("Property.owners")
+	setListingComplexity(c, func(child int, first *int, _ *string) int { return 1 + page(first)*child })
+}
+
+// setListingComplexity gives every field bound to a declared listing (a
+// connection field with @resource and first) the complexity of the
+// hand-written connections, its page times what is asked below it. The
+// generated ComplexityRoot's func is found by the field's name, so that
+// no declared system's field is named in Go.
+func setListingComplexity(c *ComplexityRoot, paged func(child int, first *int, after *string) int) {
+	fn := reflect.ValueOf(paged)
+	root := reflect.ValueOf(c).Elem()
+	for _, def := range parsedSchema.Types {
+		for _, f := range def.Fields {
+			if f.Directives.ForName("resource") == nil || f.Arguments.ForName("first") == nil {
+				continue
+			}
+			obj := root.FieldByName(def.Name)
+			if !obj.IsValid() || obj.Kind() != reflect.Struct {
+				continue
+			}
+			if v := obj.FieldByName(strings.ToUpper(f.Name[:1]) + f.Name[1:]); v.IsValid() && v.Type() == fn.Type() && v.IsNil() {
+				v.Set(fn)
+			}
+		}
+	}
 }
 
 // requestMetrics records request latency by operation and errors by code.
