@@ -6,10 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
+	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
@@ -233,6 +238,122 @@ func TestDeclaredListingCost(t *testing.T) {
 			}
 			if got := r.Extensions.Cost["tomningar"].Calls; got != tc.calls {
 				t.Fatalf("tomningar estimated at %d calls, want %d: %s", got, tc.calls, raw)
+			}
+		})
+	}
+}
+
+// TestDeclaredListingIsCached: the same page of the same property, asked
+// again while the record cache holds it, makes no call and answers the
+// same; another page of it is asked anew.
+func TestDeclaredListingIsCached(t *testing.T) {
+	d := startDemo(t, nil, 0, false) // the demo: record cache on
+	designation, _ := richestProperty(t)
+	calls := func(id string) int64 { return d.gw.Sim().Stats.Request(id)["avfall"]["collections"].Calls }
+	cold := postAs(t, d, "case-officer", "cached-cold", collectionsQuery(designation, "(first: 10)"))
+	warm := postAs(t, d, "case-officer", "cached-warm", collectionsQuery(designation, "(first: 10)"))
+	if calls("cached-cold") != 1 || calls("cached-warm") != 0 {
+		t.Fatalf("cold %d calls, warm %d; want 1 and 0", calls("cached-cold"), calls("cached-warm"))
+	}
+	if !bytes.Equal(cold, warm) {
+		t.Fatalf("warm answer differs:\n%s\n%s", cold, warm)
+	}
+	postAs(t, d, "case-officer", "cached-other", collectionsQuery(designation, "(first: 11)"))
+	if calls("cached-other") != 1 {
+		t.Fatalf("another page: %d calls, want 1", calls("cached-other"))
+	}
+}
+
+// TestDeclaredListingOGCStyles re-declares the emptyings register on the
+// simulator's OGC API Features collection (10 records a page, at most 2
+// calls a client page), paged by offset and by links, and walks a
+// property's emptyings 7 at a time: by offset every record is reached;
+// by links the first 20 (2 pages of 10) are, the page that crosses them is
+// cut there, and the cursor beyond them is BAD_USER_INPUT without a call.
+func TestDeclaredListingOGCStyles(t *testing.T) {
+	designation, want := richestProperty(t)
+	for _, style := range []string{"limit+offset", "links"} {
+		t.Run(style, func(t *testing.T) {
+			total := ", total: numberMatched"
+			if style == "links" {
+				total = ""
+			}
+			decl := `system: tomningar
+owner: Avfallshämtning (Tekniska nämnden)
+connector: http
+probe: api/v1/health
+resources:
+  collections:
+    type: WasteCollection
+    list: true
+    http:
+      one: { get: "ogc/collections/hamtningar/items?fastighet={key}" }
+      records: features
+      page: { style: ` + style + `, size: 10, maxPages: 2` + total + ` }
+    fields:
+      id: properties.id
+      fraction: properties.fraction
+      date: properties.date
+      weightKg: properties.weightKg
+`
+			if style == "links" {
+				// Without a total the connection's totalCount is refused:
+				// the declaration check says so (TestBadListingsAreLocated).
+				// Here the count comes from numberMatched all the same.
+				decl = strings.Replace(decl, "size: 10, maxPages: 2 }", "size: 10, maxPages: 2, total: numberMatched }", 1)
+			}
+			cfg := config.Demo()
+			cfg.Sources.Skoldatabas.QueryTimeout = 15 * time.Second
+			d := serve(t, cfg, gateway.Options{
+				Demo: true, World: testWorld(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Declarations: withFile(declared.Files(), "schema/tomningar.yaml", []byte(decl)),
+			})
+			var got []string
+			after := ""
+			for page := 0; page < 100; page++ {
+				args := "(first: 7)"
+				if after != "" {
+					args = fmt.Sprintf("(first: 7, after: %q)", after)
+				}
+				id := fmt.Sprintf("%s-%d", style, page)
+				raw := postAs(t, d, "case-officer", id, collectionsQuery(designation, args))
+				var r collectionsPage
+				if err := json.Unmarshal(raw, &r); err != nil {
+					t.Fatal(err)
+				}
+				calls := d.gw.Sim().Stats.Request(id)["avfall"]["collectionItems"].Calls
+				if style == "links" && page*7 >= 20 {
+					if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" || calls != 0 {
+						t.Fatalf("page %d beyond the reach: %d calls, %s", page, calls, raw)
+					}
+					break
+				}
+				c := r.Data.Property.WasteCollections
+				if len(r.Errors) > 0 || c == nil {
+					t.Fatalf("page %d: %s", page, raw)
+				}
+				if calls < 1 || calls > 2 {
+					t.Errorf("page %d: %d upstream calls, want 1 or 2", page, calls)
+				}
+				for _, e := range c.Edges {
+					got = append(got, e.Node.ID)
+				}
+				if !c.PageInfo.HasNextPage {
+					break
+				}
+				after = *c.PageInfo.EndCursor
+			}
+			n := len(want)
+			if style == "links" {
+				n = 20
+			}
+			if len(got) != n {
+				t.Fatalf("%d emptyings reached, want %d", len(got), n)
+			}
+			for i, id := range got {
+				if id != want[i].ID {
+					t.Fatalf("emptying %d: %s, want %s", i, id, want[i].ID)
+				}
 			}
 		})
 	}
