@@ -315,7 +315,7 @@ resources:
 				if after != "" {
 					args = fmt.Sprintf("(first: 7, after: %q)", after)
 				}
-				id := fmt.Sprintf("%s-%d", style, page)
+				id := fmt.Sprintf("%s-%d", strings.ReplaceAll(style, "+", "-"), page)
 				raw := postAs(t, d, "case-officer", id, collectionsQuery(designation, args))
 				var r collectionsPage
 				if err := json.Unmarshal(raw, &r); err != nil {
