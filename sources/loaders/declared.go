@@ -351,7 +351,7 @@ type pager interface {
 	Paging() *declare.Page
 }
 
-// Paging is the named resource's paging, nil when it is no listing.
+// paging is the named resource's paging, nil when it is no listing.
 func (l *Loaders) paging(name string) *declare.Page {
 	r := l.resources[name]
 	if r == nil {

@@ -185,6 +185,8 @@ type avfall struct {
 //	GET /api/v1/pickups/{id}                  one pickup
 //	GET /api/v1/health                        {"status":"UP"}: the readiness probe
 //
+// and a property's emptyings, paged three ways (avfall_collections.go).
+//
 // Unknown query parameters are ignored, as the e-service platform does.
 // Errors are application/problem+json. The health endpoint answers behind
 // the same faults as the data, so a probe sees the system as its callers do,
