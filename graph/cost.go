@@ -13,6 +13,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/kommungraf/kommungraf/sources/declare"
 )
 
 // CodeCostExceeded: the operation's estimated upstream calls exceed a budget.
@@ -97,10 +99,18 @@ type costLimit struct {
 	defaultBudget int
 	// calls are fieldCalls with the @resource bindings of the schema.
 	calls map[string][]upstreamCall
+	// paged are pagedFields with the fields bound to declared listings.
+	paged map[string]bool
+	// listings are the fields bound to declared listings, with their
+	// paging: such a field's calls are the upstream pages a client page
+	// of first records takes (declare.Page.Calls).
+	listings map[string]*declare.Page
+	// declared are the source declarations, for the listings' paging.
+	declared *declare.Set
 }
 
-func newCostLimit(budgets map[string]int, defaultBudget int) *costLimit {
-	return &costLimit{budgets: budgets, defaultBudget: defaultBudget, calls: maps.Clone(fieldCalls)}
+func newCostLimit(budgets map[string]int, defaultBudget int, declared *declare.Set) *costLimit {
+	return &costLimit{budgets: budgets, defaultBudget: defaultBudget, calls: maps.Clone(fieldCalls), paged: maps.Clone(pagedFields), listings: map[string]*declare.Page{}, declared: declared}
 }
 
 func (*costLimit) ExtensionName() string { return "CostLimit" }
@@ -120,6 +130,12 @@ func (c *costLimit) Validate(es graphql.ExecutableSchema) error {
 				return fmt.Errorf("cost: %s: @resource without a name", key)
 			}
 			system, _, _ := strings.Cut(arg.Value.Raw, ".")
+			if p := c.declared.Resource(arg.Value.Raw).Paging(); p != nil {
+				c.listings[key] = p
+			}
+			if c.listings[key] != nil || f.Arguments.ForName(declare.ArgFirst) != nil {
+				c.paged[key] = true // a listing: its page multiplies what is below
+			}
 			c.calls[key] = []upstreamCall{{system, 1}}
 		}
 	}
@@ -150,7 +166,7 @@ func (c *costLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	m := &costMeter{calls: c.calls, frags: oc.Doc.Fragments, vars: oc.Variables}
+	m := &costMeter{calls: c.calls, paged: c.paged, listings: c.listings, frags: oc.Doc.Fragments, vars: oc.Variables}
 	est := Estimate{}
 	m.selection(oc.Operation.SelectionSet, 1, est, 0)
 	oc.Stats.SetExtension(c.ExtensionName(), est)
@@ -193,9 +209,11 @@ func costRequested(oc *graphql.OperationContext) bool {
 }
 
 type costMeter struct {
-	calls map[string][]upstreamCall
-	frags ast.FragmentDefinitionList
-	vars  map[string]any
+	calls    map[string][]upstreamCall
+	paged    map[string]bool
+	listings map[string]*declare.Page
+	frags    ast.FragmentDefinitionList
+	vars     map[string]any
 }
 
 // selection adds to est the calls of set resolved for n parent objects.
@@ -214,7 +232,11 @@ func (m *costMeter) selection(set ast.SelectionSet, n int, est Estimate, nesting
 		}
 		name := f.ObjectDefinition.Name + "." + f.Name
 		for _, c := range m.calls[name] {
-			est[c.system] = satAdd(est[c.system], satMul(n, c.calls))
+			calls := c.calls
+			if p := m.listings[name]; p != nil {
+				calls = p.Calls(m.first(f))
+			}
+			est[c.system] = satAdd(est[c.system], satMul(n, calls))
 		}
 		var child ast.SelectionSet
 		for _, f := range fields {
@@ -256,12 +278,8 @@ func (m *costMeter) collect(set ast.SelectionSet, groups map[string][]*ast.Field
 // size is how many objects field f resolves to for each parent: its page
 // for a paginated field, the assumed size of another list, else 1.
 func (m *costMeter) size(name string, f *ast.Field) int {
-	if pagedFields[name] {
-		first, ok := intArg(f.ArgumentMap(m.vars)["first"])
-		if !ok || first < 1 {
-			return defaultPage
-		}
-		return min(first, maxPage)
+	if m.paged[name] {
+		return m.first(f)
 	}
 	if f.Definition == nil || f.Definition.Type.Elem == nil {
 		return 1
@@ -273,6 +291,15 @@ func (m *costMeter) size(name string, f *ast.Field) int {
 		return s
 	}
 	return defaultListSize
+}
+
+// first is a paginated field's page size: its first, or the default.
+func (m *costMeter) first(f *ast.Field) int {
+	first, ok := intArg(f.ArgumentMap(m.vars)["first"])
+	if !ok || first < 1 {
+		return defaultPage
+	}
+	return min(first, maxPage)
 }
 
 func intArg(v any) (int, bool) {

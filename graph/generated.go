@@ -130,13 +130,14 @@ type ComplexityRoot struct {
 	}
 
 	Property struct {
-		Address      func(childComplexity int) int
-		AreaM2       func(childComplexity int) int
-		Designation  func(childComplexity int) int
-		Geometry     func(childComplexity int) int
-		ObjectID     func(childComplexity int) int
-		Owners       func(childComplexity int) int
-		WastePickups func(childComplexity int) int
+		Address          func(childComplexity int) int
+		AreaM2           func(childComplexity int) int
+		Designation      func(childComplexity int) int
+		Geometry         func(childComplexity int) int
+		ObjectID         func(childComplexity int) int
+		Owners           func(childComplexity int) int
+		WasteCollections func(childComplexity int, first *int, after *string) int
+		WastePickups     func(childComplexity int) int
 	}
 
 	PropertyConnection struct {
@@ -193,6 +194,24 @@ type ComplexityRoot struct {
 		Role    func(childComplexity int) int
 	}
 
+	WasteCollection struct {
+		Date     func(childComplexity int) int
+		Fraction func(childComplexity int) int
+		ID       func(childComplexity int) int
+		WeightKg func(childComplexity int) int
+	}
+
+	WasteCollectionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WasteCollectionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	WastePickup struct {
 		ContainerLitres  func(childComplexity int) int
 		Fraction         func(childComplexity int) int
@@ -229,6 +248,7 @@ type PlacementResolver interface {
 type PropertyResolver interface {
 	Owners(ctx context.Context, obj *model.Property) ([]*model.PropertyOwner, error)
 	WastePickups(ctx context.Context, obj *model.Property) ([]*gqlmodel.WastePickup, error)
+	WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string) (*gqlmodel.WasteCollectionConnection, error)
 }
 type PropertyOwnerResolver interface {
 	Person(ctx context.Context, obj *model.PropertyOwner) (*model.Person, error)
@@ -630,6 +650,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Property.Owners(childComplexity), true
+	case "Property.wasteCollections":
+		if e.ComplexityRoot.Property.WasteCollections == nil {
+			break
+		}
+
+		args, err := ec.field_Property_wasteCollections_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Property.WasteCollections(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Property.wastePickups":
 		if e.ComplexityRoot.Property.WastePickups == nil {
 			break
@@ -865,6 +896,63 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Stakeholder.Role(childComplexity), true
+
+	case "WasteCollection.date":
+		if e.ComplexityRoot.WasteCollection.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.Date(childComplexity), true
+	case "WasteCollection.fraction":
+		if e.ComplexityRoot.WasteCollection.Fraction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.Fraction(childComplexity), true
+	case "WasteCollection.id":
+		if e.ComplexityRoot.WasteCollection.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.ID(childComplexity), true
+	case "WasteCollection.weightKg":
+		if e.ComplexityRoot.WasteCollection.WeightKg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.WeightKg(childComplexity), true
+
+	case "WasteCollectionConnection.edges":
+		if e.ComplexityRoot.WasteCollectionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionConnection.Edges(childComplexity), true
+	case "WasteCollectionConnection.pageInfo":
+		if e.ComplexityRoot.WasteCollectionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionConnection.PageInfo(childComplexity), true
+	case "WasteCollectionConnection.totalCount":
+		if e.ComplexityRoot.WasteCollectionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionConnection.TotalCount(childComplexity), true
+
+	case "WasteCollectionEdge.cursor":
+		if e.ComplexityRoot.WasteCollectionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionEdge.Cursor(childComplexity), true
+	case "WasteCollectionEdge.node":
+		if e.ComplexityRoot.WasteCollectionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionEdge.Node(childComplexity), true
 
 	case "WastePickup.containerLitres":
 		if e.ComplexityRoot.WastePickup.ContainerLitres == nil {
@@ -1401,6 +1489,46 @@ type PlacementEdge @classification(level: 0) @owner(name: "Skol- och förskoleda
   node: Placement
 }
 `, BuiltIn: false},
+	{Name: "../schema/tomningar.graphqls", Input: `extend type Property {
+  "Emptyings of the property's bins over the last half year, newest first, from the waste-collection system's emptyings register."
+  wasteCollections(
+    "Page size, 1 to 100 (default 20)."
+    first: Int
+    "Cursor of the edge after which the page starts."
+    after: String
+  ): WasteCollectionConnection @resource(name: "tomningar.collections", key: "objectId")
+}
+
+"One emptying (tömning) of a property's bins of one waste fraction, from the waste-collection system (Avfallshämtning)."
+type WasteCollection @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "The emptying's identifier in the waste-collection system."
+  id: ID
+  "Waste fraction: MAT, REST, PAPPER, PLAST, GLAS, METALL or TRADGARD."
+  fraction: String
+  "Day of the emptying."
+  date: Date
+  "Weighed waste in kilograms."
+  weightKg: Float
+}
+
+"A page of a property's emptyings."
+type WasteCollectionConnection @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "The emptyings of this page with their cursors."
+  edges: [WasteCollectionEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "Number of the property's emptyings on all pages; null when the system does not say."
+  totalCount: Int
+}
+
+"An emptying and its cursor."
+type WasteCollectionEdge @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "Opaque cursor of this edge."
+  cursor: String!
+  "The emptying."
+  node: WasteCollection!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -1594,6 +1722,8 @@ func (ec *executionContext) childFields_Property(ctx context.Context, field grap
 		return ec.fieldContext_Property_owners(ctx, field)
 	case "wastePickups":
 		return ec.fieldContext_Property_wastePickups(ctx, field)
+	case "wasteCollections":
+		return ec.fieldContext_Property_wasteCollections(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Property", field.Name)
 }
@@ -1684,6 +1814,42 @@ func (ec *executionContext) childFields_Stakeholder(ctx context.Context, field g
 		return ec.fieldContext_Stakeholder_person(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Stakeholder", field.Name)
+}
+
+func (ec *executionContext) childFields_WasteCollection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WasteCollection_id(ctx, field)
+	case "fraction":
+		return ec.fieldContext_WasteCollection_fraction(ctx, field)
+	case "date":
+		return ec.fieldContext_WasteCollection_date(ctx, field)
+	case "weightKg":
+		return ec.fieldContext_WasteCollection_weightKg(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WasteCollection", field.Name)
+}
+
+func (ec *executionContext) childFields_WasteCollectionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WasteCollectionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WasteCollectionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WasteCollectionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WasteCollectionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WasteCollectionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_WasteCollectionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_WasteCollectionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WasteCollectionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_WastePickup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1821,6 +1987,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Property_wasteCollections_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -3606,6 +3794,50 @@ func (ec *executionContext) fieldContext_Property_wastePickups(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Property_wasteCollections(ctx context.Context, field graphql.CollectedField, obj *model.Property) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Property_wasteCollections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Property().WasteCollections(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WasteCollectionConnection) graphql.Marshaler {
+			return ec.marshalOWasteCollectionConnection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Property_wasteCollections(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Property",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WasteCollectionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Property_wasteCollections_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropertyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PropertyConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4616,6 +4848,240 @@ func (ec *executionContext) fieldContext_Stakeholder_person(_ context.Context, f
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Person(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WasteCollection_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollection", field, false, false, "ID")
+}
+
+func (ec *executionContext) _WasteCollection_fraction(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_fraction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fraction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_fraction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollection", field, false, false, "String")
+}
+
+func (ec *executionContext) _WasteCollection_date(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODate2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollection", field, false, false, "Date")
+}
+
+func (ec *executionContext) _WasteCollection_weightKg(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_weightKg(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WeightKg, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_weightKg(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollection", field, false, false, "Float")
+}
+
+func (ec *executionContext) _WasteCollectionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.WasteCollectionEdge) graphql.Marshaler {
+			return ec.marshalNWasteCollectionEdge2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WasteCollectionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WasteCollectionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WasteCollectionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WasteCollectionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WasteCollectionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollectionConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WasteCollectionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollectionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _WasteCollectionEdge_node(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WasteCollection) graphql.Marshaler {
+			return ec.marshalNWasteCollection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WasteCollectionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WasteCollection(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6499,6 +6965,12 @@ func (ec *executionContext) _Property(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Property_wastePickups(ctx, field, obj)
 				})
+		case "wasteCollections":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Property_wasteCollections(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6906,6 +7378,135 @@ func (ec *executionContext) _Stakeholder(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Stakeholder_person(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wasteCollectionImplementors = []string{"WasteCollection"}
+
+func (ec *executionContext) _WasteCollection(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.WasteCollection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wasteCollectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WasteCollection")
+		case "id":
+			out.Values[i] = ec._WasteCollection_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fraction":
+			out.Values[i] = ec._WasteCollection_fraction(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "date":
+			out.Values[i] = ec._WasteCollection_date(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "weightKg":
+			out.Values[i] = ec._WasteCollection_weightKg(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wasteCollectionConnectionImplementors = []string{"WasteCollectionConnection"}
+
+func (ec *executionContext) _WasteCollectionConnection(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.WasteCollectionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wasteCollectionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WasteCollectionConnection")
+		case "edges":
+			out.Values[i] = ec._WasteCollectionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._WasteCollectionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._WasteCollectionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wasteCollectionEdgeImplementors = []string{"WasteCollectionEdge"}
+
+func (ec *executionContext) _WasteCollectionEdge(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.WasteCollectionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wasteCollectionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WasteCollectionEdge")
+		case "cursor":
+			out.Values[i] = ec._WasteCollectionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._WasteCollectionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7575,6 +8176,38 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) marshalNWasteCollection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollection(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WasteCollection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WasteCollection!")
+		return graphql.Null
+	}
+	return ec._WasteCollection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWasteCollectionEdge2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.WasteCollectionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWasteCollectionEdge2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWasteCollectionEdge2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionEdge(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WasteCollectionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WasteCollectionEdge!")
+		return graphql.Null
+	}
+	return ec._WasteCollectionEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNWastePickup2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickup(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WastePickup) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "WastePickup!")
@@ -8230,6 +8863,13 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOWasteCollectionConnection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionConnection(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WasteCollectionConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WasteCollectionConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOWastePickup2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickupᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.WastePickup) graphql.Marshaler {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/graph/gqlmodel"
 	"github.com/kommungraf/kommungraf/graph/operations"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/tracing"
 	"github.com/kommungraf/kommungraf/sources/upstream"
@@ -82,6 +85,11 @@ type HandlerOptions struct {
 	// DefaultCostBudget (default 5000).
 	CostBudgets       map[string]int
 	DefaultCostBudget int
+	// Declared are the source declarations the gateway serves: a field
+	// bound to a declared listing costs the upstream pages its first takes
+	// (declare.Page.Calls). Without them such a field costs one call per
+	// parent.
+	Declared *declare.Set
 	// MaySeeSchema says whether the request's caller may see the schema
 	// (introspect it): only then do validation errors keep gqlparser's
 	// suggestions ("Did you mean ...?"), which name fields, arguments,
@@ -157,7 +165,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	}
 	srv.Use(shapeLimit{maxDepth: opts.MaxDepth, maxIntrospectionDepth: opts.MaxIntrospectionDepth, maxAliases: opts.MaxAliases, maxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(newCostLimit(opts.CostBudgets, opts.DefaultCostBudget))
+	srv.Use(newCostLimit(opts.CostBudgets, opts.DefaultCostBudget, opts.Declared))
 	if opts.Registerer != nil {
 		srv.Use(newRequestMetrics(opts.Registerer))
 	}
@@ -263,6 +271,31 @@ func setComplexity(c *ComplexityRoot) {
 	c.Person.Placements = list("Person.placements")
 	c.Errand.Stakeholders = list("Errand.stakeholders")
 	c.Property.Owners = list("Property.owners")
+	setListingComplexity(c, func(child int, first *int, _ *string) int { return 1 + page(first)*child })
+}
+
+// setListingComplexity gives every field bound to a declared listing (a
+// connection field with @resource and first) the complexity of the
+// hand-written connections, its page times what is asked below it. The
+// generated ComplexityRoot's func is found by the field's name, so that
+// no declared system's field is named in Go.
+func setListingComplexity(c *ComplexityRoot, paged func(child int, first *int, after *string) int) {
+	fn := reflect.ValueOf(paged)
+	root := reflect.ValueOf(c).Elem()
+	for _, def := range parsedSchema.Types {
+		for _, f := range def.Fields {
+			if f.Directives.ForName("resource") == nil || f.Arguments.ForName("first") == nil {
+				continue
+			}
+			obj := root.FieldByName(def.Name)
+			if !obj.IsValid() || obj.Kind() != reflect.Struct {
+				continue
+			}
+			if v := obj.FieldByName(strings.ToUpper(f.Name[:1]) + f.Name[1:]); v.IsValid() && v.Type() == fn.Type() && v.IsNil() {
+				v.Set(fn)
+			}
+		}
+	}
 }
 
 // requestMetrics records request latency by operation and errors by code.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -111,4 +112,50 @@ func aliasList(n int) string {
 		fmt.Fprintf(&b, "t%d: types { name } ", i)
 	}
 	return b.String()
+}
+
+// TestListingComplexity: every field bound to a declared listing has the
+// complexity of a connection, its page times what is below it, as the
+// hand-written connections have; none is left at gqlgen's default.
+func TestListingComplexity(t *testing.T) {
+	var c ComplexityRoot
+	setComplexity(&c)
+	seen := 0
+	for _, def := range parsedSchema.Types {
+		for _, f := range def.Fields {
+			if f.Directives.ForName("resource") == nil || f.Arguments.ForName("first") == nil {
+				continue
+			}
+			seen++
+			fn, ok := complexityFunc(&c, def.Name, f.Name)
+			if !ok {
+				t.Errorf("%s.%s: no complexity func set", def.Name, f.Name)
+				continue
+			}
+			hundred := 100
+			if got := fn(5, &hundred, nil); got != 501 {
+				t.Errorf("%s.%s(first: 100) over 5: complexity %d, want 501", def.Name, f.Name, got)
+			}
+			if got := fn(5, nil, nil); got != 1+defaultPage*5 {
+				t.Errorf("%s.%s over 5: complexity %d, want %d", def.Name, f.Name, got, 1+defaultPage*5)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the schema has no field bound to a declared listing")
+	}
+}
+
+// complexityFunc finds the generated complexity func of typ.field.
+func complexityFunc(c *ComplexityRoot, typ, field string) (func(int, *int, *string) int, bool) {
+	v := reflect.ValueOf(c).Elem().FieldByName(typ)
+	if !v.IsValid() {
+		return nil, false
+	}
+	v = v.FieldByName(strings.ToUpper(field[:1]) + field[1:])
+	if !v.IsValid() || v.IsNil() {
+		return nil, false
+	}
+	fn, ok := v.Interface().(func(int, *int, *string) int)
+	return fn, ok
 }

@@ -170,6 +170,7 @@ sources:
   etjanst: { url: %q }
   geodata: { url: %q }
   avfall: { url: %q }
+  tomningar: { url: %q }
   skoldatabas: { driver: postgres, dsn: %q }
 redis:
   url: %q
@@ -194,7 +195,7 @@ rateLimit:
 %slog:
   level: info
   format: json
-`, sim["folkbokforing"], sim["etjanst"], sim["geodata"], sim["avfall"], pg, redisURL, version,
+`, sim["folkbokforing"], sim["etjanst"], sim["geodata"], sim["avfall"], sim["avfall"], pg, redisURL, version,
 		authz.HashAPIKey(secKey), pg, pg, rateLimit)
 	path := filepath.Join(dir, "kommungraf.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {

@@ -81,6 +81,7 @@ sources:
   etjanst: {url: "http://$etjanst"}
   geodata: {url: "http://$geodata"}
   avfall: {url: "http://$avfall"}
+  tomningar: {url: "http://$avfall"}
   skoldatabas: {driver: sqlite, dsn: "$OUT/skoldatabas.db"}
 cache: {disabled: $cache_disabled}
 auth:

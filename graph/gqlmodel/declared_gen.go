@@ -5,6 +5,7 @@ package gqlmodel
 // The declared records (schema/*.yaml), written by graph/internal/resourceplugin.
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -35,6 +36,40 @@ func (r *Decision) DecodeRecord(rec map[string]any) error {
 			return fmt.Errorf("law: %w", err)
 		}
 		r.Law = &res
+	}
+	return nil
+}
+
+// DecodeRecord fills a WasteCollection from a record of tomningar.collections (fields in the
+// schema's names); a value of the wrong type is an error.
+func (r *WasteCollection) DecodeRecord(rec map[string]any) error {
+	if v, ok := rec["id"]; ok && v != nil {
+		res, err := graphql.UnmarshalID(v)
+		if err != nil {
+			return fmt.Errorf("id: %w", err)
+		}
+		r.ID = &res
+	}
+	if v, ok := rec["fraction"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("fraction: %w", err)
+		}
+		r.Fraction = &res
+	}
+	if v, ok := rec["date"]; ok && v != nil {
+		res, err := model.UnmarshalDate(v)
+		if err != nil {
+			return fmt.Errorf("date: %w", err)
+		}
+		r.Date = &res
+	}
+	if v, ok := rec["weightKg"]; ok && v != nil {
+		res, err := graphql.UnmarshalFloatContext(context.Background(), v)
+		if err != nil {
+			return fmt.Errorf("weightKg: %w", err)
+		}
+		r.WeightKg = &res
 	}
 	return nil
 }
@@ -101,8 +136,9 @@ func (r *WastePickup) DataSubjects() model.Subjects {
 // authz's Bind beside model.Records.
 func DeclaredRecords() map[string]any {
 	return map[string]any{
-		"Decision":    (*Decision)(nil),
-		"WastePickup": (*WastePickup)(nil),
+		"Decision":        (*Decision)(nil),
+		"WasteCollection": (*WasteCollection)(nil),
+		"WastePickup":     (*WastePickup)(nil),
 	}
 }
 

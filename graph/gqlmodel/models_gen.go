@@ -106,6 +106,36 @@ type SchoolUnitEdge struct {
 	Node *model.SchoolUnit `json:"node,omitempty"`
 }
 
+// One emptying (tömning) of a property's bins of one waste fraction, from the waste-collection system (Avfallshämtning).
+type WasteCollection struct {
+	// The emptying's identifier in the waste-collection system.
+	ID *string `json:"id,omitempty"`
+	// Waste fraction: MAT, REST, PAPPER, PLAST, GLAS, METALL or TRADGARD.
+	Fraction *string `json:"fraction,omitempty"`
+	// Day of the emptying.
+	Date *time.Time `json:"date,omitempty"`
+	// Weighed waste in kilograms.
+	WeightKg *float64 `json:"weightKg,omitempty"`
+}
+
+// A page of a property's emptyings.
+type WasteCollectionConnection struct {
+	// The emptyings of this page with their cursors.
+	Edges []*WasteCollectionEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// Number of the property's emptyings on all pages; null when the system does not say.
+	TotalCount *int `json:"totalCount,omitempty"`
+}
+
+// An emptying and its cursor.
+type WasteCollectionEdge struct {
+	// Opaque cursor of this edge.
+	Cursor string `json:"cursor"`
+	// The emptying.
+	Node *WasteCollection `json:"node"`
+}
+
 // A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning).
 type WastePickup struct {
 	// The property's object identity (objektidentitet) in the property register.

@@ -86,6 +86,9 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	return h, nil
 }
 
+// Paging is the declared paging of a listing resource, else nil.
+func (h *HTTP) Paging() *declare.Page { return h.res.HTTP.Page }
+
 // MaxKeys is the batch form's cap, 0 for the one-key form (every key is a
 // call of its own, bounded by the system's maxConcurrent).
 func (h *HTTP) MaxKeys() int { return h.maxKeys }
@@ -107,6 +110,9 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 			return h.fetchBatch(ctx, keys)
 		}
 		return h.fetchApart(ctx, keys)
+	}
+	if h.res.HTTP.Page != nil {
+		return h.fetchWindows(ctx, keys)
 	}
 	// A dot segment names no record, and however it is escaped an upstream
 	// that normalizes its paths reads it as one (%2E%2E is "..", RFC 3986
@@ -202,13 +208,19 @@ func (h *HTTP) fetchApart(ctx context.Context, keys []string) (map[string][]Reco
 }
 
 func (h *HTTP) fetchEach(ctx context.Context, keys []string) (map[string][]Record, error) {
+	return h.fanOut(ctx, keys, h.fetchOne)
+}
+
+// fanOut answers each key with calls of its own, all at once: a key
+// not found is absent, a key whose calls failed fails alone.
+func (h *HTTP) fanOut(ctx context.Context, keys []string, fetch func(context.Context, string) ([]Record, error)) (map[string][]Record, error) {
 	var mu sync.Mutex
 	out := make(map[string][]Record, len(keys))
 	failed := KeyErrors{}
 	var g errgroup.Group
 	for _, k := range keys {
 		g.Go(func() error {
-			recs, err := h.fetchOne(ctx, k)
+			recs, err := fetch(ctx, k)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -1,6 +1,7 @@
 package declare
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -78,7 +79,8 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 			ps.add(b.Pos, "%s: @resource on a root operation type: bind a field of an object type, whose key field is the record's", where)
 			continue
 		}
-		if len(f.Arguments) > 0 {
+		listing := set.Resource(b.Resource).Paging() != nil
+		if len(f.Arguments) > 0 && !listing {
 			ps.add(b.Pos, "%s: a field bound with @resource takes no arguments", where)
 		}
 		if !classified(def, f) {
@@ -95,6 +97,10 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 		if r := set.Resource(b.Resource); r != nil {
 			typ, list = r.Type, r.List
 			checkKeyKind(&ps, schema, b, def, r, where)
+			if listing {
+				checkConnection(&ps, schema, b, f, r, where)
+				continue
+			}
 		} else if bi, ok := builtin[b.Resource]; ok {
 			typ, list = bi.Type, bi.List
 		} else {
@@ -152,6 +158,79 @@ func checkKeyKind(ps *Problems, schema *ast.Schema, b Binding, parent *ast.Defin
 	}
 	if bf := rec.Fields.ForName(r.By); bf != nil && bf.Type.Name() != kf.Type.Name() {
 		ps.add(b.Pos, "%s: @resource key %q is a %s, but resource %s finds its records by %s.%s, a %s", where, b.Key, kf.Type.Name(), r.FullName(), r.Type, r.By, bf.Type.Name())
+	}
+}
+
+// Connection fields: a listing resource is bound by a field of a
+// connection type, as the hand-written listings are (Relay: first, after).
+const (
+	ArgFirst = "first"
+	ArgAfter = "after"
+)
+
+// checkConnection checks a field bound to a listing resource: the
+// arguments first: Int and after: String and nothing else, and a
+// connection type of the resource's records: edges: [E!]! with E
+// { cursor: String!, node: <type> }, pageInfo: PageInfo!, and optionally
+// totalCount: Int (null when the upstream does not say).
+func checkConnection(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefinition, r *Resource, where string) {
+	want := map[string]string{ArgFirst: "Int", ArgAfter: "String"}
+	for _, a := range f.Arguments {
+		if w, ok := want[a.Name]; !ok {
+			ps.add(b.Pos, "%s: argument %q: a field bound to the listing %s takes first: Int and after: String only", where, a.Name, r.FullName())
+		} else if a.Type.String() != w {
+			ps.add(b.Pos, "%s: argument %s is a %s; want %s (nullable, as the other connections' are)", where, a.Name, a.Type.String(), w)
+		}
+		delete(want, a.Name)
+	}
+	for _, name := range []string{ArgFirst, ArgAfter} {
+		if _, missing := want[name]; missing {
+			ps.add(b.Pos, "%s: resource %s is a listing: the field needs the argument %s: %s", where, r.FullName(), name, want[name])
+		}
+	}
+	conn := schema.Types[f.Type.Name()]
+	hint := fmt.Sprintf("a connection type { edges: [%sEdge!]! pageInfo: PageInfo! totalCount: Int }", r.Type)
+	if f.Type.Elem != nil || conn == nil || conn.Kind != ast.Object {
+		ps.add(b.Pos, "%s: resource %s is a listing: bind it with %s", where, r.FullName(), hint)
+		return
+	}
+	for _, cf := range conn.Fields {
+		switch cf.Name {
+		case "edges":
+			edge := schema.Types[cf.Type.Name()]
+			if cf.Type.String() != "["+cf.Type.Name()+"!]!" || edge == nil || edge.Kind != ast.Object {
+				ps.add(schemaPos(cf.Position), "%s.edges: want a non-null list of non-null edge objects (%s)", conn.Name, hint)
+				continue
+			}
+			for _, ef := range edge.Fields {
+				switch {
+				case ef.Name == "cursor" && ef.Type.String() == "String!":
+				case ef.Name == "node" && ef.Type.Elem == nil && ef.Type.Name() == r.Type:
+				default:
+					ps.add(schemaPos(ef.Position), "%s.%s: an edge of %s has cursor: String! and node: %s only", edge.Name, ef.Name, r.FullName(), r.Type)
+				}
+			}
+			if edge.Fields.ForName("cursor") == nil || edge.Fields.ForName("node") == nil {
+				ps.add(schemaPos(edge.Position), "%s: an edge has cursor: String! and node: %s", edge.Name, r.Type)
+			}
+		case "pageInfo":
+			if cf.Type.String() != "PageInfo!" {
+				ps.add(schemaPos(cf.Position), "%s.pageInfo: want PageInfo!", conn.Name)
+			}
+		case "totalCount":
+			if cf.Type.String() != "Int" {
+				ps.add(schemaPos(cf.Position), "%s.totalCount: want Int, nullable: null when the upstream does not count", conn.Name)
+			} else if r.HTTP.Page.Total == nil {
+				ps.add(r.HTTP.Page.Pos, "resource %s: %s has totalCount but the page part has no total (the path of the count in the answer)", r.FullName(), conn.Name)
+			}
+		default:
+			if !strings.HasPrefix(cf.Name, "__") {
+				ps.add(schemaPos(cf.Position), "%s.%s: a connection of %s has edges, pageInfo and totalCount only", conn.Name, cf.Name, r.FullName())
+			}
+		}
+	}
+	if conn.Fields.ForName("edges") == nil || conn.Fields.ForName("pageInfo") == nil {
+		ps.add(schemaPos(conn.Position), "%s: resource %s is a listing: want %s", conn.Name, r.FullName(), hint)
 	}
 }
 

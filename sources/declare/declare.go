@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -204,6 +205,14 @@ type Resource struct {
 // FullName is system.resource, the name fields bind to with @resource.
 func (r *Resource) FullName() string { return r.System.Name + "." + r.Name }
 
+// Paging is the resource's paging when it is a listing, else nil.
+func (r *Resource) Paging() *Page {
+	if r == nil || r.HTTP == nil {
+		return nil
+	}
+	return r.HTTP.Page
+}
+
 // Field returns the mapping of a schema field, or nil.
 func (r *Resource) Field(name string) *FieldMap {
 	for i := range r.Fields {
@@ -251,6 +260,73 @@ type HTTP struct {
 	Records []string
 	// Format is json or xml.
 	Format string
+	// Page makes the resource a listing: the one form's call answers a
+	// key's records a page at a time (Page), and a field bound to it is a
+	// connection with first and after. Nil for a resource answered whole.
+	Page *Page
+}
+
+// Pagination styles of a listing resource.
+const (
+	// PageLimitPage asks for pages by number: ?limit=<size>&page=<n>.
+	PageLimitPage = "limit+page"
+	// PageLimitOffset asks by record offset: ?limit=<size>&offset=<n>.
+	PageLimitOffset = "limit+offset"
+	// PageLinks follows the answer's links with rel "next" (OGC API
+	// Features), from the first page (?limit=<size>).
+	PageLinks = "links"
+)
+
+// Bounds of a listing resource's paging.
+const (
+	// MaxUpstreamPageSize is the largest size a declaration may give.
+	MaxUpstreamPageSize = 1000
+	// MaxUpstreamPages is the largest maxPages a declaration may give.
+	MaxUpstreamPages = 50
+)
+
+// Page is how a listing resource's upstream pages its answers. The gateway
+// asks in pages of Size records, whatever page the client asks for: a
+// client's page (first, after) is the upstream pages it overlaps, at most
+// MaxPages calls.
+type Page struct {
+	// Style is PageLimitPage, PageLimitOffset or PageLinks.
+	Style string
+	// Limit, Number and Offset are the query parameters' names: the page
+	// size (default "limit"), the page number (limit+page, default "page")
+	// and the offset (limit+offset, default "offset").
+	Limit, Number, Offset string
+	// First is the number of the first page (limit+page; default 1).
+	First int
+	// Size is the records per upstream page (default 100).
+	Size int
+	// MaxPages is the most upstream calls one client page makes (default
+	// 10). With links, every page is followed from the first, so only the
+	// first MaxPages*Size records can be reached.
+	MaxPages int
+	// Total is the path of the number of records on all pages in the body;
+	// nil when the upstream does not say (totalCount is then null).
+	Total []string
+	// Links is the path of the links array (links style; default "links").
+	Links []string
+	Pos   Pos
+}
+
+// Calls is the most upstream calls a client page of first records makes.
+func (p *Page) Calls(first int) int {
+	if p.Style == PageLinks || first < 1 {
+		return p.MaxPages
+	}
+	return min(p.MaxPages, (first+p.Size-1)/p.Size+1)
+}
+
+// Reach is how many records from the start a client may page to: all of
+// them by number or offset, MaxPages*Size by links (0: no bound).
+func (p *Page) Reach() int {
+	if p.Style == PageLinks {
+		return p.MaxPages * p.Size
+	}
+	return 0
 }
 
 // Call is one HTTP call template.
@@ -589,6 +665,9 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 	if kinds == 0 && sys.Connector != "" {
 		ps.add(m.pos(), "resource %s.%s: its %s part is required", sys.Name, r.Name, sys.Connector)
 	}
+	if r.Paging() != nil && !r.List {
+		ps.add(m.keyPos("list"), "resource %s.%s: a listing (http.page) answers many records per key: list: true", sys.Name, r.Name)
+	}
 	if r.HTTP != nil && r.HTTP.Batch != nil && r.By == "" {
 		ps.add(m.pos(), "resource %s.%s: by is required with the batch form (which record field holds the key?)", sys.Name, r.Name)
 	}
@@ -674,16 +753,125 @@ func parseHTTP(file string, m *mapping, ps *Problems) *HTTP {
 		checkTemplate(ps, b.keyPos("get"), b.what+".get", h.Batch.Get, "{keys}", "{key}")
 		b.unknown("get", "maxKeys")
 	}
+	h.Page = parsePage(m.sub("page", false), ps)
 	if o := m.sub("one", false); o != nil {
 		h.One = &Call{Get: o.str("get", true), Pos: o.pos()}
-		checkTemplate(ps, o.keyPos("get"), o.what+".get", h.One.Get, "{key}", "{keys}")
+		if h.Page != nil {
+			// A listing's key may be a filter in the query (items?owner={key}).
+			checkListTemplate(ps, o.keyPos("get"), o.what+".get", h.One.Get, h.Page)
+		} else {
+			checkTemplate(ps, o.keyPos("get"), o.what+".get", h.One.Get, "{key}", "{keys}")
+		}
 		o.unknown("get")
 	}
 	if (h.Batch == nil) == (h.One == nil) {
 		ps.add(m.pos(), "%s: want exactly one of batch (many keys per call) or one (a call per key)", m.what)
 	}
-	m.unknown("batch", "one", "records", "format")
+	if h.Page != nil && h.Batch != nil {
+		ps.add(h.Page.Pos, "%s.page: a listing is asked one key at a time: use one, not batch", m.what)
+	}
+	m.unknown("batch", "one", "records", "format", "page")
 	return h
+}
+
+// parsePage reads a listing's page part.
+func parsePage(m *mapping, ps *Problems) *Page {
+	if m == nil {
+		return nil
+	}
+	p := &Page{Style: m.str("style", true), Pos: m.pos()}
+	p.Limit, p.Number, p.Offset = m.str("limit", false), m.str("page", false), m.str("offset", false)
+	p.First = m.integer("first", 0)
+	p.Size, p.MaxPages = m.integer("size", 1), m.integer("maxPages", 1)
+	total, links := m.str("total", false), m.str("links", false)
+	if p.Limit == "" {
+		p.Limit = "limit"
+	}
+	if p.Size == 0 {
+		p.Size = 100
+	}
+	if p.MaxPages == 0 {
+		p.MaxPages = 10
+	}
+	if p.Size > MaxUpstreamPageSize {
+		ps.add(m.keyPos("size"), "%s.size: at most %d records per upstream page", m.what, MaxUpstreamPageSize)
+	}
+	if p.MaxPages > MaxUpstreamPages {
+		ps.add(m.keyPos("maxPages"), "%s.maxPages: at most %d upstream calls per client page", m.what, MaxUpstreamPages)
+	}
+	only := func(key, style string) {
+		if m.get(key) != nil && p.Style != style {
+			ps.add(m.keyPos(key), "%s.%s: only the %s style has it", m.what, key, style)
+		}
+	}
+	switch p.Style {
+	case "":
+	case PageLimitPage:
+		if p.Number == "" {
+			p.Number = "page"
+		}
+		if m.get("first") == nil {
+			p.First = 1
+		}
+	case PageLimitOffset:
+		if p.Offset == "" {
+			p.Offset = "offset"
+		}
+	case PageLinks:
+		if links == "" {
+			links = "links"
+		}
+	default:
+		ps.add(m.keyPos("style"), "%s.style %q: want limit+page, limit+offset or links", m.what, p.Style)
+	}
+	only("page", PageLimitPage)
+	only("first", PageLimitPage)
+	only("offset", PageLimitOffset)
+	only("links", PageLinks)
+	for _, q := range []struct{ key, v string }{{"limit", p.Limit}, {"page", p.Number}, {"offset", p.Offset}} {
+		if q.v != "" && !queryNameRE.MatchString(q.v) {
+			ps.add(m.keyPos(q.key), "%s.%s %q: want a query parameter's name (letters, digits, _ . -)", m.what, q.key, q.v)
+		}
+	}
+	for _, x := range []struct {
+		key, v string
+		to     *[]string
+	}{{"total", total, &p.Total}, {"links", links, &p.Links}} {
+		if x.v == "" {
+			continue
+		}
+		if !pathRE.MatchString(x.v) {
+			ps.add(m.keyPos(x.key), "%s.%s: want a dotted path in the body such as _meta.totalRecords", m.what, x.key)
+		}
+		*x.to = strings.Split(x.v, ".")
+	}
+	m.unknown("style", "size", "maxPages", "limit", "page", "first", "offset", "total", "links")
+	return p
+}
+
+var queryNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// checkListTemplate checks a listing's call template: {key} once, in the
+// path or as a query value; the paging parameters are the gateway's.
+func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
+	if tmpl == "" {
+		return
+	}
+	checkRelative(ps, pos, what, tmpl)
+	switch {
+	case strings.Count(tmpl, "{key}") != 1:
+		ps.add(pos, "%s %q: want {key} exactly once", what, tmpl)
+	case strings.Count(tmpl, "{") != 1 || strings.Count(tmpl, "}") != 1:
+		ps.add(pos, "%s %q: only {key} may be in braces", what, tmpl)
+	}
+	_, query, _ := strings.Cut(tmpl, "?")
+	if vals, err := url.ParseQuery(strings.ReplaceAll(query, "{key}", "k")); err == nil {
+		for _, name := range []string{p.Limit, p.Number, p.Offset} {
+			if name != "" && vals.Has(name) {
+				ps.add(pos, "%s %q: %s is the paging's own parameter: leave it out", what, tmpl, name)
+			}
+		}
+	}
 }
 
 // checkTemplate checks a call template: relative to the base URL, the
@@ -762,6 +950,7 @@ func (r *Resource) Shape() string {
 		Batch, One       call
 		Records          string
 		Format           string
+		Page             *Page
 		SOAP, SQL        any
 	}{Type: r.Type, By: r.By, List: r.List, Level3: r.Level3}
 	for _, f := range r.Fields {
@@ -778,6 +967,11 @@ func (r *Resource) Shape() string {
 			s.One = call{h.One.Get, h.One.MaxKeys}
 		}
 		s.Records, s.Format = strings.Join(h.Records, "."), h.Format
+		if h.Page != nil {
+			p := *h.Page
+			p.Pos = Pos{}
+			s.Page = &p
+		}
 	}
 	if r.SOAP != nil {
 		_ = r.SOAP.Decode(&s.SOAP)

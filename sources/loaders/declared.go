@@ -270,10 +270,21 @@ func Deref[S ~string](s *S) string {
 // decoded loads a key's records and decodes them into T, once per key and
 // request.
 func decoded[T any](ctx context.Context, l *Loaders, name, key string) ([]*T, error) {
+	w, err := decodedWindow[T](ctx, l, name, key, false)
+	if err != nil {
+		return nil, err
+	}
+	return w.Nodes, nil
+}
+
+// decodedWindow loads a key's records and decodes them into T, once per
+// key and request; window says the key is a listing's window (its first
+// record is the window's meta record).
+func decodedWindow[T any](ctx context.Context, l *Loaders, name, key string, window bool) (*Window[T], error) {
 	memo := name + "\x00" + key
 	if v, ok := l.decodedValues.Load(memo); ok {
-		if vals, ok := v.([]*T); ok {
-			return vals, nil
+		if w, ok := v.(*Window[T]); ok {
+			return w, nil
 		}
 	}
 	ld, r := l.declared(name)
@@ -293,7 +304,16 @@ func decoded[T any](ctx context.Context, l *Loaders, name, key string) ([]*T, er
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*T, 0, len(recs))
+	w := &Window[T]{}
+	if window {
+		var meta connect.PageMeta
+		meta, recs = connect.SplitPage(recs)
+		w.More = meta.More
+		if meta.Total >= 0 {
+			w.Total = &meta.Total
+		}
+	}
+	w.Nodes = make([]*T, 0, len(recs))
 	for _, rec := range recs {
 		v := new(T)
 		d, ok := any(v).(RecordDecoder)
@@ -305,10 +325,64 @@ func decoded[T any](ctx context.Context, l *Loaders, name, key string) ([]*T, er
 			// response, named by system, never by its value.
 			return nil, upstream.Errorf(r.def.System, r.def.Name, upstream.BadResponse, "a record does not fit the schema: %v", err)
 		}
-		out = append(out, v)
+		w.Nodes = append(w.Nodes, v)
 	}
-	l.decodedValues.Store(memo, out)
-	return out, nil
+	l.decodedValues.Store(memo, w)
+	return w, nil
+}
+
+// Window is a page of a listing resource's records of one key.
+type Window[T any] struct {
+	Nodes []*T
+	// Total is the upstream's count of the key's records on all pages;
+	// nil when it does not say.
+	Total *int
+	// More says records follow the window.
+	More bool
+}
+
+// ErrBeyondReach is Page's error for a window beyond what the listing can
+// be paged to (declare.Page.Reach): the client's argument, not asked
+// upstream.
+var ErrBeyondReach = connect.ErrBeyondReach
+
+// pager is a listing's connector (connect.HTTP with a page part).
+type pager interface {
+	Paging() *declare.Page
+}
+
+// paging is the named resource's paging, nil when it is no listing.
+func (l *Loaders) paging(name string) *declare.Page {
+	r := l.resources[name]
+	if r == nil {
+		return nil
+	}
+	if p, ok := r.def.Connector.(pager); ok {
+		return p.Paging()
+	}
+	return nil
+}
+
+// Page returns the window of limit records from offset of key's list in
+// the named listing resource (declare.Page), as *T: what the resolver
+// bodies written for a connection field bound with @resource call, after
+// reading first and after. The window is one loader key: the same window
+// of the same key is asked once per request, and cached as the
+// resource's records are.
+func Page[T any](ctx context.Context, name, key string, offset, limit int) (*Window[T], error) {
+	l := FromContext(ctx)
+	p := l.paging(name)
+	switch {
+	case p == nil:
+		return nil, fmt.Errorf("loaders: %s is not a declared listing", name)
+	case offset < 0 || limit < 1:
+		return nil, fmt.Errorf("loaders: %s: a window of %d from %d", name, limit, offset)
+	case p.Reach() > 0 && offset >= p.Reach():
+		return nil, ErrBeyondReach
+	case key == "":
+		return &Window[T]{Nodes: []*T{}}, nil
+	}
+	return decodedWindow[T](ctx, l, name, connect.PageKey(key, offset, limit), true)
 }
 
 // ResourceNames lists the declared resources the factory serves.

@@ -172,6 +172,9 @@ type avfall struct {
 	pos map[string]int
 	// byProperty lists the indexes of each property's pickups, by ObjectID.
 	byProperty map[string][]int
+	// collections are each property's emptyings, newest first
+	// (avfall_collections.go).
+	collections map[string][]CollectionDTO
 }
 
 // NewAvfall returns the waste-collection system: a REST JSON API after
@@ -181,6 +184,8 @@ type avfall struct {
 //	GET /api/v1/pickups?propertyIds=a,b,c     batch form: every pickup of those properties (at most 100), no paging
 //	GET /api/v1/pickups/{id}                  one pickup
 //	GET /api/v1/health                        {"status":"UP"}: the readiness probe
+//
+// and a property's emptyings, paged three ways (avfall_collections.go).
 //
 // Unknown query parameters are ignored, as the e-service platform does.
 // Errors are application/problem+json. The health endpoint answers behind
@@ -203,6 +208,7 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/pickups", a.listPickups)
 	mux.HandleFunc("GET /api/v1/pickups/{id}", a.getPickup)
 	mux.HandleFunc("GET /api/v1/health", a.health)
+	a.addCollections(mux, w)
 	for _, path := range []string{"/api/v1/pickups", "/api/v1/pickups/{id}", "/api/v1/health"} {
 		mux.HandleFunc(path, methodNotAllowed("GET, HEAD"))
 	}

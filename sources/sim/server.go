@@ -46,7 +46,7 @@ type Running struct {
 }
 
 // URL returns the base URL of a simulated system by its source name
-// (folkbokforing, etjanst, geodata, avfall), or "" for a system the
+// (folkbokforing, etjanst, geodata, avfall, tomningar), or "" for a system the
 // simulators do not have: the gateway points a declared system at its
 // simulator by name.
 func (r *Running) URL(system string) string {
@@ -57,7 +57,9 @@ func (r *Running) URL(system string) string {
 		return r.ETjanstURL
 	case "geodata":
 		return r.GeodataURL
-	case "avfall":
+	case "avfall", "tomningar":
+		// The emptyings register (tomningar) is an API of the
+		// waste-collection system, served by its simulator.
 		return r.AvfallURL
 	}
 	return ""

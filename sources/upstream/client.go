@@ -221,6 +221,13 @@ func NewClient(opts Options) (*Client, error) {
 // Name is the upstream's name.
 func (c *Client) Name() string { return c.opts.Name }
 
+// BaseURL is a copy of the upstream's root URL (its path ends in "/"):
+// what a link in an answer must stay below to be followed.
+func (c *Client) BaseURL() *url.URL {
+	u := *c.base
+	return &u
+}
+
 // errBreakerNeutral marks a call that the caller abandoned: neither success
 // nor failure (gobreaker's IsExcluded).
 var errBreakerNeutral = errors.New("call abandoned by caller")

@@ -106,7 +106,7 @@ func (p *Plugin) GenerateCode(data *codegen.Data) error {
 			if !ok {
 				continue
 			}
-			body, err := p.body(o, f, b)
+			body, err := p.body(data, o, f, b)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %s.%s: %v", b.Pos, o.Name, f.Name, err))
 				continue
@@ -139,7 +139,7 @@ func (p *Plugin) Implement(prev string, f *codegen.Field) string {
 // body returns a function that writes a bound field's resolver body; it
 // runs while resolvergen renders, so that the imports it names are added
 // to the resolver file.
-func (p *Plugin) body(o *codegen.Object, f *codegen.Field, b declare.Binding) (func() string, error) {
+func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b declare.Binding) (func() string, error) {
 	var key *codegen.Field
 	for _, kf := range o.Fields {
 		if kf.Name == b.Key {
@@ -179,21 +179,123 @@ func (p *Plugin) body(o *codegen.Object, f *codegen.Field, b declare.Binding) (f
 	if _, ok := elem.(*types.Named); !ok {
 		return nil, fmt.Errorf("its Go type %s is not a named type", f.TypeReference.GO)
 	}
+	keyExpr := func() string {
+		switch {
+		case ptr:
+			return templates.CurrentImports.Lookup(loadersPkg) + ".Deref(" + access + ")"
+		case types.Identical(keyType, types.Typ[types.String]):
+			return access
+		default:
+			return "string(" + access + ")"
+		}
+	}
+	if r := p.set.Resource(b.Resource); r.Paging() != nil {
+		return listingBody(data, f, b, keyExpr)
+	}
 	fn := "One"
 	if b.List {
 		fn = "List"
 	}
 	return func() string {
 		loaders := templates.CurrentImports.Lookup(loadersPkg)
-		k := access
-		switch {
-		case ptr:
-			k = loaders + ".Deref(" + access + ")"
-		case types.Identical(keyType, types.Typ[types.String]):
-		default:
-			k = "string(" + access + ")"
+		return fmt.Sprintf("return %s.%s[%s](ctx, %q, %s)", loaders, fn, templates.CurrentImports.LookupType(elem), b.Resource, keyExpr())
+	}, nil
+}
+
+// goField is the Go name of a plain field of a generated object.
+func goField(o *codegen.Object, name string) (*codegen.Field, error) {
+	for _, f := range o.Fields {
+		if f.Name == name {
+			if f.IsResolver || f.GoFieldType != codegen.GoFieldVariable {
+				return nil, fmt.Errorf("%s.%s must be a plain field of the generated model", o.Name, name)
+			}
+			return f, nil
 		}
-		return fmt.Sprintf("return %s.%s[%s](ctx, %q, %s)", loaders, fn, templates.CurrentImports.LookupType(elem), b.Resource, k)
+	}
+	return nil, fmt.Errorf("%s has no field %s", o.Name, name)
+}
+
+// listingBody writes the body of a connection field bound to a declared
+// listing: resolvers' declaredPage reads first and after as every
+// connection's, and loads the window; the body builds the connection of
+// the generated types.
+func listingBody(data *codegen.Data, f *codegen.Field, b declare.Binding, key func() string) (func() string, error) {
+	connObj := data.Objects.ByName(f.TypeReference.Definition.Name)
+	if connObj == nil {
+		return nil, fmt.Errorf("its type %s is not a generated object", f.TypeReference.Definition.Name)
+	}
+	edgesF, err := goField(connObj, "edges")
+	if err != nil {
+		return nil, err
+	}
+	infoF, err := goField(connObj, "pageInfo")
+	if err != nil {
+		return nil, err
+	}
+	totalF, _ := goField(connObj, "totalCount")
+	edgeObj := data.Objects.ByName(edgesF.TypeReference.Definition.Name)
+	if edgeObj == nil {
+		return nil, fmt.Errorf("its edge type %s is not a generated object", edgesF.TypeReference.Definition.Name)
+	}
+	cursorF, err := goField(edgeObj, "cursor")
+	if err != nil {
+		return nil, err
+	}
+	nodeF, err := goField(edgeObj, "node")
+	if err != nil {
+		return nil, err
+	}
+	if totalF != nil {
+		if pt, ok := totalF.TypeReference.GO.(*types.Pointer); !ok || !types.Identical(pt.Elem(), types.Typ[types.Int]) {
+			return nil, fmt.Errorf("%s.totalCount's Go type %s is not *int", connObj.Name, totalF.TypeReference.GO)
+		}
+	}
+	conn, ok1 := f.TypeReference.GO.(*types.Pointer)
+	edge, ok2 := edgesF.TypeReference.GO.(*types.Slice)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("the connection %s and its edges %s are not a pointer and a slice", f.TypeReference.GO, edgesF.TypeReference.GO)
+	}
+	edgeElem, ok := edge.Elem().(*types.Pointer)
+	if !ok {
+		return nil, fmt.Errorf("its edges' Go type %s is not a slice of pointers", edgesF.TypeReference.GO)
+	}
+	node, nodePtr := nodeF.TypeReference.GO, false
+	if pt, ok := node.(*types.Pointer); ok {
+		node, nodePtr = pt.Elem(), true
+	}
+	var first, after string
+	for _, a := range f.Args {
+		switch a.Name {
+		case declare.ArgFirst:
+			first = a.VarName
+		case declare.ArgAfter:
+			after = a.VarName
+		}
+	}
+	if len(f.Args) != 2 || first == "" || after == "" {
+		return nil, fmt.Errorf("a listing's field takes first and after only")
+	}
+	return func() string {
+		nodeType := templates.CurrentImports.LookupType(node)
+		nodeVal := "n"
+		if !nodePtr {
+			nodeVal = "*n"
+		}
+		var b2 strings.Builder
+		fmt.Fprintf(&b2, "edges, info, total, err := declaredPage(ctx, %q, %s, %s, %s, func(c string, n *%s) %s {\n", b.Resource, key(), first, after, nodeType, templates.CurrentImports.LookupType(edgeElem))
+		fmt.Fprintf(&b2, "\treturn &%s{%s: c, %s: %s}\n})\n", templates.CurrentImports.LookupType(edgeElem.Elem()), cursorF.GoFieldName, nodeF.GoFieldName, nodeVal)
+		b2.WriteString("if err != nil {\n\treturn nil, err\n}\n")
+		fmt.Fprintf(&b2, "return &%s{%s: edges, %s: info", templates.CurrentImports.LookupType(conn.Elem()), edgesF.GoFieldName, infoF.GoFieldName)
+		if totalF != nil {
+			fmt.Fprintf(&b2, ", %s: total", totalF.GoFieldName)
+		} else {
+			b2.WriteString(" /* no totalCount */")
+		}
+		b2.WriteString("}, nil")
+		if totalF == nil {
+			return strings.Replace(b2.String(), "edges, info, total, err :=", "edges, info, _, err :=", 1)
+		}
+		return b2.String()
 	}, nil
 }
 
@@ -303,6 +405,10 @@ func decodeFunc(o *codegen.Object, r *declare.Resource) (string, error) {
 			} else {
 				conv = fmt.Sprintf("res, err := %s(v)", call)
 			}
+		case ref.Unmarshaler != nil && ref.IsContext && !ref.HasEnumValues():
+			// A context unmarshaler (Float's) reads no request state.
+			call := templates.Call(ref.Unmarshaler)
+			conv = fmt.Sprintf("res, err := %s(%s.Background(), v)", call, templates.CurrentImports.Lookup("context"))
 		case ref.IsMarshaler && !ref.IsContext:
 			conv = fmt.Sprintf("var res %s\n\t\terr := res.UnmarshalGQL(v)", templates.CurrentImports.LookupType(goType))
 		default:

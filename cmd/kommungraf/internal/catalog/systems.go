@@ -127,6 +127,29 @@ func NewAttribution(systems []System, bindings map[string]string, fields []*auth
 		sys, name, _ := strings.Cut(res, ".")
 		byField[f] = [2]string{sys, name}
 	}
+	// A listing's connection and edge types (Connection.edges -> Edge,
+	// Edge.node -> a resource's type) belong to that resource: their owner
+	// may own other systems too (the pickups and the emptyings register).
+	returns := map[string]map[string]string{} // type -> field -> type it returns
+	for _, f := range fields {
+		if returns[f.Type] == nil {
+			returns[f.Type] = map[string]string{}
+		}
+		returns[f.Type][f.Name] = f.Returns
+	}
+	for typ, fs := range returns {
+		if byType[typ][0] != "" {
+			continue
+		}
+		if res := byType[fs["node"]]; res[0] != "" {
+			byType[typ] = res // the edge
+			for conn, cfs := range returns {
+				if cfs["edges"] == typ && byType[conn][0] == "" {
+					byType[conn] = res
+				}
+			}
+		}
+	}
 	for _, f := range fields {
 		switch {
 		case byField[f.Key][0] != "":

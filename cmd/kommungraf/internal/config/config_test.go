@@ -53,6 +53,8 @@ const minimal = `sources:
     url: http://127.0.0.1:9003
   skoldatabas:
     dsn: /var/lib/kommungraf/skola.db
+  tomningar:
+    url: http://127.0.0.1:9004/tomningar
   avfall:
     url: http://127.0.0.1:9004
 `
@@ -66,7 +68,7 @@ func minimalWant() *Config {
 			Etjanst:       HTTPSource{URL: "http://127.0.0.1:9002"},
 			Geodata:       HTTPSource{URL: "http://127.0.0.1:9003"},
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
-			Declared:      map[string]DeclaredSource{"avfall": avfallDefaults("http://127.0.0.1:9004")},
+			Declared:      map[string]DeclaredSource{"avfall": avfallDefaults("http://127.0.0.1:9004"), "tomningar": tomningarDefaults("http://127.0.0.1:9004/tomningar")},
 		},
 		Cache:     Cache{Sources: defaultPolicies()},
 		Authz:     authzDefaults(true),
@@ -119,6 +121,12 @@ func serverDefaults(drain time.Duration) Server {
 		Readiness:     Readiness{Interval: 5 * time.Second, CheckTimeout: 2 * time.Second},
 		Introspection: boolp(true), GraphiQL: boolp(true), CORS: CORS{MaxAge: 10 * time.Minute},
 	}
+}
+
+// tomningarDefaults is sources.tomningar with the defaults of
+// schema/tomningar.yaml.
+func tomningarDefaults(url string) DeclaredSource {
+	return DeclaredSource{HTTPSource: HTTPSource{URL: url, Timeout: 3 * time.Second, MaxConcurrent: 16}}
 }
 
 // avfallDefaults is sources.avfall with the defaults of schema/avfall.yaml.
@@ -180,6 +188,8 @@ sources:
     dsn: postgres://kg@db:5432/skola?sslmode=disable
     maxOpenConns: 20
     queryTimeout: 1500ms
+  tomningar:
+    url: https://avfall.example.se/tomningar
   avfall:
     # A declared system: its defaults come from schema/avfall.yaml.
     url: https://avfall.example.se
@@ -219,7 +229,7 @@ log:
 			Declared: map[string]DeclaredSource{"avfall": {
 				HTTPSource: HTTPSource{URL: "https://avfall.example.se", Timeout: time.Second, MaxConcurrent: 32},
 				APIKey:     &APIKeyHeader{Header: "X-Api-Key", Env: "KG_TEST_AVFALL_KEY"},
-			}},
+			}, "tomningar": tomningarDefaults("https://avfall.example.se/tomningar")},
 		},
 		Batching:  Batching{Wait: 3 * time.Millisecond},
 		Redis:     Redis{URL: "rediss://cache:6380/1"},
@@ -344,7 +354,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		"sources.geodata.url is required\n" +
 		"sources.folkbokforing.orgNr and bestallningsId are required\n" +
 		"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)\n" +
-		"sources.avfall.url is required"
+		"sources.avfall.url is required\n" +
+		"sources.tomningar.url is required"
 	tests := []struct {
 		name string
 		raw  string
@@ -363,18 +374,18 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "two unknown keys at different levels",
 			raw:  minimal + "server:\n  adress: 0.0.0.0:80\ncaching:\n  ttl: 5s\n",
-			want: "config: line 15: field adress not found in type config.Server\n" +
-				"line 16: field caching not found in type config.Config",
+			want: "config: line 17: field adress not found in type config.Server\n" +
+				"line 18: field caching not found in type config.Config",
 		},
 		{
 			name: "a source no declaration has",
 			raw:  minimal + "  avfal:\n    url: http://127.0.0.1:9005\n",
-			want: "config: line 14: sources.avfal: unknown source (want one of folkbokforing, etjanst, geodata, skoldatabas, avfall; a new system is declared in schema/<system>.yaml)",
+			want: "config: line 16: sources.avfal: unknown source (want one of folkbokforing, etjanst, geodata, skoldatabas, avfall, tomningar; a new system is declared in schema/<system>.yaml)",
 		},
 		{
 			name: "an unknown key in a declared source",
 			raw:  minimal + "    timout: 1s\n",
-			want: "config: line 14: sources.avfall.timout: unknown key (connector http has no such setting, and no {config.timout} in the declaration uses it)",
+			want: "config: line 16: sources.avfall.timout: unknown key (connector http has no such setting, and no {config.timout} in the declaration uses it)",
 		},
 		{
 			name: "an API key from an unset variable",
@@ -579,7 +590,7 @@ func TestDemo(t *testing.T) {
 	demoWant := func() *Config {
 		return &Config{
 			Server:    serverDefaults(0), // the demo has no load balancer to wait for
-			Sources:   Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults("")}},
+			Sources:   Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults(""), "tomningar": tomningarDefaults("")}},
 			Cache:     Cache{Sources: defaultPolicies()},
 			Authz:     authzDefaults(false),
 			Log:       Log{Level: "info", Format: "text"},
@@ -625,7 +636,8 @@ func TestDemo(t *testing.T) {
 			"sources.geodata.url is required\n" +
 			"sources.folkbokforing.orgNr and bestallningsId are required\n" +
 			"sources.skoldatabas.dsn is required (or set KOMMUNGRAF_DATABASE_URL)\n" +
-			"sources.avfall.url is required"
+			"sources.avfall.url is required\n" +
+			"sources.tomningar.url is required"
 		if err := c.ValidateSources(); err == nil || err.Error() != want {
 			t.Errorf("ValidateSources() = %v, want\n%s", err, want)
 		}
@@ -633,9 +645,11 @@ func TestDemo(t *testing.T) {
 		c.Sources.Etjanst.URL = "http://127.0.0.1:2"
 		c.Sources.Geodata.URL = "http://127.0.0.1:3"
 		c.Sources.Skoldatabas.DSN = "file::memory:"
-		s := c.Sources.Declared["avfall"]
-		s.URL = "http://127.0.0.1:4"
-		c.Sources.Declared["avfall"] = s
+		for _, name := range []string{"avfall", "tomningar"} {
+			s := c.Sources.Declared[name]
+			s.URL = "http://127.0.0.1:4"
+			c.Sources.Declared[name] = s
+		}
 		if err := c.ValidateSources(); err != nil {
 			t.Errorf("ValidateSources() after filling in = %v", err)
 		}

@@ -15,6 +15,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("ETJANST_URL", "https://etjanst.example.internal/")
 	t.Setenv("GEODATA_URL", "https://geodata.example.internal/")
 	t.Setenv("AVFALL_URL", "https://avfall.example.internal/")
+	t.Setenv("TOMNINGAR_URL", "https://avfall.example.internal/tomningar/")
 	t.Setenv("KOMMUNGRAF_DATABASE_URL", "postgres://kommungraf@db.example.internal/skola")
 	c, err := config.Load("../../../../deploy/kommungraf.example.yaml")
 	if err != nil {

@@ -216,6 +216,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		Introspection:         *cfg.Server.Introspection,
 		CostBudgets:           cfg.Cost.Budgets,
 		DefaultCostBudget:     cfg.Cost.DefaultBudget,
+		Declared:              g.declared,
 		MaySeeSchema:          g.maySeeSchema(opts.InsecureSkipAuthorization),
 		Registerer:            g.registry,
 		Logger:                g.log,
