@@ -86,7 +86,7 @@ test('a security officer opens the integration catalog', { skip }, async () => {
 test('every system shows its reads per client, as the sequence made them', { skip }, async () => {
   const rows = page.locator('#systems-table tbody tr[data-system]');
   const names = await rows.evaluateAll((rs) => rs.map((r) => r.dataset.system));
-  assert.deepEqual(names, ['avfall', 'etjanst', 'folkbokforing', 'geodata', 'skoldatabas']);
+  assert.deepEqual(names, ['avfall', 'etjanst', 'folkbokforing', 'geodata', 'skoldatabas', 'tomningar']);
   for (const sys of names) {
     const shown = await page.locator(`#systems-table tr[data-system="${sys}"] td.reads li`).allTextContents();
     const want = Object.entries(reads[sys] || {}).sort(([a], [b]) => a.localeCompare(b)).map(([c, n]) => `${c}: ${n}`);
