@@ -18,6 +18,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/connect"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/soap"
@@ -59,6 +60,10 @@ type Options struct {
 	// Resources are the declared resources (sources/declare), served by
 	// name through One and List.
 	Resources []Resource
+	// Declared are the declarations (sources/declare): the Go loaders'
+	// cache policies and sealing come from their builtin resources
+	// (CheckBuiltins). Nil caches none of their records.
+	Declared *declare.Set
 }
 
 // RowScope answers, for one request, which values of a @row type's
@@ -102,7 +107,7 @@ type Factory struct {
 func NewFactory(src Sources, opts Options) *Factory {
 	opts.defaults()
 	return &Factory{
-		src: src, opts: opts, stores: newStores(opts.Caching), resources: newResources(opts.Caching, opts.Resources),
+		src: src, opts: opts, stores: newStores(opts.Caching, opts.Declared), resources: newResources(opts.Caching, opts.Resources),
 		flushes: newFlushMetrics(opts.Registerer),
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -81,12 +82,12 @@ func (g *Gateway) invalidate(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "invalid invalidation", `want {"source": "...", "entity": "...", "keys": [...]}; keys need an entity`)
 		return
 	}
-	if _, ok := config.DefaultCachePolicies[req.Source]; !ok && g.declared.System(req.Source) == nil {
-		names := "folkbokforing, etjanst, geodata, skoldatabas"
+	if g.declared.System(req.Source) == nil {
+		names := make([]string, 0, len(g.declared.Systems))
 		for _, sys := range g.declared.Systems {
-			names += ", " + sys.Name
+			names = append(names, sys.Name)
 		}
-		problem(w, http.StatusBadRequest, "unknown source", "source is one of "+names)
+		problem(w, http.StatusBadRequest, "unknown source", "source is one of "+strings.Join(names, ", "))
 		return
 	}
 	if err := g.cache.Invalidate(r.Context(), req.Source, req.Entity, req.Keys...); err != nil {

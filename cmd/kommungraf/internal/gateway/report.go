@@ -10,15 +10,6 @@ import (
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/report"
 )
 
-// builtinSources are the four built-in systems, not yet declared (issue
-// 11): their kind, and the type whose @owner is their information owner.
-var builtinSources = []struct{ name, kind, ownerType string }{
-	{"folkbokforing", "soap", "Person"},
-	{"etjanst", "rest", "Errand"},
-	{"geodata", "rest", "Property"},
-	{"skoldatabas", "sql", "SchoolUnit"},
-}
-
 // reportAccessLimit bounds the access log entries a report reads; past it
 // the report says it counted the newest only.
 const reportAccessLimit = 200_000
@@ -86,21 +77,9 @@ func (g *Gateway) reportInputs(r *http.Request, from, to time.Time) (report.Inpu
 	for _, k := range g.cfg.Auth.APIKeys {
 		in.Configured = append(in.Configured, k.Client)
 	}
-	owners := map[string]string{}
-	for _, fa := range in.Fields {
-		owners[fa.Field.Type] = fa.Field.Owner
-	}
-	declared := map[string]bool{}
+	// Every system is declared (the built-in ones too), with its owner.
 	for _, sys := range g.declared.Systems {
-		if !sys.Builtin {
-			in.Sources = append(in.Sources, report.Source{Name: sys.Name, Kind: sys.Connector, Owner: sys.Owner})
-			declared[sys.Name] = true
-		}
-	}
-	for _, b := range builtinSources {
-		if !declared[b.name] {
-			in.Sources = append(in.Sources, report.Source{Name: b.name, Kind: b.kind, Owner: owners[b.ownerType]})
-		}
+		in.Sources = append(in.Sources, report.Source{Name: sys.Name, Kind: sys.Connector, Owner: sys.Owner})
 	}
 	if g.open != nil {
 		for _, a := range g.open.APIs() {
