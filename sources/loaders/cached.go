@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,6 +220,48 @@ func one[V any](ctx context.Context, s *cache.Store[V], key string, fetch func(c
 		return zero, keyError(err, key)
 	}
 	return m[key], nil
+}
+
+// split asks a Go batch call for at most size keys per call (its declared
+// maxKeys), the calls of one batch issued together so that a level stays
+// one batch; a failed call fails its own keys only. The Go client may cap
+// a call lower still (the upstream's own limit). size 0 (no cap) or a
+// batch within it is the call itself.
+func split[V any](size int, fetch func(context.Context, []string) (map[string]V, error)) func(context.Context, []string) (map[string]V, error) {
+	if size <= 0 {
+		return fetch
+	}
+	return func(ctx context.Context, keys []string) (map[string]V, error) {
+		if len(keys) <= size {
+			return fetch(ctx, keys)
+		}
+		var mu sync.Mutex
+		out := make(map[string]V, len(keys))
+		failed := keyErrors{}
+		var g errgroup.Group
+		for start := 0; start < len(keys); start += size {
+			chunk := keys[start:min(start+size, len(keys))]
+			g.Go(func() error {
+				m, err := fetch(ctx, chunk)
+				mu.Lock()
+				defer mu.Unlock()
+				maps.Copy(out, m)
+				if err != nil {
+					for _, k := range chunk {
+						if kerr := keyError(err, k); kerr != nil {
+							failed[k] = kerr
+						}
+					}
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if len(failed) > 0 {
+			return out, failed
+		}
+		return out, nil
+	}
 }
 
 // keyErrors carries the per-key failures of a fan-out fetch.

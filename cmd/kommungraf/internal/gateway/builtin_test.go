@@ -1,12 +1,20 @@
 package gateway_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/gateway"
 	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/sources/declare"
+	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
 // without is files less the one named.
@@ -79,5 +87,59 @@ func TestStartRefusesABuiltinSystemOutOfStepWithItsDeclaration(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) { failStart(t, tc) })
+	}
+}
+
+// TestAGoLoaderKeepsItsDeclaredMaxKeys: a Go batch loader asks for at
+// most its declared maxKeys per call (schema/geodata.yaml's property), the
+// calls of one batch sent together; a level stays one batch.
+func TestAGoLoaderKeepsItsDeclaredMaxKeys(t *testing.T) {
+	b, err := os.ReadFile("../../../../schema/geodata.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxKeys = 7
+	old := "    builtin: { form: batch, maxKeys: 100 }\n"
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("schema/geodata.yaml has no %q", old)
+	}
+	geodata := strings.Replace(string(b), old, fmt.Sprintf("    builtin: { form: batch, maxKeys: %d }\n", maxKeys), 1)
+	w := sim.NewWorld(sim.WorldOptions{Seed: 7, People: 400})
+	cfg := config.Demo()
+	cfg.Sources.Skoldatabas.QueryTimeout = 15 * time.Second // as startDemo, for -race
+	d := serve(t, cfg, gateway.Options{
+		Demo: true, World: w, Declarations: withFile(declared.Files(), "schema/geodata.yaml", []byte(geodata)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	d.gw.Sim().Stats.Reset()
+	raw := postAs(t, d, "case-officer", "maxkeys", `{ errands(first: 50, caseType: "BYGGLOV") { edges { node { property { objectId designation } } } } }`)
+	var r struct {
+		Data struct {
+			Errands struct {
+				Edges []struct {
+					Node struct{ Property *struct{ ObjectID, Designation string } }
+				}
+			}
+		}
+		Errors []gqlError
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || len(r.Errors) > 0 {
+		t.Fatalf("answer %.2000s (%v)", raw, err)
+	}
+	ids := map[string]bool{}
+	for _, e := range r.Data.Errands.Edges {
+		if p := e.Node.Property; p != nil {
+			if p.ObjectID == "" || p.Designation == "" {
+				t.Fatalf("property %+v: want its designation", p)
+			}
+			ids[p.ObjectID] = true
+		}
+	}
+	if len(ids) <= maxKeys {
+		t.Fatalf("%d distinct properties: the world gives too few to split", len(ids))
+	}
+	want := (len(ids) + maxKeys - 1) / maxKeys
+	if got := d.gw.Sim().Stats.Calls("geodata", "items"); got != int64(want) {
+		t.Errorf("%d properties in %d items calls, want %d (at most %d keys each)", len(ids), got, want, maxKeys)
 	}
 }
