@@ -117,7 +117,9 @@ func TestAGoLoaderKeepsItsDeclaredMaxKeys(t *testing.T) {
 		Data struct {
 			Errands struct {
 				Edges []struct {
-					Node struct{ Property *struct{ ObjectID, Designation string } }
+					Node struct {
+						Property *struct{ ObjectID, Designation string }
+					}
 				}
 			}
 		}
