@@ -165,7 +165,7 @@ type Defaults struct {
 	MaxBodyBytes  int64
 	Retries       int
 	// CostBudget is the system's default cost budget per query
-	// (limits.costBudgets.<name>); 0 leaves it unbudgeted.
+	// (cost.budgets.<name>); 0 leaves it unbudgeted.
 	CostBudget int
 }
 
