@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/kommungraf/kommungraf/sources/declare"
+	"github.com/kommungraf/kommungraf/sources/loaders"
 )
 
 // CodeCostExceeded: the operation's estimated upstream calls exceed a budget.
@@ -57,33 +58,41 @@ type upstreamCall struct {
 	calls  int
 }
 
+// The built-in systems, by their declared names (the loaders' constants).
+const (
+	registry = loaders.SourceRegistry
+	errands  = loaders.SourceErrands
+	geodata  = loaders.SourceGeodata
+	school   = loaders.SourceSchool
+)
+
 // fieldCalls are the upstream calls of the hand-written resolvers (the
 // resolvers package): the registry has no batch form, so every person is
 // a call of its own. Fields bound with @resource are read from the schema
 // (their resource's system, one call each) unless named here.
 var fieldCalls = map[string][]upstreamCall{
-	"Query.person":                 {{"folkbokforing", 1}},
-	"Query.errand":                 {{"etjanst", 1}},
-	"Query.errands":                {{"etjanst", 1}},
-	"Query.property":               {{"geodata", 1}},
-	"Query.properties":             {{"geodata", 1}},
-	"Query.schoolUnit":             {{"skoldatabas", 1}},
-	"Query.schoolUnits":            {{"skoldatabas", 1}},
-	"Person.guardians":             {{"folkbokforing", listSizes["Person.guardians"]}},
-	"Person.children":              {{"folkbokforing", listSizes["Person.children"]}},
-	"Person.placements":            {{"skoldatabas", 1}},
-	"Person.errands":               {{"etjanst", 2}}, // the party lookup, then the errands
-	"Errand.property":              {{"geodata", 1}},
-	"Stakeholder.person":           {{"etjanst", 1}, {"folkbokforing", 1}},
-	"Property.owners":              {{"geodata", 1}},
-	"PropertyOwner.person":         {{"folkbokforing", 1}},
-	"SchoolUnit.property":          {{"geodata", 1}},
-	"SchoolUnit.placements":        {{"skoldatabas", 1}},
-	"Placement.child":              {{"folkbokforing", 1}},
-	"Placement.schoolUnit":         {{"skoldatabas", 1}},
-	"Placement.specialDiet":        {{"skoldatabas", 1}},
-	"Placement.absences":           {{"skoldatabas", 1}},
-	"WastePickup.invoiceRecipient": {{"etjanst", 1}, {"folkbokforing", 1}},
+	"Query.person":                 {{registry, 1}},
+	"Query.errand":                 {{errands, 1}},
+	"Query.errands":                {{errands, 1}},
+	"Query.property":               {{geodata, 1}},
+	"Query.properties":             {{geodata, 1}},
+	"Query.schoolUnit":             {{school, 1}},
+	"Query.schoolUnits":            {{school, 1}},
+	"Person.guardians":             {{registry, listSizes["Person.guardians"]}},
+	"Person.children":              {{registry, listSizes["Person.children"]}},
+	"Person.placements":            {{school, 1}},
+	"Person.errands":               {{errands, 2}}, // the party lookup, then the errands
+	"Errand.property":              {{geodata, 1}},
+	"Stakeholder.person":           {{errands, 1}, {registry, 1}},
+	"Property.owners":              {{geodata, 1}},
+	"PropertyOwner.person":         {{registry, 1}},
+	"SchoolUnit.property":          {{geodata, 1}},
+	"SchoolUnit.placements":        {{school, 1}},
+	"Placement.child":              {{registry, 1}},
+	"Placement.schoolUnit":         {{school, 1}},
+	"Placement.specialDiet":        {{school, 1}},
+	"Placement.absences":           {{school, 1}},
+	"WastePickup.invoiceRecipient": {{errands, 1}, {registry, 1}},
 }
 
 // costLimit estimates, before any resolver runs, how many calls an

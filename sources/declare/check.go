@@ -121,6 +121,10 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 		first := map[string]*Resource{} // type -> the resource whose declaration go generate follows
 		for _, sys := range set.Systems {
 			for _, r := range sys.Resources {
+				if r.Builtin != nil {
+					checkBuiltinResource(&ps, schema, r)
+					continue
+				}
 				checkResource(&ps, schema, r, bound[r.Type])
 				if r.Type == "" {
 					continue
@@ -323,6 +327,48 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 		ps.add(r.Pos, "resource %s: type %s has level-3 fields, so its records must be sealed in the cache: set level3: true", name, r.Type)
 	} else if health && !r.Level3 {
 		ps.add(r.Pos, "resource %s: type %s has health data (@health), so its records must be sealed in the cache: set level3: true", name, r.Type)
+	}
+}
+
+// checkBuiltinResource checks a Go loader's declaration against the
+// schema: its records' type is a type of the schema; an object type is
+// owned by the system's owner, sealed when it holds level-3 or health data,
+// and names its data subjects when it holds personal data. Its fields are
+// mapped by Go (sources/model), so none is declared.
+func checkBuiltinResource(ps *Problems, schema *ast.Schema, r *Resource) {
+	name := r.FullName()
+	if r.Type == "" {
+		return // reported by Parse
+	}
+	def := schema.Types[r.Type]
+	switch {
+	case def == nil:
+		ps.add(r.typePos, "resource %s: type %s is not a type of the schema", name, r.Type)
+		return
+	case def.Kind != ast.Object:
+		return // a scalar (a personnummer, a diet): the declaration says the rest
+	}
+	if owner := directiveArg(def.Directives, ownerDirective, "name"); owner != r.System.Owner {
+		ps.add(r.typePos, "resource %s: type %s has @owner(name: %q) but system %s is owned by %q", name, r.Type, owner, r.System.Name, r.System.Owner)
+	}
+	personal := def.Directives.ForName(personalDirective) != nil
+	level3, health := false, false
+	for _, f := range def.Fields {
+		if f.Directives.ForName(personalDirective) != nil {
+			personal = true
+		}
+		if f.Directives.ForName(healthDirective) != nil {
+			personal, health = true, true
+		}
+		if level(def, f) == 3 {
+			level3 = true
+		}
+	}
+	if personal && r.Subjects == nil && !r.SubjectsFromModel {
+		ps.add(r.subjectsPos, "resource %s: type %s holds personal data (@personal) but the declaration has no subjects (subjects: model, when its Go record names them)", name, r.Type)
+	}
+	if (level3 || health) && !r.Level3 {
+		ps.add(r.Pos, "resource %s: type %s has level-3 or health data, so its records must be sealed in the cache: set level3: true", name, r.Type)
 	}
 }
 

@@ -141,15 +141,23 @@ type System struct {
 	Connector string
 	// Defaults are the defaults of the config's sources.<name>.
 	Defaults Defaults
-	// Builtin says the system is one of BuiltinSystems: its declared
-	// resources run on its Go client, configuration and readiness check.
+	// Builtin says the system's client is Go code (builtin: true): the
+	// gateway opens it by the system's name, and it fails to start when it
+	// has no client of that name. Its declared resources run on that
+	// client, its configuration (a typed sources.<name>) and readiness
+	// check; its resources with a builtin part are the Go loaders'.
 	Builtin bool
 	// Probe is the readiness check: for http (required) and soap
-	// (default ?wsdl) a GET path relative to the base URL, any status below
-	// 500 being ready; an sql system has none: its database's ping is.
-	Probe     string
-	Resources []*Resource
-	Pos       Pos
+	// (default ?wsdl; a built-in soap system's default is its base URL) a
+	// GET path relative to the base URL, any status below 500 being ready;
+	// an sql system has none: its database's ping is.
+	Probe string
+	// Cache is the system's record cache policy, the default of its
+	// resources and of the config's cache.sources.<name> (CacheDeclared).
+	Cache         Cache
+	CacheDeclared bool
+	Resources     []*Resource
+	Pos           Pos
 }
 
 // Defaults are a system's config defaults; the config overrides them, and
@@ -161,6 +169,26 @@ type Defaults struct {
 	MaxConcurrent int
 	MaxBodyBytes  int64
 	Retries       int
+	// CostBudget is the system's default cost budget per query
+	// (cost.budgets.<name>); 0 leaves it unbudgeted.
+	CostBudget int
+}
+
+// Apply fills the settings the configuration leaves zero with the
+// declared defaults.
+func (d Defaults) Apply(timeout *time.Duration, maxConcurrent *int, maxBodyBytes *int64, retries *int) {
+	if *timeout == 0 {
+		*timeout = d.Timeout
+	}
+	if *maxConcurrent == 0 {
+		*maxConcurrent = d.MaxConcurrent
+	}
+	if *maxBodyBytes == 0 {
+		*maxBodyBytes = d.MaxBodyBytes
+	}
+	if *retries == 0 {
+		*retries = d.Retries
+	}
 }
 
 // Resource is one upstream operation that answers records by key.
@@ -195,7 +223,16 @@ type Resource struct {
 	CacheDeclared bool
 	// Level3 says the records may hold level-3 data: sealed in Redis.
 	Level3 bool
-	Pos    Pos
+	// Builtin is the call form of a resource a Go loader serves
+	// (sources/loaders) in a built-in system: its identity (key, batch
+	// form, most keys per call, cache policy, sealing, data subjects) is
+	// declared here, its call and mapping are Go.
+	Builtin *BuiltinCall
+	// SubjectsFromModel says the records' Go model names their data
+	// subjects (subjects: model, a model.DataSubjects in sources/model);
+	// only a builtin resource may say so.
+	SubjectsFromModel bool
+	Pos               Pos
 	// fieldsPos and subjectsPos locate those parts for the schema check.
 	fieldsPos, subjectsPos, typePos, byPos Pos
 	// node is the resource's mapping as written, for KeyPos and DecodePart.
@@ -338,6 +375,22 @@ type Call struct {
 	Pos     Pos
 }
 
+// BuiltinCall is a Go loader's call form: batch (many keys per call, at
+// most MaxKeys), one (a call per key, fanned out under the system's
+// concurrency bound) or page (a window of a listing per key).
+type BuiltinCall struct {
+	Form    string
+	MaxKeys int
+	Pos     Pos
+}
+
+// Call forms of a builtin resource.
+const (
+	FormBatch = "batch"
+	FormOne   = "one"
+	FormPage  = "page"
+)
+
 // Builtin is a hand-written loader a declared field may bind to by name,
 // such as folkbokforing.personByParty.
 type Builtin struct {
@@ -347,22 +400,9 @@ type Builtin struct {
 	List bool
 }
 
-// BuiltinSystems are the systems whose clients are Go code (sources/rest,
-// sources/soap, sources/sqldb), by name, with their connector kind. A
-// declaration may name one to declare further resources of it: they run on
-// that system's client (sources.<system>, its concurrency bound, breaker,
-// metrics) and readiness check, so the declaration gives no defaults or
-// probe.
-var BuiltinSystems = map[string]string{
-	"folkbokforing": ConnectorSOAP,
-	"etjanst":       ConnectorHTTP,
-	"geodata":       ConnectorHTTP,
-	"skoldatabas":   ConnectorSQL,
-}
-
 var (
 	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
-	resRE   = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+	resRE   = regexp.MustCompile(`^[a-z][A-Za-z0-9]*(-[a-z0-9]+)*$`)
 	fieldRE = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]*$`)
 	pathRE  = regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`)
 )
@@ -580,17 +620,7 @@ func parseFile(f File, ps *Problems) *System {
 	default:
 		ps.add(m.keyPos("connector"), "connector %q: want http, soap or sql", sys.Connector)
 	}
-	if kind, ok := BuiltinSystems[sys.Name]; ok {
-		sys.Builtin = true
-		if sys.Connector != "" && sys.Connector != kind {
-			ps.add(m.keyPos("connector"), "system %s is a built-in %s source: its connector is %s", sys.Name, kind, kind)
-		}
-		for _, k := range []string{"defaults", "probe"} {
-			if m.get(k) != nil {
-				ps.add(m.keyPos(k), "system %s is a built-in source: it runs on sources.%s and its own readiness check, so it has no %s", sys.Name, sys.Name, k)
-			}
-		}
-	}
+	sys.Builtin = m.boolean("builtin", false)
 	if d := m.sub("defaults", false); d != nil {
 		if sys.Connector == ConnectorSQL {
 			// A database has a query timeout and a pool, no body or retries.
@@ -600,17 +630,23 @@ func parseFile(f File, ps *Problems) *System {
 			sys.Defaults = Defaults{
 				Timeout: d.duration("timeout"), MaxConcurrent: d.integer("maxConcurrent", 1),
 				MaxBodyBytes: int64(d.integer("maxBodyBytes", 1024)), Retries: d.integer("retries", -1),
+				CostBudget: d.integer("costBudget", 1),
 			}
-			d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries")
+			d.unknown("timeout", "maxConcurrent", "maxBodyBytes", "retries", "costBudget")
 		}
 	}
-	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP && !sys.Builtin)
+	sys.Probe = m.str("probe", sys.Connector == ConnectorHTTP)
 	switch {
 	case sys.Probe == "":
 	case sys.Connector == ConnectorSQL:
 		ps.add(m.keyPos("probe"), "system %s: probe: an sql system is ready when its database answers; remove the probe", sys.Name)
 	default:
 		checkRelative(ps, m.keyPos("probe"), "probe", sys.Probe)
+	}
+	if c := m.sub("cache", false); c != nil {
+		sys.CacheDeclared = true
+		sys.Cache = Cache{TTL: c.duration("ttl"), NegativeTTL: c.duration("negativeTTL"), StaleIfError: c.duration("staleIfError")}
+		c.unknown("ttl", "negativeTTL", "staleIfError")
 	}
 	res := m.get("resources")
 	switch {
@@ -621,11 +657,16 @@ func parseFile(f File, ps *Problems) *System {
 	default:
 		for i := 0; i+1 < len(res.Content); i += 2 {
 			if r := parseResource(f.Name, sys, res.Content[i], res.Content[i+1], ps); r != nil {
+				if !r.CacheDeclared && sys.CacheDeclared && !sys.Builtin {
+					// A built-in system's resources keep its configured
+					// policy (cache.sources.<name>), whose default this is.
+					r.Cache = sys.Cache
+				}
 				sys.Resources = append(sys.Resources, r)
 			}
 		}
 	}
-	m.unknown("system", "title", "owner", "availability", "connector", "defaults", "probe", "resources")
+	m.unknown("system", "title", "owner", "availability", "connector", "builtin", "defaults", "probe", "cache", "resources")
 	return sys
 }
 
@@ -662,8 +703,27 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 			r.SQL = n
 		}
 	}
+	if b := m.sub("builtin", false); b != nil {
+		kinds++
+		r.Builtin = &BuiltinCall{Form: b.str("form", true), MaxKeys: b.integer("maxKeys", 1), Pos: b.pos()}
+		switch r.Builtin.Form {
+		case "", FormBatch, FormOne, FormPage:
+		default:
+			ps.add(b.keyPos("form"), "%s.form %q: want batch, one or page", b.what, r.Builtin.Form)
+		}
+		if r.Builtin.MaxKeys > 0 && r.Builtin.Form != FormBatch {
+			ps.add(b.keyPos("maxKeys"), "%s.maxKeys: only the batch form carries many keys per call", b.what)
+		}
+		if !sys.Builtin {
+			ps.add(b.pos(), "resource %s.%s: a builtin part is a Go loader's; system %s is not builtin: true (declare its call: http, soap or sql)", sys.Name, r.Name, sys.Name)
+		}
+		if kinds > 1 {
+			ps.add(b.pos(), "resource %s.%s: a builtin resource has no %s part (its call is Go)", sys.Name, r.Name, sys.Connector)
+		}
+		b.unknown("form", "maxKeys")
+	}
 	if kinds == 0 && sys.Connector != "" {
-		ps.add(m.pos(), "resource %s.%s: its %s part is required", sys.Name, r.Name, sys.Connector)
+		ps.add(m.pos(), "resource %s.%s: its %s part (or builtin, for a Go loader of a built-in system) is required", sys.Name, r.Name, sys.Connector)
 	}
 	if r.Paging() != nil && !r.List {
 		ps.add(m.keyPos("list"), "resource %s.%s: a listing (http.page) answers many records per key: list: true", sys.Name, r.Name)
@@ -672,7 +732,7 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 		ps.add(m.pos(), "resource %s.%s: by is required with the batch form (which record field holds the key?)", sys.Name, r.Name)
 	}
 	r.fieldsPos = m.keyPos("fields")
-	if fm := m.sub("fields", true); fm != nil {
+	if fm := m.sub("fields", r.Builtin == nil); fm != nil {
 		if len(fm.node.Content) == 0 {
 			ps.add(fm.pos(), "%s: map at least one schema field to a path in the record", fm.what)
 		}
@@ -699,7 +759,14 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 	if m.get("subjects") != nil {
 		r.subjectsPos = m.keyPos("subjects")
 	}
-	if n := m.get("subjects"); n != nil {
+	if n := m.get("subjects"); n != nil && n.Kind == yaml.ScalarNode && n.Value == "model" {
+		// The Go model names them (model.DataSubjects), which the
+		// gateway's start checks.
+		r.SubjectsFromModel = true
+		if r.Builtin == nil {
+			ps.add(Pos{file, n.Line}, "resource %s.%s: subjects: model is for a Go loader's records (builtin); name the fields that identify the persons, such as [{partyId: invoicePartyId}]", sys.Name, r.Name)
+		}
+	} else if n != nil {
 		r.Subjects = []Subject{}
 		if n.Kind != yaml.SequenceNode {
 			ps.add(Pos{file, n.Line}, "resource %s.%s: subjects: want a list such as [{partyId: invoicePartyId}], or [] for records that name no person", sys.Name, r.Name)
@@ -723,7 +790,7 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 		r.Cache = Cache{TTL: c.duration("ttl"), NegativeTTL: c.duration("negativeTTL"), StaleIfError: c.duration("staleIfError")}
 		c.unknown("ttl", "negativeTTL", "staleIfError")
 	}
-	m.unknown("type", "by", "list", "http", "soap", "sql", "fields", "subjects", "cache", "level3")
+	m.unknown("type", "by", "list", "http", "soap", "sql", "builtin", "fields", "subjects", "cache", "level3")
 	return r
 }
 

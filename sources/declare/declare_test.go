@@ -139,12 +139,28 @@ func TestBadDeclarationsAreLocated(t *testing.T) {
 		{name: "a template that leaves the system",
 			yaml: strings.Replace(good, `"api/bins?ids={keys}"`, `"https://evil.example/bins?ids={keys}"`, 1),
 			want: []string{`schema/sopor.yaml:11: resource sopor.bins.http.batch.get "https://evil.example/bins?ids={keys}": want a path relative to the system's URL`}},
-		{name: "a built-in system with a probe and another connector",
-			yaml: strings.NewReplacer("system: sopor", "system: geodata", "connector: http", "connector: sql").Replace(good),
+		{name: "a builtin part in a system that is not built in",
+			yaml: strings.Replace(good, "      records: items\n", "      records: items\n    builtin: { form: one }\n", 1),
 			want: []string{
-				"schema/sopor.yaml:3: system geodata is a built-in http source: its connector is http",
-				"schema/sopor.yaml:4: system geodata is a built-in source: it runs on sources.geodata and its own readiness check, so it has no probe",
+				"schema/sopor.yaml:13: resource sopor.bins: a builtin part is a Go loader's; system sopor is not builtin: true",
+				"schema/sopor.yaml:13: resource sopor.bins: a builtin resource has no http part",
 			}},
+		{name: "a builtin form no Go loader has",
+			yaml: builtinDecl("form: many, maxKeys: 10", "level3: true"),
+			want: []string{
+				`schema/sopor.yaml:10: resource sopor.people.builtin.form "many": want batch, one or page`,
+				"schema/sopor.yaml:10: resource sopor.people.builtin.maxKeys: only the batch form carries many keys per call",
+			}},
+		{name: "a Go loader's level-3 records not sealed",
+			yaml:   builtinDecl("form: batch, maxKeys: 10", "level3: false"),
+			schema: `extend type Person { protected: Boolean @classification(level: 3) }`,
+			want:   []string{"schema/sopor.yaml:6: resource sopor.people: type Person has level-3 or health data, so its records must be sealed in the cache: set level3: true"}},
+		{name: "a Go loader's personal records without subjects",
+			yaml: strings.Replace(builtinDecl("form: one", "level3: true"), "    subjects: model\n", "", 1),
+			want: []string{"schema/sopor.yaml:6: resource sopor.people: type Person holds personal data (@personal) but the declaration has no subjects"}},
+		{name: "subjects: model on a declared call",
+			yaml: strings.Replace(good, "    subjects:\n      - partyId: payerId\n", "    subjects: model\n", 1),
+			want: []string{"schema/sopor.yaml:17: resource sopor.bins: subjects: model is for a Go loader's records (builtin)"}},
 		{name: "a binding to no resource",
 			yaml:   good,
 			schema: `extend type Property { more: [Bin!] @resource(name: "sopor.bin", key: "objectId") }`,
@@ -206,13 +222,37 @@ func TestEveryProblemIsReported(t *testing.T) {
 	}
 }
 
-// TestABuiltinSystemTakesResources: a declaration may name a built-in
-// system to declare further resources of it, without defaults or probe:
-// they run on its client and configuration.
+// builtinDecl is a built-in system with one Go loader's resource, whose
+// builtin part and sealing are given.
+func builtinDecl(form, level3 string) string {
+	return `system: sopor
+owner: Folkbokföringen
+connector: soap
+builtin: true
+resources:
+  people:
+    type: Person
+    by: name
+    list: false
+    builtin: { ` + form + ` }
+    subjects: model
+    ` + level3 + `
+`
+}
+
+// TestABuiltinSystemTakesResources: a built-in system (builtin: true)
+// declares its Go loaders' identity (builtin part: form, most keys per
+// call; subjects from its Go model; sealing), its system-wide cache policy
+// and its defaults, and may declare further resources with a call of the
+// connector, which run on its client and configuration.
 func TestABuiltinSystemTakesResources(t *testing.T) {
 	const decl = `system: geodata
 owner: Geodata
 connector: http
+builtin: true
+probe: conformance
+defaults: { maxConcurrent: 16, costBudget: 300 }
+cache: { ttl: 1h, negativeTTL: 10m }
 resources:
   parcels:
     type: Parcel
@@ -220,13 +260,31 @@ resources:
     http:
       one: { get: "parcels/{key}" }
     fields: { id: id }
+  property:
+    type: Property
+    by: objectId
+    list: false
+    builtin: { form: batch, maxKeys: 100 }
+    subjects: model
+    level3: true
 `
 	set, err := declare.Parse([]declare.File{{Name: "schema/geodata.yaml", Data: []byte(decl)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sys := set.System("geodata"); sys == nil || !sys.Builtin || sys.Probe != "" || set.Resource("geodata.parcels").CacheDeclared {
+	sys := set.System("geodata")
+	if sys == nil || !sys.Builtin || sys.Probe != "conformance" || !sys.CacheDeclared || sys.Cache.TTL.String() != "1h0m0s" ||
+		sys.Defaults.MaxConcurrent != 16 || sys.Defaults.CostBudget != 300 {
 		t.Fatalf("parsed %+v", sys)
+	}
+	// A built-in system's resources keep its configured policy, whose
+	// default the system's cache is: they declare none of their own.
+	if r := set.Resource("geodata.parcels"); r.CacheDeclared || r.Builtin != nil {
+		t.Fatalf("parcels parsed %+v", r)
+	}
+	r := set.Resource("geodata.property")
+	if r == nil || r.Builtin == nil || r.Builtin.Form != declare.FormBatch || r.Builtin.MaxKeys != 100 || !r.SubjectsFromModel || !r.Level3 || r.Subjects != nil {
+		t.Fatalf("property parsed %+v", r)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/sqldb"
@@ -26,12 +28,16 @@ import (
 // authorization, so they carry no caller's rights.
 type Caching struct {
 	Cache *cache.Cache
-	// Policies by source name: folkbokforing, etjanst, geodata, skoldatabas.
-	// A source without a policy is not cached.
+	// Policies by built-in system's name (cache.sources.<name>, whose
+	// defaults are the declarations'). A source without a policy is not
+	// cached.
 	Policies map[string]cache.Policy
 }
 
-// Source names used as cache namespaces.
+// The built-in systems' names, as their declarations (schema/<name>.yaml)
+// give them: the loaders' only mention of them. Each Go loader below is a
+// resource of one (goResources), whose declaration says its cache policy,
+// its sealing and its data subjects; CheckBuiltins holds the two together.
 const (
 	SourceRegistry = "folkbokforing"
 	SourceErrands  = "etjanst"
@@ -74,41 +80,107 @@ type stores struct {
 	absences         *cache.Store[[]model.Absence]
 }
 
-func newStore[V any](c *Caching, source, entity string, sensitivity cache.Sensitivity) *cache.Store[V] {
-	if c == nil || c.Cache == nil {
+// newStore is a Go loader's cache store, as its declaration says: the
+// system's configured policy (or the resource's own, when it declares
+// one), sealed in Redis when it may hold level-3 data. A loader whose
+// resource is not declared caches nothing (and CheckBuiltins stops the
+// gateway's start before it gets here).
+func newStore[V any](c *Caching, set *declare.Set, source, entity string) *cache.Store[V] {
+	r := set.Resource(source + "." + entity)
+	if c == nil || c.Cache == nil || r == nil || r.Builtin == nil {
 		return nil
 	}
 	p, ok := c.Policies[source]
+	if r.CacheDeclared {
+		p, ok = cache.Policy{TTL: r.Cache.TTL, NegativeTTL: r.Cache.NegativeTTL, StaleIfError: r.Cache.StaleIfError}, true
+	}
 	if !ok || p.TTL <= 0 {
 		return nil
 	}
-	return cache.NewStore[V](c.Cache, source, entity, p, sensitivity)
+	sens := cache.Ordinary
+	if r.Level3 {
+		sens = cache.Level3
+	}
+	return cache.NewStore[V](c.Cache, source, entity, p, sens)
 }
 
-// newStores builds the stores. Level3 are the stores whose records may hold
-// level-3 data: a person may have protected identity or a confidentiality
-// marking (and which one does is itself level-3, so every person record is
-// sealed alike), diets are health data, and placements and absences may
-// belong to a child with protected identity, which the school database
-// cannot tell.
-func newStores(c *Caching) stores {
+// goResources are the Go loaders' resources, each declared with a builtin
+// part in its system's declaration.
+var goResources = [][2]string{
+	{SourceRegistry, "person"},
+	{SourceErrands, "party-pnr"}, {SourceErrands, "pnr-party"}, {SourceErrands, "errand"},
+	{SourceErrands, "errands-by-party"}, {SourceErrands, "errands-page"},
+	{SourceGeodata, "property"}, {SourceGeodata, "property-by-designation"},
+	{SourceGeodata, "properties-page"}, {SourceGeodata, "owners"},
+	{SourceSchool, "unit"}, {SourceSchool, "units-page"}, {SourceSchool, "unit-placements"},
+	{SourceSchool, "person-placements"}, {SourceSchool, "diets"}, {SourceSchool, "absences"},
+}
+
+// CheckBuiltins holds the Go loaders and the declarations together: every
+// Go loader's resource is declared (builtin part), every declared builtin
+// resource is a Go loader's, and a resource whose declaration says its Go
+// record names its data subjects (subjects: model) has a record in
+// sources/model that does. Every problem is reported, located.
+func CheckBuiltins(set *declare.Set) error {
+	var ps declare.Problems
+	goNames := map[string]bool{}
+	for _, gr := range goResources {
+		name := gr[0] + "." + gr[1]
+		goNames[name] = true
+		if r := set.Resource(name); r == nil || r.Builtin == nil {
+			pos := declare.Pos{File: "schema/" + gr[0] + ".yaml"}
+			if sys := set.System(gr[0]); sys != nil {
+				pos = sys.Pos
+			}
+			ps = append(ps, declare.Problem{Pos: pos, Msg: fmt.Sprintf("resource %s (a Go loader) is not declared: add it under resources with a builtin part (form, key, cache, level3, subjects)", name)})
+		}
+	}
+	records := model.Records()
+	for _, sys := range set.Systems {
+		for _, r := range sys.Resources {
+			if r.Builtin == nil {
+				continue
+			}
+			if !goNames[r.FullName()] {
+				ps = append(ps, declare.Problem{Pos: r.Pos, Msg: fmt.Sprintf("resource %s has a builtin part, but no Go loader serves it (Go loaders: %s)", r.FullName(), goLoaderNames())})
+			}
+			if r.SubjectsFromModel {
+				if _, ok := records[r.Type].(model.DataSubjects); !ok {
+					ps = append(ps, declare.Problem{Pos: r.Pos, Msg: fmt.Sprintf("resource %s: subjects: model, but sources/model has no record of type %s that names its data subjects (model.DataSubjects)", r.FullName(), r.Type)})
+				}
+			}
+		}
+	}
+	return ps.Err()
+}
+
+func goLoaderNames() string {
+	names := make([]string, len(goResources))
+	for i, gr := range goResources {
+		names[i] = gr[0] + "." + gr[1]
+	}
+	return strings.Join(names, ", ")
+}
+
+// newStores builds the Go loaders' stores from their declarations.
+func newStores(c *Caching, set *declare.Set) stores {
 	return stores{
-		person:           newStore[*model.Person](c, SourceRegistry, "person", cache.Level3),
-		pnrByParty:       newStore[string](c, SourceErrands, "party-pnr", cache.Ordinary),
-		partyByPnr:       newStore[string](c, SourceErrands, "pnr-party", cache.Ordinary),
-		errand:           newStore[*model.Errand](c, SourceErrands, "errand", cache.Ordinary),
-		errandsByParty:   newStore[[]*model.Errand](c, SourceErrands, "errands-by-party", cache.Ordinary),
-		errandsPage:      newStore[errandsPage](c, SourceErrands, "errands-page", cache.Ordinary),
-		property:         newStore[*model.Property](c, SourceGeodata, "property", cache.Ordinary),
-		propertyByName:   newStore[*model.Property](c, SourceGeodata, "property-by-designation", cache.Ordinary),
-		propertiesPage:   newStore[propertiesPage](c, SourceGeodata, "properties-page", cache.Ordinary),
-		owners:           newStore[[]*model.PropertyOwner](c, SourceGeodata, "owners", cache.Ordinary),
-		unit:             newStore[*model.SchoolUnit](c, SourceSchool, "unit", cache.Ordinary),
-		unitsPage:        newStore[unitsPage](c, SourceSchool, "units-page", cache.Ordinary),
-		unitPlacements:   newStore[sqldb.PlacementPage](c, SourceSchool, "unit-placements", cache.Level3),
-		personPlacements: newStore[[]*model.Placement](c, SourceSchool, "person-placements", cache.Level3),
-		diets:            newStore[[]string](c, SourceSchool, "diets", cache.Level3),
-		absences:         newStore[[]model.Absence](c, SourceSchool, "absences", cache.Level3),
+		person:           newStore[*model.Person](c, set, SourceRegistry, "person"),
+		pnrByParty:       newStore[string](c, set, SourceErrands, "party-pnr"),
+		partyByPnr:       newStore[string](c, set, SourceErrands, "pnr-party"),
+		errand:           newStore[*model.Errand](c, set, SourceErrands, "errand"),
+		errandsByParty:   newStore[[]*model.Errand](c, set, SourceErrands, "errands-by-party"),
+		errandsPage:      newStore[errandsPage](c, set, SourceErrands, "errands-page"),
+		property:         newStore[*model.Property](c, set, SourceGeodata, "property"),
+		propertyByName:   newStore[*model.Property](c, set, SourceGeodata, "property-by-designation"),
+		propertiesPage:   newStore[propertiesPage](c, set, SourceGeodata, "properties-page"),
+		owners:           newStore[[]*model.PropertyOwner](c, set, SourceGeodata, "owners"),
+		unit:             newStore[*model.SchoolUnit](c, set, SourceSchool, "unit"),
+		unitsPage:        newStore[unitsPage](c, set, SourceSchool, "units-page"),
+		unitPlacements:   newStore[sqldb.PlacementPage](c, set, SourceSchool, "unit-placements"),
+		personPlacements: newStore[[]*model.Placement](c, set, SourceSchool, "person-placements"),
+		diets:            newStore[[]string](c, set, SourceSchool, "diets"),
+		absences:         newStore[[]model.Absence](c, set, SourceSchool, "absences"),
 	}
 }
 
@@ -148,6 +220,48 @@ func one[V any](ctx context.Context, s *cache.Store[V], key string, fetch func(c
 		return zero, keyError(err, key)
 	}
 	return m[key], nil
+}
+
+// split asks a Go batch call for at most size keys per call (its declared
+// maxKeys), the calls of one batch issued together so that a level stays
+// one batch; a failed call fails its own keys only. The Go client may cap
+// a call lower still (the upstream's own limit). size 0 (no cap) or a
+// batch within it is the call itself.
+func split[V any](size int, fetch func(context.Context, []string) (map[string]V, error)) func(context.Context, []string) (map[string]V, error) {
+	if size <= 0 {
+		return fetch
+	}
+	return func(ctx context.Context, keys []string) (map[string]V, error) {
+		if len(keys) <= size {
+			return fetch(ctx, keys)
+		}
+		var mu sync.Mutex
+		out := make(map[string]V, len(keys))
+		failed := keyErrors{}
+		var g errgroup.Group
+		for start := 0; start < len(keys); start += size {
+			chunk := keys[start:min(start+size, len(keys))]
+			g.Go(func() error {
+				m, err := fetch(ctx, chunk)
+				mu.Lock()
+				defer mu.Unlock()
+				maps.Copy(out, m)
+				if err != nil {
+					for _, k := range chunk {
+						if kerr := keyError(err, k); kerr != nil {
+							failed[k] = kerr
+						}
+					}
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if len(failed) > 0 {
+			return out, failed
+		}
+		return out, nil
+	}
 }
 
 // keyErrors carries the per-key failures of a fan-out fetch.

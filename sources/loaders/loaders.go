@@ -18,6 +18,7 @@ import (
 
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/connect"
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/soap"
@@ -59,6 +60,10 @@ type Options struct {
 	// Resources are the declared resources (sources/declare), served by
 	// name through One and List.
 	Resources []Resource
+	// Declared are the declarations (sources/declare): the Go loaders'
+	// cache policies and sealing come from their builtin resources
+	// (CheckBuiltins). Nil caches none of their records.
+	Declared *declare.Set
 }
 
 // RowScope answers, for one request, which values of a @row type's
@@ -96,15 +101,34 @@ type Factory struct {
 	stores    stores
 	resources map[string]*resource
 	flushes   *flushMetrics
+	// maxKeys are the Go batch loaders' declared most keys per call
+	// (builtin: {form: batch, maxKeys}), by system.resource; 0: no cap.
+	maxKeys map[string]int
 }
 
 // NewFactory returns a factory of per-request loaders.
 func NewFactory(src Sources, opts Options) *Factory {
 	opts.defaults()
 	return &Factory{
-		src: src, opts: opts, stores: newStores(opts.Caching), resources: newResources(opts.Caching, opts.Resources),
-		flushes: newFlushMetrics(opts.Registerer),
+		src: src, opts: opts, stores: newStores(opts.Caching, opts.Declared), resources: newResources(opts.Caching, opts.Resources),
+		flushes: newFlushMetrics(opts.Registerer), maxKeys: declaredMaxKeys(opts.Declared),
 	}
+}
+
+// declaredMaxKeys are the Go batch loaders' declared caps.
+func declaredMaxKeys(set *declare.Set) map[string]int {
+	out := map[string]int{}
+	if set == nil {
+		return out
+	}
+	for _, sys := range set.Systems {
+		for _, r := range sys.Resources {
+			if r.Builtin != nil && r.Builtin.Form == declare.FormBatch && r.Builtin.MaxKeys > 0 {
+				out[r.FullName()] = r.Builtin.MaxKeys
+			}
+		}
+	}
+	return out
 }
 
 // Loaders are one request's loaders. They cache what they loaded for the
@@ -160,17 +184,18 @@ func (f *Factory) New() *Loaders {
 	registry := fanOutMap(f.stamped)
 	l.Person = newCachedLoader(o, d, loaderName{SourceRegistry, "person"}, st.person, registry)
 	l.PersonFresh = newCachedLoader(o, d, loaderName{SourceRegistry, "person-fresh"}, nil, registry)
-	l.PersonalNumber = newCachedLoader(o, d, loaderName{SourceErrands, "party-pnr"}, st.pnrByParty, src.Errands.PersonalNumbersByParty)
-	l.Party = newCachedLoader(o, d, loaderName{SourceErrands, "pnr-party"}, st.partyByPnr, src.Errands.PartiesByPersonalNumber)
-	l.Errand = newCachedLoader(o, d, loaderName{SourceErrands, "errand"}, st.errand, src.Errands.ErrandsByNumber)
-	l.ErrandsByParty = newCachedLoader(o, d, loaderName{SourceErrands, "errands-by-party"}, st.errandsByParty, src.Errands.ErrandsByParty)
-	l.Property = newCachedLoader(o, d, loaderName{SourceGeodata, "property"}, st.property, src.Geodata.PropertiesByID)
+	mk := f.maxKeys
+	l.PersonalNumber = newCachedLoader(o, d, loaderName{SourceErrands, "party-pnr"}, st.pnrByParty, split(mk[SourceErrands+".party-pnr"], src.Errands.PersonalNumbersByParty))
+	l.Party = newCachedLoader(o, d, loaderName{SourceErrands, "pnr-party"}, st.partyByPnr, split(mk[SourceErrands+".pnr-party"], src.Errands.PartiesByPersonalNumber))
+	l.Errand = newCachedLoader(o, d, loaderName{SourceErrands, "errand"}, st.errand, split(mk[SourceErrands+".errand"], src.Errands.ErrandsByNumber))
+	l.ErrandsByParty = newCachedLoader(o, d, loaderName{SourceErrands, "errands-by-party"}, st.errandsByParty, split(mk[SourceErrands+".errands-by-party"], src.Errands.ErrandsByParty))
+	l.Property = newCachedLoader(o, d, loaderName{SourceGeodata, "property"}, st.property, split(mk[SourceGeodata+".property"], src.Geodata.PropertiesByID))
 	l.Owners = newCachedLoader(o, d, loaderName{SourceGeodata, "owners"}, st.owners, fanOutMap(src.Geodata.Owners))
-	l.SchoolUnit = newCachedLoader(o, d, loaderName{SourceSchool, "unit"}, st.unit, src.School.SchoolUnitsByCode)
+	l.SchoolUnit = newCachedLoader(o, d, loaderName{SourceSchool, "unit"}, st.unit, split(mk[SourceSchool+".unit"], src.School.SchoolUnitsByCode))
 	l.UnitPlacements = newBatched(o, d, loaderName{SourceSchool, "unit-placements"}, f.unitPlacements)
-	l.PersonPlacements = newCachedLoader(o, d, loaderName{SourceSchool, "person-placements"}, st.personPlacements, src.School.PlacementsByPerson)
-	l.Diets = newCachedLoader(o, d, loaderName{SourceSchool, "diets"}, st.diets, src.School.DietsByPerson)
-	l.Absences = newCachedLoader(o, d, loaderName{SourceSchool, "absences"}, st.absences, src.School.AbsencesByPerson)
+	l.PersonPlacements = newCachedLoader(o, d, loaderName{SourceSchool, "person-placements"}, st.personPlacements, split(mk[SourceSchool+".person-placements"], src.School.PlacementsByPerson))
+	l.Diets = newCachedLoader(o, d, loaderName{SourceSchool, "diets"}, st.diets, split(mk[SourceSchool+".diets"], src.School.DietsByPerson))
+	l.Absences = newCachedLoader(o, d, loaderName{SourceSchool, "absences"}, st.absences, split(mk[SourceSchool+".absences"], src.School.AbsencesByPerson))
 	return l
 }
 

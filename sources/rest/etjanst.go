@@ -168,11 +168,9 @@ func (e *ETjanst) lookup(ctx context.Context, keys []string, req func([]string) 
 	})
 }
 
-// Ping checks that the platform answers.
-func (e *ETjanst) Ping(ctx context.Context) error { return e.c.up.Ping(ctx, "api/v1/errands?limit=1") }
-
 // Upstream is the platform's upstream stack, which the resources declared
-// for it (schema/etjanst.yaml) share: one concurrency bound, one breaker.
+// for it (schema/etjanst.yaml) and its readiness probe share: one
+// concurrency bound, one breaker.
 func (e *ETjanst) Upstream() *upstream.Client { return e.c.up }
 
 func errandFromDTO(d ErrandDTO) *model.Errand {

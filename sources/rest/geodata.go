@@ -93,9 +93,6 @@ func (g *Geodata) Owners(ctx context.Context, objectID string) ([]*model.Propert
 	return out, nil
 }
 
-// Ping checks that the register answers.
-func (g *Geodata) Ping(ctx context.Context) error { return g.c.up.Ping(ctx, "conformance") }
-
 // Upstream is the register's upstream stack, which resources declared for
 // it share: one concurrency bound, one breaker.
 func (g *Geodata) Upstream() *upstream.Client { return g.c.up }

@@ -95,8 +95,9 @@ func (n *Navet) Person(ctx context.Context, pnr string) (*model.Person, error) {
 	return personFromPost(post.Folkbokforingspost), nil
 }
 
-// Ping checks that the registry answers HTTP.
-func (n *Navet) Ping(ctx context.Context) error { return n.up.Ping(ctx, "") }
+// Upstream is the registry's upstream stack, which its readiness probe
+// (schema/folkbokforing.yaml) shares.
+func (n *Navet) Upstream() *upstream.Client { return n.up }
 
 // classify reads the envelope whatever the HTTP status: some services send
 // faults with 200. The faultstring goes to the log through Err, never further.

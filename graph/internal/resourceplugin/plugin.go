@@ -311,7 +311,7 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 	seen := map[string]bool{}
 	for _, sys := range p.set.Systems {
 		for _, r := range sys.Resources {
-			if seen[r.Type] {
+			if seen[r.Type] || r.Builtin != nil { // a Go loader's records are sources/model's
 				continue
 			}
 			seen[r.Type] = true

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -197,8 +198,9 @@ type Cache struct {
 	LocalMaxEntries int `yaml:"localMaxEntries"`
 	// RedisTimeout bounds one Redis round trip (default 50ms).
 	RedisTimeout time.Duration `yaml:"redisTimeout"`
-	// Sources holds the policy per source: folkbokforing, etjanst, geodata,
-	// skoldatabas. A source left out uses its default; ttl 0 turns it off.
+	// Sources holds the policy per built-in source (folkbokforing, etjanst,
+	// geodata, skoldatabas). A source left out uses its declaration's
+	// (schema/<name>.yaml); ttl 0 turns it off.
 	Sources map[string]CachePolicy `yaml:"sources"`
 }
 
@@ -213,13 +215,25 @@ type CachePolicy struct {
 	StaleIfError time.Duration `yaml:"staleIfError"`
 }
 
-// DefaultCachePolicies are used for sources the file leaves out: registry
-// records change rarely and cost money per call; errands change status often.
-var DefaultCachePolicies = map[string]CachePolicy{
-	"folkbokforing": {TTL: 10 * time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour},
-	"etjanst":       {TTL: time.Minute, NegativeTTL: 30 * time.Second, StaleIfError: 10 * time.Minute},
-	"geodata":       {TTL: time.Hour, NegativeTTL: 10 * time.Minute, StaleIfError: 24 * time.Hour},
-	"skoldatabas":   {TTL: 5 * time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour},
+// DefaultCachePolicies are used for the built-in sources the file leaves
+// out: each one's declared cache policy (schema/<name>.yaml, cache). A
+// built-in source without one is not cached unless the file says so.
+func DefaultCachePolicies() map[string]CachePolicy {
+	out := map[string]CachePolicy{}
+	set, err := Declarations()
+	if err != nil {
+		return out // reported by validate
+	}
+	for _, sys := range set.Systems {
+		if sys.Builtin {
+			p := CachePolicy{}
+			if sys.CacheDeclared {
+				p = CachePolicy{TTL: sys.Cache.TTL, NegativeTTL: sys.Cache.NegativeTTL, StaleIfError: sys.Cache.StaleIfError}
+			}
+			out[sys.Name] = p
+		}
+	}
+	return out
 }
 
 // Server configures the HTTP side.
@@ -363,12 +377,6 @@ func (s HTTPSource) Credentials() (*tls.Config, *upstream.ClientCredentials, err
 	return conf, cc, nil
 }
 
-// RegistryMaxConcurrent is the registry's default maxConcurrent. It has no
-// batch form, so each level of a query asks it once per person: 128 keeps a
-// worklist of 50 errands (about 100 people) in one round of calls, where 64
-// took two (BenchmarkFloor: cold Q1 1.08 x its floor at 128, 1.30 x at 64).
-const RegistryMaxConcurrent = 128
-
 // Registry configures the population registry (SOAP).
 type Registry struct {
 	HTTPSource `yaml:",inline"`
@@ -402,6 +410,30 @@ type Sources struct {
 	// defaults come from the declaration. A name no declaration has is
 	// refused.
 	Declared map[string]DeclaredSource `yaml:",inline"`
+}
+
+// BuiltinSource is one built-in system's HTTP settings, by its config key.
+type BuiltinSource struct {
+	Name   string
+	Source *HTTPSource
+}
+
+// BuiltinHTTP are the built-in http and soap systems' settings in field
+// order, each by its yaml key (which its declaration names alike): the
+// config's one mention of each.
+func (s *Sources) BuiltinHTTP() []BuiltinSource {
+	var out []BuiltinSource
+	v := reflect.ValueOf(s).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		switch f := v.Field(i).Addr().Interface().(type) {
+		case *HTTPSource:
+			out = append(out, BuiltinSource{name, f})
+		case *Registry:
+			out = append(out, BuiltinSource{name, &f.HTTPSource})
+		}
+	}
+	return out
 }
 
 // DeclaredSource configures a declared system (schema/<system>.yaml):
@@ -687,14 +719,11 @@ func (c *Config) defaults() {
 	if c.Sources.Skoldatabas.Driver == "" {
 		c.Sources.Skoldatabas.Driver = "sqlite"
 	}
-	if c.Sources.Folkbokforing.MaxConcurrent == 0 {
-		c.Sources.Folkbokforing.MaxConcurrent = RegistryMaxConcurrent
-	}
 	c.declaredDefaults()
 	if c.Cache.Sources == nil {
 		c.Cache.Sources = map[string]CachePolicy{}
 	}
-	for name, p := range DefaultCachePolicies {
+	for name, p := range DefaultCachePolicies() {
 		if _, ok := c.Cache.Sources[name]; !ok {
 			c.Cache.Sources[name] = p
 		}
@@ -778,9 +807,10 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 				bad("redis.url: want redis:// or rediss://")
 			}
 		}
+		builtin := DefaultCachePolicies()
 		for name, p := range c.Cache.Sources {
-			if _, ok := DefaultCachePolicies[name]; !ok {
-				bad("cache.sources.%s: unknown source (want folkbokforing, etjanst, geodata or skoldatabas)", name)
+			if _, ok := builtin[name]; !ok {
+				bad("cache.sources.%s: unknown source (want one of %s)", name, strings.Join(slices.Sorted(maps.Keys(builtin)), ", "))
 			}
 			if p.TTL < 0 || p.NegativeTTL < 0 || p.StaleIfError < 0 {
 				bad("cache.sources.%s: durations must not be negative", name)
@@ -853,9 +883,9 @@ func (c *Config) validate(sourcesOnly bool, sourceLines map[string]int) []error 
 			bad("sources.%s.%v", name, err)
 		}
 	}
-	checkHTTP("folkbokforing", c.Sources.Folkbokforing.HTTPSource)
-	checkHTTP("etjanst", c.Sources.Etjanst)
-	checkHTTP("geodata", c.Sources.Geodata)
+	for _, b := range c.Sources.BuiltinHTTP() {
+		checkHTTP(b.Name, *b.Source)
+	}
 	if c.Sources.Folkbokforing.OrgNr == "" || c.Sources.Folkbokforing.BestallningsID == "" {
 		bad("sources.folkbokforing.orgNr and bestallningsId are required")
 	}
@@ -920,6 +950,11 @@ func (c *Config) declaredDefaults() {
 	if c.Sources.Declared == nil {
 		c.Sources.Declared = map[string]DeclaredSource{}
 	}
+	for _, b := range c.Sources.BuiltinHTTP() {
+		if sys := set.System(b.Name); sys != nil {
+			sys.Defaults.Apply(&b.Source.Timeout, &b.Source.MaxConcurrent, &b.Source.MaxBodyBytes, &b.Source.Retries)
+		}
+	}
 	for _, sys := range set.Systems {
 		if sys.Builtin {
 			continue // configured as sources.<system> of its own (Sources)
@@ -943,18 +978,7 @@ func (c *Config) declaredDefaults() {
 			c.Sources.Declared[sys.Name] = s
 			continue
 		}
-		if s.Timeout == 0 {
-			s.Timeout = d.Timeout
-		}
-		if s.MaxConcurrent == 0 {
-			s.MaxConcurrent = d.MaxConcurrent
-		}
-		if s.MaxBodyBytes == 0 {
-			s.MaxBodyBytes = d.MaxBodyBytes
-		}
-		if s.Retries == 0 {
-			s.Retries = d.Retries
-		}
+		d.Apply(&s.Timeout, &s.MaxConcurrent, &s.MaxBodyBytes, &s.Retries)
 		c.Sources.Declared[sys.Name] = s
 	}
 }
@@ -977,13 +1001,12 @@ func (c *Config) validateDeclared(checkHTTP func(string, HTTPSource), sourceLine
 	sort.Strings(names)
 	for _, name := range names {
 		s := c.Sources.Declared[name]
-		if set.System(name) == nil {
-			known := "folkbokforing, etjanst, geodata, skoldatabas"
+		if set.System(name) == nil || set.System(name).Builtin {
+			var names []string
 			for _, sys := range set.Systems {
-				if !sys.Builtin {
-					known += ", " + sys.Name
-				}
+				names = append(names, sys.Name)
 			}
+			known := strings.Join(names, ", ")
 			at := ""
 			if line := sourceLines[name]; line > 0 {
 				at = fmt.Sprintf("line %d: ", line)

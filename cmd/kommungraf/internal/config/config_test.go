@@ -64,7 +64,7 @@ func minimalWant() *Config {
 	return &Config{
 		Server: serverDefaults(5 * time.Second),
 		Sources: Sources{
-			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001", MaxConcurrent: RegistryMaxConcurrent}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
+			Folkbokforing: Registry{HTTPSource: HTTPSource{URL: "http://127.0.0.1:9001", MaxConcurrent: registryMaxConcurrent}, OrgNr: "212000-1880", BestallningsID: "KOMMUNGRAF-DEMO"},
 			Etjanst:       HTTPSource{URL: "http://127.0.0.1:9002"},
 			Geodata:       HTTPSource{URL: "http://127.0.0.1:9003"},
 			Skoldatabas:   Database{Driver: "sqlite", DSN: "/var/lib/kommungraf/skola.db"},
@@ -134,12 +134,34 @@ func avfallDefaults(url string) DeclaredSource {
 	return DeclaredSource{HTTPSource: HTTPSource{URL: url, Timeout: 3 * time.Second, MaxConcurrent: 32}}
 }
 
-func defaultPolicies() map[string]CachePolicy {
-	m := map[string]CachePolicy{}
-	for k, v := range DefaultCachePolicies {
-		m[k] = v
+// registryMaxConcurrent is schema/folkbokforing.yaml's defaults.maxConcurrent.
+const registryMaxConcurrent = 128
+
+func defaultPolicies() map[string]CachePolicy { return DefaultCachePolicies() }
+
+// TestBuiltinDefaultsComeFromTheDeclarations: the built-in systems' cache
+// policies, cost budget and bound are their declarations' (schema/*.yaml),
+// the figures the configuration had as Go before.
+func TestBuiltinDefaultsComeFromTheDeclarations(t *testing.T) {
+	want := map[string]CachePolicy{
+		"folkbokforing": {TTL: 10 * time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour},
+		"etjanst":       {TTL: time.Minute, NegativeTTL: 30 * time.Second, StaleIfError: 10 * time.Minute},
+		"geodata":       {TTL: time.Hour, NegativeTTL: 10 * time.Minute, StaleIfError: 24 * time.Hour},
+		"skoldatabas":   {TTL: 5 * time.Minute, NegativeTTL: time.Minute, StaleIfError: time.Hour},
 	}
-	return m
+	if got := DefaultCachePolicies(); !reflect.DeepEqual(got, want) {
+		t.Errorf("DefaultCachePolicies() = %v, want %v", got, want)
+	}
+	if got := DefaultCostBudgets(); !reflect.DeepEqual(got, map[string]int{"folkbokforing": 2000}) {
+		t.Errorf("DefaultCostBudgets() = %v, want folkbokforing: 2000", got)
+	}
+	c := Demo()
+	if got := c.Sources.Folkbokforing.MaxConcurrent; got != registryMaxConcurrent {
+		t.Errorf("sources.folkbokforing.maxConcurrent = %d, want the declaration's %d", got, registryMaxConcurrent)
+	}
+	if got := c.Sources.Etjanst.MaxConcurrent; got != 0 {
+		t.Errorf("sources.etjanst.maxConcurrent = %d, want 0 (the upstream stack's default: its declaration has none)", got)
+	}
 }
 
 func TestParseFullConfig(t *testing.T) {
@@ -217,7 +239,7 @@ log:
 				HTTPSource: HTTPSource{
 					URL: "https://navet.example.se/personpost", Timeout: 2 * time.Second, MaxBodyBytes: 1 << 20,
 					Retries: 1, RetryBackoff: 100 * time.Millisecond, BreakerFailures: 3, BreakerOpen: 30 * time.Second,
-					MaxConcurrent: RegistryMaxConcurrent, // the default
+					MaxConcurrent: registryMaxConcurrent, // the default
 				},
 				OrgNr: "212000-1880", BestallningsID: "ORDER-1",
 			},
@@ -380,7 +402,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "a source no declaration has",
 			raw:  minimal + "  avfal:\n    url: http://127.0.0.1:9005\n",
-			want: "config: line 16: sources.avfal: unknown source (want one of folkbokforing, etjanst, geodata, skoldatabas, avfall, tomningar; a new system is declared in schema/<system>.yaml)",
+			want: "config: line 16: sources.avfal: unknown source (want one of avfall, etjanst, folkbokforing, geodata, skoldatabas, tomningar; a new system is declared in schema/<system>.yaml)",
 		},
 		{
 			name: "an unknown key in a declared source",
@@ -590,7 +612,7 @@ func TestDemo(t *testing.T) {
 	demoWant := func() *Config {
 		return &Config{
 			Server:    serverDefaults(0), // the demo has no load balancer to wait for
-			Sources:   Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: RegistryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults(""), "tomningar": tomningarDefaults("")}},
+			Sources:   Sources{Folkbokforing: Registry{HTTPSource: HTTPSource{MaxConcurrent: registryMaxConcurrent}}, Skoldatabas: Database{Driver: "sqlite"}, Declared: map[string]DeclaredSource{"avfall": avfallDefaults(""), "tomningar": tomningarDefaults("")}},
 			Cache:     Cache{Sources: defaultPolicies()},
 			Authz:     authzDefaults(false),
 			Log:       Log{Level: "info", Format: "text"},

@@ -103,8 +103,19 @@ type Cost struct {
 	DefaultBudget int `yaml:"defaultBudget"`
 }
 
-// DefaultCostBudgets are the budgets of the upstreams the file leaves out.
-var DefaultCostBudgets = map[string]int{"folkbokforing": 2000}
+// DefaultCostBudgets are the budgets of the upstreams the file leaves out:
+// each declared system's defaults.costBudget (schema/<name>.yaml).
+func DefaultCostBudgets() map[string]int {
+	out := map[string]int{}
+	if set, err := Declarations(); err == nil {
+		for _, sys := range set.Systems {
+			if b := sys.Defaults.CostBudget; b > 0 {
+				out[sys.Name] = b
+			}
+		}
+	}
+	return out
+}
 
 func (r *Rate) fill(def Rate) {
 	if r.Rate == 0 {
@@ -148,7 +159,7 @@ func (c *Config) limitsDefaults() {
 	if c.Cost.Budgets == nil {
 		c.Cost.Budgets = map[string]int{}
 	}
-	for name, b := range DefaultCostBudgets {
+	for name, b := range DefaultCostBudgets() {
 		if _, ok := c.Cost.Budgets[name]; !ok {
 			c.Cost.Budgets[name] = b
 		}
@@ -183,9 +194,6 @@ func (c *Config) validateLimits() []error {
 		p = append(p, fmt.Errorf("openData.baseUrl %q: want an absolute http(s) URL", u))
 	}
 	known := map[string]bool{}
-	for name := range DefaultCachePolicies {
-		known[name] = true
-	}
 	if set, err := Declarations(); err == nil {
 		for _, sys := range set.Systems {
 			known[sys.Name] = true

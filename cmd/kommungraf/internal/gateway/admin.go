@@ -35,9 +35,7 @@ func (g *Gateway) openAdmin() (*admin.Admin, error) {
 	}
 	if g.cache != nil {
 		o.Cache = g.cache
-		// The built-in sources, then every declared system (as the
-		// invalidation has always named them).
-		o.CacheSources = []string{"folkbokforing", "etjanst", "geodata", "skoldatabas"}
+		// Every system is declared, the built-in ones too.
 		for _, sys := range g.declared.Systems {
 			o.CacheSources = append(o.CacheSources, sys.Name)
 		}

@@ -141,9 +141,9 @@ type catalogExpectation struct {
 	// system of a type whose owner has more than one system: the
 	// emptyings register (schema/tomningar.graphqls) beside the pickups.
 	systemOfType map[string]string
-	requests   map[string]int
-	fieldsRead map[string]map[string]bool // client -> fields read
-	reads      map[string]map[string]int  // system -> client -> operations
+	requests     map[string]int
+	fieldsRead   map[string]map[string]bool // client -> fields read
+	reads        map[string]map[string]int  // system -> client -> operations
 }
 
 func newCatalogExpectation(t *testing.T) *catalogExpectation {

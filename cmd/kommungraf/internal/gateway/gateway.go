@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -102,9 +105,9 @@ type Gateway struct {
 	// declaredStores are the databases of declared sql systems that have
 	// their own (sources.<system>.dsn).
 	declaredStores []*sqldb.Store
-	// builtinClients are the built-in HTTP sources' upstream clients, which
-	// the resources declared for them share.
-	builtinClients map[string]*upstream.Client
+	// builtinEnvs are the built-in systems' upstream clients or databases,
+	// which the resources declared for them share (openSources).
+	builtinEnvs map[string]connect.Env
 	// limiter keeps the rate limits (ratelimit.go); nil when they are off.
 	limiter *ratelimit.Limiter
 	// admission bounds the GraphQL requests in flight (admission.go).
@@ -244,7 +247,7 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		Wait: cfg.Batching.Wait, Registerer: g.registry,
 		Disabled: opts.DisableBatching, Caching: caching,
 		Rows: g.rowScope(opts.InsecureSkipAuthorization), ProtectionMaxAge: cfg.Authz.ProtectionMaxAge,
-		Resources: resources,
+		Resources: resources, Declared: g.declared,
 	})
 
 	limit, err := g.openRateLimit()
@@ -332,14 +335,18 @@ func (g *Gateway) startDemo(ctx context.Context, opts Options) error {
 	}
 	g.sim = running
 	s := &g.cfg.Sources
-	s.Folkbokforing.URL, s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = running.NavetURL, DemoOrgNr, DemoOrder
-	s.Etjanst.URL = running.ETjanstURL
-	s.Geodata.URL = running.GeodataURL
+	for _, b := range s.BuiltinHTTP() {
+		b.Source.URL = running.URL(b.Name)
+	}
+	s.Folkbokforing.OrgNr, s.Folkbokforing.BestallningsID = DemoOrgNr, DemoOrder
 	for _, sys := range g.declared.Systems {
 		// A declared system the simulators have is pointed at its
 		// simulator unless the configuration names another URL; one they
 		// do not have keeps the configuration's (without one, the
 		// config's check says so). An sql system has no URL.
+		if sys.Builtin {
+			continue // pointed at its simulator above
+		}
 		d := s.Declared[sys.Name]
 		if u := running.URL(sys.Name); u != "" && d.URL == "" && sys.Connector != declare.ConnectorSQL {
 			d.URL = u
@@ -374,53 +381,118 @@ func httpOptions(name string, s config.HTTPSource, m *upstream.Metrics, log *slo
 	}, nil
 }
 
+// builtinSystem opens a built-in system's Go client from its
+// configuration and declaration, sets it in the loaders' sources, and
+// returns what the resources declared for it run on.
+type builtinSystem func(ctx context.Context, g *Gateway, sys *declare.System, m *upstream.Metrics, src *loaders.Sources) (connect.Env, error)
+
+// builtinSystems are the systems whose clients are Go code, by the name
+// their declaration (schema/<name>.yaml, builtin: true) gives them: the
+// one place a built-in system's name meets its Go client. Everything else
+// (metrics' and traces' source name, readiness probe, cache policy and
+// sealing, config defaults) comes from the declaration.
+var builtinSystems = map[string]builtinSystem{
+	"folkbokforing": func(_ context.Context, g *Gateway, sys *declare.System, m *upstream.Metrics, src *loaders.Sources) (connect.Env, error) {
+		c := g.cfg.Sources.Folkbokforing
+		opts, err := httpOptions(sys.Name, c.HTTPSource, m, g.log)
+		if err != nil {
+			return connect.Env{}, err
+		}
+		src.Registry, err = soap.NewNavet(soap.NavetOptions{Options: opts, OrgNr: c.OrgNr, BestallningsID: c.BestallningsID})
+		if err != nil {
+			return connect.Env{}, err
+		}
+		return connect.Env{Client: src.Registry.Upstream(), Header: http.Header{}}, nil
+	},
+	"etjanst": func(_ context.Context, g *Gateway, sys *declare.System, m *upstream.Metrics, src *loaders.Sources) (connect.Env, error) {
+		opts, err := httpOptions(sys.Name, g.cfg.Sources.Etjanst, m, g.log)
+		if err != nil {
+			return connect.Env{}, err
+		}
+		if src.Errands, err = rest.NewETjanst(opts); err != nil {
+			return connect.Env{}, err
+		}
+		return connect.Env{Client: src.Errands.Upstream(), Header: http.Header{}}, nil
+	},
+	"geodata": func(_ context.Context, g *Gateway, sys *declare.System, m *upstream.Metrics, src *loaders.Sources) (connect.Env, error) {
+		opts, err := httpOptions(sys.Name, g.cfg.Sources.Geodata, m, g.log)
+		if err != nil {
+			return connect.Env{}, err
+		}
+		if src.Geodata, err = rest.NewGeodata(opts); err != nil {
+			return connect.Env{}, err
+		}
+		return connect.Env{Client: src.Geodata.Upstream(), Header: http.Header{}}, nil
+	},
+	"skoldatabas": func(ctx context.Context, g *Gateway, sys *declare.System, m *upstream.Metrics, src *loaders.Sources) (connect.Env, error) {
+		db := g.cfg.Sources.Skoldatabas
+		var rec sqldb.Recorder
+		if g.sim != nil {
+			rec = g.sim.Stats
+		}
+		store, err := sqldb.Open(ctx, sqldb.Options{
+			Driver: db.Driver, DSN: db.DSN, MaxOpenConns: db.MaxOpenConns, QueryTimeout: db.QueryTimeout,
+			Recorder: rec, Metrics: m, Logger: g.log, System: sys.Name,
+		})
+		if err != nil {
+			return connect.Env{}, err
+		}
+		g.store, src.School = store, store
+		return connect.Env{Store: store}, nil
+	},
+}
+
+// openSources opens the built-in systems' Go clients, each from its
+// declaration: a built-in system Kommungraf has no client for, or a
+// client without its declaration, stops the start. The readiness check of
+// each is its declared probe on its client (an sql system's: its
+// database's ping).
 func (g *Gateway) openSources(ctx context.Context) (loaders.Sources, error) {
 	m := g.upstreamMetrics()
-	s := g.cfg.Sources
-	registryOpts, err := httpOptions("folkbokforing", s.Folkbokforing.HTTPSource, m, g.log)
-	if err != nil {
-		return loaders.Sources{}, err
+	var src loaders.Sources
+	g.builtinEnvs = map[string]connect.Env{}
+	for _, sys := range g.declared.Systems {
+		if !sys.Builtin {
+			continue
+		}
+		open, ok := builtinSystems[sys.Name]
+		if !ok {
+			return src, fmt.Errorf("source declarations: %s: system %s says builtin: true, but Kommungraf has no Go client of that name (built in: %s); declare its calls (http, soap or sql) instead", sys.Pos, sys.Name, strings.Join(slices.Sorted(maps.Keys(builtinSystems)), ", "))
+		}
+		env, err := open(ctx, g, sys, m, &src)
+		if err != nil {
+			return src, fmt.Errorf("%s: %w", sys.Name, err)
+		}
+		g.builtinEnvs[sys.Name] = env
+		g.checks[sys.Name] = probe(sys, env)
 	}
-	registry, err := soap.NewNavet(soap.NavetOptions{
-		Options: registryOpts, OrgNr: s.Folkbokforing.OrgNr, BestallningsID: s.Folkbokforing.BestallningsID,
-	})
-	if err != nil {
-		return loaders.Sources{}, fmt.Errorf("folkbokforing: %w", err)
+	for _, name := range slices.Sorted(maps.Keys(builtinSystems)) {
+		if sys := g.declared.System(name); sys == nil || !sys.Builtin {
+			return src, fmt.Errorf("source declarations: the built-in system %s has no declaration (schema/%s.yaml with builtin: true): its cache policy, sealing, readiness probe and defaults are declared there", name, name)
+		}
 	}
-	errandsOpts, err := httpOptions("etjanst", s.Etjanst, m, g.log)
-	if err != nil {
-		return loaders.Sources{}, err
+	if err := loaders.CheckBuiltins(g.declared); err != nil {
+		return src, fmt.Errorf("source declarations: %w", err)
 	}
-	errands, err := rest.NewETjanst(errandsOpts)
-	if err != nil {
-		return loaders.Sources{}, fmt.Errorf("etjanst: %w", err)
+	return src, nil
+}
+
+// probe is a system's readiness check from its declaration: its probe path
+// on its upstream client (a soap system without one: ?wsdl, a built-in
+// one: its own URL), or its database's ping.
+func probe(sys *declare.System, env connect.Env) func(context.Context) error {
+	if env.Store != nil {
+		return env.Store.Ping
 	}
-	geoOpts, err := httpOptions("geodata", s.Geodata, m, g.log)
-	if err != nil {
-		return loaders.Sources{}, err
+	path := sys.Probe
+	if path == "" && sys.Connector == declare.ConnectorSOAP && !sys.Builtin {
+		path = "?wsdl" // a SOAP service publishes its description there
 	}
-	geo, err := rest.NewGeodata(geoOpts)
-	if err != nil {
-		return loaders.Sources{}, fmt.Errorf("geodata: %w", err)
+	var header http.Header // credentials, when the system has them
+	if len(env.Header) > 0 {
+		header = env.Header
 	}
-	var rec sqldb.Recorder
-	if g.sim != nil {
-		rec = g.sim.Stats
-	}
-	store, err := sqldb.Open(ctx, sqldb.Options{
-		Driver: s.Skoldatabas.Driver, DSN: s.Skoldatabas.DSN, MaxOpenConns: s.Skoldatabas.MaxOpenConns,
-		QueryTimeout: s.Skoldatabas.QueryTimeout, Recorder: rec, Metrics: m, Logger: g.log,
-	})
-	if err != nil {
-		return loaders.Sources{}, fmt.Errorf("skoldatabas: %w", err)
-	}
-	g.store = store
-	g.builtinClients = map[string]*upstream.Client{"etjanst": errands.Upstream(), "geodata": geo.Upstream()}
-	g.checks["folkbokforing"] = registry.Ping
-	g.checks["etjanst"] = errands.Ping
-	g.checks["geodata"] = geo.Ping
-	g.checks["skoldatabas"] = g.store.Ping
-	return loaders.Sources{Registry: registry, Errands: errands, Geodata: geo, School: g.store}, nil
+	return func(ctx context.Context) error { return env.Client.PingWith(ctx, path, header) }
 }
 
 // upstreamMetrics are the upstream call metrics, registered once.
@@ -464,6 +536,9 @@ func (g *Gateway) openDeclared(ctx context.Context, m *upstream.Metrics) ([]load
 			}
 		}
 		for _, r := range sys.Resources {
+			if r.Builtin != nil {
+				continue // a Go loader's (sources/loaders), its identity checked by CheckBuiltins
+			}
 			conn, err := connect.Open(ctx, g.declared, r, env)
 			var ps declare.Problems
 			switch {
@@ -495,15 +570,11 @@ func (g *Gateway) openDeclared(ctx context.Context, m *upstream.Metrics) ([]load
 // builtinEnv is what the declared resources of a built-in system run on:
 // its own upstream client or database, shared with its Go code.
 func (g *Gateway) builtinEnv(sys *declare.System) (connect.Env, error) {
-	switch sys.Name {
-	case "etjanst":
-		return connect.Env{Client: g.builtinClients[sys.Name], Header: http.Header{}}, nil
-	case "geodata":
-		return connect.Env{Client: g.builtinClients[sys.Name], Header: http.Header{}}, nil
-	case "skoldatabas":
-		return connect.Env{Store: g.store}, nil
+	env, ok := g.builtinEnvs[sys.Name]
+	if !ok {
+		return connect.Env{}, fmt.Errorf("%s: system %s: no built-in client is open", sys.Pos, sys.Name)
 	}
-	return connect.Env{}, fmt.Errorf("%s: system %s: declaring resources of this built-in source is not supported yet (etjanst, geodata and skoldatabas are)", sys.Pos, sys.Name)
+	return env, nil
 }
 
 // declaredEnv opens what a declared system's connectors run on, and its
@@ -546,15 +617,7 @@ func (g *Gateway) declaredEnv(ctx context.Context, sys *declare.System, sc confi
 		}
 		env.Header.Set(k.Header, key)
 	}
-	probe := sys.Probe
-	if probe == "" && sys.Connector == declare.ConnectorSOAP {
-		probe = "?wsdl" // a SOAP service publishes its description there
-	}
-	var probeHeader http.Header // credentials, when the system has them
-	if len(env.Header) > 0 {
-		probeHeader = env.Header
-	}
-	return env, func(ctx context.Context) error { return client.PingWith(ctx, probe, probeHeader) }, nil
+	return env, probe(sys, env), nil
 }
 
 // Handler is the gateway's HTTP handler.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kommungraf/kommungraf/sources/loaders"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/rest"
 	"github.com/kommungraf/kommungraf/sources/sqldb"
@@ -36,7 +37,7 @@ func ErrandsDataset(src ErrandLister, covered func() []string) *Dataset {
 	return &Dataset{
 		Name:        "errands",
 		Description: "errands (ärenden) of the e-service platform",
-		Source:      "etjanst",
+		Source:      loaders.SourceErrands,
 		Dimensions: map[string]string{
 			"caseType": "Case type (ärendetyp), such as BYGGLOV.",
 			"month":    "Month the errand was submitted, YYYY-MM (UTC).",
@@ -77,7 +78,7 @@ func PlacementsDataset(src PlacementFacts) *Dataset {
 	return &Dataset{
 		Name:        "placements",
 		Description: "current placements (placeringar) at preschools and schools",
-		Source:      "skoldatabas",
+		Source:      loaders.SourceSchool,
 		Dimensions: map[string]string{
 			"schoolUnit": "The school unit's code (skolenhetskod).",
 			"birthYear":  "The child's birth year.",
