@@ -136,7 +136,8 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	validated := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(validated)
 	srv.SetParserTokenLimit(operations.MaxTokens)
 	// gqlparser's suggestions stay on; the error presenter removes them for
 	// callers who may not see the schema (hideSuggestions).
@@ -152,6 +153,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.Trusted != nil {
 		srv.Use(newTrusted(*opts.Trusted)) // persisted.go
 	}
+	// After the trusted operations have put the document in place, and
+	// before gqlgen validates it (overlap.go).
+	srv.Use(documentBound{maxFields: opts.MaxFields, validated: validated})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
