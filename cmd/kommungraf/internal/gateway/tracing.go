@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
-	"math/rand/v2"
 	"time"
 
 	"go.opentelemetry.io/otel"
