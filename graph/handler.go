@@ -171,6 +171,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.AroundResponses != nil {
 		srv.AroundResponses(opts.AroundResponses)
 	}
+	srv.AroundResponses(capRequestErrors)
 	log := opts.Logger
 	maySee := opts.MaySeeSchema
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
@@ -185,6 +186,28 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": CodeInternal}}
 	})
 	return srv
+}
+
+// maxRequestErrors caps the errors of an answer without data, such as a
+// document validation refused. gqlparser reports an unknown field or
+// directive each time it walks it, so a 3 KB document within the
+// validation bounds (overlap.go) can be answered with 18,000 errors, 5 MB;
+// graphql-js stops validating at 100 errors for the same reason.
+const maxRequestErrors = 100
+
+// capRequestErrors keeps the first maxRequestErrors errors of an answer
+// without data and says how many more there were.
+func capRequestErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || len(resp.Data) != 0 || len(resp.Errors) <= maxRequestErrors {
+		return resp
+	}
+	more := len(resp.Errors) - maxRequestErrors
+	resp.Errors = append(resp.Errors[:maxRequestErrors:maxRequestErrors], &gqlerror.Error{
+		Message:    fmt.Sprintf("%d more errors not shown", more),
+		Extensions: map[string]any{"code": errcode.ValidationFailed},
+	})
+	return resp
 }
 
 // presentError maps every error to a message a client may see and an
