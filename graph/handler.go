@@ -144,7 +144,8 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	validated := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(validated)
 	srv.SetParserTokenLimit(operations.MaxTokens)
 	// gqlparser's suggestions stay on; the error presenter removes them for
 	// callers who may not see the schema (hideSuggestions).
@@ -160,6 +161,9 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.Trusted != nil {
 		srv.Use(newTrusted(*opts.Trusted)) // persisted.go
 	}
+	// After the trusted operations have put the document in place, and
+	// before gqlgen validates it (overlap.go).
+	srv.Use(documentBound{maxFields: opts.MaxFields, validated: validated})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -175,6 +179,7 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 	if opts.AroundResponses != nil {
 		srv.AroundResponses(opts.AroundResponses)
 	}
+	srv.AroundResponses(capRequestErrors)
 	log := opts.Logger
 	maySee := opts.MaySeeSchema
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
@@ -189,6 +194,28 @@ func NewHandler(opts HandlerOptions) *handler.Server {
 		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": CodeInternal}}
 	})
 	return srv
+}
+
+// maxRequestErrors caps the errors of an answer without data, such as a
+// document validation refused. gqlparser reports an unknown field or
+// directive each time it walks it, so a 3 KB document within the
+// validation bounds (overlap.go) can be answered with 18,000 errors, 5 MB;
+// graphql-js stops validating at 100 errors for the same reason.
+const maxRequestErrors = 100
+
+// capRequestErrors keeps the first maxRequestErrors errors of an answer
+// without data and says how many more there were.
+func capRequestErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || len(resp.Data) != 0 || len(resp.Errors) <= maxRequestErrors {
+		return resp
+	}
+	more := len(resp.Errors) - maxRequestErrors
+	resp.Errors = append(resp.Errors[:maxRequestErrors:maxRequestErrors], &gqlerror.Error{
+		Message:    fmt.Sprintf("%d more errors not shown", more),
+		Extensions: map[string]any{"code": errcode.ValidationFailed},
+	})
+	return resp
 }
 
 // presentError maps every error to a message a client may see and an

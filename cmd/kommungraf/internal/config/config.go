@@ -505,8 +505,9 @@ type Tracing struct {
 	// nothing. Headers the collector needs come from the SDK's own
 	// environment variable OTEL_EXPORTER_OTLP_HEADERS.
 	Endpoint string `yaml:"endpoint"`
-	// SampleRatio is the share of traces recorded (default 0.1), decided
-	// by the trace id, so replicas and services with the same ratio agree.
+	// SampleRatio is the share of traces recorded (default 0.1): one begun
+	// here by its trace id, so replicas with the same ratio agree; one a
+	// caller began by chance (the caller chose its id).
 	SampleRatio *float64 `yaml:"sampleRatio"`
 	// HonourCallerSampling records every trace whose caller's traceparent
 	// says it records it, and none it says it does not (default false: a

@@ -10,9 +10,13 @@ import (
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
 )
 
-// TestCallerCannotForceTracing: a caller's traceparent that says "sampled"
-// does not make the gateway record a trace its ratio would not, nor does
-// "not sampled" hide one it would, unless tracing.honourCallerSampling.
+// TestCallerCannotForceTracing: a caller's traceparent decides nothing
+// unless tracing.honourCallerSampling: neither its flag nor its trace id,
+// which the caller chooses too. An id whose last 8 bytes are zero is under
+// every ratio (TraceIDRatioBased reads those bytes), one of all ones over
+// it; sent 1,000 times with the flag that agrees, each is recorded about
+// a tenth of the time at the ratio 0.1 (40 to 200 is more than ten
+// standard deviations wide), not always or never.
 func TestCallerCannotForceTracing(t *testing.T) {
 	ratio := 0.1
 	decide := func(honour, callerSampled bool, id trace.TraceID) sdktrace.SamplingDecision {
@@ -27,25 +31,42 @@ func TestCallerCannotForceTracing(t *testing.T) {
 			TraceID:       id, Name: "POST /graphql", Kind: trace.SpanKindServer,
 		}).Decision
 	}
-	// TraceIDRatioBased reads the id's last 8 bytes: all ones is never
-	// under 0.1, all zeros always is.
-	dropped := trace.TraceID{15: 0xff, 14: 0xff, 13: 0xff, 12: 0xff, 11: 0xff, 10: 0xff, 9: 0xff, 8: 0x7f}
-	kept := trace.TraceID{0: 1}
-	cases := []struct {
-		honour, callerSampled bool
-		id                    trace.TraceID
-		want                  sdktrace.SamplingDecision
+	under := trace.TraceID{0: 1}
+	over := trace.TraceID{15: 0xff, 14: 0xff, 13: 0xff, 12: 0xff, 11: 0xff, 10: 0xff, 9: 0xff, 8: 0x7f}
+	for _, c := range []struct {
+		name          string
+		callerSampled bool
+		id            trace.TraceID
 	}{
-		{false, true, dropped, sdktrace.Drop},
-		{false, false, kept, sdktrace.RecordAndSample},
-		{false, false, dropped, sdktrace.Drop},
-		{false, true, kept, sdktrace.RecordAndSample},
-		{true, true, dropped, sdktrace.RecordAndSample},
-		{true, false, kept, sdktrace.Drop},
-	}
-	for _, c := range cases {
-		if got := decide(c.honour, c.callerSampled, c.id); got != c.want {
-			t.Errorf("honour=%v callerSampled=%v id=%s: %v, want %v", c.honour, c.callerSampled, c.id, got, c.want)
+		{"sampled, an id under the ratio", true, under},
+		{"sampled, an id over it", true, over},
+		{"not sampled, an id under the ratio", false, under},
+		{"not sampled, an id over it", false, over},
+	} {
+		recorded := 0
+		for range 1000 {
+			if decide(false, c.callerSampled, c.id) == sdktrace.RecordAndSample {
+				recorded++
+			}
 		}
+		if recorded < 40 || recorded > 200 {
+			t.Errorf("%s: %d of 1000 recorded, want about 100", c.name, recorded)
+		}
+	}
+	// With honourCallerSampling the caller's flag decides.
+	if got := decide(true, true, over); got != sdktrace.RecordAndSample {
+		t.Errorf("honoured, sampled: %v", got)
+	}
+	if got := decide(true, false, under); got != sdktrace.Drop {
+		t.Errorf("honoured, not sampled: %v", got)
+	}
+	// A trace begun here is decided by its (random) id, as before.
+	root := func(id trace.TraceID) sdktrace.SamplingDecision {
+		return sampler(config.Tracing{SampleRatio: &ratio}).ShouldSample(sdktrace.SamplingParameters{
+			ParentContext: context.Background(), TraceID: id, Name: "POST /graphql", Kind: trace.SpanKindServer,
+		}).Decision
+	}
+	if root(under) != sdktrace.RecordAndSample || root(over) != sdktrace.Drop {
+		t.Errorf("a root span is not decided by its trace id")
 	}
 }

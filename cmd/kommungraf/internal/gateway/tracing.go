@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
@@ -107,17 +108,37 @@ func spanRoute(path string) string {
 	return "unmatched"
 }
 
-// sampler decides by the trace id at the configured ratio. A span's own
-// parent inside this process is followed; a remote parent's (the caller's
-// traceparent) flag only with tracing.honourCallerSampling, since any
-// client could otherwise have every request of its recorded and exported,
-// at the gateway's and the collector's cost.
+// sampler decides a trace begun here by its trace id at the configured
+// ratio, and follows a span's own parent inside this process. A remote
+// parent (the caller's traceparent) is followed only with
+// tracing.honourCallerSampling: any client could otherwise have every
+// request of its recorded and exported, at the gateway's and the
+// collector's cost, or none. Without it, a trace the caller began is
+// decided by chance at the ratio, not by its trace id, which the caller
+// chose too (an id whose last 8 bytes are zero is under every ratio).
 func sampler(cfg config.Tracing) sdktrace.Sampler {
 	ratio := sdktrace.TraceIDRatioBased(*cfg.SampleRatio)
 	if cfg.HonourCallerSampling {
 		return sdktrace.ParentBased(ratio)
 	}
+	chance := chanceSampler{ratio: *cfg.SampleRatio}
 	return sdktrace.ParentBased(ratio,
-		sdktrace.WithRemoteParentSampled(ratio),
-		sdktrace.WithRemoteParentNotSampled(ratio))
+		sdktrace.WithRemoteParentSampled(chance),
+		sdktrace.WithRemoteParentNotSampled(chance))
 }
+
+// chanceSampler records a span with probability ratio, whatever its trace
+// id says.
+type chanceSampler struct{ ratio float64 }
+
+func (s chanceSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	d := sdktrace.Drop
+	if rand.Float64() < s.ratio {
+		d = sdktrace.RecordAndSample
+	}
+	return sdktrace.SamplingResult{Decision: d, Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+}
+
+func (s chanceSampler) Description() string { return fmt.Sprintf("ChanceSampler{%g}", s.ratio) }
+
+var _ sdktrace.Sampler = chanceSampler{}
