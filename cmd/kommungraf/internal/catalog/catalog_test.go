@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,6 +182,12 @@ func TestSystemsCoverTheSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	systems := catalog.SystemsFrom(set, cat.Fields())
+	for key := range catalog.Served {
+		sys, res, _ := strings.Cut(key, ".")
+		if d := set.System(sys); d == nil || !slices.ContainsFunc(d.Resources, func(r *declare.Resource) bool { return r.Name == res }) {
+			t.Errorf("catalog.Served names %s, which no declaration has", key)
+		}
+	}
 	for _, s := range systems {
 		for _, r := range s.Resources {
 			for _, f := range r.Fields {
@@ -210,9 +217,9 @@ func TestSystemsCoverTheSchema(t *testing.T) {
 		"Property.wastePickups":        {"avfall", "pickups"},
 		"WastePickup.invoiceRecipient": {"folkbokforing", "personByParty"},
 		"Errand.decisions":             {"etjanst", "listDecisions"},
-		"Placement.specialDiet":        {"skoldatabas", "specialkost"},
-		"Property.owners":              {"geodata", "lagfart"},
-		"Query.person":                 {"folkbokforing", "PersonpostXML"},
+		"Placement.specialDiet":        {"skoldatabas", "diets"},
+		"Property.owners":              {"geodata", "owners"},
+		"Query.person":                 {"folkbokforing", "person"},
 	} {
 		if s, r := attr.Of(field); s != want[0] || r != want[1] {
 			t.Errorf("%s: %s.%s, want %s.%s", field, s, r, want[0], want[1])

@@ -17,7 +17,7 @@ type System struct {
 	Kind  string
 	Owner string
 	// Availability is what the system's owner promises (its declaration's
-	// availability, or Builtins'), such as "99.5 %".
+	// availability), such as "99.5 %".
 	Availability string
 	Resources    []Resource
 }
@@ -31,39 +31,28 @@ type Resource struct {
 	Fields []string
 }
 
-// Builtin is a built-in system (Go code in sources/rest, sources/soap,
-// sources/sqldb): what its declaration, if it has one, does not say. Its
-// owner is OwnerType's @owner.
-type Builtin struct {
-	Name, Title, Kind, OwnerType, Availability string
-	Resources                                  []Resource
-}
-
-// Builtins are the four built-in systems' operations, with the fields
-// each serves (a field of another system's type included: Person.errands
-// comes from the e-service platform), and their promised availability. A
-// declaration of the same system (schema/etjanst.yaml) adds its resources
-// and overrides title and availability.
-var Builtins = []Builtin{
-	{Name: "folkbokforing", Title: "Folkbokföring (Navet)", Kind: "SOAP", OwnerType: "Person", Availability: "99.5 %",
-		Resources: []Resource{{Name: "PersonpostXML", Types: []string{"Person", "Address"},
-			Fields: []string{"Query.person", "Placement.child", "Stakeholder.person", "PropertyOwner.person"}}}},
-	{Name: "etjanst", Title: "E-tjänsteplattformen", Kind: "REST", OwnerType: "Errand", Availability: "99.5 %",
-		Resources: []Resource{
-			{Name: "errands", Types: []string{"Errand", "ErrandConnection", "ErrandEdge", "Stakeholder"}, Fields: []string{"Query.errand", "Query.errands", "Person.errands"}},
-		}},
-	{Name: "geodata", Title: "Geodata (fastighetsregister)", Kind: "REST", OwnerType: "Property", Availability: "99.0 %",
-		Resources: []Resource{
-			{Name: "fastigheter", Types: []string{"Property", "PropertyConnection", "PropertyEdge"}, Fields: []string{"Query.property", "Query.properties", "Errand.property", "SchoolUnit.property"}},
-			{Name: "lagfart", Types: []string{"PropertyOwner"}, Fields: []string{"Property.owners"}},
-		}},
-	{Name: "skoldatabas", Title: "Skol- och förskoledatabasen", Kind: "SQL", OwnerType: "SchoolUnit", Availability: "99.5 %",
-		Resources: []Resource{
-			{Name: "skolenhet", Types: []string{"SchoolUnit", "SchoolUnitConnection", "SchoolUnitEdge"}, Fields: []string{"Query.schoolUnit", "Query.schoolUnits", "Placement.schoolUnit"}},
-			{Name: "placering", Types: []string{"Placement", "PlacementConnection", "PlacementEdge"}, Fields: []string{"SchoolUnit.placements", "Person.placements"}},
-			{Name: "specialkost", Fields: []string{"Placement.specialDiet"}},
-			{Name: "franvaro", Types: []string{"Absence"}, Fields: []string{"Placement.absences"}},
-		}},
+// Served are the schema fields each Go loader of a built-in system serves,
+// by its declared resource ("system.resource", schema/<system>.yaml): the
+// one thing a declaration does not say of a Go loader, whose fields are
+// bound in Go, not with @resource. A field of another system's type is
+// here too (Person.errands comes from the e-service platform); every other
+// field of a resource's record type is its own. TestSystemsCoverTheSchema
+// checks that each key is a declared resource and each field exists.
+var Served = map[string][]string{
+	"folkbokforing.person":            {"Query.person", "Placement.child", "Stakeholder.person", "PropertyOwner.person"},
+	"etjanst.errand":                  {"Query.errand"},
+	"etjanst.errands-page":            {"Query.errands"},
+	"etjanst.errands-by-party":        {"Person.errands"},
+	"geodata.property":                {"Errand.property", "SchoolUnit.property"},
+	"geodata.property-by-designation": {"Query.property"},
+	"geodata.properties-page":         {"Query.properties"},
+	"geodata.owners":                  {"Property.owners"},
+	"skoldatabas.unit":                {"Query.schoolUnit", "Placement.schoolUnit"},
+	"skoldatabas.units-page":          {"Query.schoolUnits"},
+	"skoldatabas.unit-placements":     {"SchoolUnit.placements"},
+	"skoldatabas.person-placements":   {"Person.placements"},
+	"skoldatabas.diets":               {"Placement.specialDiet"},
+	"skoldatabas.absences":            {"Placement.absences"},
 }
 
 // Kind is a connector's kind as the catalog shows it.
@@ -186,49 +175,29 @@ func resourcesOf(s System, a *Attribution, fields []*authz.Field) []string {
 	return out
 }
 
-// SystemsFrom are the systems of the declarations and the built-in ones:
-// a declared system's title, owner, kind, availability and resources (its
-// records' type each); a built-in one's resources from Builtins, its owner
-// its OwnerType's @owner unless a declaration says, its title and
-// availability from Builtins unless a declaration says.
+// SystemsFrom are the declared systems (every system is, the built-in
+// ones too): title, owner, kind and availability from the declaration; a
+// resource per declared resource whose records are an object type of the
+// schema, with the fields Served names for a Go loader's.
 func SystemsFrom(set *declare.Set, fields []*authz.Field) []System {
-	ownerOf := map[string]string{}
+	objects := map[string]bool{}
 	for _, f := range fields {
-		ownerOf[f.Type] = f.Owner
+		objects[f.Type] = true
 	}
-	var out []System
-	seen := map[string]bool{}
-	for _, b := range Builtins {
-		s := System{Name: b.Name, Title: b.Title, Kind: b.Kind, Owner: ownerOf[b.OwnerType], Availability: b.Availability,
-			Resources: slices.Clone(b.Resources)}
-		if d := set.System(b.Name); d != nil {
-			s = merge(s, d)
+	if set == nil {
+		return nil
+	}
+	out := make([]System, 0, len(set.Systems))
+	for _, d := range set.Systems {
+		s := System{Name: d.Name, Title: d.Title, Kind: Kind(d.Connector), Owner: d.Owner, Availability: d.Availability}
+		for _, r := range d.Resources {
+			res := Resource{Name: r.Name, Fields: Served[d.Name+"."+r.Name]}
+			if objects[r.Type] {
+				res.Types = []string{r.Type}
+			}
+			s.Resources = append(s.Resources, res)
 		}
 		out = append(out, s)
-		seen[b.Name] = true
-	}
-	if set != nil {
-		for _, d := range set.Systems {
-			if !seen[d.Name] {
-				out = append(out, merge(System{Name: d.Name, Kind: Kind(d.Connector)}, d))
-			}
-		}
 	}
 	return out
-}
-
-func merge(s System, d *declare.System) System {
-	if d.Title != "" {
-		s.Title = d.Title
-	}
-	if d.Owner != "" {
-		s.Owner = d.Owner
-	}
-	if d.Availability != "" {
-		s.Availability = d.Availability
-	}
-	for _, r := range d.Resources {
-		s.Resources = append(s.Resources, Resource{Name: r.Name, Types: []string{r.Type}})
-	}
-	return s
 }
