@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/problem"
 	"github.com/kommungraf/kommungraf/sources/cache"
 )
 
@@ -22,11 +23,11 @@ func (a *Admin) invalidate(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || req.Source == "" || (req.Entity == "" && len(req.Keys) > 0) {
-		cacheProblem(w, http.StatusBadRequest, "invalid invalidation", `want {"source": "...", "entity": "...", "keys": [...]}; keys need an entity`)
+		problem.Write(w, http.StatusBadRequest, "INVALID_INVALIDATION", `want {"source": "...", "entity": "...", "keys": [...]}; keys need an entity`, nil)
 		return
 	}
 	if !slices.Contains(a.opts.CacheSources, req.Source) {
-		cacheProblem(w, http.StatusBadRequest, "unknown source", "source is one of "+strings.Join(a.opts.CacheSources, ", "))
+		problem.Write(w, http.StatusBadRequest, "UNKNOWN_SOURCE", "source is one of "+strings.Join(a.opts.CacheSources, ", "), nil)
 		return
 	}
 	if err := a.opts.Cache.Invalidate(r.Context(), req.Source, req.Entity, req.Keys...); err != nil {
@@ -35,17 +36,9 @@ func (a *Admin) invalidate(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, cache.ErrDegraded) {
 			status = http.StatusServiceUnavailable
 		}
-		cacheProblem(w, status, "invalidation incomplete", "the shared cache could not be reached; try again")
+		problem.Write(w, status, "INVALIDATION_INCOMPLETE", "the shared cache could not be reached; try again", nil)
 		return
 	}
 	a.log.InfoContext(r.Context(), "cache invalidated", "source", req.Source, "entity", req.Entity, "keys", len(req.Keys))
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// cacheProblem is the invalidation's problem+json as it has always been:
-// its own titles and no code (the one route older than problem.Write).
-func cacheProblem(w http.ResponseWriter, status int, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"title": title, "status": status, "detail": detail})
 }

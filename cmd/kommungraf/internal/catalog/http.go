@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/problem"
 )
 
 // Handler serves the catalog: JSON, or ?format=csv (one row per system
@@ -18,13 +20,13 @@ func Handler(inputs func(context.Context) (Inputs, error), log *slog.Logger) htt
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := r.URL.Query().Get("format")
 		if format != "" && format != "json" && format != "csv" {
-			problem(w, http.StatusBadRequest, "BAD_REQUEST", "format: want json or csv")
+			problem.Write(w, http.StatusBadRequest, "BAD_REQUEST", "format: want json or csv", nil)
 			return
 		}
 		in, err := inputs(r.Context())
 		if err != nil {
 			log.ErrorContext(r.Context(), "catalog: usage counts", "error", err.Error())
-			problem(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the usage counts are unavailable")
+			problem.Write(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the usage counts are unavailable", nil)
 			return
 		}
 		c := Compute(in)
@@ -72,11 +74,4 @@ func readsText(rs []ClientReads) string {
 		parts[i] = fmt.Sprintf("%s %d", r.Client, r.Reads)
 	}
 	return strings.Join(parts, "; ")
-}
-
-func problem(w http.ResponseWriter, status int, code, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail})
 }

@@ -164,12 +164,22 @@ func (u *Usage) Flush(ctx context.Context) error {
 }
 
 // Counts flushes and returns the counts from day on.
+// Each step has its own bound, so a hung store answers the page with an
+// error in seconds and never holds the flusher's lock for longer.
 func (u *Usage) Counts(ctx context.Context, day string) ([]Count, error) {
-	if err := u.Flush(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, countsTimeout)
+	err := u.Flush(fctx)
+	cancel()
+	if err != nil {
 		return nil, err
 	}
-	return u.opts.Store.Since(ctx, day)
+	sctx, cancel := context.WithTimeout(ctx, countsTimeout)
+	defer cancel()
+	return u.opts.Store.Since(sctx, day)
 }
+
+// countsTimeout bounds each of Counts' two steps.
+const countsTimeout = 5 * time.Second
 
 // Close stops the flusher, writes what is pending and closes the store.
 func (u *Usage) Close() error {
