@@ -80,8 +80,10 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 			continue
 		}
 		listing := set.Resource(b.Resource).Paging() != nil
-		if len(f.Arguments) > 0 && !listing {
-			ps.add(b.Pos, "%s: a field bound with @resource takes no arguments", where)
+		if r := set.Resource(b.Resource); r != nil && !listing {
+			checkArgs(&ps, schema, b, f, r, where)
+		} else if len(f.Arguments) > 0 && !listing {
+			ps.add(b.Pos, "%s: a field bound with @resource to a built-in loader takes no arguments", where)
 		}
 		if !classified(def, f) {
 			ps.add(b.Pos, "%s has no @classification, on itself or on its type", where)

@@ -942,19 +942,21 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 }
 
 // checkTemplate checks a call template: relative to the base URL, the
-// placeholder once, nothing else in braces.
+// placeholder once, nothing else in braces but arguments ({args.<name>},
+// args.go).
 func checkTemplate(ps *Problems, pos Pos, what, tmpl, want, other string) {
 	if tmpl == "" {
 		return
 	}
+	bare := checkArgPlaces(ps, pos, what, tmpl)
 	checkRelative(ps, pos, what, tmpl)
 	switch n := strings.Count(tmpl, want); {
 	case n != 1:
 		ps.add(pos, "%s %q: want %s exactly once", what, tmpl, want)
 	case strings.Contains(tmpl, other):
 		ps.add(pos, "%s %q: %s belongs to the other form", what, tmpl, other)
-	case strings.Count(tmpl, "{") != 1 || strings.Count(tmpl, "}") != 1:
-		ps.add(pos, "%s %q: only %s may be in braces", what, tmpl, want)
+	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
+		ps.add(pos, "%s %q: only %s and {args.<name>} may be in braces", what, tmpl, want)
 	}
 	if want == "{keys}" {
 		path, _, _ := strings.Cut(tmpl, "?")

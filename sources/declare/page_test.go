@@ -134,7 +134,7 @@ func TestBadListingsAreLocated(t *testing.T) {
 		{name: "arguments on a field bound to a resource that is no listing",
 			yaml:   listing,
 			schema: listingSchema + `extend type Property { binsPaged(first: Int): [Bin!] @resource(name: "sopor.bins", key: "objectId") }`,
-			want:   []string{"Property.binsPaged: a field bound with @resource takes no arguments"}},
+			want:   []string{"Property.binsPaged(first): resource sopor.bins's call (schema/sopor.yaml:", "does not use {args.first}"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

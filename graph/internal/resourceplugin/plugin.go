@@ -189,8 +189,23 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 			return "string(" + access + ")"
 		}
 	}
-	if r := p.set.Resource(b.Resource); r.Paging() != nil {
+	r := p.set.Resource(b.Resource)
+	if r.Paging() != nil {
 		return listingBody(data, f, b, keyExpr)
+	}
+	if len(f.Args) > 0 {
+		// Its arguments go with the key (declare.ArgsKey): declare.Check
+		// has matched them with the call's {args.<name>}.
+		bare := keyExpr
+		keyExpr = func() string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s.WithArgs(%s", templates.CurrentImports.Lookup(loadersPkg), bare())
+			for _, a := range f.Args {
+				fmt.Fprintf(&b, ", %q, %s", a.Name, a.VarName)
+			}
+			b.WriteString(")")
+			return b.String()
+		}
 	}
 	fn := "One"
 	if b.List {
