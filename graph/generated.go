@@ -136,8 +136,8 @@ type ComplexityRoot struct {
 		Geometry         func(childComplexity int) int
 		ObjectID         func(childComplexity int) int
 		Owners           func(childComplexity int) int
-		WasteCollections func(childComplexity int, first *int, after *string) int
-		WastePickups     func(childComplexity int, fraction *gqlmodel.WasteFraction) int
+		WasteCollections func(childComplexity int, first *int, after *string, fraction *gqlmodel.WasteFraction) int
+		WastePickups     func(childComplexity int) int
 	}
 
 	PropertyConnection struct {
@@ -247,8 +247,8 @@ type PlacementResolver interface {
 }
 type PropertyResolver interface {
 	Owners(ctx context.Context, obj *model.Property) ([]*model.PropertyOwner, error)
-	WastePickups(ctx context.Context, obj *model.Property, fraction *gqlmodel.WasteFraction) ([]*gqlmodel.WastePickup, error)
-	WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string) (*gqlmodel.WasteCollectionConnection, error)
+	WastePickups(ctx context.Context, obj *model.Property) ([]*gqlmodel.WastePickup, error)
+	WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string, fraction *gqlmodel.WasteFraction) (*gqlmodel.WasteCollectionConnection, error)
 }
 type PropertyOwnerResolver interface {
 	Person(ctx context.Context, obj *model.PropertyOwner) (*model.Person, error)
@@ -660,18 +660,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Property.WasteCollections(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Property.WasteCollections(childComplexity, args["first"].(*int), args["after"].(*string), args["fraction"].(*gqlmodel.WasteFraction)), true
 	case "Property.wastePickups":
 		if e.ComplexityRoot.Property.WastePickups == nil {
 			break
 		}
 
-		args, err := ec.field_Property_wastePickups_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Property.WastePickups(childComplexity, args["fraction"].(*gqlmodel.WasteFraction)), true
+		return e.ComplexityRoot.Property.WastePickups(childComplexity), true
 
 	case "PropertyConnection.edges":
 		if e.ComplexityRoot.PropertyConnection.Edges == nil {
@@ -1072,19 +1067,8 @@ func newExecutionContext(
 
 var sources = []*ast.Source{
 	{Name: "../schema/avfall.graphqls", Input: `extend type Property {
-  "Scheduled waste pickups at the property, from the waste-collection system; with fraction, that fraction's only."
-  wastePickups(fraction: WasteFraction): [WastePickup!] @resource(name: "avfall.pickups", key: "objectId")
-}
-
-"A waste fraction (avfallsfraktion) the waste-collection system collects."
-enum WasteFraction {
-  MAT
-  REST
-  PAPPER
-  PLAST
-  GLAS
-  METALL
-  TRADGARD
+  "Scheduled waste pickups at the property, from the waste-collection system."
+  wastePickups: [WastePickup!] @resource(name: "avfall.pickups", key: "objectId")
 }
 
 "A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning)."
@@ -1512,6 +1496,8 @@ type PlacementEdge @classification(level: 0) @owner(name: "Skol- och förskoleda
     first: Int
     "Cursor of the edge after which the page starts."
     after: String
+    "Only the emptyings of this waste fraction; all when absent."
+    fraction: WasteFraction
   ): WasteCollectionConnection @resource(name: "tomningar.collections", key: "objectId")
 }
 
@@ -1543,6 +1529,17 @@ type WasteCollectionEdge @classification(level: 0) @owner(name: "Avfallshämtnin
   cursor: String!
   "The emptying."
   node: WasteCollection!
+}
+
+"A waste fraction (avfallsfraktion) the waste-collection system collects."
+enum WasteFraction {
+  MAT
+  REST
+  PAPPER
+  PLAST
+  GLAS
+  METALL
+  TRADGARD
 }
 `, BuiltIn: false},
 }
@@ -2023,20 +2020,14 @@ func (ec *executionContext) field_Property_wasteCollections_args(ctx context.Con
 		return nil, err
 	}
 	args["after"] = arg1
-	return args, nil
-}
-
-func (ec *executionContext) field_Property_wastePickups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "fraction",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "fraction",
 		func(ctx context.Context, v any) (*gqlmodel.WasteFraction, error) {
 			return ec.unmarshalOWasteFraction2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteFraction(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["fraction"] = arg0
+	args["fraction"] = arg2
 	return args, nil
 }
 
@@ -3801,8 +3792,7 @@ func (ec *executionContext) _Property_wastePickups(ctx context.Context, field gr
 			return ec.fieldContext_Property_wastePickups(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Property().WastePickups(ctx, obj, fc.Args["fraction"].(*gqlmodel.WasteFraction))
+			return ec.Resolvers.Property().WastePickups(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.WastePickup) graphql.Marshaler {
@@ -3812,7 +3802,7 @@ func (ec *executionContext) _Property_wastePickups(ctx context.Context, field gr
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Property_wastePickups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Property_wastePickups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Property",
 		Field:      field,
@@ -3821,17 +3811,6 @@ func (ec *executionContext) fieldContext_Property_wastePickups(ctx context.Conte
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WastePickup(ctx, field)
 		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Property_wastePickups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
 	}
 	return fc, nil
 }
@@ -3846,7 +3825,7 @@ func (ec *executionContext) _Property_wasteCollections(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Property().WasteCollections(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Property().WasteCollections(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["fraction"].(*gqlmodel.WasteFraction))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WasteCollectionConnection) graphql.Marshaler {

@@ -102,7 +102,7 @@ func (h *HTTP) MaxKeys() int { return h.maxKeys }
 // written (json.Number); an XML body is read into the same shape
 // (xmlTree), its values strings.
 func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, error) {
-	if len(h.args) > 0 {
+	if len(h.args) > 0 && h.res.HTTP.Page == nil {
 		return h.fetchArgs(ctx, keys)
 	}
 	keys = sendable(keys)

@@ -18,8 +18,9 @@ import (
 // Arguments belong to a call, not to a key: the keys asked with equal
 // arguments share batch calls, keys asked with different ones never do,
 // so every batch form carries them. SOAP and SQL resources take no
-// arguments yet, nor do listings (first and after are theirs): a field
-// bound to one with arguments of its own fails the check.
+// arguments yet: a field bound to one with arguments fails the check. A
+// listing's field has first and after besides (the connection's); a
+// listing's key and arguments ask for windows one call at a time.
 
 // argRE is one {args.<name>} placeholder.
 var argRE = regexp.MustCompile(`\{args\.([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -94,18 +95,24 @@ func checkArgPlaces(ps *Problems, pos Pos, what, tmpl string) string {
 // alike); a resource without an HTTP call, or a listing, takes none.
 func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefinition, r *Resource, where string) {
 	refs := r.Args()
-	if len(f.Arguments) > 0 && (r.HTTP == nil || r.HTTP.Page != nil) {
-		kind := "a listing (first and after are its arguments)"
-		if r.HTTP == nil {
-			kind = "not an HTTP resource: arguments reach HTTP call templates only"
+	own := f.Arguments
+	if r.Paging() != nil {
+		// first and after are the connection's (checkConnection).
+		own = nil
+		for _, a := range f.Arguments {
+			if a.Name != ArgFirst && a.Name != ArgAfter {
+				own = append(own, a)
+			}
 		}
-		ps.add(b.Pos, "%s: a field bound with @resource to %s takes no arguments: %s is %s", where, r.FullName(), r.FullName(), kind)
+	}
+	if len(own) > 0 && r.HTTP == nil {
+		ps.add(b.Pos, "%s: a field bound with @resource to %s takes no arguments of its own: arguments reach HTTP call templates only, not yet SOAP or SQL", where, r.FullName())
 		return
 	}
 	used := map[string]bool{}
 	for _, a := range refs {
 		used[a.Name] = true
-		fa := f.Arguments.ForName(a.Name)
+		fa := own.ForName(a.Name)
 		if fa == nil {
 			ps.add(b.Pos, "%s: resource %s's call (%s) uses {args.%s}, but the field has no argument %s", where, r.FullName(), r.callPos(), a.Name, a.Name)
 			continue
@@ -114,7 +121,7 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 			ps.add(schemaPos(fa.Position), "%s(%s: %s): the argument is a path segment of %s's call: make it non-null (%s!)", where, fa.Name, fa.Type.String(), r.FullName(), fa.Type.String())
 		}
 	}
-	for _, fa := range f.Arguments {
+	for _, fa := range own {
 		switch {
 		case fa.Type.Elem != nil || !isLeaf(schema, fa.Type.Name()):
 			ps.add(schemaPos(fa.Position), "%s(%s: %s): an argument of a field bound with @resource is a scalar or an enum", where, fa.Name, fa.Type.String())

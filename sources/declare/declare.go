@@ -925,11 +925,12 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 		return
 	}
 	checkRelative(ps, pos, what, tmpl)
+	bare := checkArgPlaces(ps, pos, what, tmpl)
 	switch {
 	case strings.Count(tmpl, "{key}") != 1:
 		ps.add(pos, "%s %q: want {key} exactly once", what, tmpl)
-	case strings.Count(tmpl, "{") != 1 || strings.Count(tmpl, "}") != 1:
-		ps.add(pos, "%s %q: only {key} may be in braces", what, tmpl)
+	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
+		ps.add(pos, "%s %q: only {key} and {args.<name>} may be in braces", what, tmpl)
 	}
 	_, query, _ := strings.Cut(tmpl, "?")
 	if vals, err := url.ParseQuery(strings.ReplaceAll(query, "{key}", "k")); err == nil {
