@@ -191,10 +191,24 @@ func (a *avfall) collectionItems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := a.collections[id] // an unknown property matches nothing
+	if q.Has("fraction") {
+		// A queryable property (OGC API Features part 1, 7.15.5): that
+		// fraction's emptyings only.
+		kept := []CollectionDTO{}
+		for _, c := range list {
+			if c.Fraction == q.Get("fraction") {
+				kept = append(kept, c)
+			}
+		}
+		list = kept
+	}
 	from := min(offset, len(list))
 	to := min(from+limit, len(list))
 	link := func(rel string, offset int) rest.Link {
 		v := url.Values{"fastighet": {id}, "limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
+		if q.Has("fraction") {
+			v.Set("fraction", q.Get("fraction"))
+		}
 		u := url.URL{Path: r.URL.Path, RawQuery: v.Encode()}
 		return rest.Link{Href: baseURL(r) + u.RequestURI(), Rel: rel, Type: "application/geo+json"}
 	}
