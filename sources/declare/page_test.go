@@ -111,7 +111,7 @@ func TestBadListingsAreLocated(t *testing.T) {
 			schema: strings.Replace(listingSchema, "emptyings(first: Int, after: String): EmptyingConnection", "emptyings: [Emptying!]", 1),
 			want: []string{"schema/sopor.graphqls:19: Property.emptyings: resource sopor.emptyings is a listing: the field needs the argument first: Int",
 				"resource sopor.emptyings is a listing: bind it with a connection type"}},
-		{name: "an argument besides first and after",
+		{name: "an argument besides first and after that the call does not use",
 			yaml:   listing,
 			schema: strings.Replace(listingSchema, "after: String)", "after: String, year: Int)", 1),
 			want:   []string{`schema/sopor.graphqls:19: Property.emptyings: argument "year": a field bound to the listing sopor.emptyings takes first: Int and after: String only`}},
