@@ -114,7 +114,7 @@ func TestBadListingsAreLocated(t *testing.T) {
 		{name: "an argument besides first and after that the call does not use",
 			yaml:   listing,
 			schema: strings.Replace(listingSchema, "after: String)", "after: String, year: Int)", 1),
-			want:   []string{`schema/sopor.graphqls:19: Property.emptyings: argument "year": a field bound to the listing sopor.emptyings takes first: Int and after: String only`}},
+			want:   []string{"schema/sopor.graphqls:19: Property.emptyings(year): resource sopor.emptyings's call (schema/sopor.yaml:", "does not use {args.year}: the argument would change nothing"}},
 		{name: "a required first",
 			yaml:   listing,
 			schema: strings.Replace(listingSchema, "first: Int,", "first: Int!,", 1),
