@@ -136,7 +136,7 @@ type ComplexityRoot struct {
 		Geometry         func(childComplexity int) int
 		ObjectID         func(childComplexity int) int
 		Owners           func(childComplexity int) int
-		WasteCollections func(childComplexity int, first *int, after *string) int
+		WasteCollections func(childComplexity int, first *int, after *string, fraction *gqlmodel.WasteFraction) int
 		WastePickups     func(childComplexity int) int
 	}
 
@@ -248,7 +248,7 @@ type PlacementResolver interface {
 type PropertyResolver interface {
 	Owners(ctx context.Context, obj *model.Property) ([]*model.PropertyOwner, error)
 	WastePickups(ctx context.Context, obj *model.Property) ([]*gqlmodel.WastePickup, error)
-	WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string) (*gqlmodel.WasteCollectionConnection, error)
+	WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string, fraction *gqlmodel.WasteFraction) (*gqlmodel.WasteCollectionConnection, error)
 }
 type PropertyOwnerResolver interface {
 	Person(ctx context.Context, obj *model.PropertyOwner) (*model.Person, error)
@@ -660,7 +660,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Property.WasteCollections(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Property.WasteCollections(childComplexity, args["first"].(*int), args["after"].(*string), args["fraction"].(*gqlmodel.WasteFraction)), true
 	case "Property.wastePickups":
 		if e.ComplexityRoot.Property.WastePickups == nil {
 			break
@@ -1496,6 +1496,8 @@ type PlacementEdge @classification(level: 0) @owner(name: "Skol- och förskoleda
     first: Int
     "Cursor of the edge after which the page starts."
     after: String
+    "Only the emptyings of this waste fraction; all when absent."
+    fraction: WasteFraction
   ): WasteCollectionConnection @resource(name: "tomningar.collections", key: "objectId")
 }
 
@@ -1527,6 +1529,17 @@ type WasteCollectionEdge @classification(level: 0) @owner(name: "Avfallshämtnin
   cursor: String!
   "The emptying."
   node: WasteCollection!
+}
+
+"A waste fraction (avfallsfraktion) the waste-collection system collects."
+enum WasteFraction {
+  MAT
+  REST
+  PAPPER
+  PLAST
+  GLAS
+  METALL
+  TRADGARD
 }
 `, BuiltIn: false},
 }
@@ -2007,6 +2020,14 @@ func (ec *executionContext) field_Property_wasteCollections_args(ctx context.Con
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "fraction",
+		func(ctx context.Context, v any) (*gqlmodel.WasteFraction, error) {
+			return ec.unmarshalOWasteFraction2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteFraction(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fraction"] = arg2
 	return args, nil
 }
 
@@ -3804,7 +3825,7 @@ func (ec *executionContext) _Property_wasteCollections(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Property().WasteCollections(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Property().WasteCollections(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["fraction"].(*gqlmodel.WasteFraction))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WasteCollectionConnection) graphql.Marshaler {
@@ -8870,6 +8891,22 @@ func (ec *executionContext) marshalOWasteCollectionConnection2ᚖgithubᚗcomᚋ
 		return graphql.Null
 	}
 	return ec._WasteCollectionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWasteFraction2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteFraction(ctx context.Context, v any) (*gqlmodel.WasteFraction, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(gqlmodel.WasteFraction)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWasteFraction2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteFraction(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WasteFraction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOWastePickup2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickupᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.WastePickup) graphql.Marshaler {

@@ -318,11 +318,33 @@ func setListingComplexity(c *ComplexityRoot, paged func(child int, first *int, a
 			if !obj.IsValid() || obj.Kind() != reflect.Struct {
 				continue
 			}
-			if v := obj.FieldByName(strings.ToUpper(f.Name[:1]) + f.Name[1:]); v.IsValid() && v.Type() == fn.Type() && v.IsNil() {
+			v := obj.FieldByName(strings.ToUpper(f.Name[:1]) + f.Name[1:])
+			switch {
+			case !v.IsValid() || v.Kind() != reflect.Func || !v.IsNil():
+			case v.Type() == fn.Type():
 				v.Set(fn)
+			case pagedPrefix(v.Type(), fn.Type()):
+				// The field's own arguments (declare.ArgRef) after first
+				// and after change what a page holds, not its size.
+				v.Set(reflect.MakeFunc(v.Type(), func(in []reflect.Value) []reflect.Value {
+					return fn.Call(in[:fn.Type().NumIn()])
+				}))
 			}
 		}
 	}
+}
+
+// pagedPrefix says t is fn's type with arguments after fn's.
+func pagedPrefix(t, fn reflect.Type) bool {
+	if t.NumIn() <= fn.NumIn() || t.NumOut() != 1 || t.Out(0) != fn.Out(0) {
+		return false
+	}
+	for i := range fn.NumIn() {
+		if t.In(i) != fn.In(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // requestMetrics records request latency by operation and errors by code.

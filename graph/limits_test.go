@@ -156,6 +156,19 @@ func complexityFunc(c *ComplexityRoot, typ, field string) (func(int, *int, *stri
 	if !v.IsValid() || v.IsNil() {
 		return nil, false
 	}
-	fn, ok := v.Interface().(func(int, *int, *string) int)
-	return fn, ok
+	if fn, ok := v.Interface().(func(int, *int, *string) int); ok {
+		return fn, true
+	}
+	// A listing with arguments of its own: they are nil here.
+	t := v.Type()
+	if t.NumIn() < 3 || t.In(0) != reflect.TypeFor[int]() || t.In(1) != reflect.TypeFor[*int]() || t.In(2) != reflect.TypeFor[*string]() {
+		return nil, false
+	}
+	return func(child int, first *int, after *string) int {
+		in := []reflect.Value{reflect.ValueOf(child), reflect.ValueOf(first), reflect.ValueOf(after)}
+		for i := 3; i < t.NumIn(); i++ {
+			in = append(in, reflect.Zero(t.In(i)))
+		}
+		return int(v.Call(in)[0].Int())
+	}, true
 }

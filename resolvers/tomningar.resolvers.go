@@ -9,11 +9,12 @@ import (
 	"context"
 
 	"github.com/kommungraf/kommungraf/graph/gqlmodel"
+	"github.com/kommungraf/kommungraf/sources/loaders"
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
-func (r *propertyResolver) WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string) (*gqlmodel.WasteCollectionConnection, error) {
-	edges, info, total, err := declaredPage(ctx, "tomningar.collections", obj.ObjectID, first, after, func(c string, n *gqlmodel.WasteCollection) *gqlmodel.WasteCollectionEdge {
+func (r *propertyResolver) WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string, fraction *gqlmodel.WasteFraction) (*gqlmodel.WasteCollectionConnection, error) {
+	edges, info, total, err := declaredPage(ctx, "tomningar.collections", loaders.WithArgs(obj.ObjectID, "fraction", fraction), first, after, func(c string, n *gqlmodel.WasteCollection) *gqlmodel.WasteCollectionEdge {
 		return &gqlmodel.WasteCollectionEdge{Cursor: c, Node: n}
 	})
 	if err != nil {

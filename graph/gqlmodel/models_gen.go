@@ -3,6 +3,10 @@
 package gqlmodel
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/model"
@@ -152,4 +156,70 @@ type WastePickup struct {
 	InvoicePartyID *string `json:"invoicePartyId,omitempty"`
 	// The person the fee is invoiced to, from the population registry; null when an organisation is invoiced.
 	InvoiceRecipient *model.Person `json:"invoiceRecipient,omitempty"`
+}
+
+// A waste fraction (avfallsfraktion) the waste-collection system collects.
+type WasteFraction string
+
+const (
+	WasteFractionMat      WasteFraction = "MAT"
+	WasteFractionRest     WasteFraction = "REST"
+	WasteFractionPapper   WasteFraction = "PAPPER"
+	WasteFractionPlast    WasteFraction = "PLAST"
+	WasteFractionGlas     WasteFraction = "GLAS"
+	WasteFractionMetall   WasteFraction = "METALL"
+	WasteFractionTradgard WasteFraction = "TRADGARD"
+)
+
+var AllWasteFraction = []WasteFraction{
+	WasteFractionMat,
+	WasteFractionRest,
+	WasteFractionPapper,
+	WasteFractionPlast,
+	WasteFractionGlas,
+	WasteFractionMetall,
+	WasteFractionTradgard,
+}
+
+func (e WasteFraction) IsValid() bool {
+	switch e {
+	case WasteFractionMat, WasteFractionRest, WasteFractionPapper, WasteFractionPlast, WasteFractionGlas, WasteFractionMetall, WasteFractionTradgard:
+		return true
+	}
+	return false
+}
+
+func (e WasteFraction) String() string {
+	return string(e)
+}
+
+func (e *WasteFraction) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WasteFraction(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WasteFraction", str)
+	}
+	return nil
+}
+
+func (e WasteFraction) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WasteFraction) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WasteFraction) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

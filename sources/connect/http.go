@@ -54,6 +54,9 @@ type HTTP struct {
 	maxKeys     int
 	// xml says the bodies are XML (xmlTree), not JSON.
 	xml bool
+	// args are the arguments its template uses ({args.<name>}, args.go):
+	// its keys are then declare.ArgsKeys.
+	args []declare.ArgRef
 }
 
 // NewHTTP builds the connector of a declared HTTP resource.
@@ -83,6 +86,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		tmpl = r.HTTP.One.Get
 	}
 	h.path, h.query, _ = strings.Cut(tmpl, "?")
+	h.args = r.Args()
 	return h, nil
 }
 
@@ -98,6 +102,9 @@ func (h *HTTP) MaxKeys() int { return h.maxKeys }
 // written (json.Number); an XML body is read into the same shape
 // (xmlTree), its values strings.
 func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, error) {
+	if len(h.args) > 0 && h.res.HTTP.Page == nil {
+		return h.fetchArgs(ctx, keys)
+	}
 	keys = sendable(keys)
 	if len(keys) == 0 {
 		return map[string][]Record{}, nil

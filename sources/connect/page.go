@@ -245,7 +245,22 @@ func (h *HTTP) fetchWindows(ctx context.Context, keys []string) (map[string][]Re
 		if !ok {
 			return nil, fmt.Errorf("connect: %s: %w", h.res.FullName(), errNotAWindow)
 		}
-		return h.fetchWindow(ctx, key, offset, limit)
+		if len(h.args) == 0 {
+			return h.fetchWindow(ctx, key, offset, limit)
+		}
+		// The window of a key asked with arguments (args.go): its call
+		// with them filled in.
+		c, args := h, url.Values{}
+		if strings.Contains(key, "\n") {
+			var err error
+			if _, args, key, err = declare.ParseArgsKey(key); err != nil {
+				return nil, nil
+			}
+		}
+		if c, ok = h.withArgs(args); !ok || key == "" || len(key) > MaxKeyBytes {
+			return nil, nil // names no record
+		}
+		return c.fetchWindow(ctx, key, offset, limit)
 	})
 }
 

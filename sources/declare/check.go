@@ -80,8 +80,10 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 			continue
 		}
 		listing := set.Resource(b.Resource).Paging() != nil
-		if len(f.Arguments) > 0 && !listing {
-			ps.add(b.Pos, "%s: a field bound with @resource takes no arguments", where)
+		if r := set.Resource(b.Resource); r != nil {
+			checkArgs(&ps, schema, b, f, r, where)
+		} else if len(f.Arguments) > 0 {
+			ps.add(b.Pos, "%s: a field bound with @resource to a built-in loader takes no arguments", where)
 		}
 		if !classified(def, f) {
 			ps.add(b.Pos, "%s has no @classification, on itself or on its type", where)
@@ -181,7 +183,7 @@ func checkConnection(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDe
 	want := map[string]string{ArgFirst: "Int", ArgAfter: "String"}
 	for _, a := range f.Arguments {
 		if w, ok := want[a.Name]; !ok {
-			ps.add(b.Pos, "%s: argument %q: a field bound to the listing %s takes first: Int and after: String only", where, a.Name, r.FullName())
+			continue // the call's own (checkArgs)
 		} else if a.Type.String() != w {
 			ps.add(b.Pos, "%s: argument %s is a %s; want %s (nullable, as the other connections' are)", where, a.Name, a.Type.String(), w)
 		}

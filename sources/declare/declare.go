@@ -925,11 +925,12 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 		return
 	}
 	checkRelative(ps, pos, what, tmpl)
+	bare := checkArgPlaces(ps, pos, what, tmpl)
 	switch {
 	case strings.Count(tmpl, "{key}") != 1:
 		ps.add(pos, "%s %q: want {key} exactly once", what, tmpl)
-	case strings.Count(tmpl, "{") != 1 || strings.Count(tmpl, "}") != 1:
-		ps.add(pos, "%s %q: only {key} may be in braces", what, tmpl)
+	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
+		ps.add(pos, "%s %q: only {key} and {args.<name>} may be in braces", what, tmpl)
 	}
 	_, query, _ := strings.Cut(tmpl, "?")
 	if vals, err := url.ParseQuery(strings.ReplaceAll(query, "{key}", "k")); err == nil {
@@ -942,19 +943,21 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 }
 
 // checkTemplate checks a call template: relative to the base URL, the
-// placeholder once, nothing else in braces.
+// placeholder once, nothing else in braces but arguments ({args.<name>},
+// args.go).
 func checkTemplate(ps *Problems, pos Pos, what, tmpl, want, other string) {
 	if tmpl == "" {
 		return
 	}
+	bare := checkArgPlaces(ps, pos, what, tmpl)
 	checkRelative(ps, pos, what, tmpl)
 	switch n := strings.Count(tmpl, want); {
 	case n != 1:
 		ps.add(pos, "%s %q: want %s exactly once", what, tmpl, want)
 	case strings.Contains(tmpl, other):
 		ps.add(pos, "%s %q: %s belongs to the other form", what, tmpl, other)
-	case strings.Count(tmpl, "{") != 1 || strings.Count(tmpl, "}") != 1:
-		ps.add(pos, "%s %q: only %s may be in braces", what, tmpl, want)
+	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
+		ps.add(pos, "%s %q: only %s and {args.<name>} may be in braces", what, tmpl, want)
 	}
 	if want == "{keys}" {
 		path, _, _ := strings.Cut(tmpl, "?")

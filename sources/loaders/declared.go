@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -412,4 +414,32 @@ func numbers(rec connect.Record) connect.Record {
 		return rec
 	}
 	return out
+}
+
+// WithArgs is the loader key of key asked with a bound field's arguments
+// (declare.ArgsKey), for the generated resolver bodies: nameValues are
+// the arguments' names and values in pairs; a nil value (a null argument)
+// is absent, any other is written as its text (an enum as its name). An
+// empty key stays empty: it has no records.
+func WithArgs(key string, nameValues ...any) string {
+	if key == "" {
+		return ""
+	}
+	args := url.Values{}
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		name, _ := nameValues[i].(string)
+		v := reflect.ValueOf(nameValues[i+1])
+		for v.IsValid() && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				v = reflect.Value{}
+				break
+			}
+			v = v.Elem()
+		}
+		if !v.IsValid() {
+			continue
+		}
+		args.Set(name, fmt.Sprint(v.Interface()))
+	}
+	return declare.ArgsKey(key, args)
 }

@@ -181,7 +181,8 @@ type avfall struct {
 // DIGG's REST API profile.
 //
 //	GET /api/v1/pickups?limit&page            all pickups, paged (limit 1-100, default 20; page from 1)
-//	GET /api/v1/pickups?propertyIds=a,b,c     batch form: every pickup of those properties (at most 100), no paging
+//	GET /api/v1/pickups?propertyIds=a,b,c     batch form: every pickup of those properties (at most 100), no paging;
+//	                                          &fraction=MAT keeps that fraction's only
 //	GET /api/v1/pickups/{id}                  one pickup
 //	GET /api/v1/health                        {"status":"UP"}: the readiness probe
 //
@@ -313,6 +314,8 @@ func (a *avfall) pickupsByProperty(w http.ResponseWriter, r *http.Request, q url
 		Pickups: []PickupDTO{},
 		Links:   []rest.Link{{Href: baseURL(r) + r.URL.RequestURI(), Rel: "self", Type: "application/json"}},
 	}
+	// ?fraction=MAT keeps that fraction's pickups only; absent, all.
+	fraction, filter := q.Get("fraction"), q.Has("fraction")
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if seen[id] {
@@ -320,6 +323,9 @@ func (a *avfall) pickupsByProperty(w http.ResponseWriter, r *http.Request, q url
 		}
 		seen[id] = true
 		for _, i := range a.byProperty[id] {
+			if filter && a.dtos[i].Fraction != fraction {
+				continue
+			}
 			out.Pickups = append(out.Pickups, a.dtos[i])
 		}
 	}

@@ -110,7 +110,7 @@ func compareStrings(a, b string) int {
 
 // addCollections adds the emptyings' lists to the system's mux.
 //
-//	GET /api/v1/properties/{id}/collections?limit&page        a property's emptyings (limit 1-100, default 20; page from 1); 404 for an unknown property
+//	GET /api/v1/properties/{id}/collections?limit&page        a property's emptyings (limit 1-100, default 20; page from 1); 404 for an unknown property; &fraction=MAT lists that fraction's only
 //	GET /ogc/collections/hamtningar/items?fastighet&limit&offset the same as GeoJSON features (limit 1-100, default 10; offset from 0), with a next link
 func (a *avfall) addCollections(mux *http.ServeMux, w *World) {
 	a.collections = CollectionsOf(w)
@@ -139,12 +139,25 @@ func (a *avfall) listCollections(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "no property "+strconv.Quote(clip(r.PathValue("id"), 100)))
 		return
 	}
+	if q.Has("fraction") {
+		// ?fraction=MAT lists that fraction's emptyings only; absent, all.
+		kept := []CollectionDTO{}
+		for _, c := range list {
+			if c.Fraction == q.Get("fraction") {
+				kept = append(kept, c)
+			}
+		}
+		list = kept
+	}
 	total := len(list)
 	pages := (total + limit - 1) / limit
 	from := min((page-1)*limit, total)
 	to := min(from+limit, total)
 	link := func(rel string, page int) rest.Link {
 		v := url.Values{"limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
+		if q.Has("fraction") {
+			v.Set("fraction", q.Get("fraction"))
+		}
 		u := url.URL{Path: r.URL.Path, RawQuery: v.Encode()}
 		return rest.Link{Href: baseURL(r) + u.RequestURI(), Rel: rel, Type: "application/json"}
 	}
@@ -178,10 +191,24 @@ func (a *avfall) collectionItems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := a.collections[id] // an unknown property matches nothing
+	if q.Has("fraction") {
+		// A queryable property (OGC API Features part 1, 7.15.5): that
+		// fraction's emptyings only.
+		kept := []CollectionDTO{}
+		for _, c := range list {
+			if c.Fraction == q.Get("fraction") {
+				kept = append(kept, c)
+			}
+		}
+		list = kept
+	}
 	from := min(offset, len(list))
 	to := min(from+limit, len(list))
 	link := func(rel string, offset int) rest.Link {
 		v := url.Values{"fastighet": {id}, "limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
+		if q.Has("fraction") {
+			v.Set("fraction", q.Get("fraction"))
+		}
 		u := url.URL{Path: r.URL.Path, RawQuery: v.Encode()}
 		return rest.Link{Href: baseURL(r) + u.RequestURI(), Rel: rel, Type: "application/geo+json"}
 	}

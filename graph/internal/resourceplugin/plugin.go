@@ -189,7 +189,22 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 			return "string(" + access + ")"
 		}
 	}
-	if r := p.set.Resource(b.Resource); r.Paging() != nil {
+	r := p.set.Resource(b.Resource)
+	if own := ownArgs(f, r.Paging() != nil); len(own) > 0 {
+		// Its arguments go with the key (declare.ArgsKey): declare.Check
+		// has matched them with the call's {args.<name>}.
+		bare := keyExpr
+		keyExpr = func() string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s.WithArgs(%s", templates.CurrentImports.Lookup(loadersPkg), bare())
+			for _, a := range own {
+				fmt.Fprintf(&b, ", %q, %s", a.Name, a.VarName)
+			}
+			b.WriteString(")")
+			return b.String()
+		}
+	}
+	if r.Paging() != nil {
 		return listingBody(data, f, b, keyExpr)
 	}
 	fn := "One"
@@ -200,6 +215,19 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 		loaders := templates.CurrentImports.Lookup(loadersPkg)
 		return fmt.Sprintf("return %s.%s[%s](ctx, %q, %s)", loaders, fn, templates.CurrentImports.LookupType(elem), b.Resource, keyExpr())
 	}, nil
+}
+
+// ownArgs are a bound field's arguments that go with its key
+// (declare.ArgsKey): all of them, but a listing's first and after.
+func ownArgs(f *codegen.Field, listing bool) []*codegen.FieldArgument {
+	var out []*codegen.FieldArgument
+	for _, a := range f.Args {
+		if listing && (a.Name == declare.ArgFirst || a.Name == declare.ArgAfter) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // goField is the Go name of a plain field of a generated object.
@@ -272,8 +300,8 @@ func listingBody(data *codegen.Data, f *codegen.Field, b declare.Binding, key fu
 			after = a.VarName
 		}
 	}
-	if len(f.Args) != 2 || first == "" || after == "" {
-		return nil, fmt.Errorf("a listing's field takes first and after only")
+	if first == "" || after == "" {
+		return nil, fmt.Errorf("a listing's field takes first and after")
 	}
 	return func() string {
 		nodeType := templates.CurrentImports.LookupType(node)

@@ -287,7 +287,7 @@ resources:
     type: WasteCollection
     list: true
     http:
-      one: { get: "ogc/collections/hamtningar/items?fastighet={key}" }
+      one: { get: "ogc/collections/hamtningar/items?fastighet={key}&fraction={args.fraction}" }
       records: features
       page: { style: ` + style + `, size: 10, maxPages: 2` + total + ` }
     fields:

@@ -1,0 +1,142 @@
+package connect
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kommungraf/kommungraf/sources/declare"
+)
+
+// The arguments of a bound field (declare.ArgRef) reach an HTTP call
+// template as {args.<name>}. The loader keys of such a resource are
+// declare.ArgsKey(key, arguments): Fetch groups them by their arguments,
+// and each group is asked as the resource's keys are, with its call's
+// template filled in: one batch call per group (and per maxKeys), never
+// two groups' keys in one call. A key without a newline is asked with
+// every argument null (the resolvers always send ArgsKeys).
+
+// fetchArgs answers keys that carry arguments, a group of equal arguments
+// at a time, the groups at once.
+func (h *HTTP) fetchArgs(ctx context.Context, keys []string) (map[string][]Record, error) {
+	type group struct {
+		args url.Values
+		keys map[string][]string // the bare key -> its loader keys (one)
+	}
+	groups := map[string]*group{}
+	for _, k := range keys {
+		g, args, key, err := "", url.Values{}, k, error(nil)
+		if strings.Contains(k, "\n") {
+			g, args, key, err = declare.ParseArgsKey(k)
+		} // else a key without arguments: each one null
+		if err != nil || key == "" || len(key) > MaxKeyBytes {
+			continue // no key the resolvers ask: no records
+		}
+		if groups[g] == nil {
+			groups[g] = &group{args: args, keys: map[string][]string{}}
+		}
+		groups[g].keys[key] = append(groups[g].keys[key], k)
+	}
+	var mu sync.Mutex
+	out := make(map[string][]Record, len(keys))
+	failed := KeyErrors{}
+	asked := 0
+	var eg errgroup.Group
+	for _, g := range groups {
+		call, ok := h.withArgs(g.args)
+		if !ok {
+			continue // an argument names no record (a dot segment): none
+		}
+		bare := make([]string, 0, len(g.keys))
+		for k := range g.keys {
+			bare = append(bare, k)
+		}
+		asked += len(g.keys)
+		eg.Go(func() error {
+			recs, err := call.Fetch(ctx, bare)
+			mu.Lock()
+			defer mu.Unlock()
+			for k, v := range recs {
+				for _, lk := range g.keys[k] {
+					out[lk] = v
+				}
+			}
+			ke, perKey := err.(KeyErrors)
+			switch {
+			case err == nil:
+			case perKey:
+				for k, kerr := range ke {
+					for _, lk := range g.keys[k] {
+						failed[lk] = kerr
+					}
+				}
+			default:
+				for _, lks := range g.keys {
+					for _, lk := range lks {
+						failed[lk] = err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	if len(failed) > 0 && len(failed) == asked {
+		for _, err := range failed {
+			return nil, err // every key failed: the call, not a key
+		}
+	}
+	if len(failed) > 0 {
+		return out, failed
+	}
+	return out, nil
+}
+
+// withArgs is the connector with its call template filled in with args:
+// a path segment path-escaped (a null or dot-segment value names no
+// record: ok is false), a query value query-escaped, its parameter left
+// out when the argument is null.
+func (h *HTTP) withArgs(args url.Values) (*HTTP, bool) {
+	c := *h
+	c.args = nil
+	segs := strings.Split(h.path, "/")
+	for i, seg := range segs {
+		name, ok := argName(seg)
+		if !ok {
+			continue
+		}
+		v := args.Get(name)
+		if !args.Has(name) || v == "" || v == "." || v == ".." {
+			return nil, false
+		}
+		segs[i] = pathSegment(v)
+	}
+	c.path = strings.Join(segs, "/")
+	if h.query != "" {
+		parts := strings.Split(h.query, "&")
+		kept := parts[:0:0]
+		for _, part := range parts {
+			n, v, _ := strings.Cut(part, "=")
+			if name, ok := argName(v); ok {
+				if !args.Has(name) {
+					continue // null: the parameter is left out
+				}
+				part = n + "=" + url.QueryEscape(args.Get(name))
+			}
+			kept = append(kept, part)
+		}
+		c.query = strings.Join(kept, "&")
+	}
+	return &c, true
+}
+
+// argName reads a whole {args.<name>}.
+func argName(s string) (string, bool) {
+	if !strings.HasPrefix(s, "{args.") || !strings.HasSuffix(s, "}") {
+		return "", false
+	}
+	return s[len("{args.") : len(s)-1], true
+}
