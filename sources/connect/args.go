@@ -22,6 +22,22 @@ import (
 // fetchArgs answers keys that carry arguments, a group of equal arguments
 // at a time, the groups at once.
 func (h *HTTP) fetchArgs(ctx context.Context, keys []string) (map[string][]Record, error) {
+	return fetchGroups(ctx, keys, func(args url.Values) (fetchFunc, bool) {
+		c, ok := h.withArgs(args)
+		if !ok {
+			return nil, false
+		}
+		return c.Fetch, true
+	})
+}
+
+// fetchFunc asks for a batch of bare keys.
+type fetchFunc func(ctx context.Context, keys []string) (map[string][]Record, error)
+
+// fetchGroups answers declare.ArgsKeys: it groups them by their arguments
+// and asks each group with the fetch call gives for its arguments (ok
+// false: the group has no records), the groups at once.
+func fetchGroups(ctx context.Context, keys []string, call func(args url.Values) (fetchFunc, bool)) (map[string][]Record, error) {
 	type group struct {
 		args url.Values
 		keys map[string][]string // the bare key -> its loader keys (one)
@@ -46,7 +62,7 @@ func (h *HTTP) fetchArgs(ctx context.Context, keys []string) (map[string][]Recor
 	asked := 0
 	var eg errgroup.Group
 	for _, g := range groups {
-		call, ok := h.withArgs(g.args)
+		fetch, ok := call(g.args)
 		if !ok {
 			continue // an argument names no record (a dot segment): none
 		}
@@ -56,7 +72,7 @@ func (h *HTTP) fetchArgs(ctx context.Context, keys []string) (map[string][]Recor
 		}
 		asked += len(g.keys)
 		eg.Go(func() error {
-			recs, err := call.Fetch(ctx, bare)
+			recs, err := fetch(ctx, bare)
 			mu.Lock()
 			defer mu.Unlock()
 			for k, v := range recs {

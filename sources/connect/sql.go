@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -29,11 +30,14 @@ import (
 // are its rows in the query's order: write ORDER BY for a stable one.
 type SQLQuery struct {
 	// Query is one SELECT (or WITH ... SELECT) that only reads, with
-	// {keys}, the only placeholder, once: column IN ({keys}), which both
-	// databases take, or column = ANY({keys}), PostgreSQL's one-array form.
-	// The keys are always bound as parameters, as text; the rest of the
-	// query is taken as written. Not accepted: ';', comments, other
-	// parameters ($1, ?, :name), backslashes, PostgreSQL's dollar quotes,
+	// {keys} once: column IN ({keys}), which both databases take, or
+	// column = ANY({keys}), PostgreSQL's one-array form. The bound field's
+	// arguments stand as {args.<name>}, outside strings, as often as
+	// needed: each is one text parameter, NULL for a null argument
+	// (({args.fraction} IS NULL OR fraction = {args.fraction}) makes null
+	// mean "any"). Keys and arguments are always bound as parameters; the
+	// rest of the query is taken as written. Not accepted: ';', comments,
+	// other parameters ($1, ?, :name), backslashes, PostgreSQL's dollar quotes,
 	// SQLite's [name] and `name` quoting (use "name"), and the words that
 	// only a writing statement has (INSERT, UPDATE, DELETE, MERGE, INTO,
 	// RETURNING, FOR UPDATE/SHARE) unless quoted. The database checks the
@@ -228,7 +232,27 @@ func (s *SQL) MaxKeys() int { return s.maxKeys }
 // more than MaxKeys distinct keys are refused (Rejected, no query sent):
 // the caller splits. A key without rows is absent from the result, and a row whose key
 // column holds no asked key (or NULL) is dropped.
+//
+// A query that uses arguments ({args.<name>}) takes declare.ArgsKeys: the
+// keys are grouped by their arguments, one query per group, each argument
+// bound as one parameter (a null one as NULL), never written into the SQL.
 func (s *SQL) Fetch(ctx context.Context, keys []string) (map[string][]Record, error) {
+	if len(s.q.Args()) == 0 {
+		return s.fetch(ctx, keys, nil)
+	}
+	return fetchGroups(ctx, keys, func(args url.Values) (fetchFunc, bool) {
+		vals := make(map[string]string, len(args))
+		for name := range args {
+			vals[name] = args.Get(name)
+		}
+		return func(ctx context.Context, keys []string) (map[string][]Record, error) {
+			return s.fetch(ctx, keys, vals)
+		}, true
+	})
+}
+
+// fetch runs the query once for keys with the arguments args.
+func (s *SQL) fetch(ctx context.Context, keys []string, args map[string]string) (map[string][]Record, error) {
 	keys = sendable(keys)
 	asked := make(map[string]bool, len(keys))
 	for _, k := range keys {
@@ -242,7 +266,7 @@ func (s *SQL) Fetch(ctx context.Context, keys []string) (map[string][]Record, er
 		return nil, upstream.Permanent(upstream.Errorf(s.q.System(), s.q.Operation(), upstream.Rejected,
 			"%d keys in one query, at most %d: the caller splits", len(asked), s.maxKeys))
 	}
-	err := s.q.Query(ctx, keys, func(vals []any) error {
+	err := s.q.QueryArgs(ctx, keys, args, func(vals []any) error {
 		key, ok := keyText(vals[0])
 		if !ok || !asked[key] {
 			return nil

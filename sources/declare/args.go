@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
+	"gopkg.in/yaml.v3"
 )
 
 // Arguments of bound fields. A field bound with @resource may take
@@ -17,8 +19,10 @@ import (
 // (items/{key}/{args.year}, path-escaped; the argument must be non-null).
 // Arguments belong to a call, not to a key: the keys asked with equal
 // arguments share batch calls, keys asked with different ones never do,
-// so every batch form carries them. SOAP and SQL resources take no
-// arguments yet: a field bound to one with arguments fails the check. A
+// so every batch form carries them. SOAP resources take no
+// arguments yet: a field bound to one with arguments fails the check. An
+// SQL query binds {args.<name>} as one text parameter where it stands,
+// as often as it stands (NULL for a null argument; sqldb). A
 // listing's field has first and after besides (the connection's); a
 // listing's key and arguments ask for windows one call at a time.
 
@@ -33,9 +37,16 @@ type ArgRef struct {
 }
 
 // Args are the arguments a resource's call template uses, in order of
-// appearance; nil for a resource without an HTTP part.
+// appearance (an SQL query's each once: it may use one more than once);
+// nil for a resource without an HTTP or SQL part.
 func (r *Resource) Args() []ArgRef {
-	if r == nil || r.HTTP == nil {
+	if r == nil {
+		return nil
+	}
+	if r.SQL != nil {
+		return sqlArgs(r.SQL)
+	}
+	if r.HTTP == nil {
 		return nil
 	}
 	c := r.HTTP.Batch
@@ -46,6 +57,24 @@ func (r *Resource) Args() []ArgRef {
 		return nil
 	}
 	return templateArgs(c.Get)
+}
+
+// sqlArgs are the arguments an sql part's query names. The connector's
+// checks (sqldb) refuse one inside a string literal.
+func sqlArgs(n *yaml.Node) []ArgRef {
+	var part struct {
+		Query string `yaml:"query"`
+	}
+	if n.Decode(&part) != nil {
+		return nil
+	}
+	var out []ArgRef
+	for _, m := range argRE.FindAllStringSubmatch(part.Query, -1) {
+		if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
+			out = append(out, ArgRef{Name: m[1]})
+		}
+	}
+	return out
 }
 
 func templateArgs(tmpl string) []ArgRef {
@@ -105,8 +134,8 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 			}
 		}
 	}
-	if len(own) > 0 && r.HTTP == nil {
-		ps.add(b.Pos, "%s: a field bound with @resource to %s takes no arguments of its own: arguments reach HTTP call templates only, not yet SOAP or SQL", where, r.FullName())
+	if len(own) > 0 && r.HTTP == nil && r.SQL == nil {
+		ps.add(b.Pos, "%s: a field bound with @resource to %s takes no arguments of its own: arguments reach HTTP call templates and SQL queries only, not yet SOAP", where, r.FullName())
 		return
 	}
 	used := map[string]bool{}
@@ -131,8 +160,12 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 	}
 }
 
-// callPos is the position of the resource's HTTP call template.
+// callPos is the position of the resource's HTTP call template or SQL
+// part.
 func (r *Resource) callPos() Pos {
+	if r.SQL != nil {
+		return Pos{File: r.Pos.File, Line: r.SQL.Line}
+	}
 	if r.HTTP != nil && r.HTTP.Batch != nil {
 		return r.HTTP.Batch.Pos
 	}

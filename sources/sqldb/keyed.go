@@ -392,10 +392,18 @@ func authorizerAction(a sqlite.AuthorizerActionCode, arg1, arg2 string) string {
 // than one per batch size. The casts make PostgreSQL type the keys as text whatever
 // the column, so a key is never parsed as a number or a date. SQLite:
 // IN ({keys}) becomes ?, ..., ? with exactly one parameter per key.
-func (k *Keyed) statement(keys []string) (string, *args) {
+//
+// An argument ({args.<name>}) becomes one parameter where it stands, its
+// value from vals (absent: NULL), as text: $n::text on PostgreSQL, ? on
+// SQLite. Its value is never written into the statement.
+func (k *Keyed) statement(keys []string, vals ...map[string]string) (string, *args) {
 	a := &args{d: k.s.dialect}
+	var argVals map[string]string
+	if len(vals) > 0 {
+		argVals = vals[0]
+	}
 	var b strings.Builder
-	b.WriteString(k.lexed.before)
+	k.writeArgs(&b, a, k.lexed.before, k.lexed.argsBefore, argVals)
 	switch {
 	case k.lexed.form == formAny:
 		b.WriteString(a.add(keys))
@@ -420,9 +428,30 @@ func (k *Keyed) statement(keys []string) (string, *args) {
 			b.WriteString(a.add(key))
 		}
 	}
-	b.WriteString(k.lexed.after)
+	k.writeArgs(&b, a, k.lexed.after, k.lexed.argsAfter, argVals)
 	return b.String(), a
 }
+
+// writeArgs writes text with its arguments bound.
+func (k *Keyed) writeArgs(b *strings.Builder, a *args, text string, at []lexArg, vals map[string]string) {
+	last := 0
+	for _, x := range at {
+		b.WriteString(text[last:x.pos])
+		var v any // NULL
+		if s, ok := vals[x.name]; ok {
+			v = s
+		}
+		b.WriteString(a.add(v))
+		if k.s.dialect.postgres {
+			b.WriteString("::text")
+		}
+		last = x.pos + x.len
+	}
+	b.WriteString(text[last:])
+}
+
+// Args are the names of the arguments ({args.<name>}) the query uses.
+func (k *Keyed) Args() []string { return k.lexed.Args() }
 
 // Query runs the query for keys, in one statement, and hands every row to
 // row: the values of KeyedOptions.Columns, in their order, as encoding/json
@@ -433,7 +462,22 @@ func (k *Keyed) statement(keys []string) (string, *args) {
 // with the query's operation name; a row that cannot be read, or an error
 // from row, is a BadResponse.
 func (k *Keyed) Query(ctx context.Context, keys []string, row func(vals []any) error) error {
+	return k.QueryArgs(ctx, keys, nil, row)
+}
+
+// QueryArgs is Query with the query's arguments bound: args holds each
+// argument's value by name, an absent one is NULL. On PostgreSQL a value
+// that text cannot hold (a NUL byte, invalid UTF-8) matches nothing: no
+// query is sent.
+func (k *Keyed) QueryArgs(ctx context.Context, keys []string, args map[string]string, row func(vals []any) error) error {
 	keys = distinct(keys)
+	if k.s.dialect.postgres {
+		for _, v := range args {
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				return nil
+			}
+		}
+	}
 	if k.s.dialect.postgres {
 		keys = slices.DeleteFunc(slices.Clone(keys), func(key string) bool {
 			return strings.IndexByte(key, 0) >= 0 || !utf8.ValidString(key)
@@ -442,7 +486,7 @@ func (k *Keyed) Query(ctx context.Context, keys []string, row func(vals []any) e
 	if len(keys) == 0 {
 		return nil
 	}
-	text, a := k.statement(keys)
+	text, a := k.statement(keys, args)
 	raw := make([]any, len(k.names))
 	ptrs := make([]any, len(raw))
 	for i := range raw {

@@ -3,14 +3,28 @@ package sqldb
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
 
 // KeysPlaceholder stands for the keys in a keyed query: IN ({keys}) or
-// = ANY({keys}). It is the only placeholder, and the keys are always bound
-// as parameters, never written into the statement.
+// = ANY({keys}). The keys are always bound as parameters, never written
+// into the statement.
 const KeysPlaceholder = "{keys}"
+
+// argPlaceholder is an argument of the bound field, {args.<name>}: the
+// query's only other placeholder, outside strings, bound as one text
+// parameter (NULL for a null argument) wherever it stands, as often as it
+// stands.
+var argPlaceholder = regexp.MustCompile(`^\{args\.([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// lexArg is an {args.<name>} of a lexed query, at pos in the text it
+// stands in (before or after), len bytes long.
+type lexArg struct {
+	pos, len int
+	name     string
+}
 
 // keysForm is how a keyed query asks for its keys.
 type keysForm int
@@ -27,6 +41,19 @@ type lexedQuery struct {
 	// before and after are the query's text around {keys}.
 	before, after string
 	form          keysForm
+	// argsBefore and argsAfter are the arguments in before and after.
+	argsBefore, argsAfter []lexArg
+}
+
+// Args are the names of the arguments the query uses, each once, in order.
+func (l *lexedQuery) Args() []string {
+	var out []string
+	for _, a := range append(slices.Clip(l.argsBefore), l.argsAfter...) {
+		if !slices.Contains(out, a.name) {
+			out = append(out, a.name)
+		}
+	}
+	return out
 }
 
 // sqlToken is a piece of a query outside its string literals and quoted
@@ -34,7 +61,7 @@ type lexedQuery struct {
 // {keys} placeholder; strings and quoted names are tokens of their own, so
 // that "IN ( {keys} )" is recognised whatever the spacing.
 type sqlToken struct {
-	kind byte // 'w' word, 'n' number, 's' string or quoted name, 'p' punctuation, 'k' {keys}
+	kind byte // 'w' word, 'n' number, 's' string or quoted name, 'p' punctuation, 'k' {keys}, 'a' {args.<name>}
 	text string
 	pos  int
 }
@@ -89,6 +116,9 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 				}
 				j = len(q)
 			}
+			if c == '\'' && strings.Contains(q[i:j], "{args.") {
+				problem("an argument in a string is not bound: write {args.<name>} outside quotes, where it stands for a value")
+			}
 			if c == '\'' && strings.IndexByte(q[i:j], '\\') >= 0 {
 				// PostgreSQL's E'...' strings (and plain ones when
 				// standard_conforming_strings is off) end elsewhere.
@@ -139,11 +169,16 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 				i += len(KeysPlaceholder)
 				break
 			}
+			if m := argPlaceholder.FindString(q[i:]); m != "" {
+				toks = append(toks, sqlToken{kind: 'a', text: m, pos: i})
+				i += len(m)
+				break
+			}
 			end := strings.IndexByte(q[i:], '}')
 			if end < 0 || end > 40 {
-				problem("'{' is not accepted outside a string: {keys} is the only placeholder")
+				problem("'{' is not accepted outside a string: {keys} and {args.<name>} are the only placeholders")
 			} else {
-				problem("unknown placeholder %s: {keys} is the only one", q[i:i+end+1])
+				problem("unknown placeholder %s: {keys} and {args.<name>} are the only ones", q[i:i+end+1])
 			}
 			i++
 		case isWordStart(c):
@@ -203,7 +238,20 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 		return nil, []error{fmt.Errorf("%s must stand as column IN ({keys}) or column = ANY({keys})", KeysPlaceholder)}
 	}
 	pos := toks[k].pos
-	return &lexedQuery{before: query[:pos], after: query[pos+len(KeysPlaceholder):], form: form}, nil
+	l := &lexedQuery{before: query[:pos], after: query[pos+len(KeysPlaceholder):], form: form}
+	for _, t := range toks {
+		if t.kind != 'a' {
+			continue
+		}
+		a := lexArg{pos: t.pos, len: len(t.text), name: argPlaceholder.FindStringSubmatch(t.text)[1]}
+		if t.pos < pos {
+			l.argsBefore = append(l.argsBefore, a)
+		} else {
+			a.pos -= pos + len(KeysPlaceholder)
+			l.argsAfter = append(l.argsAfter, a)
+		}
+	}
+	return l, nil
 }
 
 // writeWords are the words that make a statement write, or that only a
