@@ -142,3 +142,60 @@ func TestArgsKeys(t *testing.T) {
 		}
 	}
 }
+
+// sqlArgs is an sql system whose binsOf query uses {args.kind} twice and
+// {args.year} once; line 17 is its query.
+const sqlArgs = `system: sopor
+owner: Sopor (Tekniska nämnden)
+connector: sql
+resources:
+  bins:
+    type: Bin
+    by: propertyId
+    list: true
+    sql: { query: "SELECT fastighet, storlek FROM karl WHERE fastighet IN ({keys})", key: fastighet }
+    fields: { propertyId: fastighet, size: storlek, payerId: betalare }
+    subjects: [{ partyId: payerId }]
+  binsOf:
+    type: Bin
+    by: propertyId
+    list: true
+    sql:
+      query: >-
+        SELECT fastighet, storlek FROM karl WHERE fastighet IN ({keys})
+        AND ({args.kind} IS NULL OR slag = {args.kind}) AND ar = {args.year}
+      key: fastighet
+    fields: { propertyId: fastighet, size: storlek, payerId: betalare }
+    subjects: [{ partyId: payerId }]
+`
+
+// TestSQLArguments: an sql query's {args.<name>} are the field's
+// arguments, each once however often the query uses it, checked as an
+// HTTP call's are; a SOAP resource still takes none.
+func TestSQLArguments(t *testing.T) {
+	if err := load(t, sqlArgs, argsSchema); err != nil {
+		t.Fatal(err)
+	}
+	set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(sqlArgs)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []declare.ArgRef{{Name: "kind"}, {Name: "year"}}
+	if got := set.Resource("sopor.binsOf").Args(); !slices.Equal(got, want) {
+		t.Fatalf("args %v, want %v", got, want)
+	}
+	field := "schema/sopor.graphqls:" + itoa(strings.Count(testSchema, "\n")+3) + ": "
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"an argument the field lacks": {strings.Replace(sqlArgs, "{args.year}", "{args.when}", 1),
+			field + "Property.binsOf: resource sopor.binsOf's call (schema/sopor.yaml:17) uses {args.when}, but the field has no argument when"},
+		"an argument the query ignores": {strings.Replace(sqlArgs, " AND ar = {args.year}", "", 1),
+			field + "Property.binsOf(year): resource sopor.binsOf's call (schema/sopor.yaml:17) does not use {args.year}"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := load(t, tc.yaml, argsSchema)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to say\n  %s", err, tc.want)
+			}
+		})
+	}
+}
