@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kommungraf/kommungraf/sources/declare"
 	"github.com/kommungraf/kommungraf/sources/upstream"
 )
 
@@ -57,9 +58,11 @@ type SOAPCall struct {
 	// Request gives the values of the request: a dotted path of element
 	// names below the operation's input element (Bestallning.OrgNr) to a
 	// template, text in which {key} stands for the key and {config.<name>}
-	// for sources.<system>.<name> of the configuration. Every value is
-	// XML-escaped; elements are written in the schema's order, and a
-	// required element without a value is a declaration error.
+	// for sources.<system>.<name> of the configuration. An argument of the
+	// bound field, {args.<name>}, is the whole value of an optional
+	// element (minOccurs="0"), left out when the argument is null. Every
+	// value is XML-escaped; elements are written in the schema's order,
+	// and a required element without a value is a declaration error.
 	Request map[string]string `yaml:"request"`
 	// Records is the dotted path of the records below the response element
 	// (each element it reaches is one record); "" makes the response
@@ -156,8 +159,11 @@ type SOAP struct {
 	idempotent bool
 	envNS      string
 	header     http.Header
-	// body is the request element, rendered but for the key.
+	// body is the request element, rendered but for the key and the
+	// arguments.
 	body []soapChunk
+	// args says the request uses arguments: its keys are declare.ArgsKeys.
+	args bool
 	// token is the WS-Security UsernameToken, nil without one.
 	token *soapToken
 	// now and nonce are the clock and the randomness of PasswordDigest.
@@ -204,6 +210,7 @@ func NewSOAP(ctx context.Context, up *upstream.Client, decl SOAPCall, fields, co
 	s := &SOAP{
 		up: up, plan: plan, faults: decl.Faults, idempotent: decl.Idempotent,
 		body: plan.body, token: token, now: time.Now, nonce: rand.Reader,
+		args: slices.ContainsFunc(plan.body, func(c soapChunk) bool { return c.arg != "" }),
 	}
 	action := plan.op.action
 	if plan.op.version == "1.2" {
@@ -438,9 +445,17 @@ func (s *SOAP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 	return out, nil
 }
 
-// fetch makes the call for one key.
+// fetch makes the call for one key. A key of a request that uses
+// arguments is a declare.ArgsKey: its arguments go into the request.
 func (s *SOAP) fetch(ctx context.Context, key string) ([]Record, error) {
-	body, err := s.envelope(key)
+	var args url.Values
+	if s.args {
+		var err error
+		if _, args, key, err = declare.ParseArgsKey(key); err != nil || key == "" || len(key) > MaxKeyBytes {
+			return nil, nil // no key the resolvers ask: no records
+		}
+	}
+	body, err := s.envelope(key, args)
 	if err != nil {
 		return nil, upstream.Permanent(upstream.Errorf(s.up.Name(), s.plan.op.name, upstream.Rejected, "building the request: %w", err))
 	}
@@ -465,7 +480,7 @@ func (s *SOAP) fetch(ctx context.Context, key string) ([]Record, error) {
 
 // envelope writes the request for key: the envelope, the WS-Security
 // header when declared, and the request element with key XML-escaped.
-func (s *SOAP) envelope(key string) ([]byte, error) {
+func (s *SOAP) envelope(key string, args url.Values) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString(`<soap:Envelope xmlns:soap="` + s.envNS + `">`)
@@ -476,9 +491,16 @@ func (s *SOAP) envelope(key string) ([]byte, error) {
 	}
 	b.WriteString(`<soap:Body>`)
 	for _, c := range s.body {
-		if c.key {
+		switch {
+		case c.key:
 			escapeXML(&b, key)
-		} else {
+		case c.arg != "":
+			if args.Has(c.arg) {
+				b.WriteString("<" + c.elem + ">")
+				escapeXML(&b, args.Get(c.arg))
+				b.WriteString("</" + c.elem + ">")
+			}
+		default:
 			b.WriteString(c.text)
 		}
 	}

@@ -26,10 +26,14 @@ type soapPlan struct {
 	objects [][]string
 }
 
-// soapChunk is a piece of the request element: escaped text, or the key.
+// soapChunk is a piece of the request element: escaped text, the key, or
+// an element whose value is an argument of the bound field (elem, its
+// name as written; arg, the argument's): written with the value escaped,
+// or left out when the argument is null.
 type soapChunk struct {
-	text string
-	key  bool
+	text      string
+	key       bool
+	arg, elem string
 }
 
 // soapField is one schema field and the steps to its value in a record.
@@ -39,11 +43,13 @@ type soapField struct {
 	list   bool // a step may repeat: the value is a list
 }
 
-// soapTmplPart is a piece of a request template: text, {key}, or {config.<name>}.
+// soapTmplPart is a piece of a request template: text, {key},
+// {config.<name>} or {args.<name>}.
 type soapTmplPart struct {
 	text   string
 	key    bool
 	config string
+	arg    string
 }
 
 // parseSOAPTemplate splits a request value into text and placeholders.
@@ -63,13 +69,17 @@ func parseSOAPTemplate(s string) ([]soapTmplPart, error) {
 			return nil, fmt.Errorf("%q has a { without }", s)
 		}
 		name := s[i+1 : i+j]
-		switch cfg, isCfg := strings.CutPrefix(name, "config."); {
+		cfg, isCfg := strings.CutPrefix(name, "config.")
+		arg, isArg := strings.CutPrefix(name, "args.")
+		switch {
 		case name == "key":
 			parts = append(parts, soapTmplPart{key: true})
 		case isCfg && isConfigName(cfg):
 			parts = append(parts, soapTmplPart{config: cfg})
+		case isArg && isFieldName(arg):
+			parts = append(parts, soapTmplPart{arg: arg})
 		default:
-			return nil, fmt.Errorf("unknown placeholder {%s}: use {key} or {config.<name>}", name)
+			return nil, fmt.Errorf("unknown placeholder {%s}: use {key}, {config.<name>} or {args.<name>}", name)
 		}
 		s = s[i+j+1:]
 	}
@@ -267,6 +277,17 @@ func (w *soapReqWriter) children(e *xsdElement, path string, depth int) {
 		}
 		if parts, ok := w.values[cp]; ok {
 			name := w.name(c.name)
+			if arg, isArg := argValue(parts); isArg {
+				// An argument is an optional element's whole value: a null
+				// argument leaves the element out.
+				if len(parts) != 1 || c.min > 0 {
+					w.errs = append(w.errs, declErr([]string{"soap", "request", cp}, "{args.%s}: an argument is the whole value of an optional element (minOccurs=\"0\"), which a null argument leaves out", arg))
+					continue
+				}
+				w.flush()
+				w.chunks = append(w.chunks, soapChunk{arg: arg, elem: name})
+				continue
+			}
 			w.pending.WriteString("<" + name + ">")
 			for _, part := range parts {
 				switch {
@@ -300,11 +321,21 @@ func (w *soapReqWriter) children(e *xsdElement, path string, depth int) {
 	}
 }
 
+// argValue reports a template that uses an argument, and its first one.
+func argValue(parts []soapTmplPart) (string, bool) {
+	for _, p := range parts {
+		if p.arg != "" {
+			return p.arg, true
+		}
+	}
+	return "", false
+}
+
 // mergeChunks joins neighbouring text chunks.
 func mergeChunks(in []soapChunk) []soapChunk {
 	var out []soapChunk
 	for _, c := range in {
-		if n := len(out); n > 0 && !c.key && !out[n-1].key {
+		if n := len(out); n > 0 && !c.key && c.arg == "" && !out[n-1].key && out[n-1].arg == "" {
 			out[n-1].text += c.text
 			continue
 		}

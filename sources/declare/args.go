@@ -2,6 +2,7 @@ package declare
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,10 +20,11 @@ import (
 // (items/{key}/{args.year}, path-escaped; the argument must be non-null).
 // Arguments belong to a call, not to a key: the keys asked with equal
 // arguments share batch calls, keys asked with different ones never do,
-// so every batch form carries them. SOAP resources take no
-// arguments yet: a field bound to one with arguments fails the check. An
-// SQL query binds {args.<name>} as one text parameter where it stands,
-// as often as it stands (NULL for a null argument; sqldb). A
+// so every batch form carries them. An SQL query binds {args.<name>} as
+// one text parameter where it stands, as often as it stands (NULL for a
+// null argument; sqldb). A SOAP request takes {args.<name>} as the whole
+// value of an optional element, XML-escaped, the element left out when
+// the argument is null (connect checks that against the WSDL). A
 // listing's field has first and after besides (the connection's); a
 // listing's key and arguments ask for windows one call at a time.
 
@@ -45,6 +47,9 @@ func (r *Resource) Args() []ArgRef {
 	}
 	if r.SQL != nil {
 		return sqlArgs(r.SQL)
+	}
+	if r.SOAP != nil {
+		return soapArgs(r.SOAP)
 	}
 	if r.HTTP == nil {
 		return nil
@@ -72,6 +77,26 @@ func sqlArgs(n *yaml.Node) []ArgRef {
 	for _, m := range argRE.FindAllStringSubmatch(part.Query, -1) {
 		if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
 			out = append(out, ArgRef{Name: m[1]})
+		}
+	}
+	return out
+}
+
+// soapArgs are the arguments a soap part's request values name, in the
+// order of the request's paths.
+func soapArgs(n *yaml.Node) []ArgRef {
+	var part struct {
+		Request map[string]string `yaml:"request"`
+	}
+	if n.Decode(&part) != nil {
+		return nil
+	}
+	var out []ArgRef
+	for _, p := range slices.Sorted(maps.Keys(part.Request)) {
+		for _, m := range argRE.FindAllStringSubmatch(part.Request[p], -1) {
+			if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
+				out = append(out, ArgRef{Name: m[1]})
+			}
 		}
 	}
 	return out
@@ -134,8 +159,8 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 			}
 		}
 	}
-	if len(own) > 0 && r.HTTP == nil && r.SQL == nil {
-		ps.add(b.Pos, "%s: a field bound with @resource to %s takes no arguments of its own: arguments reach HTTP call templates and SQL queries only, not yet SOAP", where, r.FullName())
+	if len(own) > 0 && r.HTTP == nil && r.SQL == nil && r.SOAP == nil {
+		ps.add(b.Pos, "%s: a field bound with @resource to %s takes no arguments of its own: it has no call to take them", where, r.FullName())
 		return
 	}
 	used := map[string]bool{}
@@ -160,11 +185,14 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 	}
 }
 
-// callPos is the position of the resource's HTTP call template or SQL
-// part.
+// callPos is the position of the resource's HTTP call template, or its
+// SQL or SOAP part.
 func (r *Resource) callPos() Pos {
 	if r.SQL != nil {
 		return Pos{File: r.Pos.File, Line: r.SQL.Line}
+	}
+	if r.SOAP != nil {
+		return Pos{File: r.Pos.File, Line: r.SOAP.Line}
 	}
 	if r.HTTP != nil && r.HTTP.Batch != nil {
 		return r.HTTP.Batch.Pos
