@@ -137,7 +137,7 @@ type ComplexityRoot struct {
 		ObjectID         func(childComplexity int) int
 		Owners           func(childComplexity int) int
 		WasteCollections func(childComplexity int, first *int, after *string, fraction *gqlmodel.WasteFraction) int
-		WastePickups     func(childComplexity int) int
+		WastePickups     func(childComplexity int, fraction *gqlmodel.WasteFraction) int
 	}
 
 	PropertyConnection struct {
@@ -247,7 +247,7 @@ type PlacementResolver interface {
 }
 type PropertyResolver interface {
 	Owners(ctx context.Context, obj *model.Property) ([]*model.PropertyOwner, error)
-	WastePickups(ctx context.Context, obj *model.Property) ([]*gqlmodel.WastePickup, error)
+	WastePickups(ctx context.Context, obj *model.Property, fraction *gqlmodel.WasteFraction) ([]*gqlmodel.WastePickup, error)
 	WasteCollections(ctx context.Context, obj *model.Property, first *int, after *string, fraction *gqlmodel.WasteFraction) (*gqlmodel.WasteCollectionConnection, error)
 }
 type PropertyOwnerResolver interface {
@@ -666,7 +666,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Property.WastePickups(childComplexity), true
+		args, err := ec.field_Property_wastePickups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Property.WastePickups(childComplexity, args["fraction"].(*gqlmodel.WasteFraction)), true
 
 	case "PropertyConnection.edges":
 		if e.ComplexityRoot.PropertyConnection.Edges == nil {
@@ -1068,7 +1073,10 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../schema/avfall.graphqls", Input: `extend type Property {
   "Scheduled waste pickups at the property, from the waste-collection system."
-  wastePickups: [WastePickup!] @resource(name: "avfall.pickups", key: "objectId")
+  wastePickups(
+    "Only the pickups of this waste fraction; all when absent."
+    fraction: WasteFraction
+  ): [WastePickup!] @resource(name: "avfall.pickups", key: "objectId")
 }
 
 "A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning)."
@@ -2028,6 +2036,20 @@ func (ec *executionContext) field_Property_wasteCollections_args(ctx context.Con
 		return nil, err
 	}
 	args["fraction"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Property_wastePickups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "fraction",
+		func(ctx context.Context, v any) (*gqlmodel.WasteFraction, error) {
+			return ec.unmarshalOWasteFraction2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteFraction(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fraction"] = arg0
 	return args, nil
 }
 
@@ -3792,7 +3814,8 @@ func (ec *executionContext) _Property_wastePickups(ctx context.Context, field gr
 			return ec.fieldContext_Property_wastePickups(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Property().WastePickups(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Property().WastePickups(ctx, obj, fc.Args["fraction"].(*gqlmodel.WasteFraction))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.WastePickup) graphql.Marshaler {
@@ -3802,7 +3825,7 @@ func (ec *executionContext) _Property_wastePickups(ctx context.Context, field gr
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Property_wastePickups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Property_wastePickups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Property",
 		Field:      field,
@@ -3811,6 +3834,17 @@ func (ec *executionContext) fieldContext_Property_wastePickups(_ context.Context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WastePickup(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Property_wastePickups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }

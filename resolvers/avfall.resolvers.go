@@ -14,8 +14,8 @@ import (
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
-func (r *propertyResolver) WastePickups(ctx context.Context, obj *model.Property) ([]*gqlmodel.WastePickup, error) {
-	return loaders.List[gqlmodel.WastePickup](ctx, "avfall.pickups", obj.ObjectID)
+func (r *propertyResolver) WastePickups(ctx context.Context, obj *model.Property, fraction *gqlmodel.WasteFraction) ([]*gqlmodel.WastePickup, error) {
+	return loaders.List[gqlmodel.WastePickup](ctx, "avfall.pickups", loaders.WithArgs(obj.ObjectID, "fraction", fraction))
 }
 
 func (r *wastePickupResolver) InvoiceRecipient(ctx context.Context, obj *gqlmodel.WastePickup) (*model.Person, error) {

@@ -66,16 +66,29 @@ func startDeclared(t *testing.T, w *sim.World, files []declare.File, avfall conf
 }
 
 // pickupsQuery asks for the pickups of Q1's properties, with the invoice
-// recipient through the population registry.
+// recipient through the population registry; args are wastePickups'
+// arguments ("" or "(fraction: MAT)").
 const pickupsQuery = `{ errands(first: 50, caseType: "BYGGLOV") { edges { node { property {
-    designation wastePickups { propertyId fraction weekday nextDate containerLitres invoiceRecipient { givenName } } } } } } }`
+    designation wastePickups%s { propertyId fraction weekday nextDate containerLitres invoiceRecipient { givenName } } } } } } }`
 
 // checkPickups asks for pickupsQuery as the case officer and compares every
 // property's pickups with the world's; it returns the number of distinct
 // properties on the page.
 func checkPickups(t *testing.T, d *demo, w *sim.World, id string) int {
 	t.Helper()
-	raw := postAs(t, d, "case-officer", id, pickupsQuery)
+	return checkPickupsOf(t, d, w, id, "")
+}
+
+// checkPickupsOf is checkPickups with wastePickups(fraction: fraction)
+// unless fraction is "": it wants only that fraction's pickups, and some
+// property on the page to have some and some to have others.
+func checkPickupsOf(t *testing.T, d *demo, w *sim.World, id, fraction string) int {
+	t.Helper()
+	args := ""
+	if fraction != "" {
+		args = "(fraction: " + fraction + ")"
+	}
+	raw := postAs(t, d, "case-officer", id, fmt.Sprintf(pickupsQuery, args))
 	type pickup struct {
 		PropertyID, Fraction, Weekday, NextDate string
 		ContainerLitres                         int
@@ -104,7 +117,7 @@ func checkPickups(t *testing.T, d *demo, w *sim.World, id string) int {
 		byDesignation[p.Designation] = p.ObjectID
 	}
 	seen := map[string]bool{}
-	recipients := 0
+	recipients, filtered := 0, 0
 	for _, e := range r.Data.Errands.Edges {
 		p := e.Node.Property
 		if p == nil {
@@ -114,6 +127,10 @@ func checkPickups(t *testing.T, d *demo, w *sim.World, id string) int {
 		seen[id] = true
 		var want []string
 		for _, pu := range w.PickupsOf[id] {
+			if fraction != "" && pu.Fraction != fraction {
+				filtered++
+				continue
+			}
 			want = append(want, fmt.Sprintf("%s %s %s %s %d", id, pu.Fraction, strings.ToUpper(pu.Weekday.String()), pu.NextDate.Format(time.DateOnly), pu.ContainerLitres))
 		}
 		var got []string
@@ -131,6 +148,9 @@ func checkPickups(t *testing.T, d *demo, w *sim.World, id string) int {
 	}
 	if len(seen) == 0 || recipients == 0 {
 		t.Fatalf("no properties (%d) or invoice recipients (%d) in the answer: %.2000s", len(seen), recipients, raw)
+	}
+	if fraction != "" && filtered == 0 {
+		t.Fatalf("fraction %s: every pickup on the page is of it, so the filter shows nothing", fraction)
 	}
 	return len(seen)
 }
@@ -155,8 +175,14 @@ func TestDeclaredSQLSystem(t *testing.T) {
 	if c := d.gw.Sim().Stats.Request("sql-warm")["avfall"]["pickups"]; c.Calls != 0 {
 		t.Errorf("warm: %d queries, want none: the record cache answers", c.Calls)
 	}
-	if n := metric(t, d, `kommungraf_upstream_calls_total{operation="pickups",outcome="ok",source="avfall"}`); n != "1" {
-		t.Errorf("metrics count %s avfall pickups queries, want 1", n)
+	// The argument is a bound parameter: one query for the page's
+	// properties asked for MAT, a record-cache entry of its own.
+	checkPickupsOf(t, d, w, "sql-mat", "MAT")
+	if c := d.gw.Sim().Stats.Request("sql-mat")["avfall"]["pickups"]; c.Calls != 1 || c.Keys != int64(properties) {
+		t.Errorf("fraction MAT: avfall pickups %+v, want one query for the page's %d properties", c, properties)
+	}
+	if n := metric(t, d, `kommungraf_upstream_calls_total{operation="pickups",outcome="ok",source="avfall"}`); n != "2" {
+		t.Errorf("metrics count %s avfall pickups queries, want 2", n)
 	}
 	if code, body := getBody(t, d.srv.URL+"/readyz"); code != http.StatusOK || !strings.Contains(body, "avfall") {
 		t.Errorf("/readyz: %d %s", code, body)
@@ -189,15 +215,16 @@ func seedPickups(t *testing.T, w *sim.World, dsn string) {
 }
 
 // soapAvfall is a SOAP 1.1 face of the waste-collection system
-// (testdata/avfall.wsdl): one property's pickups per call. It counts its
-// calls and refuses a request without the declared customer.
+// (testdata/avfall.wsdl): one property's pickups per call, of the
+// fraction Fraktion names when the request has one. It counts its calls
+// and refuses a request without the declared customer.
 type soapAvfall struct {
 	w     *sim.World
 	mu    sync.Mutex
 	calls int
 }
 
-var soapValueRE = regexp.MustCompile(`<(?:\w+:)?(Fastighet|Kund)>([^<]*)</`)
+var soapValueRE = regexp.MustCompile(`<(?:\w+:)?(Fastighet|Kund|Fraktion)>([^<]*)</`)
 
 func (s *soapAvfall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery == "wsdl" {
@@ -219,7 +246,11 @@ func (s *soapAvfall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b strings.Builder
+	fraction, filter := values["Fraktion"]
 	for _, pu := range s.w.PickupsOf[values["Fastighet"]] {
+		if filter && pu.Fraction != fraction {
+			continue // Fraktion keeps that fraction's pickups only; absent, all
+		}
 		fmt.Fprintf(&b, `<a:Tomning><a:Fastighet>%s</a:Fastighet><a:Fraktion>%s</a:Fraktion><a:Veckodag>%s</a:Veckodag><a:NastaTomning>%s</a:NastaTomning><a:KarlLiter>%d</a:KarlLiter>`,
 			pu.PropertyID, pu.Fraction, strings.ToUpper(pu.Weekday.String()), pu.NextDate.Format(time.DateOnly), pu.ContainerLitres)
 		if pu.Invoice != nil && s.w.PartyOf[pu.Invoice.PersonalNumber] != "" {
@@ -257,12 +288,23 @@ func TestDeclaredSOAPSystem(t *testing.T) {
 	}
 	checkPickups(t, d, w, "soap-warm")
 	svc.mu.Lock()
-	defer svc.mu.Unlock()
-	if svc.calls != 0 {
-		t.Errorf("warm: %d SOAP calls, want none", svc.calls)
+	calls = svc.calls
+	svc.calls = 0
+	svc.mu.Unlock()
+	if calls != 0 {
+		t.Errorf("warm: %d SOAP calls, want none", calls)
 	}
 	if n := metric(t, d, `kommungraf_upstream_calls_total{operation="HamtaTomningar",outcome="ok",source="avfall"}`); n != fmt.Sprint(properties) {
 		t.Errorf("metrics count %s HamtaTomningar calls, want %d", n, properties)
+	}
+	// The argument goes in the request as Fraktion: one call per property
+	// asked for MAT, each a record-cache entry of its own.
+	checkPickupsOf(t, d, w, "soap-mat", "MAT")
+	svc.mu.Lock()
+	calls = svc.calls
+	svc.mu.Unlock()
+	if calls != properties {
+		t.Errorf("fraction MAT: %d SOAP calls, want one per distinct property (%d)", calls, properties)
 	}
 }
 
@@ -295,8 +337,8 @@ func TestStartRefusesBadConnectorParts(t *testing.T) {
 		},
 		want: []string{
 			"source declarations: 2 problem(s)",
-			`schema/avfall.yaml:20: resource avfall.pickups: soap: unknown key "retries"`,
-			"schema/avfall.yaml:24: resource avfall.pickups: fields.fraction: Tomning has no element Fraction (it has Fastighet, Fraktion,",
+			`schema/avfall.yaml:21: resource avfall.pickups: soap: unknown key "retries"`,
+			"schema/avfall.yaml:25: resource avfall.pickups: fields.fraction: Tomning has no element Fraction (it has Fastighet, Fraktion,",
 		},
 	}, {
 		name:         "soap: a {config.kund} the configuration does not set",
@@ -338,10 +380,12 @@ func TestDeclaredSQLSystemOnTheSchoolDatabase(t *testing.T) {
 	w := testWorld()
 	files := withDeclaration(t, "testdata/avfall-sql.yaml")
 	files[len(files)-1].Data = []byte(strings.Replace(string(files[len(files)-1].Data),
-		"SELECT property_id, fraction, weekday, next_date, container_litres, invoice_party_id\n        FROM pickups WHERE property_id IN ({keys})\n        ORDER BY property_id, fraction",
+		"SELECT property_id, fraction, weekday, next_date, container_litres, invoice_party_id\n        FROM pickups WHERE property_id IN ({keys})\n"+
+			"        AND ({args.fraction} IS NULL OR fraction = {args.fraction})\n        ORDER BY property_id, fraction",
 		"SELECT fastighet_objektidentitet AS property_id, skolform AS fraction, namn AS weekday,\n"+
 			"          NULL AS next_date, 0 AS container_litres, NULL AS invoice_party_id\n"+
-			"        FROM skolenhet WHERE fastighet_objektidentitet IN ({keys})\n        ORDER BY skolenhetskod", 1))
+			"        FROM skolenhet WHERE fastighet_objektidentitet IN ({keys})\n"+
+			"        AND ({args.fraction} IS NULL OR skolform = {args.fraction})\n        ORDER BY skolenhetskod", 1))
 	d := startDeclared(t, w, files, config.DeclaredSource{})
 	var unit = w.SchoolUnits[0]
 	var designation string
