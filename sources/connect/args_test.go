@@ -13,16 +13,17 @@ import (
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
-// pickupsByFraction is the real pickups declaration with the fraction as
-// the bound field's argument, in its batch call's query.
+// pickupsByFraction is the real pickups declaration, the fraction its
+// bound field's argument, with get as its batch call.
 func pickupsByFraction(t *testing.T, get string) *declare.Resource {
 	t.Helper()
 	data, err := os.ReadFile("../../schema/avfall.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	y := strings.Replace(string(data), "get: api/v1/pickups?propertyIds={keys}", "get: "+get, 1)
-	if y == string(data) {
+	const batch = "get: api/v1/pickups?propertyIds={keys}&fraction={args.fraction}"
+	y := strings.Replace(string(data), batch, "get: "+get, 1)
+	if !strings.Contains(string(data), batch) {
 		t.Fatal("schema/avfall.yaml has no batch call to rewrite")
 	}
 	r := declared(t, "schema/avfall.yaml", []byte(y)).Resource("avfall.pickups")
