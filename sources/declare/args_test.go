@@ -199,3 +199,52 @@ func TestSQLArguments(t *testing.T) {
 		})
 	}
 }
+
+// soapArgs is a soap system whose binsOf request takes {args.kind} and
+// {args.year}; its soap part starts at line 17.
+const soapArgs = `system: sopor
+owner: Sopor (Tekniska nämnden)
+connector: soap
+resources:
+  bins:
+    type: Bin
+    by: propertyId
+    list: true
+    soap: { wsdl: karl.wsdl, operation: Karl, request: { Fastighet: "{key}" } }
+    fields: { propertyId: fastighet, size: storlek, payerId: betalare }
+    subjects: [{ partyId: payerId }]
+  binsOf:
+    type: Bin
+    by: propertyId
+    list: true
+    soap:
+      wsdl: karl.wsdl
+      operation: Karl
+      request:
+        Fastighet: "{key}"
+        Slag: "{args.kind}"
+        Ar: "{args.year}"
+    fields: { propertyId: fastighet, size: storlek, payerId: betalare }
+    subjects: [{ partyId: payerId }]
+`
+
+// TestSOAPArgumentsAreTheFields: a soap request's {args.<name>} are the
+// bound field's arguments, matched with them as an HTTP call's are.
+func TestSOAPArgumentsAreTheFields(t *testing.T) {
+	if err := load(t, soapArgs, argsSchema); err != nil {
+		t.Fatal(err)
+	}
+	set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(soapArgs)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In the order of the request's paths.
+	want := []declare.ArgRef{{Name: "year"}, {Name: "kind"}}
+	if got := set.Resource("sopor.binsOf").Args(); !slices.Equal(got, want) {
+		t.Fatalf("args %v, want %v", got, want)
+	}
+	err = load(t, strings.Replace(soapArgs, `Ar: "{args.year}"`, `Ar: "2026"`, 1), argsSchema)
+	if want := "Property.binsOf(year): resource sopor.binsOf's call (schema/sopor.yaml:17) does not use {args.year}"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to say\n  %s", err, want)
+	}
+}
