@@ -21,7 +21,8 @@ type KeyedOptions struct {
 	// errors: the declared resource's name (required).
 	Operation string
 	// Query is one SELECT with the placeholder {keys} once, as
-	// column IN ({keys}) or, on PostgreSQL only, column = ANY({keys}).
+	// column IN ({keys}) or, on PostgreSQL only, column = ANY({keys}),
+	// and arguments as {args.<name>} (QueryArgs binds them).
 	// See CheckKeyedQuery for what else it may not hold.
 	Query string
 	// Columns are the result columns the caller reads, in the order Query's

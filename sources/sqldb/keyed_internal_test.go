@@ -49,6 +49,34 @@ func TestKeyedStatement(t *testing.T) {
 	}
 }
 
+// TestKeyedStatementArgs: each use of an argument is a parameter of its
+// own, in the text's order around the keys, NULL when absent.
+func TestKeyedStatementArgs(t *testing.T) {
+	lexed, errs := lexKeyed("SELECT a FROM t WHERE b = {args.x} AND a IN ({keys}) AND ({args.y} IS NULL OR c = {args.y})", false)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	vals := map[string]string{"x": "'; DROP TABLE t; --"}
+	for _, tc := range []struct {
+		name, want string
+		s          *Store
+		wantVals   []any
+	}{
+		{"sqlite", "SELECT a FROM t WHERE b = ? AND a IN (?, ?) AND (? IS NULL OR c = ?)", &Store{},
+			[]any{"'; DROP TABLE t; --", "k1", "k2", nil, nil}},
+		{"postgres", "SELECT a FROM t WHERE b = $1::text AND a IN ($2::text, $3::text) AND ($4::text IS NULL OR c = $5::text)", &Store{dialect: dialect{postgres: true}},
+			[]any{"'; DROP TABLE t; --", "k1", "k2", nil, nil}},
+	} {
+		text, a := (&Keyed{s: tc.s, lexed: lexed}).statement([]string{"k1", "k2"}, vals)
+		if text != tc.want || !reflect.DeepEqual(a.vals, tc.wantVals) {
+			t.Errorf("%s: %s %q\nwant %s %q", tc.name, text, a.vals, tc.want, tc.wantVals)
+		}
+	}
+	if got := lexed.Args(); !reflect.DeepEqual(got, []string{"x", "y"}) {
+		t.Errorf("Args() = %q", got)
+	}
+}
+
 func TestKeyedKinds(t *testing.T) {
 	for name, want := range map[string]valueKind{
 		"TEXT": kindText, "VARCHAR": kindText, "BPCHAR": kindText, "UUID": kindText, "INTERVAL": kindText, "16385": kindText,

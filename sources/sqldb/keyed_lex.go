@@ -69,7 +69,7 @@ type sqlToken struct {
 // CheckKeyedQuery checks a keyed query's text without a database: one
 // SELECT (or WITH ... SELECT) that only reads, no statement separator, no
 // comments, no parameter but {keys}, which appears once as IN ({keys}) or
-// = ANY({keys}). PrepareKeyed runs the same checks, those of its dialect,
+// = ANY({keys}), and arguments, {args.<name>}, outside strings. PrepareKeyed runs the same checks, those of its dialect,
 // and then asks the database.
 //
 // The checks read the query the way both databases do as far as it goes:
@@ -149,13 +149,13 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 			problem("a backslash is not accepted (the databases read escapes in strings differently)")
 			i++
 		case c == '$':
-			problem("'$' is not accepted: {keys} is the only parameter, and dollar-quoted strings are PostgreSQL's alone")
+			problem("'$' is not accepted: {keys} and {args.<name>} are the only parameters, and dollar-quoted strings are PostgreSQL's alone")
 			i++
 		case c == '?':
-			problem("'?' is not accepted: {keys} is the only parameter")
+			problem("'?' is not accepted: {keys} and {args.<name>} are the only parameters")
 			i++
 		case c == ':' && i+1 < len(q) && isWordStart(q[i+1]) && (i == 0 || q[i-1] != ':'):
-			problem("%q is not accepted: {keys} is the only parameter", q[i:wordEnd(q, i+1)])
+			problem("%q is not accepted: {keys} and {args.<name>} are the only parameters", q[i:wordEnd(q, i+1)])
 			i++
 		case c == '@' && sqlite:
 			problem("'@' is not accepted on SQLite, which reads @name as a parameter: {keys} is the only one")
