@@ -22,14 +22,7 @@ func (g *Gateway) openUsage(ctx context.Context, cat *authz.Catalog) error {
 	if u := g.cfg.Authz.AccessLog.DatabaseURL; u != "" {
 		store, err = catalog.OpenPostgres(ctx, u, "")
 	} else {
-		path := g.cfg.Authz.AccessLog.File
-		switch {
-		case path == "" && g.tmpDir != "":
-			path = filepath.Join(g.tmpDir, "access.jsonl")
-		case path == "":
-			path = "kommungraf-access.jsonl"
-		}
-		store, err = catalog.OpenSQLite(ctx, filepath.Join(filepath.Dir(path), "kommungraf-usage.db"))
+		store, err = catalog.OpenSQLite(ctx, filepath.Join(filepath.Dir(g.accessLogFile()), "kommungraf-usage.db"))
 	}
 	if err != nil {
 		return err

@@ -203,24 +203,13 @@ func (g *Gateway) openSecurity(ctx context.Context, demo bool, cat *authz.Catalo
 		}
 		s.accessLogWhere = "PostgreSQL (authz.accessLog.databaseUrl)"
 	} else {
-		path := g.cfg.Authz.AccessLog.File
-		if path == "" && g.tmpDir != "" {
-			path = filepath.Join(g.tmpDir, "access.jsonl")
-		} else if path == "" {
-			path = "kommungraf-access.jsonl"
-		}
+		path := g.accessLogFile()
 		if store, err = authz.NewJSONLAccessLog(path); err != nil {
 			return s, err
 		}
 		s.accessLogWhere = path
 	}
-	spool := g.cfg.Authz.AccessLog.Spool
-	switch {
-	case spool == "" && g.tmpDir != "":
-		spool = filepath.Join(g.tmpDir, "access.spool.jsonl")
-	case spool == "":
-		spool = "kommungraf-access.spool.jsonl"
-	}
+	spool := g.localFile(g.cfg.Authz.AccessLog.Spool, "access.spool.jsonl", "kommungraf-access.spool.jsonl")
 	if s.accessLog, err = authz.NewAsyncAccessLog(authz.AsyncAccessLogOptions{Store: store, SpoolPath: spool,
 		SpoolMaxEntries: g.cfg.Authz.AccessLog.SpoolMaxEntries, Logger: g.log}); err != nil {
 		_ = store.Close()
@@ -311,4 +300,23 @@ func (s *security) Close() error {
 // the one writer the admin surface uses too).
 func writeProblem(w http.ResponseWriter, status int, code, detail string) {
 	problem.Write(w, status, code, detail, nil)
+}
+
+// accessLogFile is the access log's JSON-lines file when it has no
+// database: configured, else in the demo's temporary directory, else in
+// the working directory. The catalog's usage counts live beside it.
+func (g *Gateway) accessLogFile() string {
+	return g.localFile(g.cfg.Authz.AccessLog.File, "access.jsonl", "kommungraf-access.jsonl")
+}
+
+// localFile is configured, or the file named tmpName in the demo's
+// temporary directory, or defaultName in the working directory.
+func (g *Gateway) localFile(configured, tmpName, defaultName string) string {
+	switch {
+	case configured != "":
+		return configured
+	case g.tmpDir != "":
+		return filepath.Join(g.tmpDir, tmpName)
+	}
+	return defaultName
 }
