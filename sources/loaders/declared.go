@@ -9,10 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
-	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
 	"github.com/kommungraf/kommungraf/sources/connect"
@@ -84,43 +81,14 @@ func newResources(c *Caching, defs []Resource) map[string]*resource {
 
 // chunks splits a batch at the connector's MaxKeys and issues the calls
 // together, so that a level stays one batch however many keys it has; a
-// failed call fails its own keys only.
+// failed call fails its own keys only (split, as for a Go loader).
 func chunks(c connect.Connector) func(context.Context, []string) (map[string][]connect.Record, error) {
+	fetch := split(c.MaxKeys(), func(ctx context.Context, keys []string) (map[string][]connect.Record, error) {
+		m, err := c.Fetch(ctx, keys)
+		return m, perKey(err)
+	})
 	return func(ctx context.Context, keys []string) (map[string][]connect.Record, error) {
-		keys = dedupe(keys)
-		size := c.MaxKeys()
-		if size <= 0 || len(keys) <= size {
-			m, err := c.Fetch(ctx, keys)
-			return m, perKey(err)
-		}
-		var mu sync.Mutex
-		out := make(map[string][]connect.Record, len(keys))
-		failed := keyErrors{}
-		var g errgroup.Group
-		for start := 0; start < len(keys); start += size {
-			chunk := keys[start:min(start+size, len(keys))]
-			g.Go(func() error {
-				m, err := c.Fetch(ctx, chunk)
-				mu.Lock()
-				defer mu.Unlock()
-				for k, v := range m {
-					out[k] = v
-				}
-				if err != nil {
-					for _, k := range chunk {
-						if kerr := keyError(perKey(err), k); kerr != nil {
-							failed[k] = kerr
-						}
-					}
-				}
-				return nil
-			})
-		}
-		_ = g.Wait()
-		if len(failed) > 0 {
-			return out, failed
-		}
-		return out, nil
+		return fetch(ctx, dedupe(keys))
 	}
 }
 
