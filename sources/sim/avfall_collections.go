@@ -139,25 +139,14 @@ func (a *avfall) listCollections(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "no property "+strconv.Quote(clip(r.PathValue("id"), 100)))
 		return
 	}
-	if q.Has("fraction") {
-		// ?fraction=MAT lists that fraction's emptyings only; absent, all.
-		kept := []CollectionDTO{}
-		for _, c := range list {
-			if c.Fraction == q.Get("fraction") {
-				kept = append(kept, c)
-			}
-		}
-		list = kept
-	}
+	list = ofFraction(list, q)
 	total := len(list)
 	pages := (total + limit - 1) / limit
 	from := min((page-1)*limit, total)
 	to := min(from+limit, total)
 	link := func(rel string, page int) rest.Link {
 		v := url.Values{"limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
-		if q.Has("fraction") {
-			v.Set("fraction", q.Get("fraction"))
-		}
+		keepFraction(v, q)
 		u := url.URL{Path: r.URL.Path, RawQuery: v.Encode()}
 		return rest.Link{Href: baseURL(r) + u.RequestURI(), Rel: rel, Type: "application/json"}
 	}
@@ -190,25 +179,13 @@ func (a *avfall) collectionItems(w http.ResponseWriter, r *http.Request) {
 		writeOGCError(w, http.StatusBadRequest, "MissingParameterValue", "fastighet names the property whose emptyings are listed")
 		return
 	}
-	list := a.collections[id] // an unknown property matches nothing
-	if q.Has("fraction") {
-		// A queryable property (OGC API Features part 1, 7.15.5): that
-		// fraction's emptyings only.
-		kept := []CollectionDTO{}
-		for _, c := range list {
-			if c.Fraction == q.Get("fraction") {
-				kept = append(kept, c)
-			}
-		}
-		list = kept
-	}
+	list := a.collections[id]  // an unknown property matches nothing
+	list = ofFraction(list, q) // a queryable property (OGC API Features part 1, 7.15.5)
 	from := min(offset, len(list))
 	to := min(from+limit, len(list))
 	link := func(rel string, offset int) rest.Link {
 		v := url.Values{"fastighet": {id}, "limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
-		if q.Has("fraction") {
-			v.Set("fraction", q.Get("fraction"))
-		}
+		keepFraction(v, q)
 		u := url.URL{Path: r.URL.Path, RawQuery: v.Encode()}
 		return rest.Link{Href: baseURL(r) + u.RequestURI(), Rel: rel, Type: "application/geo+json"}
 	}
@@ -224,4 +201,26 @@ func (a *avfall) collectionItems(w http.ResponseWriter, r *http.Request) {
 		out.Links = append(out.Links, link("next", to))
 	}
 	writeJSONAs(w, http.StatusOK, "application/geo+json", out)
+}
+
+// ofFraction is list with ?fraction=MAT: that fraction's emptyings only;
+// without the parameter, all of them.
+func ofFraction(list []CollectionDTO, q url.Values) []CollectionDTO {
+	if !q.Has("fraction") {
+		return list
+	}
+	kept := []CollectionDTO{}
+	for _, c := range list {
+		if c.Fraction == q.Get("fraction") {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+// keepFraction carries the request's ?fraction= into a paging link.
+func keepFraction(v, q url.Values) {
+	if q.Has("fraction") {
+		v.Set("fraction", q.Get("fraction"))
+	}
 }
