@@ -10,8 +10,7 @@ import (
 )
 
 // The simulators' default listen addresses; deploy/sim.yaml points the
-// gateway at them (the waste-collection system's is there as a comment until
-// the gateway can declare that source).
+// gateway at them.
 const (
 	defaultNavetAddr   = "127.0.0.1:8081"
 	defaultETjanstAddr = "127.0.0.1:8082"

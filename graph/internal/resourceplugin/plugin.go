@@ -52,6 +52,9 @@ type Plugin struct {
 	// bodies are the resolver bodies, computed once the code's types are
 	// known (GenerateCode) and handed to resolvergen through Implement.
 	bodies map[fieldKey]func() string
+	// whole are the schema files whose every resolver is bound: their
+	// resolver files hold nothing written by hand (WholeFiles).
+	whole []string
 }
 
 type fieldKey struct{ typ, field string }
@@ -114,6 +117,7 @@ func (p *Plugin) GenerateCode(data *codegen.Data) error {
 			p.bodies[fieldKey{o.Name, f.Name}] = body
 		}
 	}
+	p.whole = wholeFiles(data, p.bindings)
 	if err := p.writeRecords(data); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -123,6 +127,37 @@ func (p *Plugin) GenerateCode(data *codegen.Data) error {
 	}
 	return p.writeDeclared()
 }
+
+// wholeFiles are the schema files (as gqlgen names them) whose resolver
+// fields are all bound with @resource, sorted.
+func wholeFiles(data *codegen.Data, bindings map[fieldKey]declare.Binding) []string {
+	whole := map[string]bool{}
+	for _, o := range data.Objects {
+		for _, f := range o.Fields {
+			if !f.IsResolver || f.Position == nil || f.Position.Src == nil {
+				continue
+			}
+			src := f.Position.Src.Name
+			_, bound := bindings[fieldKey{o.Name, f.Name}]
+			if prev, seen := whole[src]; !seen || prev {
+				whole[src] = bound
+			}
+		}
+	}
+	var out []string
+	for src, all := range whole {
+		if all {
+			out = append(out, src)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WholeFiles are the schema files whose resolvers the plugin writes all of
+// (after GenerateCode): their resolver files are generated through and
+// through, and the generate command marks them so.
+func (p *Plugin) WholeFiles() []string { return p.whole }
 
 // Implement gives a bound field its body and every other resolver the one
 // it has (gqlgen's default for a new one).
