@@ -190,7 +190,21 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 		}
 	}
 	r := p.set.Resource(b.Resource)
-	if own := ownArgs(f, r.Paging() != nil); len(own) > 0 {
+	// The parent record's fields its call names ({parent.<field>}) go with
+	// the key as its arguments do, read from obj: declare.Check has found
+	// them scalar fields of the type; here they must be plain Go fields.
+	var parents []string
+	for _, a := range r.Args() {
+		if !a.Parent {
+			continue
+		}
+		pf, err := goField(o, a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("{parent.%s}: %w", a.Name, err)
+		}
+		parents = append(parents, fmt.Sprintf("%q, obj.%s", a.Key(), pf.GoFieldName))
+	}
+	if own := ownArgs(f, r.Paging() != nil); len(own) > 0 || len(parents) > 0 {
 		// Its arguments go with the key (declare.ArgsKey): declare.Check
 		// has matched them with the call's {args.<name>}.
 		bare := keyExpr
@@ -199,6 +213,9 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 			fmt.Fprintf(&b, "%s.WithArgs(%s", templates.CurrentImports.Lookup(loadersPkg), bare())
 			for _, a := range own {
 				fmt.Fprintf(&b, ", %q, %s", a.Name, a.VarName)
+			}
+			for _, pa := range parents {
+				b.WriteString(", " + pa)
 			}
 			b.WriteString(")")
 			return b.String()
