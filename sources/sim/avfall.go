@@ -227,7 +227,7 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 	for _, path := range []string{"/api/v1/pickups", "/api/v1/pickups/{id}", "/api/v1/health"} {
 		mux.HandleFunc(path, methodNotAllowed("GET, HEAD"))
 	}
-	mux.HandleFunc("/api/v1/pickups/search", methodNotAllowed("POST"))
+	mux.HandleFunc("GET /api/v1/pickups/search", methodNotAllowed("POST")) // not a pickup id
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "no resource at "+r.URL.Path)
 	})
