@@ -336,3 +336,23 @@ func ParseArgsKey(k string) (group string, args url.Values, key string, err erro
 	args, err = url.ParseQuery(group)
 	return group, args, key, err
 }
+
+// CheckParentsPassed refuses a call that names a parent field the
+// generated resolvers do not pass with its keys. They pass those that the
+// declarations `go generate` read (generated) name; declarations given
+// at start instead (a test's) may name no other, or the field's value
+// would silently be null.
+func (s *Set) CheckParentsPassed(generated *Set) error {
+	var ps Problems
+	for _, sys := range s.Systems {
+		for _, r := range sys.Resources {
+			gen := generated.Resource(r.FullName())
+			for _, a := range r.Args() {
+				if a.Parent && !slices.ContainsFunc(gen.Args(), func(b ArgRef) bool { return b.Key() == a.Key() }) {
+					ps.add(r.callPos(), "resource %s's call uses {parent.%s}, which the generated resolvers do not pass (they follow the declarations go generate read): run go generate", r.FullName(), a.Name)
+				}
+			}
+		}
+	}
+	return ps.err()
+}

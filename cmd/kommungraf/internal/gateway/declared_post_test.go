@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/kommungraf/kommungraf/cmd/kommungraf/internal/config"
+	"github.com/kommungraf/kommungraf/graph/declared"
+	"github.com/kommungraf/kommungraf/sources/declare"
 )
 
 // TestDeclaredPOSTSystem: the pickups declared as the simulator's search
@@ -59,5 +62,46 @@ func TestDeclaredPOSTSystem(t *testing.T) {
 	checkPickups(t, d, w, "post-split")
 	if calls, keys := search("post-split"); calls != int64((properties+3)/4) || keys != int64(properties) {
 		t.Errorf("maxKeys 4: %d searches for %d keys, want %d for the page's %d properties", calls, keys, (properties+3)/4, properties)
+	}
+}
+
+// TestStartRefusesBadPOSTDeclarations: a POST without a body, a
+// placeholder inside a text of the body, a parent field the type does not
+// have or that is a resolver's, and one the generated resolvers do not
+// pass each stop the start, located in the declaration or the schema.
+func TestStartRefusesBadPOSTDeclarations(t *testing.T) {
+	decl, err := os.ReadFile("testdata/avfall-post.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace := func(old, new string) []declare.File {
+		if !strings.Contains(string(decl), old) {
+			t.Fatalf("the declaration has no %q", old)
+		}
+		return withFile(declared.Files(), "schema/avfall.yaml", []byte(strings.Replace(string(decl), old, new, 1)))
+	}
+	const body = `body: { propertyIds: "{keys}", fraction: "{args.fraction}" }`
+	for _, tc := range []startCase{{
+		name:         "a post without a body",
+		declarations: replace("        "+body+"\n", ""),
+		want:         []string{"source declarations: ", "schema/avfall.yaml:19: resource avfall.pickups.http.batch: a POST needs its body"},
+	}, {
+		name:         "a placeholder inside a text",
+		declarations: replace(body, `body: { propertyIds: "a{keys}", fraction: "{args.fraction}" }`),
+		want:         []string{`schema/avfall.yaml:21: resource avfall.pickups.http.batch.body.propertyIds "a{keys}": a placeholder is a whole value`},
+	}, {
+		name:         "a parent field the type does not have",
+		declarations: replace(body, `body: { propertyIds: "{keys}", fraction: "{args.fraction}", area: "{parent.nope}" }`),
+		want:         []string{"schema/avfall.graphqls:", "Property.wastePickups: resource avfall.pickups's call (schema/avfall.yaml:19) uses {parent.nope}, but Property has no field nope"},
+	}, {
+		name:         "a parent field that is a resolver's",
+		declarations: replace(body, `body: { propertyIds: "{keys}", fraction: "{args.fraction}", area: "{parent.wastePickups}" }`),
+		want:         []string{"uses {parent.wastePickups}, but Property.wastePickups is a resolver's field"},
+	}, {
+		name:         "a parent field the generated resolvers do not pass",
+		declarations: replace(body, `body: { propertyIds: "{keys}", fraction: "{args.fraction}", area: "{parent.designation}" }`),
+		want:         []string{"schema/avfall.yaml:19: resource avfall.pickups's call uses {parent.designation}, which the generated resolvers do not pass", "run go generate"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) { failStart(t, tc) })
 	}
 }
