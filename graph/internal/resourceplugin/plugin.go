@@ -190,19 +190,9 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 		}
 	}
 	r := p.set.Resource(b.Resource)
-	// The parent record's fields its call names ({parent.<field>}) go with
-	// the key as its arguments do, read from obj: declare.Check has found
-	// them scalar fields of the type; here they must be plain Go fields.
-	var parents []string
-	for _, a := range r.Args() {
-		if !a.Parent {
-			continue
-		}
-		pf, err := goField(o, a.Name)
-		if err != nil {
-			return nil, fmt.Errorf("{parent.%s}: %w", a.Name, err)
-		}
-		parents = append(parents, fmt.Sprintf("%q, obj.%s", a.Key(), pf.GoFieldName))
+	parents, err := parentArgs(o, r)
+	if err != nil {
+		return nil, err
 	}
 	if own := ownArgs(f, r.Paging() != nil); len(own) > 0 || len(parents) > 0 {
 		// Its arguments go with the key (declare.ArgsKey): declare.Check
@@ -232,6 +222,25 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 		loaders := templates.CurrentImports.Lookup(loadersPkg)
 		return fmt.Sprintf("return %s.%s[%s](ctx, %q, %s)", loaders, fn, templates.CurrentImports.LookupType(elem), b.Resource, keyExpr())
 	}, nil
+}
+
+// parentArgs are the parent record's fields the resource's call names
+// ({parent.<field>}), each as WithArgs takes it: its key's name and obj's
+// Go field. declare.Check has found them scalar fields of the type; here
+// they must be plain fields of its Go type, not resolvers or methods.
+func parentArgs(o *codegen.Object, r *declare.Resource) ([]string, error) {
+	var out []string
+	for _, a := range r.Args() {
+		if !a.Parent {
+			continue
+		}
+		pf, err := goField(o, a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("{parent.%s}: %w", a.Name, err)
+		}
+		out = append(out, fmt.Sprintf("%q, obj.%s", a.Key(), pf.GoFieldName))
+	}
+	return out, nil
 }
 
 // ownArgs are a bound field's arguments that go with its key
