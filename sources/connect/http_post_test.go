@@ -8,10 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
@@ -293,5 +297,69 @@ func TestHTTPParentFields(t *testing.T) {
 		if len(got[keys[2]]) != 0 {
 			t.Errorf("%s: the hostile value was read as a filter: %v", call, got[keys[2]])
 		}
+	}
+}
+
+// TestHTTPPostArgumentKinds: in a body, an Int or Float argument or parent
+// field is a JSON number, a Boolean true or false, an enum or ID a string,
+// as the schema's types say (declare.Check); a null one leaves its member
+// out.
+func TestHTTPPostArgumentKinds(t *testing.T) {
+	dirs, err := os.ReadFile("../../schema/directives.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema/directives.graphqls", Input: string(dirs)}, &ast.Source{Name: "schema/sopor.graphqls", Input: `
+type Query @classification(level: 0) @owner(name: "K") { property(id: ID!): Property }
+type Property @classification(level: 0) @owner(name: "Geodata") {
+  objectId: ID
+  area: Float
+  bins(size: Int, lidded: Boolean, kind: Kind, year: Int): [Bin!] @resource(name: "sopor.bins", key: "objectId")
+}
+enum Kind { PAPER GLASS }
+type Bin @classification(level: 0) @owner(name: "Sopor") { propertyId: ID }
+`})
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	set, err := declare.Load([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(`system: sopor
+owner: Sopor
+connector: http
+probe: api/health
+resources:
+  bins:
+    type: Bin
+    by: propertyId
+    list: true
+    http:
+      batch:
+        post: api/bins
+        body: { ids: "{keys}", size: "{args.size}", lidded: "{args.lidded}", kind: "{args.kind}", year: "{args.year}", area: "{parent.area}", of: ["{parent.objectId}", "{args.year}"] }
+      records: items
+    fields: { propertyId: propertyId }
+    subjects: []
+`)}}, schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"items":[]}`))
+	}))
+	defer srv.Close()
+	h := newHTTP(t, set.Resource("sopor.bins"), srv.URL, nil)
+	args := url.Values{"size": {"240"}, "lidded": {"true"}, "kind": {"PAPER"}, "parent.area": {"1.5e+06"}, "parent.objectId": {"p-1"}}
+	if _, err := h.Fetch(context.Background(), []string{declare.ArgsKey("k", args)}); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"ids":["k"],"size":240,"lidded":true,"kind":"PAPER","area":1.5e+06,"of":["p-1",null]}`
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("bodies %q\nwant %q", got, want)
 	}
 }
