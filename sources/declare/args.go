@@ -28,18 +28,14 @@ import (
 // listing's field has first and after besides (the connection's); a
 // listing's key and arguments ask for windows one call at a time.
 //
-// A parent field, {parent.<field>}, stands where an argument may stand in
-// an HTTP call (a path segment, a query value, a POST body's value) and is
-// escaped alike; its value is the parent record's field, which the
+// A parent field, {parent.<field>}, stands where an argument may stand (an
+// HTTP call's path segment, query value or POST body value, an SQL
+// query's value, a SOAP request's optional element) and is escaped or
+// bound alike; its value is the parent record's field, which the
 // generated resolver passes with the key as it passes the arguments (under
 // the name parent.<field>), so keys whose parents differ there never share
 // a call. The field must be a plain scalar or enum field of the bound
 // field's type: not a list, not bound with @resource, taking no arguments.
-// SQL queries and SOAP requests take no parent fields (their checks refuse
-// the placeholder).
-
-// argRE is one {args.<name>} placeholder.
-var argRE = regexp.MustCompile(`\{args\.([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // placeRE is one {args.<name>} or {parent.<field>} of an HTTP call.
 var placeRE = regexp.MustCompile(`\{(args|parent)\.([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -125,13 +121,19 @@ func sqlArgs(n *yaml.Node) []ArgRef {
 	if n.Decode(&part) != nil {
 		return nil
 	}
-	var out []ArgRef
-	for _, m := range argRE.FindAllStringSubmatch(part.Query, -1) {
-		if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
-			out = append(out, ArgRef{Name: m[1]})
+	return uniqueRefs(nil, part.Query)
+}
+
+// uniqueRefs adds the {args.<name>} and {parent.<field>} of text to refs,
+// each once.
+func uniqueRefs(refs []ArgRef, text string) []ArgRef {
+	for _, m := range placeRE.FindAllStringSubmatch(text, -1) {
+		a := ArgRef{Name: m[2], Parent: m[1] == "parent"}
+		if !slices.ContainsFunc(refs, func(b ArgRef) bool { return b.Key() == a.Key() }) {
+			refs = append(refs, a)
 		}
 	}
-	return out
+	return refs
 }
 
 // soapArgs are the arguments a soap part's request values name, in the
@@ -145,11 +147,7 @@ func soapArgs(n *yaml.Node) []ArgRef {
 	}
 	var out []ArgRef
 	for _, p := range slices.Sorted(maps.Keys(part.Request)) {
-		for _, m := range argRE.FindAllStringSubmatch(part.Request[p], -1) {
-			if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
-				out = append(out, ArgRef{Name: m[1]})
-			}
-		}
+		out = uniqueRefs(out, part.Request[p])
 	}
 	return out
 }

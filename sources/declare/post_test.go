@@ -137,3 +137,29 @@ func TestBadPostsAreLocated(t *testing.T) {
 		})
 	}
 }
+
+// TestParentFieldsInSQLAndSOAP: an sql query's and a soap request's
+// {parent.<field>} are the call's, checked against the parent type as an
+// HTTP call's are.
+func TestParentFieldsInSQLAndSOAP(t *testing.T) {
+	field := "schema/sopor.graphqls:" + itoa(strings.Count(testSchema, "\n")+3) + ": "
+	for _, tc := range []struct{ name, yaml, old, new string }{
+		{"sql", sqlArgs, "AND ar = {args.year}", "AND ar = {args.year} AND agare = {parent.objectId}"},
+		{"soap", soapArgs, `Ar: "{args.year}"`, `Ar: "{args.year}"` + "\n        Agare: \"{parent.objectId}\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			yaml := strings.Replace(tc.yaml, tc.old, tc.new, 1)
+			set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(yaml)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := set.Resource("sopor.binsOf").Args(); !slices.Contains(got, declare.ArgRef{Name: "objectId", Parent: true}) {
+				t.Fatalf("args %v: no {parent.objectId}", got)
+			}
+			err = load(t, strings.Replace(yaml, "{parent.objectId}", "{parent.nope}", 1), argsSchema)
+			if want := field + "Property.binsOf: resource sopor.binsOf's call (schema/sopor.yaml:17) uses {parent.nope}, but Property has no field nope"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v, want it to say\n  %s", err, want)
+			}
+		})
+	}
+}
