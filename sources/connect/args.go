@@ -13,12 +13,13 @@ import (
 
 // The arguments of a bound field (declare.ArgRef) reach an HTTP call
 // template as {args.<name>}, the parent record's fields as
-// {parent.<field>} (named parent.<field> in the key). The loader keys of such a resource are
-// declare.ArgsKey(key, arguments): Fetch groups them by their arguments,
-// and each group is asked as the resource's keys are, with its call's
-// template filled in: one batch call per group (and per maxKeys), never
-// two groups' keys in one call. A key without a newline is asked with
-// every argument null (the resolvers always send ArgsKeys).
+// {parent.<field>} (named parent.<field> in the key). The loader keys of
+// such a resource are declare.ArgsKey(key, arguments): Fetch groups them
+// by their arguments, and each group is asked as the resource's keys are,
+// with its call's template (or a POST's body, body.go) filled in: one
+// batch call per group (and per maxKeys), never two groups' keys in one
+// call. A key without a newline is asked with every argument null (the
+// resolvers always send ArgsKeys).
 
 // fetchArgs answers keys that carry arguments, a group of equal arguments
 // at a time, the groups at once.

@@ -48,7 +48,7 @@ type HTTP struct {
 	up     *upstream.Client
 	header http.Header
 	// path and query are the call template split at "?"; the placeholder
-	// sits in query (batch form) or in path (one form).
+	// sits in query (batch form) or in path (one form), or in a POST's body.
 	path, query string
 	batch       bool
 	maxKeys     int
@@ -92,7 +92,11 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	}
 	if c.Post != "" {
 		if h.xml || c.Body == nil {
-			return nil, declErr([]string{"http", "post"}, "a POST's body is JSON: want format json and a body")
+			form := "one"
+			if h.batch {
+				form = "batch"
+			}
+			return nil, declErr([]string{"http", form, "post"}, "a POST's body is JSON: want format json and a body")
 		}
 		h.post, h.idempotent, h.body = true, c.Idempotent, c.Body
 		h.header.Set("Content-Type", "application/json")

@@ -290,10 +290,11 @@ type Cache struct {
 
 // HTTP is a resource's HTTP call.
 type HTTP struct {
-	// Batch is the batch form: {keys} in its path or query is the keys,
-	// each query-escaped, comma-joined.
+	// Batch is the batch form: {keys} in its query is the keys, each
+	// query-escaped, comma-joined; in a POST's body, a JSON array.
 	Batch *Call
-	// One is the form of one key per call: {key} is the key, path-escaped.
+	// One is the form of one key per call: {key} is the key, path-escaped
+	// (or a JSON string in a POST's body).
 	One *Call
 	// Records is the dotted path of the record array in the body; empty:
 	// the body is the array (list) or the record (one form).
