@@ -342,16 +342,11 @@ resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, string(b))
-		mu.Unlock()
+	up := &bodies{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"items":[]}`))
-	}))
+	})}
+	srv := httptest.NewServer(up)
 	defer srv.Close()
 	h := newHTTP(t, set.Resource("sopor.bins"), srv.URL, nil)
 	args := url.Values{"size": {"240"}, "lidded": {"true"}, "kind": {"PAPER"}, "parent.area": {"1.5e+06"}, "parent.objectId": {"p-1"}}
@@ -359,7 +354,7 @@ resources:
 		t.Fatal(err)
 	}
 	want := `{"ids":["k"],"size":240,"lidded":true,"kind":"PAPER","area":1.5e+06,"of":["p-1",null]}`
-	if len(got) != 1 || got[0] != want {
+	if _, got := up.seen(); len(got) != 1 || string(got[0]) != want {
 		t.Fatalf("bodies %q\nwant %q", got, want)
 	}
 }

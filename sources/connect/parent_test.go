@@ -2,9 +2,6 @@ package connect_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -69,15 +66,11 @@ func TestSQLParentFields(t *testing.T) {
 func TestSOAPParentFields(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+	srv := thingsServer(t, func(body []byte) {
 		mu.Lock()
 		bodies = append(bodies, string(body))
 		mu.Unlock()
-		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><t:GetThingResponse xmlns:t="urn:kommungraf:test:things"/></s:Body></s:Envelope>`)
-	}))
-	defer srv.Close()
+	})
 	up, err := upstream.NewClient(upstream.Options{Name: "things", BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
