@@ -129,7 +129,7 @@ func TestSOAPArgumentMisuse(t *testing.T) {
 	}{
 		"in a required element": {map[string]string{"Id": "{key}", "Kind": "{args.kind}"}, "soap.request.Kind: {args.kind}: an argument is the whole value of an optional element"},
 		"part of a value":       {map[string]string{"Id": "{key}", "Colour": "c-{args.colour}", "Kind": "x"}, "soap.request.Colour: {args.colour}: an argument is the whole value of an optional element"},
-		"not a name":            {map[string]string{"Id": "{key}", "Colour": "{args.col-our}", "Kind": "x"}, "unknown placeholder {args.col-our}: use {key}, {config.<name>} or {args.<name>}"},
+		"not a name":            {map[string]string{"Id": "{key}", "Colour": "{args.col-our}", "Kind": "x"}, "unknown placeholder {args.col-our}: use {key}, {config.<name>}, {args.<name>} or {parent.<field>}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := connect.NewSOAP(t.Context(), up, thingsArgsDecl(t, tc.request), map[string]string{"id": "Id"}, nil)

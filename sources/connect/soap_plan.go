@@ -44,7 +44,8 @@ type soapField struct {
 }
 
 // soapTmplPart is a piece of a request template: text, {key},
-// {config.<name>} or {args.<name>}.
+// {config.<name>}, {args.<name>} or {parent.<field>} (an arg named
+// parent.<field>).
 type soapTmplPart struct {
 	text   string
 	key    bool
@@ -84,7 +85,7 @@ func parseSOAPTemplate(s string) ([]soapTmplPart, error) {
 		case isArg && (strings.HasPrefix(arg, "parent.") || isFieldName(arg)):
 			parts = append(parts, soapTmplPart{arg: arg})
 		default:
-			return nil, fmt.Errorf("unknown placeholder {%s}: use {key}, {config.<name>} or {args.<name>}", name)
+			return nil, fmt.Errorf("unknown placeholder {%s}: use {key}, {config.<name>}, {args.<name>} or {parent.<field>}", name)
 		}
 		s = s[i+j+1:]
 	}

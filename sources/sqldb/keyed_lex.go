@@ -127,7 +127,7 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 				j = len(q)
 			}
 			if c == '\'' && (strings.Contains(q[i:j], "{args.") || strings.Contains(q[i:j], "{parent.")) {
-				problem("an argument in a string is not bound: write {args.<name>} outside quotes, where it stands for a value")
+				problem("an argument in a string is not bound: write {args.<name>} (or {parent.<field>}) outside quotes, where it stands for a value")
 			}
 			if c == '\'' && strings.IndexByte(q[i:j], '\\') >= 0 {
 				// PostgreSQL's E'...' strings (and plain ones when
@@ -188,7 +188,7 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 			if end < 0 || end > 40 {
 				problem("'{' is not accepted outside a string: {keys} and {args.<name>} are the only placeholders")
 			} else {
-				problem("unknown placeholder %s: {keys} and {args.<name>} are the only ones", q[i:i+end+1])
+				problem("unknown placeholder %s: {keys}, {args.<name>} and {parent.<field>} are the only ones", q[i:i+end+1])
 			}
 			i++
 		case isWordStart(c):
