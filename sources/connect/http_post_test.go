@@ -358,3 +358,18 @@ resources:
 		t.Fatalf("bodies %q\nwant %q", got, want)
 	}
 }
+
+// TestHTTPPostProblem: a POST the upstream refuses (a 400 problem+json)
+// fails as rejected, its problem's title in the error and its detail,
+// which may echo the request, not.
+func TestHTTPPostProblem(t *testing.T) {
+	w := sim.NewWorld(sim.WorldOptions{Seed: 5, People: 300})
+	srv := httptest.NewServer(sim.NewAvfall(w, sim.AvfallOptions{}))
+	defer srv.Close()
+	// The search takes a list of ids: a text is a bad request.
+	h := newHTTP(t, postPickups(t, `      one: { post: api/v1/pickups/search, body: { propertyIds: "{key}" } }`), srv.URL, nil)
+	_, err := h.Fetch(context.Background(), []string{w.Properties[0].ObjectID})
+	if upstream.KindOf(err) != upstream.Rejected || !strings.Contains(err.Error(), `problem "Bad Request"`) || strings.Contains(err.Error(), "invalid pickup search") {
+		t.Fatalf("error %v: want it rejected with the problem's title only", err)
+	}
+}
