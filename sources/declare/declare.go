@@ -960,7 +960,7 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 	case strings.Count(tmpl, "{key}") != 1:
 		ps.add(pos, "%s %q: want {key} exactly once", what, tmpl)
 	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
-		ps.add(pos, "%s %q: only {key} and {args.<name>} may be in braces", what, tmpl)
+		ps.add(pos, "%s %q: only {key}, {args.<name>} and {parent.<field>} may be in braces", what, tmpl)
 	}
 	_, query, _ := strings.Cut(tmpl, "?")
 	if vals, err := url.ParseQuery(strings.ReplaceAll(query, "{key}", "k")); err == nil {
@@ -1051,7 +1051,7 @@ func checkTemplate(ps *Problems, pos Pos, what, tmpl, want, other string) {
 	case strings.Contains(tmpl, other):
 		ps.add(pos, "%s %q: %s belongs to the other form", what, tmpl, other)
 	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
-		ps.add(pos, "%s %q: only %s and {args.<name>} may be in braces", what, tmpl, want)
+		ps.add(pos, "%s %q: only %s, {args.<name>} and {parent.<field>} may be in braces", what, tmpl, want)
 	}
 	if want == "{keys}" {
 		path, _, _ := strings.Cut(tmpl, "?")
