@@ -373,3 +373,27 @@ func TestHTTPPostProblem(t *testing.T) {
 		t.Fatalf("error %v: want it rejected with the problem's title only", err)
 	}
 }
+
+// TestHTTPPostBareArray: body: "{keys}" sends the keys as the body itself,
+// a JSON array.
+func TestHTTPPostBareArray(t *testing.T) {
+	up := &bodies{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"pickups":[{"propertyId":"a","fraction":"MAT"}]}`))
+	})}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	h := newHTTP(t, postPickups(t, `      batch: { post: api/v1/pickups/by-ids, body: "{keys}" }`), srv.URL, nil)
+	got, err := h.Fetch(context.Background(), []string{"a", `b"]`})
+	if err != nil || len(got["a"]) != 1 {
+		t.Fatalf("records %v, error %v", got, err)
+	}
+	calls, raw := up.seen()
+	var sent []string
+	if len(raw) != 1 || json.Unmarshal(raw[0], &sent) != nil || !strings.HasPrefix(calls[0], "POST /api/v1/pickups/by-ids application/json [") {
+		t.Fatalf("calls %q", calls)
+	}
+	if slices.Sort(sent); !slices.Equal(sent, []string{"a", `b"]`}) {
+		t.Fatalf("sent %q", sent)
+	}
+}
