@@ -12,12 +12,14 @@ import (
 )
 
 // The arguments of a bound field (declare.ArgRef) reach an HTTP call
-// template as {args.<name>}. The loader keys of such a resource are
-// declare.ArgsKey(key, arguments): Fetch groups them by their arguments,
-// and each group is asked as the resource's keys are, with its call's
-// template filled in: one batch call per group (and per maxKeys), never
-// two groups' keys in one call. A key without a newline is asked with
-// every argument null (the resolvers always send ArgsKeys).
+// template as {args.<name>}, the parent record's fields as
+// {parent.<field>} (named parent.<field> in the key). The loader keys of
+// such a resource are declare.ArgsKey(key, arguments): Fetch groups them
+// by their arguments, and each group is asked as the resource's keys are,
+// with its call's template (or a POST's body, body.go) filled in: one
+// batch call per group (and per maxKeys), never two groups' keys in one
+// call. A key without a newline is asked with every argument null (the
+// resolvers always send ArgsKeys).
 
 // fetchArgs answers keys that carry arguments, a group of equal arguments
 // at a time, the groups at once.
@@ -117,7 +119,7 @@ func fetchGroups(ctx context.Context, keys []string, call func(args url.Values) 
 // out when the argument is null.
 func (h *HTTP) withArgs(args url.Values) (*HTTP, bool) {
 	c := *h
-	c.args = nil
+	c.args, c.vals = nil, args
 	segs := strings.Split(h.path, "/")
 	for i, seg := range segs {
 		name, ok := argName(seg)
@@ -149,10 +151,14 @@ func (h *HTTP) withArgs(args url.Values) (*HTTP, bool) {
 	return &c, true
 }
 
-// argName reads a whole {args.<name>}.
+// argName reads a whole {args.<name>} or {parent.<field>}: the name of
+// its value in the key (declare.ArgRef.Key).
 func argName(s string) (string, bool) {
-	if !strings.HasPrefix(s, "{args.") || !strings.HasSuffix(s, "}") {
-		return "", false
+	if name, ok := strings.CutPrefix(s, "{args."); ok && strings.HasSuffix(name, "}") {
+		return name[:len(name)-1], true
 	}
-	return s[len("{args.") : len(s)-1], true
+	if name, ok := strings.CutPrefix(s, "{parent."); ok && strings.HasSuffix(name, "}") {
+		return "parent." + name[:len(name)-1], true
+	}
+	return "", false
 }

@@ -48,15 +48,22 @@ type HTTP struct {
 	up     *upstream.Client
 	header http.Header
 	// path and query are the call template split at "?"; the placeholder
-	// sits in query (batch form) or in path (one form).
+	// sits in query (batch form) or in path (one form), or in a POST's body.
 	path, query string
 	batch       bool
 	maxKeys     int
 	// xml says the bodies are XML (xmlTree), not JSON.
 	xml bool
-	// args are the arguments its template uses ({args.<name>}, args.go):
-	// its keys are then declare.ArgsKeys.
+	// args are the arguments and parent fields its template uses
+	// ({args.<name>}, {parent.<field>}, args.go): its keys are then
+	// declare.ArgsKeys.
 	args []declare.ArgRef
+	// post says the call is a POST of body (body.go), retried only when
+	// idempotent; vals are the values of its arguments and parent fields
+	// (withArgs).
+	post, idempotent bool
+	body             *declare.BodyNode
+	vals             url.Values
 }
 
 // NewHTTP builds the connector of a declared HTTP resource.
@@ -79,13 +86,22 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	} else {
 		h.header.Set("Accept", "application/json, application/problem+json;q=0.9")
 	}
-	tmpl := ""
-	if c := r.HTTP.Batch; c != nil {
-		tmpl, h.batch, h.maxKeys = c.Get, true, c.MaxKeys
-	} else {
-		tmpl = r.HTTP.One.Get
+	c := r.HTTP.One
+	if r.HTTP.Batch != nil {
+		c, h.batch, h.maxKeys = r.HTTP.Batch, true, r.HTTP.Batch.MaxKeys
 	}
-	h.path, h.query, _ = strings.Cut(tmpl, "?")
+	if c.Post != "" {
+		if h.xml || c.Body == nil {
+			form := "one"
+			if h.batch {
+				form = "batch"
+			}
+			return nil, declErr([]string{"http", form, "post"}, "a POST's body is JSON: want format json and a body")
+		}
+		h.post, h.idempotent, h.body = true, c.Idempotent, c.Body
+		h.header.Set("Content-Type", "application/json")
+	}
+	h.path, h.query, _ = strings.Cut(c.Template(), "?")
 	h.args = r.Args()
 	return h, nil
 }
@@ -113,7 +129,8 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 		if h.maxKeys > 0 && len(keys) > h.maxKeys {
 			return nil, upstream.Permanent(upstream.Errorf(h.up.Name(), h.res.Name, upstream.Rejected, "%d keys in one call, at most %d", len(keys), h.maxKeys))
 		}
-		if !slices.ContainsFunc(keys, hasComma) {
+		if h.post || !slices.ContainsFunc(keys, hasComma) {
+			// A POST's keys are a JSON array: a comma is a key's own.
 			return h.fetchBatch(ctx, keys)
 		}
 		return h.fetchApart(ctx, keys)
@@ -124,7 +141,9 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 	// A dot segment names no record, and however it is escaped an upstream
 	// that normalizes its paths reads it as one (%2E%2E is "..", RFC 3986
 	// §6.2.2): it is not found, without a call.
-	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "." || k == ".." })
+	if strings.Contains(h.path, "{key}") {
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "." || k == ".." })
+	}
 	if len(keys) == 0 {
 		return map[string][]Record{}, nil
 	}
@@ -132,12 +151,18 @@ func (h *HTTP) Fetch(ctx context.Context, keys []string) (map[string][]Record, e
 }
 
 func (h *HTTP) fetchBatch(ctx context.Context, keys []string) (map[string][]Record, error) {
-	escaped := make([]string, len(keys))
-	for i, k := range keys {
-		escaped[i] = url.QueryEscape(k)
+	var body any
+	var err error
+	if h.post {
+		body, err = h.request(ctx, h.path, h.query, h.jsonBody(keys, ""), true)
+	} else {
+		escaped := make([]string, len(keys))
+		for i, k := range keys {
+			escaped[i] = url.QueryEscape(k)
+		}
+		raw := strings.Replace(h.query, "{keys}", strings.Join(escaped, ","), 1)
+		body, err = h.request(ctx, h.path, raw, nil, true)
 	}
-	raw := strings.Replace(h.query, "{keys}", strings.Join(escaped, ","), 1)
-	body, err := h.get(ctx, h.path, raw, true)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +278,11 @@ func (h *HTTP) fanOut(ctx context.Context, keys []string, fetch func(context.Con
 }
 
 func (h *HTTP) fetchOne(ctx context.Context, key string) ([]Record, error) {
-	body, err := h.get(ctx, strings.Replace(h.path, "{key}", pathSegment(key), 1), h.query, false)
+	var payload []byte
+	if h.post {
+		payload = h.jsonBody(nil, key)
+	}
+	body, err := h.request(ctx, strings.Replace(h.path, "{key}", pathSegment(key), 1), h.query, payload, false)
 	if err != nil {
 		return nil, err
 	}
@@ -302,12 +331,18 @@ func pathSegment(key string) string {
 	return b.String()
 }
 
-// get makes one GET and returns its JSON body. Statuses map to upstream
-// error kinds; a problem+json body goes to the log as its title only.
-func (h *HTTP) get(ctx context.Context, path, rawQuery string, batch bool) (any, error) {
+// request makes the call, a GET or a POST of payload, and returns the
+// answer's body, decoded. Statuses map to upstream error kinds; a
+// problem+json body goes to the log as its title only. A POST is retried
+// only when the declaration says it is idempotent.
+func (h *HTTP) request(ctx context.Context, path, rawQuery string, payload []byte, batch bool) (any, error) {
+	method, idempotent := http.MethodGet, true
+	if h.post {
+		method, idempotent = http.MethodPost, h.idempotent
+	}
 	resp, err := h.up.Do(ctx, upstream.Request{
-		Operation: h.res.Name, Method: http.MethodGet, Path: path, RawQuery: rawQuery,
-		Header: h.header, Idempotent: true,
+		Operation: h.res.Name, Method: method, Path: path, RawQuery: rawQuery, Body: payload,
+		Header: h.header, Idempotent: idempotent,
 		Classify: func(r *upstream.Response) *upstream.Error {
 			e := upstream.StatusError(r.Status)
 			if e == nil {

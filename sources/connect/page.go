@@ -114,7 +114,7 @@ func (h *HTTP) fetchWindow(ctx context.Context, key string, offset, limit int) (
 		default:
 			reqPath, rq = path, joinQuery(query, h.pageQuery(first))
 		}
-		body, err := h.get(ctx, reqPath, rq, false)
+		body, err := h.request(ctx, reqPath, rq, nil, false)
 		if err != nil {
 			return nil, err
 		}

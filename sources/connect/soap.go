@@ -59,8 +59,9 @@ type SOAPCall struct {
 	// names below the operation's input element (Bestallning.OrgNr) to a
 	// template, text in which {key} stands for the key and {config.<name>}
 	// for sources.<system>.<name> of the configuration. An argument of the
-	// bound field, {args.<name>}, is the whole value of an optional
-	// element (minOccurs="0"), left out when the argument is null. Every
+	// bound field, {args.<name>}, or a field of its parent record,
+	// {parent.<field>}, is the whole value of an optional element
+	// (minOccurs="0"), left out when the value is null. Every
 	// value is XML-escaped; elements are written in the schema's order,
 	// and a required element without a value is a declaration error.
 	Request map[string]string `yaml:"request"`

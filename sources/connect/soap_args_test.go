@@ -31,6 +31,20 @@ func thingsArgsDecl(t *testing.T, request map[string]string) connect.SOAPCall {
 	}
 }
 
+// thingsServer is a GetThing service that answers no things and hands
+// each request's body to seen.
+func thingsServer(t *testing.T, seen func(body []byte)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		seen(body)
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><t:GetThingResponse xmlns:t="urn:kommungraf:test:things"/></s:Body></s:Envelope>`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // thingRequest is GetThing as the service reads it.
 type thingRequest struct {
 	Id     string
@@ -46,8 +60,7 @@ type thingRequest struct {
 func TestSOAPArguments(t *testing.T) {
 	var mu sync.Mutex
 	var got []thingRequest
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+	srv := thingsServer(t, func(body []byte) {
 		var env struct {
 			Body struct {
 				Req thingRequest `xml:"GetThing"`
@@ -59,10 +72,7 @@ func TestSOAPArguments(t *testing.T) {
 		mu.Lock()
 		got = append(got, env.Body.Req)
 		mu.Unlock()
-		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><t:GetThingResponse xmlns:t="urn:kommungraf:test:things"/></s:Body></s:Envelope>`)
-	}))
-	defer srv.Close()
+	})
 	up, err := upstream.NewClient(upstream.Options{Name: "things", BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +129,7 @@ func TestSOAPArgumentMisuse(t *testing.T) {
 	}{
 		"in a required element": {map[string]string{"Id": "{key}", "Kind": "{args.kind}"}, "soap.request.Kind: {args.kind}: an argument is the whole value of an optional element"},
 		"part of a value":       {map[string]string{"Id": "{key}", "Colour": "c-{args.colour}", "Kind": "x"}, "soap.request.Colour: {args.colour}: an argument is the whole value of an optional element"},
-		"not a name":            {map[string]string{"Id": "{key}", "Colour": "{args.col-our}", "Kind": "x"}, "unknown placeholder {args.col-our}: use {key}, {config.<name>} or {args.<name>}"},
+		"not a name":            {map[string]string{"Id": "{key}", "Colour": "{args.col-our}", "Kind": "x"}, "unknown placeholder {args.col-our}: use {key}, {config.<name>}, {args.<name>} or {parent.<field>}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := connect.NewSOAP(t.Context(), up, thingsArgsDecl(t, tc.request), map[string]string{"id": "Id"}, nil)

@@ -44,7 +44,8 @@ type soapField struct {
 }
 
 // soapTmplPart is a piece of a request template: text, {key},
-// {config.<name>} or {args.<name>}.
+// {config.<name>}, {args.<name>} or {parent.<field>} (an arg named
+// parent.<field>).
 type soapTmplPart struct {
 	text   string
 	key    bool
@@ -71,19 +72,33 @@ func parseSOAPTemplate(s string) ([]soapTmplPart, error) {
 		name := s[i+1 : i+j]
 		cfg, isCfg := strings.CutPrefix(name, "config.")
 		arg, isArg := strings.CutPrefix(name, "args.")
+		if field, isParent := strings.CutPrefix(name, "parent."); isParent {
+			// A parent record's field is an argument named parent.<field>
+			// (declare.ArgRef.Key).
+			arg, isArg = "parent."+field, isFieldName(field)
+		}
 		switch {
 		case name == "key":
 			parts = append(parts, soapTmplPart{key: true})
 		case isCfg && isConfigName(cfg):
 			parts = append(parts, soapTmplPart{config: cfg})
-		case isArg && isFieldName(arg):
+		case isArg && (strings.HasPrefix(arg, "parent.") || isFieldName(arg)):
 			parts = append(parts, soapTmplPart{arg: arg})
 		default:
-			return nil, fmt.Errorf("unknown placeholder {%s}: use {key}, {config.<name>} or {args.<name>}", name)
+			return nil, fmt.Errorf("unknown placeholder {%s}: use {key}, {config.<name>}, {args.<name>} or {parent.<field>}", name)
 		}
 		s = s[i+j+1:]
 	}
 	return parts, nil
+}
+
+// argPlaceholder is an argument's placeholder as written: {args.<name>},
+// or {parent.<field>} for one named parent.<field>.
+func argPlaceholder(arg string) string {
+	if strings.HasPrefix(arg, "parent.") {
+		return "{" + arg + "}"
+	}
+	return "{args." + arg + "}"
 }
 
 // isConfigName reports a name that sources.<system>.<name> can have.
@@ -281,7 +296,7 @@ func (w *soapReqWriter) children(e *xsdElement, path string, depth int) {
 				// An argument is an optional element's whole value: a null
 				// argument leaves the element out.
 				if len(parts) != 1 || c.min > 0 {
-					w.errs = append(w.errs, declErr([]string{"soap", "request", cp}, "{args.%s}: an argument is the whole value of an optional element (minOccurs=\"0\"), which a null argument leaves out", arg))
+					w.errs = append(w.errs, declErr([]string{"soap", "request", cp}, "%s: an argument is the whole value of an optional element (minOccurs=\"0\"), which a null argument leaves out", argPlaceholder(arg)))
 					continue
 				}
 				w.flush()

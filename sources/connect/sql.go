@@ -35,7 +35,7 @@ type SQLQuery struct {
 	// arguments stand as {args.<name>}, outside strings, as often as
 	// needed: each is one text parameter, NULL for a null argument
 	// (({args.fraction} IS NULL OR fraction = {args.fraction}) makes null
-	// mean "any"). Keys and arguments are always bound as parameters; the
+	// mean "any"); a field of the parent record, {parent.<field>}, alike. Keys and arguments are always bound as parameters; the
 	// rest of the query is taken as written. Not accepted: ';', comments,
 	// other parameters ($1, ?, :name), backslashes, PostgreSQL's dollar quotes,
 	// SQLite's [name] and `name` quoting (use "name"), and the words that

@@ -27,15 +27,57 @@ import (
 // the argument is null (connect checks that against the WSDL). A
 // listing's field has first and after besides (the connection's); a
 // listing's key and arguments ask for windows one call at a time.
+//
+// A parent field, {parent.<field>}, stands where an argument may stand (an
+// HTTP call's path segment, query value or POST body value, an SQL
+// query's value, a SOAP request's optional element) and is escaped or
+// bound alike; its value is the parent record's field, which the
+// generated resolver passes with the key as it passes the arguments (under
+// the name parent.<field>), so keys whose parents differ there never share
+// a call. The field must be a plain scalar or enum field of the bound
+// field's type: not a list, not bound with @resource, taking no arguments.
 
-// argRE is one {args.<name>} placeholder.
-var argRE = regexp.MustCompile(`\{args\.([A-Za-z_][A-Za-z0-9_]*)\}`)
+// placeRE is one {args.<name>} or {parent.<field>} of an HTTP call.
+var placeRE = regexp.MustCompile(`\{(args|parent)\.([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// ArgRef is where a call template uses an argument.
+// ArgRef is where a call template uses an argument, or a parent field.
 type ArgRef struct {
 	Name string
-	// InPath says it is a path segment (else a query value).
+	// InPath says it is a path segment (else a query or body value).
 	InPath bool
+	// Parent says it is a field of the parent record ({parent.<field>}),
+	// not an argument of the field.
+	Parent bool
+}
+
+// Key is the name the reference's value has in an ArgsKey: the argument's
+// name, or parent.<field>.
+func (a ArgRef) Key() string {
+	if a.Parent {
+		return "parent." + a.Name
+	}
+	return a.Name
+}
+
+// Placeholder is the reference as written: {args.<name>} or
+// {parent.<field>}.
+func (a ArgRef) Placeholder() string {
+	if a.Parent {
+		return "{parent." + a.Name + "}"
+	}
+	return "{args." + a.Name + "}"
+}
+
+// refOf is the ArgRef of a body placeholder's Place (BodyNode).
+func refOf(place string) (ArgRef, bool) {
+	switch place {
+	case "", "key", "keys":
+		return ArgRef{}, false
+	}
+	if f, ok := strings.CutPrefix(place, "parent."); ok {
+		return ArgRef{Name: f, Parent: true}, true
+	}
+	return ArgRef{Name: place}, true
 }
 
 // Args are the arguments a resource's call template uses, in order of
@@ -61,7 +103,13 @@ func (r *Resource) Args() []ArgRef {
 	if c == nil {
 		return nil
 	}
-	return templateArgs(c.Get)
+	out := templateArgs(c.Template())
+	for _, p := range c.Body.placeholders() {
+		if a, ok := refOf(p); ok && !slices.ContainsFunc(out, func(b ArgRef) bool { return b.Key() == a.Key() }) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // sqlArgs are the arguments an sql part's query names. The connector's
@@ -73,13 +121,19 @@ func sqlArgs(n *yaml.Node) []ArgRef {
 	if n.Decode(&part) != nil {
 		return nil
 	}
-	var out []ArgRef
-	for _, m := range argRE.FindAllStringSubmatch(part.Query, -1) {
-		if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
-			out = append(out, ArgRef{Name: m[1]})
+	return uniqueRefs(nil, part.Query)
+}
+
+// uniqueRefs adds the {args.<name>} and {parent.<field>} of text to refs,
+// each once.
+func uniqueRefs(refs []ArgRef, text string) []ArgRef {
+	for _, m := range placeRE.FindAllStringSubmatch(text, -1) {
+		a := ArgRef{Name: m[2], Parent: m[1] == "parent"}
+		if !slices.ContainsFunc(refs, func(b ArgRef) bool { return b.Key() == a.Key() }) {
+			refs = append(refs, a)
 		}
 	}
-	return out
+	return refs
 }
 
 // soapArgs are the arguments a soap part's request values name, in the
@@ -93,11 +147,7 @@ func soapArgs(n *yaml.Node) []ArgRef {
 	}
 	var out []ArgRef
 	for _, p := range slices.Sorted(maps.Keys(part.Request)) {
-		for _, m := range argRE.FindAllStringSubmatch(part.Request[p], -1) {
-			if !slices.ContainsFunc(out, func(a ArgRef) bool { return a.Name == m[1] }) {
-				out = append(out, ArgRef{Name: m[1]})
-			}
-		}
+		out = uniqueRefs(out, part.Request[p])
 	}
 	return out
 }
@@ -105,41 +155,42 @@ func soapArgs(n *yaml.Node) []ArgRef {
 func templateArgs(tmpl string) []ArgRef {
 	path, query, _ := strings.Cut(tmpl, "?")
 	var out []ArgRef
-	for _, m := range argRE.FindAllStringSubmatch(path, -1) {
-		out = append(out, ArgRef{Name: m[1], InPath: true})
+	for _, m := range placeRE.FindAllStringSubmatch(path, -1) {
+		out = append(out, ArgRef{Name: m[2], InPath: true, Parent: m[1] == "parent"})
 	}
-	for _, m := range argRE.FindAllStringSubmatch(query, -1) {
-		out = append(out, ArgRef{Name: m[1]})
+	for _, m := range placeRE.FindAllStringSubmatch(query, -1) {
+		out = append(out, ArgRef{Name: m[2], Parent: m[1] == "parent"})
 	}
 	return out
 }
 
-// checkArgPlaces checks the {args.<name>} of a call template: each a whole
-// path segment or a whole query value, each name once. It returns the
-// template with them taken out, for the placeholder checks.
+// checkArgPlaces checks the {args.<name>} and {parent.<field>} of a call
+// template: each a whole path segment or a whole query value, each name
+// once. It returns the template with them taken out, for the placeholder
+// checks.
 func checkArgPlaces(ps *Problems, pos Pos, what, tmpl string) string {
 	path, query, hasQuery := strings.Cut(tmpl, "?")
 	seen := map[string]bool{}
 	for _, a := range templateArgs(tmpl) {
-		if seen[a.Name] {
-			ps.add(pos, "%s %q: {args.%s} more than once", what, tmpl, a.Name)
+		if seen[a.Key()] {
+			ps.add(pos, "%s %q: %s more than once", what, tmpl, a.Placeholder())
 		}
-		seen[a.Name] = true
+		seen[a.Key()] = true
 	}
 	for _, seg := range strings.Split(path, "/") {
-		if argRE.MatchString(seg) && argRE.FindString(seg) != seg {
-			ps.add(pos, "%s %q: an argument is a whole path segment (items/{args.year})", what, tmpl)
+		if placeRE.MatchString(seg) && placeRE.FindString(seg) != seg {
+			ps.add(pos, "%s %q: an argument is a whole path segment, as is a parent field (items/{args.year})", what, tmpl)
 		}
 	}
 	if hasQuery {
 		for _, part := range strings.Split(query, "&") {
 			_, v, _ := strings.Cut(part, "=")
-			if argRE.MatchString(part) && argRE.FindString(v) != v {
-				ps.add(pos, "%s %q: an argument is a whole query value (fraction={args.fraction})", what, tmpl)
+			if placeRE.MatchString(part) && placeRE.FindString(v) != v {
+				ps.add(pos, "%s %q: an argument is a whole query value, as is a parent field (fraction={args.fraction})", what, tmpl)
 			}
 		}
 	}
-	return argRE.ReplaceAllString(tmpl, "a")
+	return placeRE.ReplaceAllString(tmpl, "a")
 }
 
 // checkArgs checks a bound field's arguments against its resource's call:
@@ -165,6 +216,10 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 	}
 	used := map[string]bool{}
 	for _, a := range refs {
+		if a.Parent {
+			checkParentField(ps, schema, b, a, r, where)
+			continue
+		}
 		used[a.Name] = true
 		fa := own.ForName(a.Name)
 		if fa == nil {
@@ -174,6 +229,7 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 		if a.InPath && !fa.Type.NonNull {
 			ps.add(schemaPos(fa.Position), "%s(%s: %s): the argument is a path segment of %s's call: make it non-null (%s!)", where, fa.Name, fa.Type.String(), r.FullName(), fa.Type.String())
 		}
+		r.setArgType(ps, b, a, fa.Type, where)
 	}
 	for _, fa := range own {
 		switch {
@@ -184,6 +240,62 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 		}
 	}
 }
+
+// checkParentField checks a {parent.<field>} of the call of a field bound
+// on type b.Type: a plain scalar or enum field of that type, not a list,
+// not bound with @resource, taking no arguments (a resolver's), non-null
+// when it is a path segment.
+func checkParentField(ps *Problems, schema *ast.Schema, b Binding, a ArgRef, r *Resource, where string) {
+	def := schema.Types[b.Type]
+	var pf *ast.FieldDefinition
+	if def != nil {
+		pf = def.Fields.ForName(a.Name)
+	}
+	switch {
+	case pf == nil:
+		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s has no field %s", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name)
+	case pf.Directives.ForName(ResourceDirective) != nil || len(pf.Arguments) > 0:
+		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s.%s is a resolver's field (bound, or taking arguments): a call takes a plain field of the parent record", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name)
+	case pf.Type.Elem != nil || !isLeaf(schema, pf.Type.Name()):
+		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s.%s is a %s: a call takes a scalar or enum field of the parent record", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name, pf.Type.String())
+	case a.InPath && !pf.Type.NonNull:
+		ps.add(b.Pos, "%s: resource %s's call (%s) has {parent.%s} as a path segment, but %s.%s is nullable (%s): a path segment is non-null", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name, pf.Type.String())
+	default:
+		r.setArgType(ps, b, a, pf.Type, where)
+	}
+}
+
+// setArgType notes the schema type of an argument or parent field the call
+// uses, for a POST body's JSON (ArgType); two bindings that give it types
+// of different JSON kinds are refused.
+func (r *Resource) setArgType(ps *Problems, b Binding, a ArgRef, t *ast.Type, where string) {
+	if r.argTypes == nil {
+		r.argTypes = map[string]string{}
+	}
+	name := t.Name()
+	if prev, ok := r.argTypes[a.Key()]; ok && jsonKind(prev) != jsonKind(name) {
+		ps.add(b.Pos, "%s: %s is a %s here, but a %s in another field bound to %s: its JSON in the call's body would differ", where, a.Placeholder(), name, prev, r.FullName())
+		return
+	}
+	r.argTypes[a.Key()] = name
+}
+
+// jsonKind is how a value of a scalar type is written in a JSON body:
+// "number", "boolean" or "string".
+func jsonKind(typ string) string {
+	switch typ {
+	case "Int", "Float":
+		return "number"
+	case "Boolean":
+		return "boolean"
+	}
+	return "string"
+}
+
+// ArgKind is how the value of an argument or parent field (by its
+// ArgRef.Key) is written in a POST body: "number", "boolean" or "string"
+// (also for one Check has not seen).
+func (r *Resource) ArgKind(key string) string { return jsonKind(r.argTypes[key]) }
 
 // callPos is the position of the resource's HTTP call template, or its
 // SQL or SOAP part.
@@ -221,4 +333,24 @@ func ParseArgsKey(k string) (group string, args url.Values, key string, err erro
 	}
 	args, err = url.ParseQuery(group)
 	return group, args, key, err
+}
+
+// CheckParentsPassed refuses a call that names a parent field the
+// generated resolvers do not pass with its keys. They pass those that the
+// declarations `go generate` read (generated) name; declarations given
+// at start instead (a test's) may name no other, or the field's value
+// would silently be null.
+func (s *Set) CheckParentsPassed(generated *Set) error {
+	var ps Problems
+	for _, sys := range s.Systems {
+		for _, r := range sys.Resources {
+			gen := generated.Resource(r.FullName())
+			for _, a := range r.Args() {
+				if a.Parent && !slices.ContainsFunc(gen.Args(), func(b ArgRef) bool { return b.Key() == a.Key() }) {
+					ps.add(r.callPos(), "resource %s's call uses {parent.%s}, which the generated resolvers do not pass (they follow the declarations go generate read): run go generate", r.FullName(), a.Name)
+				}
+			}
+		}
+	}
+	return ps.err()
 }

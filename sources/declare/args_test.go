@@ -100,7 +100,7 @@ func TestBadArgumentsAreLocated(t *testing.T) {
 		{name: "another placeholder",
 			yaml:   strings.Replace(withArgs, "{args.kind}", "{arg.kind}", 1),
 			schema: argsSchema,
-			want:   []string{call + `resource sopor.binsOf.http.batch.get "api/{args.year}/bins?ids={keys}&kind={arg.kind}": only {keys} and {args.<name>} may be in braces`}},
+			want:   []string{call + `resource sopor.binsOf.http.batch.get "api/{args.year}/bins?ids={keys}&kind={arg.kind}": only {keys}, {args.<name>} and {parent.<field>} may be in braces`}},
 		{name: "arguments on a field bound to a built-in loader",
 			yaml:   good,
 			schema: `extend type Bin { payerOf(kind: BinKind): Person @classification(level: 2) @personal @resource(name: "folkbokforing.personByParty", key: "payerId") } enum BinKind { A }`,

@@ -237,6 +237,9 @@ type Resource struct {
 	fieldsPos, subjectsPos, typePos, byPos Pos
 	// node is the resource's mapping as written, for KeyPos and DecodePart.
 	node *yaml.Node
+	// argTypes are the schema types of the arguments and parent fields its
+	// call uses, by ArgRef.Key, as Check found them (ArgKind).
+	argTypes map[string]string
 }
 
 // FullName is system.resource, the name fields bind to with @resource.
@@ -287,10 +290,11 @@ type Cache struct {
 
 // HTTP is a resource's HTTP call.
 type HTTP struct {
-	// Batch is the batch form: {keys} in its path or query is the keys,
-	// each query-escaped, comma-joined.
+	// Batch is the batch form: {keys} in its query is the keys, each
+	// query-escaped, comma-joined; in a POST's body, a JSON array.
 	Batch *Call
-	// One is the form of one key per call: {key} is the key, path-escaped.
+	// One is the form of one key per call: {key} is the key, path-escaped
+	// (or a JSON string in a POST's body).
 	One *Call
 	// Records is the dotted path of the record array in the body; empty:
 	// the body is the array (list) or the record (one form).
@@ -370,9 +374,24 @@ func (p *Page) Reach() int {
 type Call struct {
 	// Get is the path and query, relative to the system's base URL.
 	Get string
+	// Post is the path and query of a POST instead of a GET (exactly one
+	// of Get and Post); its JSON body is Body (body.go).
+	Post string
+	Body *BodyNode
+	// Idempotent says a POST only reads: it is retried after a transient
+	// failure as a GET is. A POST without it is tried once.
+	Idempotent bool
 	// MaxKeys is the most keys one batch call may carry.
 	MaxKeys int
 	Pos     Pos
+}
+
+// Template is the call's path and query: the GET's or the POST's.
+func (c *Call) Template() string {
+	if c.Post != "" {
+		return c.Post
+	}
+	return c.Get
 }
 
 // BuiltinCall is a Go loader's call form: batch (many keys per call, at
@@ -813,23 +832,34 @@ func parseHTTP(file string, m *mapping, ps *Problems) *HTTP {
 		h.Records = strings.Split(rec, ".")
 	}
 	if b := m.sub("batch", false); b != nil {
-		h.Batch = &Call{Get: b.str("get", true), MaxKeys: b.integer("maxKeys", 1), Pos: b.pos()}
+		h.Batch = parseCall(b, h.Format, ps)
+		h.Batch.MaxKeys = b.integer("maxKeys", 1)
 		if h.Batch.MaxKeys == 0 {
 			h.Batch.MaxKeys = 100
 		}
-		checkTemplate(ps, b.keyPos("get"), b.what+".get", h.Batch.Get, "{keys}", "{key}")
-		b.unknown("get", "maxKeys")
+		if h.Batch.Post == "" {
+			checkTemplate(ps, b.keyPos("get"), b.what+".get", h.Batch.Get, "{keys}", "{key}")
+		} else {
+			checkPost(ps, b, h.Batch, "{keys}", "{key}")
+		}
+		b.unknown("get", "post", "body", "idempotent", "maxKeys")
 	}
 	h.Page = parsePage(m.sub("page", false), ps)
 	if o := m.sub("one", false); o != nil {
-		h.One = &Call{Get: o.str("get", true), Pos: o.pos()}
-		if h.Page != nil {
+		h.One = parseCall(o, h.Format, ps)
+		switch {
+		case h.One.Post != "":
+			checkPost(ps, o, h.One, "{key}", "{keys}")
+			if h.Page != nil {
+				ps.add(o.keyPos("post"), "%s.post: a listing's pages are asked with get", o.what)
+			}
+		case h.Page != nil:
 			// A listing's key may be a filter in the query (items?owner={key}).
 			checkListTemplate(ps, o.keyPos("get"), o.what+".get", h.One.Get, h.Page)
-		} else {
+		default:
 			checkTemplate(ps, o.keyPos("get"), o.what+".get", h.One.Get, "{key}", "{keys}")
 		}
-		o.unknown("get")
+		o.unknown("get", "post", "body", "idempotent")
 	}
 	if (h.Batch == nil) == (h.One == nil) {
 		ps.add(m.pos(), "%s: want exactly one of batch (many keys per call) or one (a call per key)", m.what)
@@ -930,7 +960,7 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 	case strings.Count(tmpl, "{key}") != 1:
 		ps.add(pos, "%s %q: want {key} exactly once", what, tmpl)
 	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
-		ps.add(pos, "%s %q: only {key} and {args.<name>} may be in braces", what, tmpl)
+		ps.add(pos, "%s %q: only {key}, {args.<name>} and {parent.<field>} may be in braces", what, tmpl)
 	}
 	_, query, _ := strings.Cut(tmpl, "?")
 	if vals, err := url.ParseQuery(strings.ReplaceAll(query, "{key}", "k")); err == nil {
@@ -939,6 +969,70 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 				ps.add(pos, "%s %q: %s is the paging's own parameter: leave it out", what, tmpl, name)
 			}
 		}
+	}
+}
+
+// parseCall reads a call's method: get, or post with a body (and
+// idempotent). A POST's body is JSON: a format: xml resource has none.
+func parseCall(m *mapping, format string, ps *Problems) *Call {
+	c := &Call{Pos: m.pos()}
+	hasGet, hasPost := m.get("get") != nil, m.get("post") != nil
+	switch {
+	case hasGet && hasPost:
+		ps.add(m.keyPos("post"), "%s: want one of get or post, not both", m.what)
+	case !hasGet && !hasPost:
+		ps.add(m.pos(), "%s: get (or post with a body) is required", m.what)
+	}
+	c.Get, c.Post = m.str("get", false), m.str("post", false)
+	c.Idempotent = m.boolean("idempotent", false)
+	body := m.get("body")
+	if !hasPost {
+		if body != nil {
+			ps.add(m.keyPos("body"), "%s.body: a body is a POST's: write post: <path> instead of get", m.what)
+		}
+		if m.get("idempotent") != nil {
+			ps.add(m.keyPos("idempotent"), "%s.idempotent: a GET is always idempotent; the key is a POST's", m.what)
+		}
+		return c
+	}
+	if format == "xml" {
+		ps.add(m.keyPos("post"), "%s.post: a POST's body is JSON; a format: xml resource is asked with get", m.what)
+	}
+	if body == nil {
+		ps.add(m.keyPos("post"), "%s: a POST needs its body (body: {ids: \"{keys}\"}, sent as JSON)", m.what)
+		return c
+	}
+	c.Body = parseBody(ps, m.file, m.what+".body", body)
+	return c
+}
+
+// checkPost checks a POST's path template and body: the placeholder want
+// exactly once in the two, {keys} in the body ({key} in the path, as a
+// GET's, or in the body), other nowhere; arguments and parent fields where
+// a GET takes them, or as whole values of the body.
+func checkPost(ps *Problems, m *mapping, c *Call, want, other string) {
+	pos, what, tmpl := m.keyPos("post"), m.what+".post", c.Post
+	bare := checkArgPlaces(ps, pos, what, tmpl)
+	checkRelative(ps, pos, what, tmpl)
+	inBody := map[string]int{}
+	for _, p := range c.Body.placeholders() {
+		if p == "key" || p == "keys" {
+			inBody["{"+p+"}"]++
+		}
+	}
+	inTmpl := strings.Count(tmpl, want)
+	path, _, _ := strings.Cut(tmpl, "?")
+	switch {
+	case strings.Contains(tmpl, other) || inBody[other] > 0:
+		ps.add(pos, "%s %q: %s belongs to the other form", what, tmpl, other)
+	case want == "{keys}" && inTmpl > 0:
+		ps.add(pos, "%s %q: a POST's {keys} belongs in its body (propertyIds: \"{keys}\", a JSON array)", what, tmpl)
+	case inTmpl+inBody[want] != 1:
+		ps.add(pos, "%s %q: want %s exactly once, in the path or as a whole value of the body", what, tmpl, want)
+	case inTmpl == 1 && !strings.Contains(path, want):
+		ps.add(pos, "%s %q: {key} belongs in the path (items/{key}) or the body", what, tmpl)
+	case strings.Count(bare, "{") != inTmpl || strings.Count(bare, "}") != inTmpl:
+		ps.add(pos, "%s %q: only %s, {args.<name>} and {parent.<field>} may be in braces", what, tmpl, want)
 	}
 }
 
@@ -957,7 +1051,7 @@ func checkTemplate(ps *Problems, pos Pos, what, tmpl, want, other string) {
 	case strings.Contains(tmpl, other):
 		ps.add(pos, "%s %q: %s belongs to the other form", what, tmpl, other)
 	case strings.Count(bare, "{") != 1 || strings.Count(bare, "}") != 1:
-		ps.add(pos, "%s %q: only %s and {args.<name>} may be in braces", what, tmpl, want)
+		ps.add(pos, "%s %q: only %s, {args.<name>} and {parent.<field>} may be in braces", what, tmpl, want)
 	}
 	if want == "{keys}" {
 		path, _, _ := strings.Cut(tmpl, "?")
@@ -1011,6 +1105,8 @@ func (r *Resource) Shape() string {
 	type field struct{ Name, Path string }
 	type call struct {
 		Get     string
+		Post    string    `json:",omitempty"`
+		Body    *BodyNode `json:",omitempty"`
 		MaxKeys int
 	}
 	s := struct {
@@ -1031,10 +1127,10 @@ func (r *Resource) Shape() string {
 	}
 	if h := r.HTTP; h != nil {
 		if h.Batch != nil {
-			s.Batch = call{h.Batch.Get, h.Batch.MaxKeys}
+			s.Batch = call{h.Batch.Get, h.Batch.Post, h.Batch.Body, h.Batch.MaxKeys}
 		}
 		if h.One != nil {
-			s.One = call{h.One.Get, h.One.MaxKeys}
+			s.One = call{h.One.Get, h.One.Post, h.One.Body, h.One.MaxKeys}
 		}
 		s.Records, s.Format = strings.Join(h.Records, "."), h.Format
 		if h.Page != nil {

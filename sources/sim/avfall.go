@@ -25,6 +25,8 @@ const (
 	pickupsMaxLimit     = 100
 	// pickupsMaxBatch is the most propertyIds one batch call may name.
 	pickupsMaxBatch = 100
+	// pickupSearchMaxBody is the largest body of a pickup search.
+	pickupSearchMaxBody = 64 << 10
 	// pickupStream keys the pickups' random stream ("avfall" in ASCII), so
 	// that it differs from the stream the rest of the world is drawn from.
 	pickupStream = 0x617666616c6c
@@ -150,6 +152,14 @@ type PickupList struct {
 	Links []rest.Link `json:"_links"`
 }
 
+// PickupSearch is the body of the search form, POST
+// /api/v1/pickups/search: the batch form's question as JSON.
+type PickupSearch struct {
+	PropertyIDs []string `json:"propertyIds"`
+	// Fraction keeps that fraction's pickups only; null or absent, all.
+	Fraction *string `json:"fraction"`
+}
+
 // HealthDTO is the answer of the health endpoint.
 type HealthDTO struct {
 	Status string `json:"status"`
@@ -183,6 +193,9 @@ type avfall struct {
 //	GET /api/v1/pickups?limit&page            all pickups, paged (limit 1-100, default 20; page from 1)
 //	GET /api/v1/pickups?propertyIds=a,b,c     batch form: every pickup of those properties (at most 100), no paging;
 //	                                          &fraction=MAT keeps that fraction's only
+//	POST /api/v1/pickups/search               search form: the batch form's question as JSON,
+//	                                          {"propertyIds":["a","b"],"fraction":"MAT"} (fraction optional);
+//	                                          a body that is not one is refused with 400
 //	GET /api/v1/pickups/{id}                  one pickup
 //	GET /api/v1/health                        {"status":"UP"}: the readiness probe
 //
@@ -207,12 +220,14 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/pickups", a.listPickups)
+	mux.HandleFunc("POST /api/v1/pickups/search", a.searchPickups)
 	mux.HandleFunc("GET /api/v1/pickups/{id}", a.getPickup)
 	mux.HandleFunc("GET /api/v1/health", a.health)
 	a.addCollections(mux, w)
 	for _, path := range []string{"/api/v1/pickups", "/api/v1/pickups/{id}", "/api/v1/health"} {
 		mux.HandleFunc(path, methodNotAllowed("GET, HEAD"))
 	}
+	mux.HandleFunc("GET /api/v1/pickups/search", methodNotAllowed("POST")) // not a pickup id
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "no resource at "+r.URL.Path)
 	})
@@ -301,6 +316,33 @@ func pageLink(r *http.Request, rel string, page, limit int) rest.Link {
 func (a *avfall) pickupsByProperty(w http.ResponseWriter, r *http.Request, q url.Values) {
 	ids := splitList(q.Get("propertyIds"))
 	a.record(r, "pickups", len(ids))
+	// ?fraction=MAT keeps that fraction's pickups only; absent, all.
+	a.pickupsOf(w, r, ids, q.Get("fraction"), q.Has("fraction"))
+}
+
+// searchPickups is the search form: the batch form's question as a JSON
+// body (PickupSearch), counted as pickups-search.
+func (a *avfall) searchPickups(w http.ResponseWriter, r *http.Request) {
+	var req PickupSearch
+	err := readJSON(w, r, pickupSearchMaxBody, &req)
+	a.record(r, "pickups-search", len(req.PropertyIDs))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "Bad Request", "invalid pickup search: "+err.Error())
+		return
+	}
+	a.pickupsOf(w, r, req.PropertyIDs, deref(req.Fraction), req.Fraction != nil)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// pickupsOf answers the batch and search forms: the pickups of each
+// property of ids, of the fraction when filter is set.
+func (a *avfall) pickupsOf(w http.ResponseWriter, r *http.Request, ids []string, fraction string, filter bool) {
 	switch {
 	case len(ids) == 0:
 		writeProblem(w, http.StatusBadRequest, "Bad Request", "propertyIds must name at least one property")
@@ -314,8 +356,6 @@ func (a *avfall) pickupsByProperty(w http.ResponseWriter, r *http.Request, q url
 		Pickups: []PickupDTO{},
 		Links:   []rest.Link{{Href: baseURL(r) + r.URL.RequestURI(), Rel: "self", Type: "application/json"}},
 	}
-	// ?fraction=MAT keeps that fraction's pickups only; absent, all.
-	fraction, filter := q.Get("fraction"), q.Has("fraction")
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if seen[id] {

@@ -288,18 +288,9 @@ func (e *etjanst) listDecisions(w http.ResponseWriter, r *http.Request) {
 
 func (e *etjanst) lookupParties(w http.ResponseWriter, r *http.Request) {
 	var req rest.PartyLookupRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, partyLookupMaxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
+	err := readJSON(w, r, partyLookupMaxBody, &req)
 	e.record(r, "lookupParties", len(req.PartyIDs)+len(req.PersonalNumbers))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			err = fmt.Errorf("the body is larger than %d bytes", tooBig.Limit)
-		}
 		writeProblem(w, http.StatusBadRequest, "Bad Request", "invalid party lookup: "+err.Error())
 		return
 	}
@@ -361,6 +352,22 @@ func splitList(s string) []string {
 }
 
 // writeJSON answers with a JSON document.
+// readJSON decodes a request's JSON body into v: at most limit bytes, one
+// value, no member v does not have.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		err = fmt.Errorf("the body is larger than %d bytes", tooBig.Limit)
+	}
+	return err
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONAs(w, status, "application/json", v)
 }

@@ -13,11 +13,21 @@ import (
 // into the statement.
 const KeysPlaceholder = "{keys}"
 
-// argPlaceholder is an argument of the bound field, {args.<name>}: the
-// query's only other placeholder, outside strings, bound as one text
-// parameter (NULL for a null argument) wherever it stands, as often as it
-// stands.
-var argPlaceholder = regexp.MustCompile(`^\{args\.([A-Za-z_][A-Za-z0-9_]*)\}`)
+// argPlaceholder is an argument of the bound field, {args.<name>}, or a
+// field of its parent record, {parent.<field>}: the query's only other
+// placeholders, outside strings, each bound as one text parameter (NULL
+// for a null value) wherever it stands, as often as it stands.
+var argPlaceholder = regexp.MustCompile(`^\{(args|parent)\.([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// argName is the name of a placeholder's value among the arguments: the
+// argument's name, or parent.<field> (declare.ArgRef.Key).
+func argName(placeholder string) string {
+	m := argPlaceholder.FindStringSubmatch(placeholder)
+	if m[1] == "parent" {
+		return "parent." + m[2]
+	}
+	return m[2]
+}
 
 // lexArg is an {args.<name>} of a lexed query, at pos in the text it
 // stands in (before or after), len bytes long.
@@ -116,8 +126,8 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 				}
 				j = len(q)
 			}
-			if c == '\'' && strings.Contains(q[i:j], "{args.") {
-				problem("an argument in a string is not bound: write {args.<name>} outside quotes, where it stands for a value")
+			if c == '\'' && (strings.Contains(q[i:j], "{args.") || strings.Contains(q[i:j], "{parent.")) {
+				problem("an argument in a string is not bound: write {args.<name>} (or {parent.<field>}) outside quotes, where it stands for a value")
 			}
 			if c == '\'' && strings.IndexByte(q[i:j], '\\') >= 0 {
 				// PostgreSQL's E'...' strings (and plain ones when
@@ -178,7 +188,7 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 			if end < 0 || end > 40 {
 				problem("'{' is not accepted outside a string: {keys} and {args.<name>} are the only placeholders")
 			} else {
-				problem("unknown placeholder %s: {keys} and {args.<name>} are the only ones", q[i:i+end+1])
+				problem("unknown placeholder %s: {keys}, {args.<name>} and {parent.<field>} are the only ones", q[i:i+end+1])
 			}
 			i++
 		case isWordStart(c):
@@ -243,7 +253,7 @@ func lexKeyed(query string, sqlite bool) (*lexedQuery, []error) {
 		if t.kind != 'a' {
 			continue
 		}
-		a := lexArg{pos: t.pos, len: len(t.text), name: argPlaceholder.FindStringSubmatch(t.text)[1]}
+		a := lexArg{pos: t.pos, len: len(t.text), name: argName(t.text)}
 		if t.pos < pos {
 			l.argsBefore = append(l.argsBefore, a)
 		} else {

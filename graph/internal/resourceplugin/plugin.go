@@ -225,7 +225,11 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 		}
 	}
 	r := p.set.Resource(b.Resource)
-	if own := ownArgs(f, r.Paging() != nil); len(own) > 0 {
+	parents, err := parentArgs(o, r)
+	if err != nil {
+		return nil, err
+	}
+	if own := ownArgs(f, r.Paging() != nil); len(own) > 0 || len(parents) > 0 {
 		// Its arguments go with the key (declare.ArgsKey): declare.Check
 		// has matched them with the call's {args.<name>}.
 		bare := keyExpr
@@ -234,6 +238,9 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 			fmt.Fprintf(&b, "%s.WithArgs(%s", templates.CurrentImports.Lookup(loadersPkg), bare())
 			for _, a := range own {
 				fmt.Fprintf(&b, ", %q, %s", a.Name, a.VarName)
+			}
+			for _, pa := range parents {
+				b.WriteString(", " + pa)
 			}
 			b.WriteString(")")
 			return b.String()
@@ -250,6 +257,25 @@ func (p *Plugin) body(data *codegen.Data, o *codegen.Object, f *codegen.Field, b
 		loaders := templates.CurrentImports.Lookup(loadersPkg)
 		return fmt.Sprintf("return %s.%s[%s](ctx, %q, %s)", loaders, fn, templates.CurrentImports.LookupType(elem), b.Resource, keyExpr())
 	}, nil
+}
+
+// parentArgs are the parent record's fields the resource's call names
+// ({parent.<field>}), each as WithArgs takes it: its key's name and obj's
+// Go field. declare.Check has found them scalar fields of the type; here
+// they must be plain fields of its Go type, not resolvers or methods.
+func parentArgs(o *codegen.Object, r *declare.Resource) ([]string, error) {
+	var out []string
+	for _, a := range r.Args() {
+		if !a.Parent {
+			continue
+		}
+		pf, err := goField(o, a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("{parent.%s}: %w", a.Name, err)
+		}
+		out = append(out, fmt.Sprintf("%q, obj.%s", a.Key(), pf.GoFieldName))
+	}
+	return out, nil
 }
 
 // ownArgs are a bound field's arguments that go with its key

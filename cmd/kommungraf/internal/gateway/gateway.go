@@ -165,6 +165,13 @@ func (g *Gateway) assemble(ctx context.Context, opts Options) error {
 		files = declared.Files()
 	}
 	set, err := declare.Load(files, schema, loaders.Builtins(), connect.CheckParts)
+	if err == nil && opts.Declarations != nil {
+		// The resolvers pass the parent fields the embedded ones name.
+		var generated *declare.Set
+		if generated, err = declare.Parse(declared.Files()); err == nil {
+			err = set.CheckParentsPassed(generated)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("source declarations: %w", err)
 	}
