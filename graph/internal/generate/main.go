@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/99designs/gqlgen/plugin/modelgen"
 
 	"github.com/kommungraf/kommungraf/graph/internal/resourceplugin"
 	"github.com/kommungraf/kommungraf/sources/declare"
@@ -40,7 +41,12 @@ func run() error {
 	// models gqlgen is about to regenerate: it goes first, as gqlgen's own
 	// outputs do.
 	_ = os.Remove(filepath.Join(cfg.Model.Dir(), resourceplugin.RecordsFile))
-	return api.Generate(cfg, api.PrependPlugin(resourceplugin.New(files, loaders.Builtins())))
+	rp := resourceplugin.New(files, loaders.Builtins())
+	// gqlgen's models, but each nested part's type that carries data
+	// subjects gets a field for them (resourceplugin.MutateModels).
+	models := modelgen.New().(*modelgen.Plugin)
+	models.MutateHook = rp.MutateModels
+	return api.Generate(cfg, api.PrependPlugin(rp), api.ReplacePlugin(models))
 }
 
 // declarations reads dir/*.yaml and the WSDL files beside them
