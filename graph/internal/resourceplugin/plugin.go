@@ -725,6 +725,7 @@ func (p *Plugin) subjectsFunc(o *codegen.Object, r *declare.Resource, model stri
 	}
 	typePersonal := o.Definition.Directives.ForName("personal") != nil
 	otherPersonal := false
+	var nestedHeld []string // conditions: the record has a nested part with personal data
 	for _, f := range o.Fields {
 		if f.FieldDefinition == nil || subjectField[f.Name] || strings.HasPrefix(f.Name, "__") {
 			continue
@@ -735,15 +736,28 @@ func (p *Plugin) subjectsFunc(o *codegen.Object, r *declare.Resource, model stri
 		}
 		if fm := r.Field(f.Name); fm != nil && fm.Nested && p.nested[f.TypeReference.Definition.Name] != nil && p.nested[f.TypeReference.Definition.Name].subjects {
 			// A nested part's personal data is about this record's
-			// subjects (its DataSubjects are these).
-			otherPersonal = true
+			// subjects (its DataSubjects are these): when the record has
+			// the part, a null subject is an unknown person.
+			if _, list := f.TypeReference.GO.(*types.Slice); list {
+				nestedHeld = append(nestedHeld, "len(r."+f.GoFieldName+") > 0")
+			} else if _, ptr := f.TypeReference.GO.(*types.Pointer); ptr {
+				nestedHeld = append(nestedHeld, "r."+f.GoFieldName+" != nil")
+			} else {
+				nestedHeld = append(nestedHeld, "true")
+			}
 		}
+	}
+	if otherPersonal {
+		nestedHeld = nil // unknown whenever a subject is null
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "// DataSubjects are the persons a %s names (declared in %s);\n", o.Name, r.System.Pos.File)
-	if otherPersonal {
+	switch {
+	case otherPersonal:
 		b.WriteString("// an unknown person (counts as protected) when a subject is null, since the\n// record holds other personal data.\n")
-	} else {
+	case len(nestedHeld) > 0:
+		b.WriteString("// an unknown person (counts as protected) when a subject is null but the\n// record has a nested part with personal data.\n")
+	default:
 		b.WriteString("// none when it names none.\n")
 	}
 	fmt.Fprintf(&b, "func (r *%s) DataSubjects() %s.Subjects {\n", o.Name, model)
@@ -766,8 +780,11 @@ func (p *Plugin) subjectsFunc(o *codegen.Object, r *declare.Resource, model stri
 			kind = "PersonalNumber"
 		}
 		fmt.Fprintf(&b, "\tif v := %s; v != \"\" {\n\t\tout = append(out, %s.Subject{%s: v})\n\t}", value, model, kind)
-		if otherPersonal {
+		switch {
+		case otherPersonal:
 			fmt.Fprintf(&b, " else {\n\t\tout = append(out, %s.Subject{}) // unknown: counts as protected\n\t}", model)
+		case len(nestedHeld) > 0:
+			fmt.Fprintf(&b, " else if %s {\n\t\tout = append(out, %s.Subject{}) // unknown: counts as protected\n\t}", strings.Join(nestedHeld, " || "), model)
 		}
 		b.WriteString("\n")
 	}
