@@ -398,10 +398,11 @@ func (h *HTTP) records(body any) ([]Record, error) {
 // Map selects a record's declared fields under their schema names; a path
 // the record does not have leaves its field out (null). A nested part's
 // value is mapped the same way: the object at its path (obj itself without
-// a path) as an object, each object of a list as one; a value at its path
-// that is neither is kept as it is, for the decoder to refuse as the wrong
-// type. (An XML body's element that occurs once is an object where a list
-// is declared: it is a list of one, as the checked schema says.)
+// a path) as an object, each object of a list as one; an object that has
+// none of the part's fields is null; a value at its path that is neither
+// is kept as it is, for the decoder to refuse as the wrong type. (An XML
+// body's element that occurs once is an object where a list is declared:
+// the generated decoder reads it as a list of one.)
 func Map(fields []declare.FieldMap, obj map[string]any) Record {
 	rec := make(Record, len(fields))
 	for _, f := range fields {
@@ -411,6 +412,9 @@ func Map(fields []declare.FieldMap, obj map[string]any) Record {
 		}
 		if f.Nested {
 			v = mapNested(f.Fields, v)
+			if m, ok := v.(Record); ok && len(m) == 0 {
+				continue // none of its fields: null, as SOAP's and SQL's (nilEmptyObjects)
+			}
 		}
 		rec[f.Name] = v
 	}
