@@ -107,6 +107,19 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			yaml: strings.Replace(nestedGood, "{ path: container, fields:", "{ path: container, list: true, fields:", 1),
 			want: []string{`schema/sopor.yaml:17: resource sopor.bins.fields.container: unknown key "list" (want path, fields)`}},
 	}
+	// The same resource read from a database: its nested parts group the
+	// row's columns, one object each.
+	sql := strings.NewReplacer("connector: http\nprobe: api/health\n", "connector: sql\n",
+		"    http:\n      batch: { get: \"api/bins?ids={keys}\", maxKeys: 50 }\n      records: items\n", "    sql: { query: \"SELECT * FROM bins WHERE id IN ({keys})\", key: id }\n").Replace(nestedGood)
+	tests = append(tests, []struct {
+		name, yaml, schema string
+		want               []string
+	}{
+		{name: "an sql part with a path",
+			yaml: sql,
+			want: []string{"schema/sopor.yaml:14: resource sopor.bins: field Bin.container: an sql record's nested part groups columns of the row: leave out its path",
+				"schema/sopor.yaml:15: resource sopor.bins: field Bin.lines is a list of FeeLine, which only an http resource maps"}},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			schema := tc.schema
