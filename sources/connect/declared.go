@@ -52,7 +52,7 @@ func Locate(r *declare.Resource, err error) (ps declare.Problems, ok bool) {
 		var de *DeclError
 		switch x := e.(type) {
 		case *DeclError:
-			ps = append(ps, r.Problem(x.Key, x.Error()))
+			ps = append(ps, r.Problem(declKey(x.Key), x.Error()))
 		case interface{ Unwrap() []error }:
 			for _, y := range x.Unwrap() {
 				walk(y)
@@ -67,6 +67,23 @@ func Locate(r *declare.Resource, err error) (ps declare.Problems, ok bool) {
 	}
 	walk(err)
 	return ps, true
+}
+
+// declKey is a DeclError's key as written in the declaration: a nested
+// part's field, object.field to the connectors (Fields), is under the
+// part's own fields.
+func declKey(key []string) []string {
+	if len(key) != 2 || key[0] != "fields" || !strings.Contains(key[1], ".") {
+		return key
+	}
+	out := []string{"fields"}
+	for i, name := range strings.Split(key[1], ".") {
+		if i > 0 {
+			out = append(out, "fields")
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // Fields is a resource's field mapping as the SOAP and SQL connectors take

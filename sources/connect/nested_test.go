@@ -157,3 +157,31 @@ resources:
 		})
 	}
 }
+
+// TestNestedPartProblemsAreLocated: a connector's problem with a nested
+// part's field is located at that field's line in the declaration.
+func TestNestedPartProblemsAreLocated(t *testing.T) {
+	set := declared(t, "schema/avfall.yaml", []byte(`system: avfall
+owner: O
+connector: sql
+resources:
+  pickups:
+    type: WastePickup
+    list: true
+    sql:
+      query: SELECT property_id, weekday FROM pickups WHERE property_id IN ({keys})
+      key: property_id
+    fields:
+      propertyId: property_id
+      schedule:
+        fields:
+          weekday: weekday
+          litres: container_litres
+`))
+	db := openSQL(t, "sqlite")
+	seedPickupsTable(t, db, sqlWorld())
+	_, err := connect.Open(t.Context(), set, set.Resource("avfall.pickups"), connect.Env{Store: db.store})
+	if err == nil || !strings.Contains(err.Error(), "schema/avfall.yaml:16: resource avfall.pickups: fields.schedule.litres:") {
+		t.Fatalf("error %v, want the unknown column located at line 16", err)
+	}
+}
