@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kommungraf/kommungraf/graph/declared"
 	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
@@ -165,5 +167,28 @@ func TestDeclaredNestedParts(t *testing.T) {
 		if !slices.Contains(paths, "property.wasteCollections.edges.0.node.fee.0.amountSek") {
 			t.Fatalf("FORBIDDEN at %v, want the fee's amount: %s", paths, raw)
 		}
+	})
+}
+
+// TestStartRefusesANestedPartWithoutSubjects: the emptyings' fee lines are
+// personal data; a declaration that no longer names the emptyings' data
+// subjects, or maps the fee as a path, stops the start, located.
+func TestStartRefusesANestedPartWithoutSubjects(t *testing.T) {
+	good, err := os.ReadFile("../../../../schema/tomningar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.NewReplacer("    subjects:\n      - partyId: invoicePartyId   # the fee's lines are about this person\n", "",
+		"vehicle: { path: vehicle, fields: { registration: regNr, route: route } }", "vehicle: vehicle").Replace(string(good))
+	if bad == string(good) {
+		t.Fatal("schema/tomningar.yaml has changed: the test no longer breaks it")
+	}
+	failStart(t, startCase{
+		name:         "nested parts",
+		declarations: withFile(declared.Files(), "schema/tomningar.yaml", []byte(bad)),
+		want: []string{
+			"schema/tomningar.yaml:15: resource tomningar.collections: type WasteCollection holds personal data (@personal) but the declaration has no subjects",
+			"schema/tomningar.yaml:35: resource tomningar.collections: field WasteCollection.vehicle is an object of type WasteCollectionVehicle: map it with a nested part",
+		},
 	})
 }
