@@ -2,14 +2,18 @@ package connect_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/connect"
+	"github.com/kommungraf/kommungraf/sources/model"
 	"github.com/kommungraf/kommungraf/sources/sim"
 )
 
@@ -183,5 +187,59 @@ resources:
 	_, err := connect.Open(t.Context(), set, set.Resource("avfall.pickups"), connect.Env{Store: db.store})
 	if err == nil || !strings.Contains(err.Error(), "schema/avfall.yaml:16: resource avfall.pickups: fields.schedule.litres:") {
 		t.Fatalf("error %v, want the unknown column located at line 16", err)
+	}
+}
+
+// TestSOAPNestedParts: the registry's person declared with nested parts
+// (its address and forwarding address as objects of elements below the
+// record's) is the SOAP connector's mapping of object.field names, and
+// answers the records of the flat mapping the golden file pins.
+func TestSOAPNestedParts(t *testing.T) {
+	set := declared(t, "schema/folkbokforing.yaml", []byte(`system: folkbokforing
+owner: O
+connector: soap
+resources:
+  person:
+    type: Person
+    list: false
+    soap: { wsdl: navet.wsdl, operation: PersonpostXML, records: Folkbokforingspost }
+    fields:
+      personalNumber: Personpost.PersonId.PersonNr
+      givenName: Personpost.Namn.Fornamn
+      middleName: Personpost.Namn.Mellannamn
+      surname: Personpost.Namn.Efternamn
+      address:
+        path: Personpost.Folkbokforingsadress
+        fields: { street: Utdelningsadress2, postalCode: PostNr, city: Postort }
+      forwardingAddress: { path: Personpost, fields: { street: Formedlingsadress.Utdelningsadress2, city: Formedlingsadress.Postort } }
+      protectedIdentity: SkyddadFolkbokforing
+      confidentialityMarking: Sekretessmarkering
+      relations: Personpost.Relationer.Relation
+      relatedNumbers: Personpost.Relationer.Relation.RelationId.PersonNr
+      deregistered: Personpost.Avregistrering.Avregistreringsdatum
+`))
+	fields := connect.Fields(set.Resource("folkbokforing.person"))
+	if toJSON(t, fields) != toJSON(t, navetFields) {
+		t.Fatalf("fields %v, want the flat mapping %v", fields, navetFields)
+	}
+	people := findPeople(t, map[string]func(*model.Person) bool{
+		"guardian":  personKinds["middle name, spouse and children"],
+		"protected": personKinds["protected identity"],
+	})
+	srv := startNavet(t, sim.FaultConfig{})
+	got, err := newSOAP(t, srv.client(t, nil), navetDecl(""), fields).Fetch(t.Context(), []string{people["guardian"].PersonalNumber, people["protected"].PersonalNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "navet_records.golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(append(b, '\n')) != string(want) || !strings.Contains(string(want), `"address": {`) {
+		t.Fatalf("records\n%s\nwant testdata/navet_records.golden.json", b)
 	}
 }
