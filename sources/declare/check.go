@@ -329,7 +329,9 @@ func checkNested(ps *Problems, schema *ast.Schema, r *Resource, bound map[string
 				isBound := bound[nd.Name][nf.Name]
 				mapped := fm.Field(nf.Name) != nil
 				personal := typePersonal || nf.Directives.ForName(personalDirective) != nil || nf.Directives.ForName(healthDirective) != nil
-				if personal && !isBound {
+				if personal {
+					// A bound field's too: it is decided on this part's
+					// subjects (authz asks the field's parent object).
 					out.personal = true
 				}
 				if personal && mapped && isLeaf(schema, nf.Type.Name()) {
