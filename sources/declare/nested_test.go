@@ -1,7 +1,6 @@
 package declare_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -126,17 +125,7 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			if schema == "" {
 				schema = nestedSchema
 			}
-			err := load(t, tc.yaml, schema)
-			var ps declare.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v, want declare.Problems", err)
-			}
-			msg := err.Error()
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error does not say\n  %s\nit says\n%s", w, msg)
-				}
-			}
+			wantProblems(t, load(t, tc.yaml, schema), tc.want)
 		})
 	}
 }
