@@ -195,10 +195,13 @@ type ComplexityRoot struct {
 	}
 
 	WasteCollection struct {
-		Date     func(childComplexity int) int
-		Fraction func(childComplexity int) int
-		ID       func(childComplexity int) int
-		WeightKg func(childComplexity int) int
+		Date           func(childComplexity int) int
+		Fee            func(childComplexity int) int
+		Fraction       func(childComplexity int) int
+		ID             func(childComplexity int) int
+		InvoicePartyID func(childComplexity int) int
+		Vehicle        func(childComplexity int) int
+		WeightKg       func(childComplexity int) int
 	}
 
 	WasteCollectionConnection struct {
@@ -210,6 +213,16 @@ type ComplexityRoot struct {
 	WasteCollectionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	WasteCollectionFee struct {
+		AmountSek func(childComplexity int) int
+		Text      func(childComplexity int) int
+	}
+
+	WasteCollectionVehicle struct {
+		Registration func(childComplexity int) int
+		Route        func(childComplexity int) int
 	}
 
 	WastePickup struct {
@@ -908,6 +921,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WasteCollection.Date(childComplexity), true
+	case "WasteCollection.fee":
+		if e.ComplexityRoot.WasteCollection.Fee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.Fee(childComplexity), true
 	case "WasteCollection.fraction":
 		if e.ComplexityRoot.WasteCollection.Fraction == nil {
 			break
@@ -920,6 +939,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WasteCollection.ID(childComplexity), true
+	case "WasteCollection.invoicePartyId":
+		if e.ComplexityRoot.WasteCollection.InvoicePartyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.InvoicePartyID(childComplexity), true
+	case "WasteCollection.vehicle":
+		if e.ComplexityRoot.WasteCollection.Vehicle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollection.Vehicle(childComplexity), true
 	case "WasteCollection.weightKg":
 		if e.ComplexityRoot.WasteCollection.WeightKg == nil {
 			break
@@ -958,6 +989,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WasteCollectionEdge.Node(childComplexity), true
+
+	case "WasteCollectionFee.amountSek":
+		if e.ComplexityRoot.WasteCollectionFee.AmountSek == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionFee.AmountSek(childComplexity), true
+	case "WasteCollectionFee.text":
+		if e.ComplexityRoot.WasteCollectionFee.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionFee.Text(childComplexity), true
+
+	case "WasteCollectionVehicle.registration":
+		if e.ComplexityRoot.WasteCollectionVehicle.Registration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionVehicle.Registration(childComplexity), true
+	case "WasteCollectionVehicle.route":
+		if e.ComplexityRoot.WasteCollectionVehicle.Route == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WasteCollectionVehicle.Route(childComplexity), true
 
 	case "WastePickup.containerLitres":
 		if e.ComplexityRoot.WastePickup.ContainerLitres == nil {
@@ -1519,6 +1576,28 @@ type WasteCollection @classification(level: 0) @owner(name: "Avfallshämtning (T
   date: Date
   "Weighed waste in kilograms."
   weightKg: Float
+  "The collection vehicle that emptied the bins."
+  vehicle: WasteCollectionVehicle
+  "The invoice recipient's pseudonymous party id at the e-service platform; absent when an organisation is invoiced."
+  invoicePartyId: ID @classification(level: 1) @personal
+  "The lines of the emptying's weight-based fee (viktbaserad taxa) to the invoice recipient; absent when an organisation is invoiced."
+  fee: [WasteCollectionFee!]
+}
+
+"A collection vehicle of the waste-collection system."
+type WasteCollectionVehicle @classification(level: 0) @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "The vehicle's registration number."
+  registration: String
+  "The route it drives: the fraction and the weekday."
+  route: String
+}
+
+"One line of an emptying's fee to the person it is invoiced to."
+type WasteCollectionFee @classification(level: 1) @personal @owner(name: "Avfallshämtning (Tekniska nämnden)") {
+  "What the line charges for."
+  text: String
+  "The amount in kronor."
+  amountSek: Float
 }
 
 "A page of a property's emptyings."
@@ -1847,6 +1926,12 @@ func (ec *executionContext) childFields_WasteCollection(ctx context.Context, fie
 		return ec.fieldContext_WasteCollection_date(ctx, field)
 	case "weightKg":
 		return ec.fieldContext_WasteCollection_weightKg(ctx, field)
+	case "vehicle":
+		return ec.fieldContext_WasteCollection_vehicle(ctx, field)
+	case "invoicePartyId":
+		return ec.fieldContext_WasteCollection_invoicePartyId(ctx, field)
+	case "fee":
+		return ec.fieldContext_WasteCollection_fee(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WasteCollection", field.Name)
 }
@@ -1871,6 +1956,26 @@ func (ec *executionContext) childFields_WasteCollectionEdge(ctx context.Context,
 		return ec.fieldContext_WasteCollectionEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WasteCollectionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_WasteCollectionFee(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "text":
+		return ec.fieldContext_WasteCollectionFee_text(ctx, field)
+	case "amountSek":
+		return ec.fieldContext_WasteCollectionFee_amountSek(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WasteCollectionFee", field.Name)
+}
+
+func (ec *executionContext) childFields_WasteCollectionVehicle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "registration":
+		return ec.fieldContext_WasteCollectionVehicle_registration(ctx, field)
+	case "route":
+		return ec.fieldContext_WasteCollectionVehicle_route(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WasteCollectionVehicle", field.Name)
 }
 
 func (ec *executionContext) childFields_WastePickup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5000,6 +5105,93 @@ func (ec *executionContext) fieldContext_WasteCollection_weightKg(_ context.Cont
 	return graphql.NewScalarFieldContext("WasteCollection", field, false, false, "Float")
 }
 
+func (ec *executionContext) _WasteCollection_vehicle(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_vehicle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Vehicle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WasteCollectionVehicle) graphql.Marshaler {
+			return ec.marshalOWasteCollectionVehicle2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionVehicle(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_vehicle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WasteCollection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WasteCollectionVehicle(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WasteCollection_invoicePartyId(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_invoicePartyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvoicePartyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_invoicePartyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollection", field, false, false, "ID")
+}
+
+func (ec *executionContext) _WasteCollection_fee(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollection_fee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fee, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.WasteCollectionFee) graphql.Marshaler {
+			return ec.marshalOWasteCollectionFee2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionFeeᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollection_fee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WasteCollection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WasteCollectionFee(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _WasteCollectionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5140,6 +5332,98 @@ func (ec *executionContext) fieldContext_WasteCollectionEdge_node(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _WasteCollectionFee_text(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionFee) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionFee_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionFee_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollectionFee", field, false, false, "String")
+}
+
+func (ec *executionContext) _WasteCollectionFee_amountSek(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionFee) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionFee_amountSek(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountSek, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionFee_amountSek(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollectionFee", field, false, false, "Float")
+}
+
+func (ec *executionContext) _WasteCollectionVehicle_registration(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionVehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionVehicle_registration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Registration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionVehicle_registration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollectionVehicle", field, false, false, "String")
+}
+
+func (ec *executionContext) _WasteCollectionVehicle_route(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WasteCollectionVehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WasteCollectionVehicle_route(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Route, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WasteCollectionVehicle_route(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WasteCollectionVehicle", field, false, false, "String")
 }
 
 func (ec *executionContext) _WastePickup_propertyId(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WastePickup) (ret graphql.Marshaler) {
@@ -7481,6 +7765,21 @@ func (ec *executionContext) _WasteCollection(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "vehicle":
+			out.Values[i] = ec._WasteCollection_vehicle(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "invoicePartyId":
+			out.Values[i] = ec._WasteCollection_invoicePartyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fee":
+			out.Values[i] = ec._WasteCollection_fee(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7560,6 +7859,82 @@ func (ec *executionContext) _WasteCollectionEdge(ctx context.Context, sel ast.Se
 		case "node":
 			out.Values[i] = ec._WasteCollectionEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wasteCollectionFeeImplementors = []string{"WasteCollectionFee"}
+
+func (ec *executionContext) _WasteCollectionFee(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.WasteCollectionFee) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wasteCollectionFeeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WasteCollectionFee")
+		case "text":
+			out.Values[i] = ec._WasteCollectionFee_text(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "amountSek":
+			out.Values[i] = ec._WasteCollectionFee_amountSek(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wasteCollectionVehicleImplementors = []string{"WasteCollectionVehicle"}
+
+func (ec *executionContext) _WasteCollectionVehicle(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.WasteCollectionVehicle) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wasteCollectionVehicleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WasteCollectionVehicle")
+		case "registration":
+			out.Values[i] = ec._WasteCollectionVehicle_registration(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "route":
+			out.Values[i] = ec._WasteCollectionVehicle_route(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -8263,6 +8638,14 @@ func (ec *executionContext) marshalNWasteCollectionEdge2ᚖgithubᚗcomᚋkommun
 	return ec._WasteCollectionEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNWasteCollectionFee2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionFee(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WasteCollectionFee) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WasteCollectionFee!")
+		return graphql.Null
+	}
+	return ec._WasteCollectionFee(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNWastePickup2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWastePickup(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WastePickup) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "WastePickup!")
@@ -8925,6 +9308,32 @@ func (ec *executionContext) marshalOWasteCollectionConnection2ᚖgithubᚗcomᚋ
 		return graphql.Null
 	}
 	return ec._WasteCollectionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWasteCollectionFee2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionFeeᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.WasteCollectionFee) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWasteCollectionFee2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionFee(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOWasteCollectionVehicle2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteCollectionVehicle(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WasteCollectionVehicle) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WasteCollectionVehicle(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOWasteFraction2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐWasteFraction(ctx context.Context, v any) (*gqlmodel.WasteFraction, error) {

@@ -71,6 +71,125 @@ func (r *WasteCollection) DecodeRecord(rec map[string]any) error {
 		}
 		r.WeightKg = &res
 	}
+	if v, ok := rec["vehicle"]; ok && v != nil {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("vehicle: want an object, not %T", v)
+		}
+		x := new(WasteCollectionVehicle)
+		if err := x.DecodeRecord(m); err != nil {
+			return fmt.Errorf("vehicle: %w", err)
+		}
+		r.Vehicle = x
+	}
+	if v, ok := rec["invoicePartyId"]; ok && v != nil {
+		res, err := graphql.UnmarshalID(v)
+		if err != nil {
+			return fmt.Errorf("invoicePartyId: %w", err)
+		}
+		r.InvoicePartyID = &res
+	}
+	if v, ok := rec["fee"]; ok && v != nil {
+		l, ok := v.([]any)
+		if m, one := v.(map[string]any); one {
+			l, ok = []any{m}, true
+		}
+		if !ok {
+			return fmt.Errorf("fee: want a list of objects, not %T", v)
+		}
+		res := make([]*WasteCollectionFee, 0, len(l))
+		for i, e := range l {
+			if e == nil {
+				res = append(res, nil)
+				continue
+			}
+			m, ok := e.(map[string]any)
+			if !ok {
+				return fmt.Errorf("fee[%d]: want an object, not %T", i, e)
+			}
+			x := new(WasteCollectionFee)
+			if err := x.DecodeRecord(m); err != nil {
+				return fmt.Errorf("fee[%d]: %w", i, err)
+			}
+			res = append(res, x)
+		}
+		r.Fee = res
+	}
+	s := r.DataSubjects()
+	for _, x := range r.Fee {
+		if x != nil {
+			x.setDataSubjects(s)
+		}
+	}
+	return nil
+}
+
+// DataSubjects are the persons a WasteCollection names (declared in schema/tomningar.yaml);
+// an unknown person (counts as protected) when a subject is null but the
+// record has a nested part with personal data.
+func (r *WasteCollection) DataSubjects() model.Subjects {
+	out := make([]model.Subject, 0, 1)
+	if v := declaredString(r.InvoicePartyID); v != "" {
+		out = append(out, model.Subject{PartyID: v})
+	} else if len(r.Fee) > 0 {
+		out = append(out, model.Subject{}) // unknown: counts as protected
+	}
+	return model.SubjectList(out...)
+}
+
+// DecodeRecord fills a WasteCollectionFee from a record of a nested part of tomningar.collections (fields in the
+// schema's names); a value of the wrong type is an error.
+func (r *WasteCollectionFee) DecodeRecord(rec map[string]any) error {
+	if v, ok := rec["text"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("text: %w", err)
+		}
+		r.Text = &res
+	}
+	if v, ok := rec["amountSek"]; ok && v != nil {
+		res, err := graphql.UnmarshalFloatContext(context.Background(), v)
+		if err != nil {
+			return fmt.Errorf("amountSek: %w", err)
+		}
+		r.AmountSek = &res
+	}
+	return nil
+}
+
+// DataSubjects are the persons of the WasteCollection record a WasteCollectionFee is a part of
+// (declared in schema/tomningar.yaml); an unknown person (counts as protected) when it
+// was not decoded as a part of one.
+func (r *WasteCollectionFee) DataSubjects() model.Subjects {
+	if r.declaredSubjects == nil {
+		return model.OneSubject(model.Subject{})
+	}
+	return *r.declaredSubjects
+}
+
+// setDataSubjects gives a WasteCollectionFee its record's subjects, and its own nested
+// parts.
+func (r *WasteCollectionFee) setDataSubjects(s model.Subjects) {
+	r.declaredSubjects = &s
+}
+
+// DecodeRecord fills a WasteCollectionVehicle from a record of a nested part of tomningar.collections (fields in the
+// schema's names); a value of the wrong type is an error.
+func (r *WasteCollectionVehicle) DecodeRecord(rec map[string]any) error {
+	if v, ok := rec["registration"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("registration: %w", err)
+		}
+		r.Registration = &res
+	}
+	if v, ok := rec["route"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("route: %w", err)
+		}
+		r.Route = &res
+	}
 	return nil
 }
 
@@ -136,9 +255,11 @@ func (r *WastePickup) DataSubjects() model.Subjects {
 // authz's Bind beside model.Records.
 func DeclaredRecords() map[string]any {
 	return map[string]any{
-		"Decision":        (*Decision)(nil),
-		"WasteCollection": (*WasteCollection)(nil),
-		"WastePickup":     (*WastePickup)(nil),
+		"Decision":               (*Decision)(nil),
+		"WasteCollection":        (*WasteCollection)(nil),
+		"WasteCollectionFee":     (*WasteCollectionFee)(nil),
+		"WasteCollectionVehicle": (*WasteCollectionVehicle)(nil),
+		"WastePickup":            (*WastePickup)(nil),
 	}
 }
 

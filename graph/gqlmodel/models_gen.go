@@ -120,6 +120,12 @@ type WasteCollection struct {
 	Date *time.Time `json:"date,omitempty"`
 	// Weighed waste in kilograms.
 	WeightKg *float64 `json:"weightKg,omitempty"`
+	// The collection vehicle that emptied the bins.
+	Vehicle *WasteCollectionVehicle `json:"vehicle,omitempty"`
+	// The invoice recipient's pseudonymous party id at the e-service platform; absent when an organisation is invoiced.
+	InvoicePartyID *string `json:"invoicePartyId,omitempty"`
+	// The lines of the emptying's weight-based fee (viktbaserad taxa) to the invoice recipient; absent when an organisation is invoiced.
+	Fee []*WasteCollectionFee `json:"fee,omitempty"`
 }
 
 // A page of a property's emptyings.
@@ -138,6 +144,24 @@ type WasteCollectionEdge struct {
 	Cursor string `json:"cursor"`
 	// The emptying.
 	Node *WasteCollection `json:"node"`
+}
+
+// One line of an emptying's fee to the person it is invoiced to.
+type WasteCollectionFee struct {
+	// What the line charges for.
+	Text *string `json:"text,omitempty"`
+	// The amount in kronor.
+	AmountSek *float64 `json:"amountSek,omitempty"`
+	// The data subjects of the declared record this is a part of (resourceplugin).
+	declaredSubjects *model.Subjects `json:"-"`
+}
+
+// A collection vehicle of the waste-collection system.
+type WasteCollectionVehicle struct {
+	// The vehicle's registration number.
+	Registration *string `json:"registration,omitempty"`
+	// The route it drives: the fraction and the weekday.
+	Route *string `json:"route,omitempty"`
 }
 
 // A scheduled pickup (hämtning) of one waste fraction at a property, from the waste-collection system (Avfallshämtning).

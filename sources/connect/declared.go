@@ -52,7 +52,7 @@ func Locate(r *declare.Resource, err error) (ps declare.Problems, ok bool) {
 		var de *DeclError
 		switch x := e.(type) {
 		case *DeclError:
-			ps = append(ps, r.Problem(x.Key, x.Error()))
+			ps = append(ps, r.Problem(declKey(x.Key), x.Error()))
 		case interface{ Unwrap() []error }:
 			for _, y := range x.Unwrap() {
 				walk(y)
@@ -69,15 +69,44 @@ func Locate(r *declare.Resource, err error) (ps declare.Problems, ok bool) {
 	return ps, true
 }
 
-// Fields is a resource's field mapping as the connectors take it: each
-// schema field's name to its dotted path in the record (HTTP, SOAP) or its
-// column (SQL).
-func Fields(r *declare.Resource) map[string]string {
-	out := make(map[string]string, len(r.Fields))
-	for _, f := range r.Fields {
-		out[f.Name] = strings.Join(f.Path, ".")
+// declKey is a DeclError's key as written in the declaration: a nested
+// part's field, object.field to the connectors (Fields), is under the
+// part's own fields.
+func declKey(key []string) []string {
+	if len(key) != 2 || key[0] != "fields" || !strings.Contains(key[1], ".") {
+		return key
+	}
+	out := []string{"fields"}
+	for i, name := range strings.Split(key[1], ".") {
+		if i > 0 {
+			out = append(out, "fields")
+		}
+		out = append(out, name)
 	}
 	return out
+}
+
+// Fields is a resource's field mapping as the SOAP and SQL connectors take
+// it: each schema field's name to its dotted path in the record (SOAP) or
+// its column (SQL). A nested part's fields are named object.field, which
+// those connectors build into nested objects, their paths below the part's
+// own (declare.Check allows them a nested object, not a list of objects,
+// and SQL a part without a path only: its columns grouped).
+func Fields(r *declare.Resource) map[string]string {
+	out := make(map[string]string, len(r.Fields))
+	flattenFields(out, r.Fields, "", nil)
+	return out
+}
+
+func flattenFields(out map[string]string, fields []declare.FieldMap, prefix string, at []string) {
+	for _, f := range fields {
+		path := append(at[:len(at):len(at)], f.Path...)
+		if f.Nested {
+			flattenFields(out, f.Fields, prefix+f.Name+".", path)
+			continue
+		}
+		out[prefix+f.Name] = strings.Join(path, ".")
+	}
 }
 
 // SOAPPart decodes a resource's soap part into a SOAPCall (its WSDL file

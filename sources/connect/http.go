@@ -431,15 +431,48 @@ func (h *HTTP) records(body any) ([]Record, error) {
 }
 
 // Map selects a record's declared fields under their schema names; a path
-// the record does not have leaves its field out (null).
+// the record does not have leaves its field out (null). A nested part's
+// value is mapped the same way: the object at its path (obj itself without
+// a path) as an object, each object of a list as one; an object that has
+// none of the part's fields is null; a value at its path that is neither
+// is kept as it is, for the decoder to refuse as the wrong type. (An XML
+// body's element that occurs once is an object where a list is declared:
+// the generated decoder reads it as a list of one.)
 func Map(fields []declare.FieldMap, obj map[string]any) Record {
 	rec := make(Record, len(fields))
 	for _, f := range fields {
-		if v, ok := at(obj, f.Path); ok && v != nil {
-			rec[f.Name] = v
+		v, ok := at(obj, f.Path)
+		if !ok || v == nil {
+			continue
 		}
+		if f.Nested {
+			v = mapNested(f.Fields, v)
+			if m, ok := v.(Record); ok && len(m) == 0 {
+				continue // none of its fields: null, as SOAP's and SQL's (nilEmptyObjects)
+			}
+		}
+		rec[f.Name] = v
 	}
 	return rec
+}
+
+// mapNested maps a nested part's value: an object, or a list of them.
+func mapNested(fields []declare.FieldMap, v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return Map(fields, v)
+	case []any:
+		out := make([]any, len(v))
+		for i, item := range v {
+			if m, ok := item.(map[string]any); ok {
+				out[i] = Map(fields, m)
+			} else {
+				out[i] = item
+			}
+		}
+		return out
+	}
+	return v
 }
 
 // at walks a dotted path through objects.

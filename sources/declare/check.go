@@ -121,13 +121,19 @@ func Check(set *Set, schema *ast.Schema, builtins []Builtin) error {
 	}
 	if set != nil {
 		first := map[string]*Resource{} // type -> the resource whose declaration go generate follows
+		records := map[string]bool{}    // the resources' record types, which no nested part may have
+		for _, sys := range set.Systems {
+			for _, r := range sys.Resources {
+				records[r.Type] = true
+			}
+		}
 		for _, sys := range set.Systems {
 			for _, r := range sys.Resources {
 				if r.Builtin != nil {
 					checkBuiltinResource(&ps, schema, r)
 					continue
 				}
-				checkResource(&ps, schema, r, bound[r.Type])
+				checkResource(&ps, schema, r, bound[r.Type], checkNested(&ps, schema, r, bound, records))
 				if r.Type == "" {
 					continue
 				}
@@ -250,7 +256,129 @@ func isRoot(schema *ast.Schema, typ string) bool {
 	return false
 }
 
-func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[string]bool) {
+// nestedData is what a resource's nested parts hold (checkNested).
+type nestedData struct {
+	personal, level3, health bool
+	// mappedPersonal are the nested fields that hold personal data, by
+	// their dotted names (container.ownerName).
+	mappedPersonal []string
+}
+
+// checkNested checks a resource's nested parts (fields mapped with
+// fields: {...}) against the schema, to any depth: each is a field of an
+// object type (a list of objects needs a path: one record is not a list),
+// the type owned by the system's owner, every field of it classified and
+// either mapped or bound with @resource, with the kinds the schema gives
+// (checkMapped); it is no resource's record type and no @row type, since
+// its records are decoded, and its data subjects named, only as a part of
+// the enclosing record's. What the parts hold (personal, level-3, health
+// data) is returned for the resource's own rules: their personal data is
+// about the record's subjects, which the generated DataSubjects of each
+// nested type returns.
+func checkNested(ps *Problems, schema *ast.Schema, r *Resource, bound map[string]map[string]bool, records map[string]bool) nestedData {
+	var out nestedData
+	def := schema.Types[r.Type]
+	if def == nil || def.Kind != ast.Object {
+		return out // reported by checkResource
+	}
+	var walk func(parent *ast.Definition, fields []FieldMap, prefix string)
+	walk = func(parent *ast.Definition, fields []FieldMap, prefix string) {
+		for _, fm := range fields {
+			f := parent.Fields.ForName(fm.Name)
+			if !fm.Nested || f == nil {
+				continue
+			}
+			where := parent.Name + "." + fm.Name
+			nd := schema.Types[f.Type.Name()]
+			switch {
+			case nd == nil || nd.Kind != ast.Object:
+				ps.add(fm.Pos, "resource %s: field %s is a %s, not an object type: map it with a path (%s: %s), not a nested part", r.FullName(), where, f.Type.Name(), fm.Name, fm.Name)
+				continue
+			case f.Type.Elem != nil && f.Type.Elem.Elem != nil:
+				ps.add(fm.Pos, "resource %s: field %s is a list of lists, which a nested part does not map", r.FullName(), where)
+				continue
+			case f.Type.Elem != nil && fm.Path == nil:
+				ps.add(fm.Pos, "resource %s: field %s is a list of %s: its nested part needs the path of the list in the record", r.FullName(), where, nd.Name)
+			case f.Type.Elem != nil && r.HTTP == nil:
+				// The SOAP and SQL connectors build a nested object from
+				// object.field names (connect.Fields), not a list of them.
+				ps.add(fm.Pos, "resource %s: field %s is a list of %s, which only an http resource maps (a soap or sql record's nested part is one object)", r.FullName(), where, nd.Name)
+			case r.SQL != nil && fm.Path != nil:
+				ps.add(fm.Pos, "resource %s: field %s: an sql record's nested part groups columns of the row: leave out its path", r.FullName(), where)
+			}
+			name := r.FullName() + " (" + where + ")"
+			if records[nd.Name] {
+				ps.add(fm.Pos, "resource %s: %s is a resource's record type; a nested part's type is decoded only within its record: give the part its own type", name, nd.Name)
+			}
+			if nd.Directives.ForName(rowDirective) != nil {
+				ps.add(fm.Pos, "resource %s: type %s has @row, which a nested part's type does not support", name, nd.Name)
+			}
+			if owner := directiveArg(nd.Directives, ownerDirective, "name"); owner == "" {
+				ps.add(fm.Pos, "resource %s: type %s has no @owner", name, nd.Name)
+			} else if owner != r.System.Owner {
+				ps.add(fm.Pos, "resource %s: type %s has @owner(name: %q) but system %s is owned by %q", name, nd.Name, owner, r.System.Name, r.System.Owner)
+			}
+			typePersonal := nd.Directives.ForName(personalDirective) != nil
+			for _, nf := range nd.Fields {
+				if strings.HasPrefix(nf.Name, "__") {
+					continue
+				}
+				if !classified(nd, nf) {
+					ps.add(schemaPos(nf.Position), "field %s.%s has no @classification, on itself or on its type (resource %s, nested in %s)", nd.Name, nf.Name, r.FullName(), where)
+				}
+				isBound := bound[nd.Name][nf.Name]
+				mapped := fm.Field(nf.Name) != nil
+				personal := typePersonal || nf.Directives.ForName(personalDirective) != nil || nf.Directives.ForName(healthDirective) != nil
+				if personal {
+					// A bound field's too: it is decided on this part's
+					// subjects (authz asks the field's parent object).
+					out.personal = true
+				}
+				if personal && mapped && isLeaf(schema, nf.Type.Name()) {
+					out.mappedPersonal = append(out.mappedPersonal, prefix+fm.Name+"."+nf.Name)
+				}
+				if level(nd, nf) == 3 && !isBound {
+					out.level3 = true
+				}
+				if nf.Directives.ForName(healthDirective) != nil && !isBound {
+					out.health = true
+				}
+				if !mapped && !isBound {
+					ps.add(fm.Pos, "resource %s: field %s.%s is neither mapped in the nested part's fields nor bound with @resource", name, nd.Name, nf.Name)
+				}
+			}
+			checkMapped(ps, schema, r, nd, fm.Fields, bound[nd.Name])
+			walk(nd, fm.Fields, prefix+fm.Name+".")
+		}
+	}
+	walk(def, r.Fields, "")
+	return out
+}
+
+// checkMapped checks the fields a mapping names against their type: each
+// a field of it, not bound with @resource, a scalar or an enum mapped by a
+// path, an object (or a list of objects) mapped by a nested part
+// (checkNested checks the part).
+func checkMapped(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition, fields []FieldMap, bound map[string]bool) {
+	name := r.FullName()
+	for _, fm := range fields {
+		f := def.Fields.ForName(fm.Name)
+		switch {
+		case f == nil:
+			ps.add(fm.Pos, "resource %s: %s has no field %q", name, def.Name, fm.Name)
+		case bound[fm.Name]:
+			ps.add(fm.Pos, "resource %s: field %s.%s is both mapped and bound with @resource", name, def.Name, fm.Name)
+		case fm.Nested:
+			// checkNested
+		case schema.Types[f.Type.Name()] != nil && schema.Types[f.Type.Name()].Kind == ast.Object:
+			ps.add(fm.Pos, "resource %s: field %s.%s is an object of type %s: map it with a nested part, %s: { path: ..., fields: { <field>: <path> } }", name, def.Name, fm.Name, f.Type.Name(), fm.Name)
+		case f.Type.Elem != nil || !isLeaf(schema, f.Type.Name()):
+			ps.add(fm.Pos, "resource %s: field %s.%s is not a scalar or an enum; only those are mapped from a record by a path", name, def.Name, fm.Name)
+		}
+	}
+}
+
+func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[string]bool, nested nestedData) {
 	name := r.FullName()
 	if r.Type == "" {
 		return // reported by Parse
@@ -294,18 +422,10 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 			ps.add(r.fieldsPos, "resource %s: field %s.%s is neither mapped in fields nor bound with @resource", name, r.Type, f.Name)
 		}
 	}
-	for _, fm := range r.Fields {
-		f := def.Fields.ForName(fm.Name)
-		switch {
-		case f == nil:
-			ps.add(fm.Pos, "resource %s: %s has no field %q", name, r.Type, fm.Name)
-		case f.Type.Elem != nil || !isLeaf(schema, f.Type.Name()):
-			ps.add(fm.Pos, "resource %s: field %s.%s is not a scalar or an enum; only those are mapped from a record", name, r.Type, fm.Name)
-		case bound[fm.Name]:
-			ps.add(fm.Pos, "resource %s: field %s.%s is both mapped and bound with @resource", name, r.Type, fm.Name)
-		}
-	}
-	if r.By != "" && r.Field(r.By) == nil {
+	checkMapped(ps, schema, r, def, r.Fields, bound)
+	personal, level3, health = personal || nested.personal, level3 || nested.level3, health || nested.health
+	mappedPersonal = append(mappedPersonal, nested.mappedPersonal...)
+	if r.By != "" && (r.Field(r.By) == nil || r.Field(r.By).Nested) {
 		ps.add(r.byPos, "resource %s: by %q is not a field mapped in fields", name, r.By)
 	}
 	if personal && r.Subjects == nil {
@@ -318,7 +438,7 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 		ps.add(r.subjectsPos, "resource %s: type %s maps personal data (%s) but subjects is empty: name the field that identifies its person", name, r.Type, strings.Join(mappedPersonal, ", "))
 	}
 	for _, s := range r.Subjects {
-		if r.Field(s.Field()) == nil {
+		if sf := r.Field(s.Field()); sf == nil || sf.Nested {
 			ps.add(s.Pos, "resource %s: subject field %q is not a field mapped in fields", name, s.Field())
 		} else if f := def.Fields.ForName(s.Field()); f != nil && !typePersonal && f.Directives.ForName(personalDirective) == nil {
 			// A person's identifier is personal data itself.

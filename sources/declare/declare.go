@@ -254,23 +254,42 @@ func (r *Resource) Paging() *Page {
 }
 
 // Field returns the mapping of a schema field, or nil.
-func (r *Resource) Field(name string) *FieldMap {
-	for i := range r.Fields {
-		if r.Fields[i].Name == name {
-			return &r.Fields[i]
-		}
-	}
-	return nil
-}
+func (r *Resource) Field(name string) *FieldMap { return fieldOf(r.Fields, name) }
 
 // FieldMap maps one schema field to a path in the upstream record.
 type FieldMap struct {
 	// Name is the schema field's name.
 	Name string
-	// Path is the dotted path in the upstream record, split.
+	// Path is the dotted path in the upstream record, split; relative to
+	// the enclosing nested part's object when the field is in one. Nil for
+	// a nested part without a path: its fields are read from the
+	// enclosing record itself.
 	Path []string
-	Pos  Pos
+	// Fields are a nested part's fields (name: { path: ..., fields:
+	// {...} }): the field is an object, or a list of objects when its path
+	// leads to a list, of a type of the schema, mapped field by field as
+	// the record is. Nil for a scalar or enum field.
+	Fields []FieldMap
+	// Nested says the field is mapped with a nested part.
+	Nested bool
+	Pos    Pos
 }
+
+// Field returns the nested part's mapping of a field, or nil.
+func (f *FieldMap) Field(name string) *FieldMap { return fieldOf(f.Fields, name) }
+
+func fieldOf(fields []FieldMap, name string) *FieldMap {
+	for i := range fields {
+		if fields[i].Name == name {
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+// MaxNesting is the deepest a declaration's nested parts go: fields
+// within fields within ... four levels below the record.
+const MaxNesting = 4
 
 // Subject is one data subject a record names: exactly one of the two is
 // set, each the schema name of a field of the record.
@@ -752,27 +771,7 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 	}
 	r.fieldsPos = m.keyPos("fields")
 	if fm := m.sub("fields", r.Builtin == nil); fm != nil {
-		if len(fm.node.Content) == 0 {
-			ps.add(fm.pos(), "%s: map at least one schema field to a path in the record", fm.what)
-		}
-		for i := 0; i+1 < len(fm.node.Content); i += 2 {
-			k, v := fm.node.Content[i], fm.node.Content[i+1]
-			fm.read[k.Value] = true
-			pos := Pos{file, k.Line}
-			if !fieldRE.MatchString(k.Value) {
-				ps.add(pos, "%s: %q is not a schema field name", fm.what, k.Value)
-				continue
-			}
-			if v.Kind != yaml.ScalarNode || !pathRE.MatchString(v.Value) {
-				ps.add(pos, "%s.%s: want a dotted path in the upstream record, such as invoice.partyId", fm.what, k.Value)
-				continue
-			}
-			if r.Field(k.Value) != nil {
-				ps.add(pos, "%s: %s is mapped twice", fm.what, k.Value)
-				continue
-			}
-			r.Fields = append(r.Fields, FieldMap{Name: k.Value, Path: strings.Split(v.Value, "."), Pos: pos})
-		}
+		r.Fields = parseFieldMaps(fm, 1)
 	}
 	r.subjectsPos = r.Pos
 	if m.get("subjects") != nil {
@@ -811,6 +810,57 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 	}
 	m.unknown("type", "by", "list", "http", "soap", "sql", "builtin", "fields", "subjects", "cache", "level3")
 	return r
+}
+
+// parseFieldMaps reads a fields mapping: each schema field to a dotted
+// path (name: path) or to a nested part (name: { path: ..., fields: {...} }),
+// whose fields are read the same way, depth levels below the record.
+func parseFieldMaps(fm *mapping, depth int) []FieldMap {
+	ps, file := fm.ps, fm.file
+	if len(fm.node.Content) == 0 {
+		ps.add(fm.pos(), "%s: map at least one schema field to a path in the record", fm.what)
+	}
+	var out []FieldMap
+	for i := 0; i+1 < len(fm.node.Content); i += 2 {
+		k, v := fm.node.Content[i], fm.node.Content[i+1]
+		fm.read[k.Value] = true
+		pos := Pos{file, k.Line}
+		if !fieldRE.MatchString(k.Value) {
+			ps.add(pos, "%s: %q is not a schema field name", fm.what, k.Value)
+			continue
+		}
+		if fieldOf(out, k.Value) != nil {
+			ps.add(pos, "%s: %s is mapped twice", fm.what, k.Value)
+			continue
+		}
+		if v.Kind == yaml.MappingNode {
+			// A nested part: an object (or a list of objects) of the schema.
+			if depth >= MaxNesting {
+				ps.add(pos, "%s.%s: nested deeper than %d levels", fm.what, k.Value, MaxNesting)
+				continue
+			}
+			nm := newMapping(file, v, ps, fm.what+"."+k.Value)
+			f := FieldMap{Name: k.Value, Nested: true, Pos: pos}
+			if p := nm.str("path", false); p != "" {
+				if !pathRE.MatchString(p) {
+					ps.add(nm.keyPos("path"), "%s.path: want a dotted path in the upstream record, such as invoice.lines", nm.what)
+				}
+				f.Path = strings.Split(p, ".")
+			}
+			if sub := nm.sub("fields", true); sub != nil {
+				f.Fields = parseFieldMaps(sub, depth+1)
+			}
+			nm.unknown("path", "fields")
+			out = append(out, f)
+			continue
+		}
+		if v.Kind != yaml.ScalarNode || !pathRE.MatchString(v.Value) {
+			ps.add(pos, "%s.%s: want a dotted path in the upstream record, such as invoice.partyId, or a nested part { path: ..., fields: {...} }", fm.what, k.Value)
+			continue
+		}
+		out = append(out, FieldMap{Name: k.Value, Path: strings.Split(v.Value, "."), Pos: pos})
+	}
+	return out
 }
 
 func parseHTTP(file string, m *mapping, ps *Problems) *HTTP {
@@ -1102,7 +1152,7 @@ func Load(files []File, schema *ast.Schema, builtins []Builtin, extra ...Extra) 
 // so a record cached before the declaration changed is never read as one
 // of the new shape: it lacks the new fields, or names subjects another way.
 func (r *Resource) Shape() string {
-	type field struct{ Name, Path string }
+	type field = shapeField
 	type call struct {
 		Get     string
 		Post    string    `json:",omitempty"`
@@ -1119,11 +1169,9 @@ func (r *Resource) Shape() string {
 		Page             *Page
 		SOAP, SQL        any
 	}{Type: r.Type, By: r.By, List: r.List, Level3: r.Level3}
-	for _, f := range r.Fields {
-		s.Fields = append(s.Fields, field{f.Name, strings.Join(f.Path, ".")})
-	}
+	s.Fields = shapeFields(r.Fields)
 	for _, sub := range r.Subjects {
-		s.Subjects = append(s.Subjects, field{sub.PartyID, sub.PersonalNumber})
+		s.Subjects = append(s.Subjects, field{Name: sub.PartyID, Path: sub.PersonalNumber})
 	}
 	if h := r.HTTP; h != nil {
 		if h.Batch != nil {
@@ -1153,4 +1201,21 @@ func (r *Resource) Shape() string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
+}
+
+// shapeField is a field mapping in Shape: a nested part's fields within
+// it (written only when there are any, so that the shape of a declaration
+// without nested parts is the one it had before they existed).
+type shapeField struct {
+	Name, Path string
+	Nested     bool         `json:",omitempty"`
+	Fields     []shapeField `json:",omitempty"`
+}
+
+func shapeFields(fields []FieldMap) []shapeField {
+	var out []shapeField
+	for _, f := range fields {
+		out = append(out, shapeField{Name: f.Name, Path: strings.Join(f.Path, "."), Nested: f.Nested, Fields: shapeFields(f.Fields)})
+	}
+	return out
 }

@@ -184,18 +184,24 @@ func TestBadDeclarationsAreLocated(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := load(t, tc.yaml, tc.schema)
-			var ps declare.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v, want declare.Problems", err)
-			}
-			msg := err.Error()
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error does not say\n  %s\nit says\n%s", w, msg)
-				}
-			}
+			wantProblems(t, load(t, tc.yaml, tc.schema), tc.want)
 		})
+	}
+}
+
+// wantProblems fails unless err is declare.Problems saying each of want
+// ("file:line: message" in part).
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	var ps declare.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("error %v, want declare.Problems", err)
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error does not say\n  %s\nit says\n%s", w, msg)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -365,23 +366,47 @@ func (f *Factory) ResourceNames() []string {
 }
 
 // numbers gives a record's numbers as json.Number, the form the scalars'
-// unmarshalers read: a record back from Redis has float64s.
+// unmarshalers read: a record back from Redis has float64s, in its nested
+// objects and lists too (a declaration's nested parts).
 func numbers(rec connect.Record) connect.Record {
-	var out connect.Record
-	for k, v := range rec {
-		f, ok := v.(float64)
-		if !ok {
-			continue
+	out, _ := number(rec)
+	return out.(connect.Record)
+}
+
+// number is v with its float64s as json.Number, copied where one was
+// (changed); v itself is never written to.
+func number(v any) (out any, changed bool) {
+	switch v := v.(type) {
+	case float64:
+		return json.Number(strconv.FormatFloat(v, 'f', -1, 64)), true
+	case map[string]any:
+		var m map[string]any
+		for k, e := range v {
+			if n, ok := number(e); ok {
+				if m == nil {
+					m = maps.Clone(v)
+				}
+				m[k] = n
+			}
 		}
-		if out == nil {
-			out = maps.Clone(rec)
+		if m != nil {
+			return m, true
 		}
-		out[k] = json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+	case []any:
+		var l []any
+		for i, e := range v {
+			if n, ok := number(e); ok {
+				if l == nil {
+					l = slices.Clone(v)
+				}
+				l[i] = n
+			}
+		}
+		if l != nil {
+			return l, true
+		}
 	}
-	if out == nil {
-		return rec
-	}
-	return out
+	return v, false
 }
 
 // WithArgs is the loader key of key asked with a bound field's arguments

@@ -1,11 +1,14 @@
 package sim
 
 import (
+	"fmt"
 	"hash/fnv"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kommungraf/kommungraf/sources/rest"
@@ -37,6 +40,56 @@ type CollectionDTO struct {
 	Date string `json:"date"`
 	// WeightKg is the weighed waste, one decimal.
 	WeightKg float64 `json:"weightKg"`
+	// Vehicle is the collection vehicle that emptied the bins.
+	Vehicle CollectionVehicleDTO `json:"vehicle"`
+	// Invoice is the emptying's weight-based fee (viktbaserad taxa) as
+	// invoiced to a person; absent when an organisation is invoiced.
+	Invoice *CollectionInvoiceDTO `json:"invoice,omitempty"`
+}
+
+// CollectionVehicleDTO is a collection vehicle on the wire.
+type CollectionVehicleDTO struct {
+	RegNr string `json:"regNr"`
+	Route string `json:"route"`
+}
+
+// CollectionInvoiceDTO is an emptying's fee to the invoice recipient.
+type CollectionInvoiceDTO struct {
+	// PartyID is the recipient's pseudonymous party id at the e-service
+	// platform.
+	PartyID string       `json:"partyId"`
+	Lines   []FeeLineDTO `json:"lines"`
+}
+
+// FeeLineDTO is one line of an emptying's fee.
+type FeeLineDTO struct {
+	Text string `json:"text"`
+	// Amount is in kronor, two decimals.
+	Amount float64 `json:"amount"`
+}
+
+// Fees of the weight-based tariff (viktbaserad taxa).
+const (
+	feePerEmptying = 25.0
+	feePerKg       = 2.5
+)
+
+// collectionOf is one emptying of a pickup: its vehicle is the route of
+// the pickup's weekday and fraction, and a person invoiced for the pickup
+// is invoiced its fee, a line per emptying and one for the weight.
+func collectionOf(w *World, pu *Pickup, id string, d time.Time, kg float64) CollectionDTO {
+	route := fmt.Sprintf("%s-%s", pu.Fraction, strings.ToUpper(pu.Weekday.String()[:3]))
+	c := CollectionDTO{
+		ID: id, PropertyID: pu.PropertyID, Fraction: pu.Fraction, Date: d.Format(time.DateOnly), WeightKg: kg,
+		Vehicle: CollectionVehicleDTO{RegNr: fmt.Sprintf("AVF%03d", 100+int(pu.Weekday)*10+len(pu.Fraction)), Route: route},
+	}
+	if pn := pu.Invoice.PersonalNumber; pn != "" {
+		c.Invoice = &CollectionInvoiceDTO{PartyID: w.PartyOf[pn], Lines: []FeeLineDTO{
+			{Text: "Tömning " + pu.Fraction, Amount: feePerEmptying},
+			{Text: fmt.Sprintf("Vikt %.1f kg", kg), Amount: math.Round(kg*feePerKg*100) / 100},
+		}}
+	}
+	return c
 }
 
 // CollectionList is a page of a property's emptyings (DIGG profile).
@@ -81,10 +134,7 @@ func CollectionsOf(w *World) map[string][]CollectionDTO {
 				id := pu.ID + "-" + strconv.Itoa(k)
 				h := fnv.New32a()
 				_, _ = h.Write([]byte(id))
-				list = append(list, CollectionDTO{
-					ID: id, PropertyID: p.ObjectID, Fraction: pu.Fraction, Date: d.Format(time.DateOnly),
-					WeightKg: float64(30+h.Sum32()%570) / 10,
-				})
+				list = append(list, collectionOf(w, pu, id, d, float64(30+h.Sum32()%570)/10))
 			}
 		}
 		slices.SortStableFunc(list, func(a, b CollectionDTO) int {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -55,7 +56,7 @@ func TestAvfallCollections(t *testing.T) {
 	}
 	var page CollectionList
 	get("/api/v1/properties/"+prop+"/collections?limit=7&page=2", 200, &page)
-	if page.Meta.TotalRecords != len(want) || len(page.Collections) != 7 || page.Collections[0] != want[7] {
+	if page.Meta.TotalRecords != len(want) || len(page.Collections) != 7 || !reflect.DeepEqual(page.Collections[0], want[7]) {
 		t.Fatalf("page 2 of 7: %+v", page.Meta)
 	}
 	next := ""
@@ -69,7 +70,7 @@ func TestAvfallCollections(t *testing.T) {
 	}
 	var feats CollectionFeatures
 	get("/ogc/collections/hamtningar/items?fastighet="+url.QueryEscape(prop)+"&limit=7&offset=9", 200, &feats)
-	if feats.NumberMatched != len(want) || feats.NumberReturned != 7 || feats.Features[0].Properties != want[9] {
+	if feats.NumberMatched != len(want) || feats.NumberReturned != 7 || !reflect.DeepEqual(feats.Features[0].Properties, want[9]) {
 		t.Fatalf("offset 9: %+v", feats)
 	}
 	var nextOGC string

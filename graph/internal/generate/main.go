@@ -16,6 +16,7 @@ import (
 
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/99designs/gqlgen/plugin/modelgen"
 
 	"github.com/kommungraf/kommungraf/graph/internal/resourceplugin"
 	"github.com/kommungraf/kommungraf/sources/declare"
@@ -42,11 +43,15 @@ func run() error {
 	// models gqlgen is about to regenerate: it goes first, as gqlgen's own
 	// outputs do.
 	_ = os.Remove(filepath.Join(cfg.Model.Dir(), resourceplugin.RecordsFile))
-	plugin := resourceplugin.New(files, loaders.Builtins())
-	if err := api.Generate(cfg, api.PrependPlugin(plugin)); err != nil {
+	rp := resourceplugin.New(files, loaders.Builtins())
+	// gqlgen's models, but each nested part's type that carries data
+	// subjects gets a field for them (resourceplugin.MutateModels).
+	models := modelgen.New().(*modelgen.Plugin)
+	models.MutateHook = rp.MutateModels
+	if err := api.Generate(cfg, api.PrependPlugin(rp), api.ReplacePlugin(models)); err != nil {
 		return err
 	}
-	for _, src := range plugin.WholeFiles() {
+	for _, src := range rp.WholeFiles() {
 		if err := markGenerated(cfg, src); err != nil {
 			return err
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/99designs/gqlgen/codegen/config"
 	"github.com/99designs/gqlgen/codegen/templates"
 	"github.com/99designs/gqlgen/plugin"
+	"github.com/99designs/gqlgen/plugin/modelgen"
 
 	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
@@ -55,7 +56,29 @@ type Plugin struct {
 	// whole are the schema files whose every resolver is bound: their
 	// resolver files hold nothing written by hand (WholeFiles).
 	whole []string
+	// nested are the types of the declarations' nested parts, by name.
+	nested map[string]*nestedType
+	// subjectsType is sources/model's Subjects, for MutateModels; err is
+	// why it could not be read, reported by GenerateCode.
+	subjectsType types.Type
+	err          error
 }
+
+// nestedType is the type of a declaration's nested part: its mapping (as
+// the first resource declares it; declare.Check has every one map all the
+// type's fields) and whether it holds personal data, directly or in its own
+// nested parts, so that it carries the enclosing record's data subjects.
+type nestedType struct {
+	name     string
+	part     declare.FieldMap
+	res      *declare.Resource
+	subjects bool
+}
+
+// subjectsField is the unexported field of a nested type's model that
+// holds the enclosing record's data subjects (nil: not decoded as part of
+// a record, an unknown person).
+const subjectsField = "declaredSubjects"
 
 type fieldKey struct{ typ, field string }
 
@@ -77,6 +100,12 @@ func (p *Plugin) MutateConfig(cfg *config.Config) error {
 		return err
 	}
 	p.set = set
+	p.nested = nestedTypes(set, cfg)
+	if pkg := cfg.Packages.LoadWithTypes(modelPkg); pkg == nil || pkg.Types == nil || pkg.Types.Scope().Lookup("Subjects") == nil {
+		p.err = fmt.Errorf("resourceplugin: cannot read %s.Subjects", modelPkg)
+	} else {
+		p.subjectsType = pkg.Types.Scope().Lookup("Subjects").Type()
+	}
 	if cfg.Directives == nil {
 		cfg.Directives = map[string]config.DirectiveConfig{}
 	}
@@ -96,11 +125,83 @@ func (p *Plugin) MutateConfig(cfg *config.Config) error {
 	return nil
 }
 
+// nestedTypes finds the types of the declarations' nested parts, and which
+// of them carry data subjects.
+func nestedTypes(set *declare.Set, cfg *config.Config) map[string]*nestedType {
+	out := map[string]*nestedType{}
+	var walk func(r *declare.Resource, typ string, fields []declare.FieldMap)
+	walk = func(r *declare.Resource, typ string, fields []declare.FieldMap) {
+		def := cfg.Schema.Types[typ]
+		if def == nil {
+			return
+		}
+		for _, fm := range fields {
+			f := def.Fields.ForName(fm.Name)
+			if !fm.Nested || f == nil {
+				continue
+			}
+			name := f.Type.Name()
+			if out[name] == nil {
+				out[name] = &nestedType{name: name, part: fm, res: r}
+			}
+			walk(r, name, fm.Fields)
+		}
+	}
+	for _, sys := range set.Systems {
+		for _, r := range sys.Resources {
+			if r.Builtin == nil {
+				walk(r, r.Type, r.Fields)
+			}
+		}
+	}
+	// A type carries subjects when it holds personal data or one of its
+	// nested parts' types does (which is set from it); to a fixed point, as
+	// parts nest.
+	for changed := true; changed; {
+		changed = false
+		for _, n := range out {
+			if n.subjects {
+				continue
+			}
+			def := cfg.Schema.Types[n.name]
+			n.subjects = def.Directives.ForName("personal") != nil
+			for _, f := range def.Fields {
+				n.subjects = n.subjects || f.Directives.ForName("personal") != nil || f.Directives.ForName("health") != nil
+				if fm := n.part.Field(f.Name); fm != nil && fm.Nested && out[f.Type.Name()] != nil && out[f.Type.Name()].subjects {
+					n.subjects = true
+				}
+			}
+			changed = changed || n.subjects
+		}
+	}
+	return out
+}
+
+// MutateModels is modelgen's build hook: each nested type that carries
+// data subjects gets an unexported field for them, which the enclosing
+// record's DecodeRecord sets and the type's DataSubjects returns.
+func (p *Plugin) MutateModels(b *modelgen.ModelBuild) *modelgen.ModelBuild {
+	for _, m := range b.Models {
+		if n := p.nested[m.Name]; n != nil && n.subjects && p.subjectsType != nil {
+			m.Fields = append(m.Fields, &modelgen.Field{
+				Description: "The data subjects of the declared record this is a part of (resourceplugin).",
+				GoName:      subjectsField,
+				Type:        types.NewPointer(p.subjectsType),
+				Tag:         `json:"-"`,
+			})
+		}
+	}
+	return b
+}
+
 // GenerateCode prepares the resolver bodies and writes the records' code
 // and the declarations. It runs before resolvergen (the plugin is
 // prepended), so a body that cannot be written fails the run before any
 // resolver file changes.
 func (p *Plugin) GenerateCode(data *codegen.Data) error {
+	if p.err != nil {
+		return p.err
+	}
 	var problems []string
 	p.bodies = map[fieldKey]func() string{}
 	for _, o := range data.Objects {
@@ -395,8 +496,22 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 	type typed struct {
 		obj *codegen.Object
 		res *declare.Resource
+		// nested is set for a nested part's type.
+		nested *nestedType
 	}
 	var decl []typed
+	generated := func(r *declare.Resource, typ string) (*codegen.Object, error) {
+		o := data.Objects.ByName(typ)
+		if o == nil {
+			return nil, fmt.Errorf("%s: type %s is not generated", r.Pos, typ)
+		}
+		named, ok := o.Type.(*types.Named)
+		if !ok || named.Obj().Pkg() == nil || named.Obj().Pkg().Path() != data.Config.Model.ImportPath() {
+			return nil, fmt.Errorf("%s: type %s is bound to %s; a declared type must be one gqlgen generates in %s (remove its binding)",
+				r.Pos, typ, o.Type, data.Config.Model.ImportPath())
+		}
+		return o, nil
+	}
 	seen := map[string]bool{}
 	for _, sys := range p.set.Systems {
 		for _, r := range sys.Resources {
@@ -404,17 +519,23 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 				continue
 			}
 			seen[r.Type] = true
-			o := data.Objects.ByName(r.Type)
-			if o == nil {
-				return fmt.Errorf("%s: type %s is not generated", r.Pos, r.Type)
+			o, err := generated(r, r.Type)
+			if err != nil {
+				return err
 			}
-			named, ok := o.Type.(*types.Named)
-			if !ok || named.Obj().Pkg() == nil || named.Obj().Pkg().Path() != data.Config.Model.ImportPath() {
-				return fmt.Errorf("%s: type %s is bound to %s; a declared type must be one gqlgen generates in %s (remove its binding)",
-					r.Pos, r.Type, o.Type, data.Config.Model.ImportPath())
-			}
-			decl = append(decl, typed{o, r})
+			decl = append(decl, typed{obj: o, res: r})
 		}
+	}
+	for _, n := range p.nested {
+		o, err := generated(n.res, n.name)
+		if err != nil {
+			return err
+		}
+		if n.subjects && n.res.Subjects == nil {
+			// declare.Check refuses it; the generated code must not guess.
+			return fmt.Errorf("%s: type %s holds personal data in resource %s, which names no subjects", n.part.Pos, n.name, n.res.FullName())
+		}
+		decl = append(decl, typed{obj: o, res: n.res, nested: n})
 	}
 	sort.Slice(decl, func(i, j int) bool { return decl[i].obj.Name < decl[j].obj.Name })
 	if len(decl) == 0 {
@@ -424,14 +545,26 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 	var genErr error
 	code := func() string {
 		var b strings.Builder
+		model := templates.CurrentImports.Lookup(modelPkg)
 		for _, d := range decl {
-			s, err := decodeFunc(d.obj, d.res)
+			fields, from := d.res.Fields, d.res.FullName()
+			if d.nested != nil {
+				fields, from = d.nested.part.Fields, "a nested part of "+from
+			}
+			s, err := p.decodeFunc(data.Objects, d.obj, fields, from, d.nested == nil && d.res.Subjects != nil)
 			if err != nil && genErr == nil {
 				genErr = err
 			}
 			b.WriteString(s)
-			if d.res.Subjects != nil {
-				b.WriteString(subjectsFunc(d.obj, d.res, templates.CurrentImports.Lookup(modelPkg)))
+			switch {
+			case d.nested != nil && d.nested.subjects:
+				s, err := p.nestedSubjectsFuncs(data.Objects, d.obj, d.nested, model)
+				if err != nil && genErr == nil {
+					genErr = err
+				}
+				b.WriteString(s)
+			case d.nested == nil && d.res.Subjects != nil:
+				b.WriteString(p.subjectsFunc(d.obj, d.res, model))
 			}
 		}
 		b.WriteString("// DeclaredRecords maps each declared type to a zero record of it, for\n")
@@ -465,11 +598,19 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 // decodeFunc writes DecodeRecord: each mapped field from its record value
 // through the scalar's own unmarshaler, as gqlgen's generated code reads
 // an argument.
-func decodeFunc(o *codegen.Object, r *declare.Resource) (string, error) {
+func (p *Plugin) decodeFunc(objs codegen.Objects, o *codegen.Object, fields []declare.FieldMap, from string, root bool) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "// DecodeRecord fills a %s from a record of %s (fields in the\n// schema's names); a value of the wrong type is an error.\n", o.Name, r.FullName())
+	fmt.Fprintf(&b, "// DecodeRecord fills a %s from a record of %s (fields in the\n// schema's names); a value of the wrong type is an error.\n", o.Name, from)
 	fmt.Fprintf(&b, "func (r *%s) DecodeRecord(rec map[string]any) error {\n", o.Name)
-	for _, fm := range r.Fields {
+	for _, fm := range fields {
+		if fm.Nested {
+			s, err := decodeNested(objs, o, fm)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(s)
+			continue
+		}
 		var f *codegen.Field
 		for _, of := range o.Fields {
 			if of.Name == fm.Name {
@@ -510,8 +651,123 @@ func decodeFunc(o *codegen.Object, r *declare.Resource) (string, error) {
 		fmt.Fprintf(&b, "\tif v, ok := rec[%q]; ok && v != nil {\n\t\t%s\n\t\tif err != nil {\n\t\t\treturn fmt.Errorf(\"%s: %%w\", err)\n\t\t}\n\t\tr.%s = %s\n\t}\n",
 			fm.Name, conv, fm.Name, f.GoFieldName, assign)
 	}
+	if down, err := p.subjectsDown(objs, o, fields); err != nil {
+		return "", err
+	} else if down != "" && root {
+		// The nested parts' personal data is about the record's subjects.
+		b.WriteString("\ts := r.DataSubjects()\n" + down)
+	}
 	b.WriteString("\treturn nil\n}\n\n")
 	templates.CurrentImports.Lookup("fmt")
+	return b.String(), nil
+}
+
+// nestedGo is the Go form of a nested part's field: a pointer to (or a
+// value of) its named type, or a slice of them.
+type nestedGo struct {
+	field   *codegen.Field
+	elem    types.Type // the named type
+	ptr     bool       // elements (or the field) are pointers
+	list    bool
+	typeObj *codegen.Object
+}
+
+func nestedField(objs codegen.Objects, o *codegen.Object, fm declare.FieldMap) (nestedGo, error) {
+	f, err := goField(o, fm.Name)
+	if err != nil {
+		return nestedGo{}, fmt.Errorf("%s: %w", fm.Pos, err)
+	}
+	n := nestedGo{field: f, elem: f.TypeReference.GO}
+	if sl, ok := n.elem.(*types.Slice); ok {
+		n.elem, n.list = sl.Elem(), true
+	}
+	if pt, ok := n.elem.(*types.Pointer); ok {
+		n.elem, n.ptr = pt.Elem(), true
+	}
+	n.typeObj = objs.ByName(f.TypeReference.Definition.Name)
+	if _, named := n.elem.(*types.Named); !named || n.typeObj == nil {
+		return nestedGo{}, fmt.Errorf("%s: %s.%s: its Go type %s is not a generated object or a list of them", fm.Pos, o.Name, fm.Name, f.TypeReference.GO)
+	}
+	return n, nil
+}
+
+// decodeNested writes the decoding of a nested part's field: the object's
+// own DecodeRecord, on each object of a list (an object where a list is
+// declared being a list of one: an XML element that occurs once).
+func decodeNested(objs codegen.Objects, o *codegen.Object, fm declare.FieldMap) (string, error) {
+	n, err := nestedField(objs, o, fm)
+	if err != nil {
+		return "", err
+	}
+	elem := templates.CurrentImports.LookupType(n.elem)
+	val := "x"
+	if !n.ptr {
+		val = "*x"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\tif v, ok := rec[%q]; ok && v != nil {\n", fm.Name)
+	if !n.list {
+		fmt.Fprintf(&b, "\t\tm, ok := v.(map[string]any)\n\t\tif !ok {\n\t\t\treturn fmt.Errorf(\"%s: want an object, not %%T\", v)\n\t\t}\n", fm.Name)
+		fmt.Fprintf(&b, "\t\tx := new(%s)\n\t\tif err := x.DecodeRecord(m); err != nil {\n\t\t\treturn fmt.Errorf(\"%s: %%w\", err)\n\t\t}\n", elem, fm.Name)
+		fmt.Fprintf(&b, "\t\tr.%s = %s\n\t}\n", n.field.GoFieldName, val)
+		return b.String(), nil
+	}
+	fmt.Fprintf(&b, "\t\tl, ok := v.([]any)\n\t\tif m, one := v.(map[string]any); one {\n\t\t\tl, ok = []any{m}, true\n\t\t}\n")
+	fmt.Fprintf(&b, "\t\tif !ok {\n\t\t\treturn fmt.Errorf(\"%s: want a list of objects, not %%T\", v)\n\t\t}\n", fm.Name)
+	fmt.Fprintf(&b, "\t\tres := make(%s, 0, len(l))\n\t\tfor i, e := range l {\n", templates.CurrentImports.LookupType(n.field.TypeReference.GO))
+	if n.ptr {
+		b.WriteString("\t\t\tif e == nil {\n\t\t\t\tres = append(res, nil)\n\t\t\t\tcontinue\n\t\t\t}\n")
+	}
+	fmt.Fprintf(&b, "\t\t\tm, ok := e.(map[string]any)\n\t\t\tif !ok {\n\t\t\t\treturn fmt.Errorf(\"%s[%%d]: want an object, not %%T\", i, e)\n\t\t\t}\n", fm.Name)
+	fmt.Fprintf(&b, "\t\t\tx := new(%s)\n\t\t\tif err := x.DecodeRecord(m); err != nil {\n\t\t\t\treturn fmt.Errorf(\"%s[%%d]: %%w\", i, err)\n\t\t\t}\n", elem, fm.Name)
+	fmt.Fprintf(&b, "\t\t\tres = append(res, %s)\n\t\t}\n\t\tr.%s = res\n\t}\n", val, n.field.GoFieldName)
+	return b.String(), nil
+}
+
+// subjectsDown writes the statements that hand the subjects s to the
+// nested parts of fields whose types carry them; "" when none does.
+func (p *Plugin) subjectsDown(objs codegen.Objects, o *codegen.Object, fields []declare.FieldMap) (string, error) {
+	var b strings.Builder
+	for _, fm := range fields {
+		if !fm.Nested {
+			continue
+		}
+		n, err := nestedField(objs, o, fm)
+		if err != nil {
+			return "", err
+		}
+		if nt := p.nested[n.typeObj.Name]; nt == nil || !nt.subjects {
+			continue
+		}
+		switch {
+		case n.list && n.ptr:
+			fmt.Fprintf(&b, "\tfor _, x := range r.%s {\n\t\tif x != nil {\n\t\t\tx.setDataSubjects(s)\n\t\t}\n\t}\n", n.field.GoFieldName)
+		case n.list:
+			fmt.Fprintf(&b, "\tfor i := range r.%s {\n\t\tr.%s[i].setDataSubjects(s)\n\t}\n", n.field.GoFieldName, n.field.GoFieldName)
+		case n.ptr:
+			fmt.Fprintf(&b, "\tif r.%s != nil {\n\t\tr.%s.setDataSubjects(s)\n\t}\n", n.field.GoFieldName, n.field.GoFieldName)
+		default:
+			fmt.Fprintf(&b, "\tr.%s.setDataSubjects(s)\n", n.field.GoFieldName)
+		}
+	}
+	return b.String(), nil
+}
+
+// nestedSubjectsFuncs writes a nested type's DataSubjects, those of the
+// record it was decoded as a part of, and setDataSubjects, which the
+// record's DecodeRecord calls. A value of the type that no declared record
+// set (built some other way) names an unknown person, which counts as
+// protected: its personal fields are denied, never served as about no one.
+func (p *Plugin) nestedSubjectsFuncs(objs codegen.Objects, o *codegen.Object, n *nestedType, model string) (string, error) {
+	down, err := p.subjectsDown(objs, o, n.part.Fields)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "// DataSubjects are the persons of the %s record a %s is a part of\n// (declared in %s); an unknown person (counts as protected) when it\n// was not decoded as a part of one.\n", n.res.Type, o.Name, n.res.System.Pos.File)
+	fmt.Fprintf(&b, "func (r *%s) DataSubjects() %s.Subjects {\n\tif r.%s == nil {\n\t\treturn %s.OneSubject(%s.Subject{})\n\t}\n\treturn *r.%s\n}\n\n", o.Name, model, subjectsField, model, model, subjectsField)
+	fmt.Fprintf(&b, "// setDataSubjects gives a %s its record's subjects, and its own nested\n// parts.\n", o.Name)
+	fmt.Fprintf(&b, "func (r *%s) setDataSubjects(s %s.Subjects) {\n\tr.%s = &s\n%s}\n\n", o.Name, model, subjectsField, down)
 	return b.String(), nil
 }
 
@@ -523,13 +779,14 @@ func decodeFunc(o *codegen.Object, r *declare.Resource) (string, error) {
 // that return a record of their own (invoiceRecipient: Person) are decided
 // on that record, not on this one, and do not count here.
 // model is the alias of sources/model in the file being written.
-func subjectsFunc(o *codegen.Object, r *declare.Resource, model string) string {
+func (p *Plugin) subjectsFunc(o *codegen.Object, r *declare.Resource, model string) string {
 	subjectField := map[string]bool{}
 	for _, s := range r.Subjects {
 		subjectField[s.Field()] = true
 	}
 	typePersonal := o.Definition.Directives.ForName("personal") != nil
 	otherPersonal := false
+	var nestedHeld []string // conditions: the record has a nested part with personal data
 	for _, f := range o.Fields {
 		if f.FieldDefinition == nil || subjectField[f.Name] || strings.HasPrefix(f.Name, "__") {
 			continue
@@ -538,12 +795,30 @@ func subjectsFunc(o *codegen.Object, r *declare.Resource, model string) string {
 		if personal && !f.TypeReference.Definition.IsCompositeType() {
 			otherPersonal = true
 		}
+		if fm := r.Field(f.Name); fm != nil && fm.Nested && p.nested[f.TypeReference.Definition.Name] != nil && p.nested[f.TypeReference.Definition.Name].subjects {
+			// A nested part's personal data is about this record's
+			// subjects (its DataSubjects are these): when the record has
+			// the part, a null subject is an unknown person.
+			if _, list := f.TypeReference.GO.(*types.Slice); list {
+				nestedHeld = append(nestedHeld, "len(r."+f.GoFieldName+") > 0")
+			} else if _, ptr := f.TypeReference.GO.(*types.Pointer); ptr {
+				nestedHeld = append(nestedHeld, "r."+f.GoFieldName+" != nil")
+			} else {
+				nestedHeld = append(nestedHeld, "true")
+			}
+		}
+	}
+	if otherPersonal {
+		nestedHeld = nil // unknown whenever a subject is null
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "// DataSubjects are the persons a %s names (declared in %s);\n", o.Name, r.System.Pos.File)
-	if otherPersonal {
+	switch {
+	case otherPersonal:
 		b.WriteString("// an unknown person (counts as protected) when a subject is null, since the\n// record holds other personal data.\n")
-	} else {
+	case len(nestedHeld) > 0:
+		b.WriteString("// an unknown person (counts as protected) when a subject is null but the\n// record has a nested part with personal data.\n")
+	default:
 		b.WriteString("// none when it names none.\n")
 	}
 	fmt.Fprintf(&b, "func (r *%s) DataSubjects() %s.Subjects {\n", o.Name, model)
@@ -566,8 +841,11 @@ func subjectsFunc(o *codegen.Object, r *declare.Resource, model string) string {
 			kind = "PersonalNumber"
 		}
 		fmt.Fprintf(&b, "\tif v := %s; v != \"\" {\n\t\tout = append(out, %s.Subject{%s: v})\n\t}", value, model, kind)
-		if otherPersonal {
+		switch {
+		case otherPersonal:
 			fmt.Fprintf(&b, " else {\n\t\tout = append(out, %s.Subject{}) // unknown: counts as protected\n\t}", model)
+		case len(nestedHeld) > 0:
+			fmt.Fprintf(&b, " else if %s {\n\t\tout = append(out, %s.Subject{}) // unknown: counts as protected\n\t}", strings.Join(nestedHeld, " || "), model)
 		}
 		b.WriteString("\n")
 	}

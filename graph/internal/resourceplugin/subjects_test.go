@@ -49,7 +49,7 @@ func TestANullSubjectFailsClosedBesidePersonalData(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := &codegen.Object{Definition: &ast.Definition{Name: "Thing", Kind: ast.Object}, Fields: tc.fields}
-			got := subjectsFunc(o, res, "model")
+			got := (&Plugin{}).subjectsFunc(o, res, "model")
 			if has := strings.Contains(got, "Subject{}) // unknown"); has != tc.unknown {
 				t.Errorf("unknown subject written: %v, want %v:\n%s", has, tc.unknown, got)
 			}

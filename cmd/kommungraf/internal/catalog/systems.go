@@ -178,11 +178,24 @@ func resourcesOf(s System, a *Attribution, fields []*authz.Field) []string {
 // SystemsFrom are the declared systems (every system is, the built-in
 // ones too): title, owner, kind and availability from the declaration; a
 // resource per declared resource whose records are an object type of the
-// schema, with the fields Served names for a Go loader's.
+// schema (with the types of its nested parts, which only it serves), with
+// the fields Served names for a Go loader's.
 func SystemsFrom(set *declare.Set, fields []*authz.Field) []System {
 	objects := map[string]bool{}
+	returns := map[[2]string]string{} // type, field -> the type it returns
 	for _, f := range fields {
 		objects[f.Type] = true
+		returns[[2]string{f.Type, f.Name}] = f.Returns
+	}
+	var nested func(typ string, fms []declare.FieldMap) []string
+	nested = func(typ string, fms []declare.FieldMap) []string {
+		var out []string
+		for _, fm := range fms {
+			if t := returns[[2]string{typ, fm.Name}]; fm.Nested && objects[t] {
+				out = append(append(out, t), nested(t, fm.Fields)...)
+			}
+		}
+		return out
 	}
 	if set == nil {
 		return nil
@@ -193,7 +206,7 @@ func SystemsFrom(set *declare.Set, fields []*authz.Field) []System {
 		for _, r := range d.Resources {
 			res := Resource{Name: r.Name, Fields: Served[d.Name+"."+r.Name]}
 			if objects[r.Type] {
-				res.Types = []string{r.Type}
+				res.Types = append([]string{r.Type}, nested(r.Type, r.Fields)...)
 			}
 			s.Resources = append(s.Resources, res)
 		}

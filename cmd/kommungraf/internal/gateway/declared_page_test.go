@@ -295,6 +295,11 @@ resources:
       fraction: properties.fraction
       date: properties.date
       weightKg: properties.weightKg
+      vehicle: { path: properties.vehicle, fields: { registration: regNr, route: route } }
+      invoicePartyId: properties.invoice.partyId
+      fee: { path: properties.invoice.lines, fields: { text: text, amountSek: amount } }
+    subjects:
+      - partyId: invoicePartyId
 `
 			if style == "links" {
 				// Without a total the connection's totalCount is refused:
