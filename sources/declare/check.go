@@ -342,16 +342,22 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 // would still count the rows the caller may not read.
 func checkRow(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition, d *ast.Directive) {
 	attr := arg(d, "attribute")
-	where := schemaPos(d.Position)
+	// A problem of the type itself is reported once, not once per resource.
+	typeProblem := func(pos Pos, format string, args ...any) {
+		p := Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+		if !slices.Contains(*ps, p) {
+			*ps = append(*ps, p)
+		}
+	}
 	switch f := def.Fields.ForName(attr); {
 	case f == nil:
-		ps.add(where, "type %s: @%s(attribute: %q) names no field of %s (resource %s)", def.Name, rowDirective, attr, def.Name, r.FullName())
+		typeProblem(schemaPos(d.Position), "type %s: @%s(attribute: %q) names no field of %s", def.Name, rowDirective, attr, def.Name)
 		return
 	case !RowAttributeType(schema, f.Type):
-		ps.add(schemaPos(f.Position), "type %s: its @%s attribute %s is a %s; want a String, an ID or an enum, not a list (the policy names its values as words)", def.Name, rowDirective, attr, f.Type.String())
+		typeProblem(schemaPos(f.Position), "type %s: its @%s attribute %s is a %s; want a String, an ID or an enum, not a list (the policy names its values as words)", def.Name, rowDirective, attr, f.Type.String())
 		return
 	case f.Directives.ForName(ResourceDirective) != nil:
-		ps.add(schemaPos(f.Position), "type %s: its @%s attribute %s is bound with @resource; it must be a field the records carry", def.Name, rowDirective, attr)
+		typeProblem(schemaPos(f.Position), "type %s: its @%s attribute %s is bound with @resource; it must be a field the records carry", def.Name, rowDirective, attr)
 		return
 	}
 	if r.Field(attr) == nil {

@@ -50,7 +50,7 @@ func TestRowOnADeclaredType(t *testing.T) {
 	}{
 		{name: "an attribute that is no field", yaml: good,
 			schema: `extend type Bin @row(attribute: "colour")`,
-			want:   []string{`schema/sopor.graphqls:17: type Bin: @row(attribute: "colour") names no field of Bin (resource sopor.bins)`}},
+			want:   []string{`schema/sopor.graphqls:17: type Bin: @row(attribute: "colour") names no field of Bin`}},
 		{name: "an Int attribute", yaml: rowDecl,
 			schema: "extend type Bin @row(attribute: \"kind\") {\n  kind: Int\n}\n",
 			want:   []string{"schema/sopor.graphqls:18: type Bin: its @row attribute kind is a Int; want a String, an ID or an enum, not a list"}},
@@ -60,6 +60,13 @@ func TestRowOnADeclaredType(t *testing.T) {
 		{name: "a second resource that does not map it", yaml: second, schema: rowSchema,
 			want: []string{`schema/sopor.yaml:28: resource sopor.bin: type Bin has @row(attribute: "kind") but the resource does not map kind: every resource of the type maps it`}},
 	}
+	// A problem of the type is reported once, however many resources serve it.
+	tests = append(tests, struct {
+		name, yaml, schema string
+		want               []string
+	}{name: "an Int attribute of a type two resources serve", yaml: strings.Replace(second, "      size: size\n      payerId", "      size: size\n      kind: kind\n      payerId", 1),
+		schema: "extend type Bin @row(attribute: \"kind\") {\n  kind: Int\n}\n",
+		want:   []string{"1 problem(s)", "schema/sopor.graphqls:18: type Bin: its @row attribute kind is a Int"}})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := load(t, tc.yaml, tc.schema)
