@@ -57,6 +57,9 @@ func TestRowOnADeclaredType(t *testing.T) {
 		{name: "a list attribute", yaml: rowDecl,
 			schema: "extend type Bin @row(attribute: \"kind\") {\n  kind: [String!]\n}\n",
 			want:   []string{"schema/sopor.graphqls:18: type Bin: its @row attribute kind is a [String!]; want a String, an ID or an enum, not a list"}},
+		{name: "an attribute bound with @resource", yaml: good,
+			schema: "extend type Bin @row(attribute: \"payerName\") {\n  payerName: String @resource(name: \"folkbokforing.personByParty\", key: \"payerId\")\n}\n",
+			want:   []string{"schema/sopor.graphqls:18: type Bin: its @row attribute payerName is bound with @resource; it must be a field the records carry"}},
 		{name: "a second resource that does not map it", yaml: second, schema: rowSchema,
 			want: []string{`schema/sopor.yaml:28: resource sopor.bin: type Bin has @row(attribute: "kind") but the resource does not map kind: every resource of the type maps it`}},
 	}
