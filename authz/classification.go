@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/kommungraf/kommungraf/sources/declare"
 )
 
 // Level is a KLASSA confidentiality level: 0 Försumbar, 1 Måttlig,
@@ -62,6 +64,10 @@ type Field struct {
 	// RowAttribute is the @row attribute of the type the field returns,
 	// when that type's rows carry a purpose: its values are filtered by row.
 	RowAttribute string
+	// Bound says the field is bound to a resource with @resource: its
+	// generated resolver answers a list of no records as [] (loaders.List),
+	// where the hand-written ones answer null.
+	Bound bool
 	// ReturnsPerson says the field's value is a record that carries its own
 	// protection flags (model.Protectable): a protected one is hidden from a
 	// caller not cleared for it, exactly as if it did not exist. Set by Bind.
@@ -147,8 +153,8 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 			if a := d.Arguments.ForName("attribute"); a != nil && a.Value != nil {
 				attr = a.Value.Raw
 			}
-			if af := def.Fields.ForName(attr); attr == "" || af == nil || af.Type.Name() != "String" {
-				problems = append(problems, fmt.Sprintf("type %s: @%s(attribute: %q) names no String field of the type", name, RowDirective, attr))
+			if af := def.Fields.ForName(attr); attr == "" || af == nil || !declare.RowAttributeType(schema, af.Type) {
+				problems = append(problems, fmt.Sprintf("type %s: @%s(attribute: %q) names no String, ID or enum field of the type", name, RowDirective, attr))
 			} else {
 				c.rows[name] = attr
 			}
@@ -174,6 +180,7 @@ func Classify(schema *ast.Schema) (*Catalog, error) {
 				Personal:    typePersonal || f.Directives.ForName(PersonalDirective) != nil,
 				Health:      f.Directives.ForName(HealthDirective) != nil,
 				Description: f.Description, Returns: f.Type.Name(),
+				Bound: f.Directives.ForName(declare.ResourceDirective) != nil,
 			}
 			if field.Health {
 				field.Personal = true // health data is always personal data

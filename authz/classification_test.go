@@ -236,3 +236,21 @@ type T @classification(level: -1) { x: String }`,
 		})
 	}
 }
+
+// TestClassifyRowAttributes: a @row attribute is a String, an ID or an
+// enum field of the type, not a list (the policy names its values as
+// words); anything else stops the start.
+func TestClassifyRowAttributes(t *testing.T) {
+	const row = "directive @row(attribute: String!) on OBJECT\nenum Kind { A B }\n"
+	for attrType, ok := range map[string]bool{"String": true, "ID": true, "Kind": true, "Int": false, "[String!]": false, "Kind!": true} {
+		sdl := row + `type Query @classification(level: 0) { t: T }
+type T @classification(level: 0) @row(attribute: "k") { k: ` + attrType + ` }`
+		cat, err := authz.Classify(loadSchema(t, sdl))
+		switch {
+		case ok && (err != nil || cat.RowAttribute("T") != "k"):
+			t.Errorf("%s: %v", attrType, err)
+		case !ok && (err == nil || !strings.Contains(err.Error(), `type T: @row(attribute: "k") names no String, ID or enum field of the type`)):
+			t.Errorf("%s: accepted (%v)", attrType, err)
+		}
+	}
+}

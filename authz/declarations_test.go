@@ -82,4 +82,22 @@ func TestServedSchemaIsDeclared(t *testing.T) {
 	if f := cat.Field("Errand", "description"); !f.Personal {
 		t.Error("Errand.description is not personal data")
 	}
+	// A declared @row type (Receipt, schema/etjanst.yaml): its generated
+	// record gives the attribute, its bound fields are filtered by row and
+	// answer [] for a list emptied of hidden rows; without its record the
+	// start stops.
+	if got := cat.RowAttribute("Receipt"); got != "caseType" {
+		t.Errorf("Receipt rows carry their purpose in %q, want caseType", got)
+	}
+	for key, bound := range map[string]bool{"Person.receipts": true, "Person.latestReceipt": true, "Person.errands": false} {
+		typ, name, _ := strings.Cut(key, ".")
+		if f := cat.Field(typ, name); f.RowAttribute != "caseType" || f.Bound != bound {
+			t.Errorf("%s: row attribute %q, bound %v; want caseType, %v", key, f.RowAttribute, f.Bound, bound)
+		}
+	}
+	records := graph.Records()
+	delete(records, "Receipt")
+	if err := cat.Bind(records); err == nil || !strings.Contains(err.Error(), "type Receipt has @row but no record implementing model.Row is bound to it") {
+		t.Errorf("Bind without the declared records: %v", err)
+	}
 }

@@ -565,7 +565,8 @@ func (st *requestState) readField(f *Field) {
 
 // keepRows removes from a field's value the rows outside the caller's
 // purposes: a single row becomes null, a list loses it, exactly as if the
-// upstream had not returned it.
+// upstream had not returned it. A row without a value (a declared record's
+// null attribute) names no purpose and is read by no one.
 func (e *Enforcement) keepRows(st *requestState, fc *graphql.FieldContext, f *Field, res any) any {
 	removed := false
 	out := filter(res, func(v any) bool {
@@ -573,17 +574,19 @@ func (e *Enforcement) keepRows(st *requestState, fc *graphql.FieldContext, f *Fi
 		if ok {
 			var value string
 			value, ok = row.RowAttribute(f.RowAttribute)
-			ok = ok && st.rowAllowed(e.opts.Authorizer, f.Returns, value)
+			ok = ok && value != "" && st.rowAllowed(e.opts.Authorizer, f.Returns, value)
 		}
-		removed = removed || !ok // not a row (fail closed), or outside the purposes
+		removed = removed || !ok // not a row (fail closed), no value, or outside the purposes
 		return ok
 	})
 	if removed {
 		// For security staff only: the caller sees no trace of the row.
 		st.rec.Deny(f.Key, fc.Path().String())
-		if rv := reflect.ValueOf(out); out == nil || (rv.Kind() == reflect.Slice && rv.Len() == 0) {
-			// A list emptied of hidden rows answers like no list at all
-			// (a person without errands is null, not []).
+		if rv := reflect.ValueOf(out); out == nil || (rv.Kind() == reflect.Slice && rv.Len() == 0 && !f.Bound) {
+			// A list emptied of hidden rows answers as the field answers
+			// for no rows: a hand-written one like no list at all (a
+			// person without errands is null, not []), a field bound with
+			// @resource [] (loaders.List's answer for no records).
 			return nil
 		}
 	}

@@ -510,6 +510,41 @@ func assertAudit(t *testing.T, s authz.PolicyStore, want ...string) {
 	}
 }
 
+// TestDryRunAndCatalogShowDeclaredRowPurposes: the same for a declared
+// type with @row (Receipt, schema/etjanst.yaml): the dry run replays a
+// change to its row lines, refuses a line on another attribute, and the
+// catalog shows its rows' purposes.
+func TestDryRunAndCatalogShowDeclaredRowPurposes(t *testing.T) {
+	fx := newPolicyFlow(t, false)
+	const byggLine = "p, *, Receipt(caseType=BYGGLOV), row, bygglov, 0, allow"
+	rep, err := fx.flow.DryRun(context.Background(), without(t, authz.DefaultPolicy(), byggLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Changes) != 1 || rep.Changes[0].Role != "case-officer" || rep.Changes[0].Action != authz.ActRow ||
+		rep.Changes[0].Field != "Receipt(caseType=BYGGLOV)" || !rep.Changes[0].Before || rep.Changes[0].After {
+		t.Fatalf("changes %+v: want the case officer losing bygglov receipts only", rep.Changes)
+	}
+	if _, err := fx.flow.DryRun(context.Background(), authz.DefaultPolicy()+"p, *, Receipt(receiptNumber=KV-1), row, bygglov, 0, allow\n"); err == nil {
+		t.Error("a row line on an attribute the schema does not declare was accepted")
+	}
+	for _, fa := range fx.flow.Catalog() {
+		if fa.Field.Key != "Receipt.caseType" {
+			continue
+		}
+		purposes := map[string]string{}
+		for _, r := range fa.Rows {
+			purposes[r.Value] = r.Purpose
+		}
+		want := map[string]string{"BYGGLOV": "bygglov", "FORSKOLEPLATS": "forskoleplacering", "ELEVRESA": "skolskjuts", "EKONOMISKT_BISTAND": "socialtjanst"}
+		if !maps.Equal(purposes, want) {
+			t.Fatalf("catalog rows of Receipt.caseType: %v, want %v", purposes, want)
+		}
+		return
+	}
+	t.Fatal("Receipt.caseType is not in the catalog")
+}
+
 // TestDryRunAndCatalogShowRowPurposes: a change to the row table is
 // replayed by the dry run (who gains or loses which rows), and the field
 // catalog shows, for a type whose rows carry a purpose, which rows are read

@@ -100,10 +100,12 @@ type ComplexityRoot struct {
 		Errands                func(childComplexity int) int
 		GivenName              func(childComplexity int) int
 		Guardians              func(childComplexity int) int
+		LatestReceipt          func(childComplexity int) int
 		MiddleName             func(childComplexity int) int
 		PersonalNumber         func(childComplexity int) int
 		Placements             func(childComplexity int) int
 		ProtectedIdentity      func(childComplexity int) int
+		Receipts               func(childComplexity int) int
 		Surname                func(childComplexity int) int
 	}
 
@@ -167,6 +169,13 @@ type ComplexityRoot struct {
 		Property    func(childComplexity int, designation string) int
 		SchoolUnit  func(childComplexity int, code string) int
 		SchoolUnits func(childComplexity int, first *int, after *string, schoolForm *model.SchoolForm) int
+	}
+
+	Receipt struct {
+		CaseType       func(childComplexity int) int
+		PersonalNumber func(childComplexity int) int
+		ReceiptNumber  func(childComplexity int) int
+		SubmittedAt    func(childComplexity int) int
 	}
 
 	SchoolUnit struct {
@@ -250,6 +259,8 @@ type PersonResolver interface {
 	Children(ctx context.Context, obj *model.Person) ([]*model.Person, error)
 	Placements(ctx context.Context, obj *model.Person) ([]*model.Placement, error)
 	Errands(ctx context.Context, obj *model.Person) ([]*model.Errand, error)
+	Receipts(ctx context.Context, obj *model.Person) ([]*gqlmodel.Receipt, error)
+	LatestReceipt(ctx context.Context, obj *model.Person) (*gqlmodel.Receipt, error)
 }
 type PlacementResolver interface {
 	Child(ctx context.Context, obj *model.Placement) (*model.Person, error)
@@ -515,6 +526,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Person.Guardians(childComplexity), true
+	case "Person.latestReceipt":
+		if e.ComplexityRoot.Person.LatestReceipt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Person.LatestReceipt(childComplexity), true
 	case "Person.middleName":
 		if e.ComplexityRoot.Person.MiddleName == nil {
 			break
@@ -539,6 +556,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Person.ProtectedIdentity(childComplexity), true
+	case "Person.receipts":
+		if e.ComplexityRoot.Person.Receipts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Person.Receipts(childComplexity), true
 	case "Person.surname":
 		if e.ComplexityRoot.Person.Surname == nil {
 			break
@@ -827,6 +850,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SchoolUnits(childComplexity, args["first"].(*int), args["after"].(*string), args["schoolForm"].(*model.SchoolForm)), true
+
+	case "Receipt.caseType":
+		if e.ComplexityRoot.Receipt.CaseType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Receipt.CaseType(childComplexity), true
+	case "Receipt.personalNumber":
+		if e.ComplexityRoot.Receipt.PersonalNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Receipt.PersonalNumber(childComplexity), true
+	case "Receipt.receiptNumber":
+		if e.ComplexityRoot.Receipt.ReceiptNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Receipt.ReceiptNumber(childComplexity), true
+	case "Receipt.submittedAt":
+		if e.ComplexityRoot.Receipt.SubmittedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Receipt.SubmittedAt(childComplexity), true
 
 	case "SchoolUnit.code":
 		if e.ComplexityRoot.SchoolUnit.Code == nil {
@@ -1445,6 +1493,34 @@ type PropertyOwner @classification(level: 1) @owner(name: "Geodata (Stadsbyggnad
   person: Person @classification(level: 2) @personal
 }
 `, BuiltIn: false},
+	{Name: "../schema/receipts.graphqls", Input: `extend type Person {
+  """
+  The receipts (kvittenser) the e-service platform gave the person for the errands they
+  submitted through it, oldest first. A receipt tells what the person applied for, so each
+  is read only by a caller acting for its case type's purpose (@row on Receipt).
+  """
+  receipts: [Receipt!] @classification(level: 2) @resource(name: "etjanst.receipts", key: "personalNumber")
+  "The person's latest receipt; null when there is none, or none the caller may read."
+  latestReceipt: Receipt @classification(level: 2) @resource(name: "etjanst.latestReceipt", key: "personalNumber")
+}
+
+"""
+A receipt (kvittens) of the e-service platform for a submitted errand. Its case type binds
+it to a purpose (@row), as the errand's does: a receipt of an application for economic
+assistance is read only for the social services' purpose. A receipt without a case type
+is read by no one.
+"""
+type Receipt @classification(level: 2) @owner(name: "E-tjänsteplattformen (Kommunstyrelsen)") @personal @row(attribute: "caseType") {
+  "The receipt's number."
+  receiptNumber: ID
+  "Personnummer of the person who submitted the errand."
+  personalNumber: String
+  "The submitted errand's case type, such as BYGGLOV or EKONOMISKT_BISTAND."
+  caseType: String
+  "When the errand was submitted."
+  submittedAt: DateTime
+}
+`, BuiltIn: false},
 	{Name: "../schema/school.graphqls", Input: `extend type Query {
   "A school unit (skolenhet) by its 8-digit code."
   schoolUnit(code: String!): SchoolUnit @classification(level: 0)
@@ -1758,6 +1834,10 @@ func (ec *executionContext) childFields_Person(ctx context.Context, field graphq
 		return ec.fieldContext_Person_placements(ctx, field)
 	case "errands":
 		return ec.fieldContext_Person_errands(ctx, field)
+	case "receipts":
+		return ec.fieldContext_Person_receipts(ctx, field)
+	case "latestReceipt":
+		return ec.fieldContext_Person_latestReceipt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Person", field.Name)
 }
@@ -1864,6 +1944,20 @@ func (ec *executionContext) childFields_PropertyOwner(ctx context.Context, field
 		return ec.fieldContext_PropertyOwner_person(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropertyOwner", field.Name)
+}
+
+func (ec *executionContext) childFields_Receipt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "receiptNumber":
+		return ec.fieldContext_Receipt_receiptNumber(ctx, field)
+	case "personalNumber":
+		return ec.fieldContext_Receipt_personalNumber(ctx, field)
+	case "caseType":
+		return ec.fieldContext_Receipt_caseType(ctx, field)
+	case "submittedAt":
+		return ec.fieldContext_Receipt_submittedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Receipt", field.Name)
 }
 
 func (ec *executionContext) childFields_SchoolUnit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3410,6 +3504,70 @@ func (ec *executionContext) fieldContext_Person_errands(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Person_receipts(ctx context.Context, field graphql.CollectedField, obj *model.Person) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Person_receipts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Person().Receipts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*gqlmodel.Receipt) graphql.Marshaler {
+			return ec.marshalOReceipt2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceiptᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Person_receipts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Person",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Receipt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Person_latestReceipt(ctx context.Context, field graphql.CollectedField, obj *model.Person) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Person_latestReceipt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Person().LatestReceipt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.Receipt) graphql.Marshaler {
+			return ec.marshalOReceipt2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceipt(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Person_latestReceipt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Person",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Receipt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Placement_child(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4646,6 +4804,98 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Receipt_receiptNumber(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Receipt_receiptNumber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceiptNumber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Receipt_receiptNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Receipt", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Receipt_personalNumber(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Receipt_personalNumber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PersonalNumber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Receipt_personalNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Receipt", field, false, false, "String")
+}
+
+func (ec *executionContext) _Receipt_caseType(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Receipt_caseType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CaseType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Receipt_caseType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Receipt", field, false, false, "String")
+}
+
+func (ec *executionContext) _Receipt_submittedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Receipt_submittedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmittedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Receipt_submittedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Receipt", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _SchoolUnit_code(ctx context.Context, field graphql.CollectedField, obj *model.SchoolUnit) (ret graphql.Marshaler) {
@@ -7086,6 +7336,18 @@ func (ec *executionContext) _Person(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Person_errands(ctx, field, obj)
 				})
+		case "receipts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Person_receipts(ctx, field, obj)
+				})
+		case "latestReceipt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Person_latestReceipt(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7536,6 +7798,54 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var receiptImplementors = []string{"Receipt"}
+
+func (ec *executionContext) _Receipt(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.Receipt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, receiptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Receipt")
+		case "receiptNumber":
+			out.Values[i] = ec._Receipt_receiptNumber(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "personalNumber":
+			out.Values[i] = ec._Receipt_personalNumber(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "caseType":
+			out.Values[i] = ec._Receipt_caseType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "submittedAt":
+			out.Values[i] = ec._Receipt_submittedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -8552,6 +8862,14 @@ func (ec *executionContext) marshalNPropertyOwner2ᚖgithubᚗcomᚋkommungraf�
 	return ec._PropertyOwner(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReceipt2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceipt(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Receipt) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Receipt!")
+		return graphql.Null
+	}
+	return ec._Receipt(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSchoolUnitConnection2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐSchoolUnitConnection(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.SchoolUnitConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SchoolUnitConnection!")
@@ -9174,6 +9492,32 @@ func (ec *executionContext) marshalOPropertyOwner2ᚕᚖgithubᚗcomᚋkommungra
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalOReceipt2ᚕᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceiptᚄ(ctx context.Context, sel ast.SelectionSet, v []*gqlmodel.Receipt) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReceipt2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceipt(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOReceipt2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceipt(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Receipt) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Receipt(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOSchoolForm2githubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐSchoolForm(ctx context.Context, v any) (model.SchoolForm, error) {

@@ -40,6 +40,63 @@ func (r *Decision) DecodeRecord(rec map[string]any) error {
 	return nil
 }
 
+// DecodeRecord fills a Receipt from a record of etjanst.receipts (fields in the
+// schema's names); a value of the wrong type is an error.
+func (r *Receipt) DecodeRecord(rec map[string]any) error {
+	if v, ok := rec["receiptNumber"]; ok && v != nil {
+		res, err := graphql.UnmarshalID(v)
+		if err != nil {
+			return fmt.Errorf("receiptNumber: %w", err)
+		}
+		r.ReceiptNumber = &res
+	}
+	if v, ok := rec["personalNumber"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("personalNumber: %w", err)
+		}
+		r.PersonalNumber = &res
+	}
+	if v, ok := rec["caseType"]; ok && v != nil {
+		res, err := graphql.UnmarshalString(v)
+		if err != nil {
+			return fmt.Errorf("caseType: %w", err)
+		}
+		r.CaseType = &res
+	}
+	if v, ok := rec["submittedAt"]; ok && v != nil {
+		res, err := model.UnmarshalDateTime(v)
+		if err != nil {
+			return fmt.Errorf("submittedAt: %w", err)
+		}
+		r.SubmittedAt = &res
+	}
+	return nil
+}
+
+// DataSubjects are the persons a Receipt names (declared in schema/etjanst.yaml);
+// an unknown person (counts as protected) when a subject is null, since the
+// record holds other personal data.
+func (r *Receipt) DataSubjects() model.Subjects {
+	out := make([]model.Subject, 0, 1)
+	if v := declaredString(r.PersonalNumber); v != "" {
+		out = append(out, model.Subject{PersonalNumber: v})
+	} else {
+		out = append(out, model.Subject{}) // unknown: counts as protected
+	}
+	return model.SubjectList(out...)
+}
+
+// RowAttribute gives a Receipt's caseType, the value its rows carry their purpose in
+// (@row; declared in schema/etjanst.yaml): "" when null, which names no purpose, so
+// that the row is read by no one.
+func (r *Receipt) RowAttribute(name string) (string, bool) {
+	if name != "caseType" {
+		return "", false
+	}
+	return declaredString(r.CaseType), true
+}
+
 // DecodeRecord fills a WasteCollection from a record of tomningar.collections (fields in the
 // schema's names); a value of the wrong type is an error.
 func (r *WasteCollection) DecodeRecord(rec map[string]any) error {
@@ -256,6 +313,7 @@ func (r *WastePickup) DataSubjects() model.Subjects {
 func DeclaredRecords() map[string]any {
 	return map[string]any{
 		"Decision":               (*Decision)(nil),
+		"Receipt":                (*Receipt)(nil),
 		"WasteCollection":        (*WasteCollection)(nil),
 		"WasteCollectionFee":     (*WasteCollectionFee)(nil),
 		"WasteCollectionVehicle": (*WasteCollectionVehicle)(nil),

@@ -92,6 +92,21 @@ type PropertyEdge struct {
 type Query struct {
 }
 
+// A receipt (kvittens) of the e-service platform for a submitted errand. Its case type binds
+// it to a purpose (@row), as the errand's does: a receipt of an application for economic
+// assistance is read only for the social services' purpose. A receipt without a case type
+// is read by no one.
+type Receipt struct {
+	// The receipt's number.
+	ReceiptNumber *string `json:"receiptNumber,omitempty"`
+	// Personnummer of the person who submitted the errand.
+	PersonalNumber *string `json:"personalNumber,omitempty"`
+	// The submitted errand's case type, such as BYGGLOV or EKONOMISKT_BISTAND.
+	CaseType *string `json:"caseType,omitempty"`
+	// When the errand was submitted.
+	SubmittedAt *time.Time `json:"submittedAt,omitempty"`
+}
+
 // A page of school units.
 type SchoolUnitConnection struct {
 	// The units of this page with their cursors.

@@ -393,8 +393,8 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 	} else if owner != r.System.Owner {
 		ps.add(r.typePos, "resource %s: type %s has @owner(name: %q) but system %s is owned by %q", name, r.Type, owner, r.System.Name, r.System.Owner)
 	}
-	if def.Directives.ForName(rowDirective) != nil {
-		ps.add(r.typePos, "resource %s: type %s has @row, which declared types do not support yet", name, r.Type)
+	if d := def.Directives.ForName(rowDirective); d != nil {
+		checkRow(ps, schema, r, def, d)
 	}
 	typePersonal := def.Directives.ForName(personalDirective) != nil
 	personal, level3, health := typePersonal, false, false
@@ -450,6 +450,52 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 	} else if health && !r.Level3 {
 		ps.add(r.Pos, "resource %s: type %s has health data (@health), so its records must be sealed in the cache: set level3: true", name, r.Type)
 	}
+}
+
+// checkRow checks a declared type with @row(attribute: ...): the attribute
+// is a field of the type, a String, an ID or an enum and no list (the
+// policy's row lines name its values as words), and every resource of the
+// type maps it, so that each record carries the value its purpose is read
+// from (go generate writes the type's RowAttribute from it). A listing of a
+// @row type is refused: the gateway filters rows after the upstream has
+// counted and paged them, so totalCount, hasNextPage and the pages' sizes
+// would still count the rows the caller may not read.
+func checkRow(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition, d *ast.Directive) {
+	attr := arg(d, "attribute")
+	// A problem of the type itself is reported once, not once per resource.
+	typeProblem := func(pos Pos, format string, args ...any) {
+		p := Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+		if !slices.Contains(*ps, p) {
+			*ps = append(*ps, p)
+		}
+	}
+	switch f := def.Fields.ForName(attr); {
+	case f == nil:
+		typeProblem(schemaPos(d.Position), "type %s: @%s(attribute: %q) names no field of %s", def.Name, rowDirective, attr, def.Name)
+		return
+	case !RowAttributeType(schema, f.Type):
+		typeProblem(schemaPos(f.Position), "type %s: its @%s attribute %s is a %s; want a String, an ID or an enum, not a list (the policy names its values as words)", def.Name, rowDirective, attr, f.Type.String())
+		return
+	case f.Directives.ForName(ResourceDirective) != nil:
+		typeProblem(schemaPos(f.Position), "type %s: its @%s attribute %s is bound with @resource; it must be a field the records carry", def.Name, rowDirective, attr)
+		return
+	}
+	if r.Field(attr) == nil {
+		ps.add(r.fieldsPos, "resource %s: type %s has @%s(attribute: %q) but the resource does not map %s: every resource of the type maps it (a row without it is read by no one)", r.FullName(), def.Name, rowDirective, attr, attr)
+	}
+	if p := r.Paging(); p != nil {
+		ps.add(p.Pos, "resource %s: type %s has @%s, and a listing cannot serve it: the upstream counts and pages the rows before the gateway removes those the caller may not read, so totalCount, hasNextPage and the pages' sizes would reveal them (bind the type by key, or serve it from a resource without a page part)", r.FullName(), def.Name, rowDirective)
+	}
+}
+
+// RowAttributeType says t may hold a @row attribute: a String, an ID or an
+// enum, not a list. authz.Classify asks the same at start.
+func RowAttributeType(schema *ast.Schema, t *ast.Type) bool {
+	if t == nil || t.Elem != nil {
+		return false
+	}
+	def := schema.Types[t.Name()]
+	return t.Name() == "String" || t.Name() == "ID" || (def != nil && def.Kind == ast.Enum)
 }
 
 // checkBuiltinResource checks a Go loader's declaration against the

@@ -57,6 +57,8 @@ type etjanst struct {
 	byFilter map[filterKey][]int
 	// byParty lists the indexes of the errands each partyId takes part in, ascending.
 	byParty map[string][]int
+	// receipts are each person's receipts (etjanst_receipts.go).
+	receipts map[string][]receiptDTO
 }
 
 // NewETjanst returns the e-service platform: a REST JSON API after DIGG's
@@ -69,6 +71,7 @@ func NewETjanst(w *World, opts ETjanstOptions) http.Handler {
 		pos:      make(map[string]int, len(w.Errands)),
 		byFilter: map[filterKey][]int{},
 		byParty:  map[string][]int{},
+		receipts: receiptsOf(w),
 	}
 	for i, er := range w.Errands {
 		e.dtos[i] = errandDTO(er)
@@ -89,11 +92,15 @@ func NewETjanst(w *World, opts ETjanstOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/errands/{errandNumber}", e.getErrand)
 	mux.HandleFunc("GET /api/v1/errands/{errandNumber}/decisions", e.listDecisions)
 	mux.HandleFunc("POST /api/v1/parties/lookup", e.lookupParties)
+	mux.HandleFunc("GET /api/v1/receipts", e.listReceipts)
+	mux.HandleFunc("GET /api/v1/persons/{personalNumber}/receipts/latest", e.latestReceipt)
 	for path, allow := range map[string]string{
-		"/api/v1/errands":                          "GET, HEAD",
-		"/api/v1/errands/{errandNumber}":           "GET, HEAD",
-		"/api/v1/errands/{errandNumber}/decisions": "GET, HEAD",
-		"/api/v1/parties/lookup":                   "POST",
+		"/api/v1/errands":                                  "GET, HEAD",
+		"/api/v1/errands/{errandNumber}":                   "GET, HEAD",
+		"/api/v1/errands/{errandNumber}/decisions":         "GET, HEAD",
+		"/api/v1/parties/lookup":                           "POST",
+		"/api/v1/receipts":                                 "GET, HEAD",
+		"/api/v1/persons/{personalNumber}/receipts/latest": "GET, HEAD",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}

@@ -4,7 +4,8 @@
 // gateway's start does), marks the bound fields as resolvers, writes their
 // resolver bodies (plugin.ResolverImplementer), and writes, next to the
 // generated models, each declared record's DecodeRecord, the DataSubjects
-// of those that hold personal data, and DeclaredRecords for authz's Bind;
+// of those that hold personal data, the RowAttribute of those with @row,
+// and DeclaredRecords for authz's Bind;
 // the declarations themselves go to graph/declared for the gateway.
 // Nothing of a declared system is written by hand.
 package resourceplugin
@@ -25,6 +26,7 @@ import (
 	"github.com/99designs/gqlgen/codegen/templates"
 	"github.com/99designs/gqlgen/plugin"
 	"github.com/99designs/gqlgen/plugin/modelgen"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/kommungraf/kommungraf/sources/connect"
 	"github.com/kommungraf/kommungraf/sources/declare"
@@ -490,7 +492,8 @@ func listingBody(data *codegen.Data, f *codegen.Field, b declare.Binding, key fu
 }
 
 // writeRecords writes, in the models' package, DecodeRecord for each
-// declared type, DataSubjects for those with subjects, and DeclaredRecords.
+// declared type, DataSubjects for those with subjects, RowAttribute for
+// those with @row, and DeclaredRecords.
 func (p *Plugin) writeRecords(data *codegen.Data) error {
 	filename := filepath.Join(data.Config.Model.Dir(), RecordsFile)
 	type typed struct {
@@ -565,6 +568,13 @@ func (p *Plugin) writeRecords(data *codegen.Data) error {
 				b.WriteString(s)
 			case d.nested == nil && d.res.Subjects != nil:
 				b.WriteString(p.subjectsFunc(d.obj, d.res, model))
+			}
+			if row := d.obj.Definition.Directives.ForName("row"); row != nil {
+				s, err := rowFunc(d.obj, d.res, row)
+				if err != nil && genErr == nil {
+					genErr = err
+				}
+				b.WriteString(s)
 			}
 		}
 		b.WriteString("// DeclaredRecords maps each declared type to a zero record of it, for\n")
@@ -851,6 +861,46 @@ func (p *Plugin) subjectsFunc(o *codegen.Object, r *declare.Resource, model stri
 	}
 	fmt.Fprintf(&b, "\treturn %s.SubjectList(out...)\n}\n\n", model)
 	return b.String()
+}
+
+// rowFunc writes RowAttribute (model.Row) for a type with @row: the value
+// of its attribute field, which declare.Check has made a String, an ID or an
+// enum that every resource of the type maps. A null value is "": it names
+// no purpose, and authz reads such a row to no one.
+func rowFunc(o *codegen.Object, r *declare.Resource, row *ast.Directive) (string, error) {
+	attr := ""
+	if a := row.Arguments.ForName("attribute"); a != nil && a.Value != nil {
+		attr = a.Value.Raw
+	}
+	var f *codegen.Field
+	for _, of := range o.Fields {
+		if of.Name == attr {
+			f = of
+		}
+	}
+	at := "schema"
+	if row.Position != nil && row.Position.Src != nil {
+		at = fmt.Sprintf("%s:%d", strings.TrimPrefix(row.Position.Src.Name, "../"), row.Position.Line)
+	}
+	if f == nil || f.IsResolver || f.GoFieldType != codegen.GoFieldVariable {
+		return "", fmt.Errorf("%s: %s's @row attribute %q is not a plain field of the generated model", at, o.Name, attr)
+	}
+	value := "r." + f.GoFieldName
+	goType := f.TypeReference.GO
+	if pt, ok := goType.(*types.Pointer); ok {
+		goType, value = pt.Elem(), "declaredString("+value+")"
+	} else {
+		value = "string(" + value + ")"
+	}
+	if basic, ok := goType.Underlying().(*types.Basic); !ok || basic.Kind() != types.String {
+		return "", fmt.Errorf("%s: %s's @row attribute %s is a %s, not a string", at, o.Name, attr, f.TypeReference.GO)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "// RowAttribute gives a %s's %s, the value its rows carry their purpose in\n", o.Name, attr)
+	fmt.Fprintf(&b, "// (@row; declared in %s): \"\" when null, which names no purpose, so\n// that the row is read by no one.\n", r.System.Pos.File)
+	fmt.Fprintf(&b, "func (r *%s) RowAttribute(name string) (string, bool) {\n", o.Name)
+	fmt.Fprintf(&b, "\tif name != %q {\n\t\treturn \"\", false\n\t}\n\treturn %s, true\n}\n\n", attr, value)
+	return b.String(), nil
 }
 
 // writeDeclared writes the declarations as read, for the gateway's start,
