@@ -117,11 +117,14 @@ func TestCluster(t *testing.T) {
 	}
 	a.epoch.Add(1)
 	a.requestSweep()
-	eventually(t, 10*time.Second, "replica a writes its records back to the cluster", func() bool {
+	// A write-back is kept only once its barrier came back through the
+	// channel's master; one whose barrier timed out (a loaded machine) is
+	// undone and swept again at the next tick, so allow for a few rounds.
+	eventually(t, 30*time.Second, "replica a writes its records back to the cluster", func() bool {
 		return len(clusterKeys(t, raw, version)) == len(keys)
 	})
-	if got := metricValue(t, regA, "kommungraf_cache_redis_writeback_total", map[string]string{"result": wbUndone}); got != 0 {
-		t.Errorf("%v write-backs undone: the barrier did not come back through the cluster", got)
+	if got := metricValue(t, regA, "kommungraf_cache_redis_writeback_total", map[string]string{"result": wbWritten}); got < float64(len(keys)) {
+		t.Errorf("%v write-backs kept, want at least %d: the barrier did not come back through the cluster", got, len(keys))
 	}
 	if openings := metricValue(t, regA, "kommungraf_cache_redis_breaker_openings_total", nil) + metricValue(t, regB, "kommungraf_cache_redis_breaker_openings_total", nil); openings != 0 {
 		t.Errorf("the breaker opened %v times on a healthy cluster", openings)

@@ -289,6 +289,9 @@ func (c *Cache) writeBack(batch []wbItem) {
 	if err := c.barrier(ctx); err != nil {
 		c.log.Info("write-back not confirmed by the invalidation subscriber: deleting it again", "entries", n, "err", err)
 		undo = written
+		// They are still valid in the in-process tier, and no hit may
+		// come for them: the next tick tries again.
+		c.sweepAgain = true
 	} else if c.gen.Load() != gen {
 		for _, it := range written {
 			if c.localGet(it.ck) != it.e {
