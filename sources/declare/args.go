@@ -71,7 +71,7 @@ func (a ArgRef) Placeholder() string {
 // refOf is the ArgRef of a body placeholder's Place (BodyNode).
 func refOf(place string) (ArgRef, bool) {
 	switch place {
-	case "", "key", "keys":
+	case "", KeyPlace, KeysPlace:
 		return ArgRef{}, false
 	}
 	if f, ok := strings.CutPrefix(place, "parent."); ok {

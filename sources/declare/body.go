@@ -26,8 +26,10 @@ import (
 // BodyNode is one value of a POST's body template: exactly one of Place,
 // Literal, Members (an object) or Items (a list, IsList) says what.
 type BodyNode struct {
-	// Place is a whole-value placeholder: "keys", "key", or the ArgRef.Key
-	// of an argument ("fraction") or a parent field ("parent.code").
+	// Place is a whole-value placeholder: KeysPlace, KeyPlace, or the
+	// ArgRef.Key of an argument ("fraction") or a parent field
+	// ("parent.code"). The first two keep their braces, so that an
+	// argument named keys or key ("{args.keys}") is never read as them.
 	Place string `json:",omitempty"`
 	// Literal is a scalar as JSON.
 	Literal json.RawMessage `json:",omitempty"`
@@ -43,6 +45,12 @@ type BodyMember struct {
 	Name  string
 	Value *BodyNode
 }
+
+// KeysPlace and KeyPlace are the Places of "{keys}" and "{key}".
+const (
+	KeysPlace = "{keys}"
+	KeyPlace  = "{key}"
+)
 
 // IsObject says the node is an object (its Members, possibly none).
 func (n *BodyNode) IsObject() bool { return n.Place == "" && n.Literal == nil && !n.IsList }
@@ -119,7 +127,13 @@ func parseBodyScalar(ps *Problems, pos Pos, what string, n *yaml.Node) *BodyNode
 	case "!!str", "!!timestamp", "!!binary":
 		// A date is text, as written (yaml would make it a time).
 		if m := bodyPlaceRE.FindStringSubmatch(n.Value); m != nil && n.Tag == "!!str" {
-			return &BodyNode{Place: strings.TrimPrefix(m[1], "args.")}
+			switch {
+			case m[1] == "keys" || m[1] == "key":
+				return &BodyNode{Place: n.Value}
+			case strings.HasPrefix(m[1], "args."):
+				return &BodyNode{Place: strings.TrimPrefix(m[1], "args.")}
+			}
+			return &BodyNode{Place: m[1]} // parent.<field>
 		}
 		if strings.ContainsAny(n.Value, "{}") {
 			ps.add(pos, "%s %q: a placeholder is a whole value (\"{keys}\", \"{args.fraction}\"), never part of a text; braces are not accepted in a body's texts", what, n.Value)

@@ -1016,8 +1016,8 @@ func checkPost(ps *Problems, m *mapping, c *Call, want, other string) {
 	checkRelative(ps, pos, what, tmpl)
 	inBody := map[string]int{}
 	for _, p := range c.Body.placeholders() {
-		if p == "key" || p == "keys" {
-			inBody["{"+p+"}"]++
+		if p == KeyPlace || p == KeysPlace {
+			inBody[p]++
 		}
 	}
 	inTmpl := strings.Count(tmpl, want)

@@ -38,7 +38,7 @@ func TestGoodPost(t *testing.T) {
 		lit, _ := json.Marshal(m.Value)
 		names = append(names, m.Name+"="+string(lit))
 	}
-	want := []string{`ids={"Place":"keys"}`, `size={"Place":"size"}`, `owner={"Place":"parent.objectId"}`, `paged={"Literal":false}`,
+	want := []string{`ids={"Place":"{keys}"}`, `size={"Place":"size"}`, `owner={"Place":"parent.objectId"}`, `paged={"Literal":false}`,
 		`opts={"Items":[{"Literal":1},{"Literal":"a"},{"Literal":null}],"IsList":true}`}
 	if !slices.Equal(names, want) {
 		t.Fatalf("body %q\nwant %q", names, want)
@@ -161,5 +161,29 @@ func TestParentFieldsInSQLAndSOAP(t *testing.T) {
 				t.Errorf("error %v, want it to say\n  %s", err, want)
 			}
 		})
+	}
+}
+
+// TestPostArgumentsNamedKeyAndKeys: an argument named keys or key is an
+// argument in a body, "{args.keys}", never the batch's keys ("{keys}") or
+// the one form's key: a body whose only keys are an argument's lacks them.
+func TestPostArgumentsNamedKeyAndKeys(t *testing.T) {
+	yaml := strings.Replace(withArgs, `batch: { get: "api/{args.year}/bins?ids={keys}&kind={args.kind}" }`,
+		`batch: { post: "api/bins", body: { ids: "{keys}", year: "{args.year}", kind: "{args.kind}", k: "{args.keys}", k1: "{args.key}" } }`, 1)
+	schema := strings.Replace(argsSchema, "year: Int!)", "year: Int!, keys: String, key: String)", 1)
+	if err := load(t, yaml, schema); err != nil {
+		t.Fatal(err)
+	}
+	set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(yaml)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := set.Resource("sopor.binsOf").Args()
+	if !slices.Contains(args, declare.ArgRef{Name: "keys"}) || !slices.Contains(args, declare.ArgRef{Name: "key"}) {
+		t.Fatalf("args %v: want the arguments keys and key", args)
+	}
+	onlyArg := strings.Replace(yaml, `ids: "{keys}"`, `ids: "{args.keys}"`, 1)
+	if err := load(t, strings.Replace(onlyArg, `, k: "{args.keys}"`, ``, 1), schema); err == nil || !strings.Contains(err.Error(), "want {keys} exactly once") {
+		t.Fatalf("a body whose keys are an argument's: error %v, want it refused", err)
 	}
 }
