@@ -1,7 +1,6 @@
 package declare_test
 
 import (
-	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -107,18 +106,7 @@ func TestBadArgumentsAreLocated(t *testing.T) {
 			want:   []string{"Bin.payerOf: a field bound with @resource to a built-in loader takes no arguments"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := load(t, tc.yaml, tc.schema)
-			var ps declare.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v, want declare.Problems", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not say\n  %s\nit says\n%s", w, err)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblems(t, tc.yaml, tc.schema, tc.want) })
 	}
 }
 

@@ -2,7 +2,6 @@ package declare
 
 import (
 	"encoding/json"
-	"math"
 	"regexp"
 	"strings"
 
@@ -16,7 +15,8 @@ import (
 // value, written quoted ("{keys}"): {keys} is a JSON array of the batch's
 // keys (strings), {key} the one form's key (a string), {args.<name>} and
 // {parent.<field>} the value as JSON (a number for an Int or Float, true
-// or false for a Boolean, else a string). A null value leaves its
+// or false for a Boolean, else a string). A number written in the body
+// is sent as written, and must be written as JSON does. A null value leaves its
 // member out of an object and is null in a list. Values are encoded, never
 // spliced into text, so a placeholder inside a text ("a{keys}") is refused.
 // A POST is not retried after a transient failure unless the call says
@@ -92,6 +92,10 @@ func parseBody(ps *Problems, file, what string, n *yaml.Node) *BodyNode {
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
+			if k.Tag == "!!merge" {
+				ps.add(Pos{file, k.Line}, "%s: a YAML merge key (<<) is not accepted in a body: write the members out", what)
+				continue
+			}
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" || strings.ContainsAny(k.Value, "{}") {
 				ps.add(Pos{file, k.Line}, "%s: a member's name is plain text, not %q (a placeholder is a whole value)", what, k.Value)
 				continue
@@ -140,18 +144,19 @@ func parseBodyScalar(ps *Problems, pos Pos, what string, n *yaml.Node) *BodyNode
 			return nil
 		}
 		v = n.Value
-	case "!!int", "!!bool", "!!null":
+	case "!!bool", "!!null":
 		if err := n.Decode(&v); err != nil {
 			ps.add(pos, "%s %q: %v", what, n.Value, err)
 			return nil
 		}
-	case "!!float":
-		var f float64
-		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			ps.add(pos, "%s %q: not a number JSON can carry", what, n.Value)
+	case "!!int", "!!float":
+		// Sent as written: YAML's other spellings (0x10, 1_000, +1, .5,
+		// .inf) are not JSON, and a float64 would round long digits.
+		if !isJSONNumber(n.Value) {
+			ps.add(pos, "%s %q: write the number as JSON does (digits, a fraction and an exponent; no 0x, 0o, _, + or .inf)", what, n.Value)
 			return nil
 		}
-		v = f
+		return &BodyNode{Literal: json.RawMessage(n.Value)}
 	default:
 		ps.add(pos, "%s: tag %s is not accepted in a body (want text, numbers, true, false or null)", what, n.Tag)
 		return nil
@@ -162,4 +167,9 @@ func parseBodyScalar(ps *Problems, pos Pos, what string, n *yaml.Node) *BodyNode
 		return nil
 	}
 	return &BodyNode{Literal: raw}
+}
+
+// isJSONNumber says s is one JSON number, as JSON writes it.
+func isJSONNumber(s string) bool {
+	return s != "" && (s[0] == '-' || '0' <= s[0] && s[0] <= '9') && strings.TrimSpace(s) == s && json.Valid([]byte(s))
 }

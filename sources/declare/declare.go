@@ -998,7 +998,7 @@ func parseCall(m *mapping, format string, ps *Problems) *Call {
 	if format == "xml" {
 		ps.add(m.keyPos("post"), "%s.post: a POST's body is JSON; a format: xml resource is asked with get", m.what)
 	}
-	if body == nil {
+	if body == nil || body.Kind == yaml.ScalarNode && body.Tag == "!!null" {
 		ps.add(m.keyPos("post"), "%s: a POST needs its body (body: {ids: \"{keys}\"}, sent as JSON)", m.what)
 		return c
 	}
