@@ -112,10 +112,12 @@ func TestHTTPArgsAgainstTheSimulator(t *testing.T) {
 }
 
 // TestHTTPArgsStayInert sends argument values with every character a URL,
-// a SOAP body or SQL gives meaning to: each stays the one value of its
+// a SOAP body or SQL gives meaning to, and the call's own placeholders
+// ({keys} filled in after the arguments): each stays the one value of its
 // query parameter or its one path segment, and a dot segment is no call.
 func TestHTTPArgsStayInert(t *testing.T) {
-	hostile := []string{"../", "..", ".", "?&=", `"'`, "a'; DROP TABLE pickups; --", "<x>&amp;</x>", "]]>", "%2F%2E%2E", "a/b", "#frag", "a\nb", "Örebro ÅÄÖ", "MAT&propertyIds=other", " "}
+	hostile := []string{"../", "..", ".", "?&=", `"'`, "a'; DROP TABLE pickups; --", "<x>&amp;</x>", "]]>", "%2F%2E%2E", "a/b", "#frag", "a\nb", "Örebro ÅÄÖ", "MAT&propertyIds=other", " ",
+		"{keys}", "{key}", "{args.fraction}", "{parent.kind}"} // placeholders as values: filled in once, never again
 	t.Run("query", func(t *testing.T) {
 		rec := &recorder{body: `{"pickups":[{"propertyId":"p1","fraction":"MAT"}]}`}
 		srv := httptest.NewServer(rec)

@@ -67,12 +67,12 @@ func (h *HTTP) writeBody(b *bytes.Buffer, n *declare.BodyNode, keys []string, ke
 func (h *HTTP) bodyValue(place string, keys []string, key string) (json.RawMessage, bool) {
 	var v any
 	switch place {
-	case "keys":
+	case declare.KeysPlace:
 		v = keys
 		if keys == nil {
 			v = []string{}
 		}
-	case "key":
+	case declare.KeyPlace:
 		v = key
 	default:
 		if !h.vals.Has(place) {

@@ -303,7 +303,8 @@ func TestHTTPParentFields(t *testing.T) {
 // TestHTTPPostArgumentKinds: in a body, an Int or Float argument or parent
 // field is a JSON number, a Boolean true or false, an enum or ID a string,
 // as the schema's types say (declare.Check); a null one leaves its member
-// out.
+// out. An argument named keys is an argument, "{args.keys}", not the
+// batch's keys, and its value "{keys}" is a text.
 func TestHTTPPostArgumentKinds(t *testing.T) {
 	dirs, err := os.ReadFile("../../schema/directives.graphqls")
 	if err != nil {
@@ -314,7 +315,7 @@ type Query @classification(level: 0) @owner(name: "K") { property(id: ID!): Prop
 type Property @classification(level: 0) @owner(name: "Geodata") {
   objectId: ID
   area: Float
-  bins(size: Int, lidded: Boolean, kind: Kind, year: Int): [Bin!] @resource(name: "sopor.bins", key: "objectId")
+  bins(size: Int, lidded: Boolean, kind: Kind, year: Int, keys: String): [Bin!] @resource(name: "sopor.bins", key: "objectId")
 }
 enum Kind { PAPER GLASS }
 type Bin @classification(level: 0) @owner(name: "Sopor") { propertyId: ID }
@@ -334,7 +335,7 @@ resources:
     http:
       batch:
         post: api/bins
-        body: { ids: "{keys}", size: "{args.size}", lidded: "{args.lidded}", kind: "{args.kind}", year: "{args.year}", area: "{parent.area}", of: ["{parent.objectId}", "{args.year}"] }
+        body: { ids: "{keys}", size: "{args.size}", lidded: "{args.lidded}", kind: "{args.kind}", year: "{args.year}", area: "{parent.area}", of: ["{parent.objectId}", "{args.year}"], k: "{args.keys}" }
       records: items
     fields: { propertyId: propertyId }
     subjects: []
@@ -349,11 +350,11 @@ resources:
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	h := newHTTP(t, set.Resource("sopor.bins"), srv.URL, nil)
-	args := url.Values{"size": {"240"}, "lidded": {"true"}, "kind": {"PAPER"}, "parent.area": {"1.5e+06"}, "parent.objectId": {"p-1"}}
+	args := url.Values{"size": {"240"}, "lidded": {"true"}, "kind": {"PAPER"}, "parent.area": {"1.5e+06"}, "parent.objectId": {"p-1"}, "keys": {"{keys}"}}
 	if _, err := h.Fetch(context.Background(), []string{declare.ArgsKey("k", args)}); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"ids":["k"],"size":240,"lidded":true,"kind":"PAPER","area":1.5e+06,"of":["p-1",null]}`
+	want := `{"ids":["k"],"size":240,"lidded":true,"kind":"PAPER","area":1.5e+06,"of":["p-1",null],"k":"{keys}"}`
 	if _, got := up.seen(); len(got) != 1 || string(got[0]) != want {
 		t.Fatalf("bodies %q\nwant %q", got, want)
 	}

@@ -130,6 +130,10 @@ func TestSOAPArgumentMisuse(t *testing.T) {
 		"in a required element": {map[string]string{"Id": "{key}", "Kind": "{args.kind}"}, "soap.request.Kind: {args.kind}: an argument is the whole value of an optional element"},
 		"part of a value":       {map[string]string{"Id": "{key}", "Colour": "c-{args.colour}", "Kind": "x"}, "soap.request.Colour: {args.colour}: an argument is the whole value of an optional element"},
 		"not a name":            {map[string]string{"Id": "{key}", "Colour": "{args.col-our}", "Kind": "x"}, "unknown placeholder {args.col-our}: use {key}, {config.<name>}, {args.<name>} or {parent.<field>}"},
+		// An argument's name has no dot: {args.parent.colour} is neither an
+		// argument nor the parent's field (declare would see neither).
+		"an argument named like a parent field": {map[string]string{"Id": "{key}", "Colour": "{args.parent.colour}", "Kind": "x"}, "unknown placeholder {args.parent.colour}"},
+		"a parent field with a dot":             {map[string]string{"Id": "{key}", "Colour": "{parent.a.b}", "Kind": "x"}, "unknown placeholder {parent.a.b}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := connect.NewSOAP(t.Context(), up, thingsArgsDecl(t, tc.request), map[string]string{"id": "Id"}, nil)

@@ -72,9 +72,10 @@ func parseSOAPTemplate(s string) ([]soapTmplPart, error) {
 		name := s[i+1 : i+j]
 		cfg, isCfg := strings.CutPrefix(name, "config.")
 		arg, isArg := strings.CutPrefix(name, "args.")
+		isArg = isArg && isFieldName(arg)
 		if field, isParent := strings.CutPrefix(name, "parent."); isParent {
 			// A parent record's field is an argument named parent.<field>
-			// (declare.ArgRef.Key).
+			// (declare.ArgRef.Key); an argument's own name has no dot.
 			arg, isArg = "parent."+field, isFieldName(field)
 		}
 		switch {
@@ -82,7 +83,7 @@ func parseSOAPTemplate(s string) ([]soapTmplPart, error) {
 			parts = append(parts, soapTmplPart{key: true})
 		case isCfg && isConfigName(cfg):
 			parts = append(parts, soapTmplPart{config: cfg})
-		case isArg && (strings.HasPrefix(arg, "parent.") || isFieldName(arg)):
+		case isArg:
 			parts = append(parts, soapTmplPart{arg: arg})
 		default:
 			return nil, fmt.Errorf("unknown placeholder {%s}: use {key}, {config.<name>}, {args.<name>} or {parent.<field>}", name)

@@ -34,8 +34,9 @@ import (
 // bound alike; its value is the parent record's field, which the
 // generated resolver passes with the key as it passes the arguments (under
 // the name parent.<field>), so keys whose parents differ there never share
-// a call. The field must be a plain scalar or enum field of the bound
-// field's type: not a list, not bound with @resource, taking no arguments.
+// a call. The field must be a plain field of the bound field's type, of a
+// built-in scalar or an enum (isCallValue): not a list, not bound with
+// @resource, taking no arguments.
 
 // placeRE is one {args.<name>} or {parent.<field>} of an HTTP call.
 var placeRE = regexp.MustCompile(`\{(args|parent)\.([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -71,7 +72,7 @@ func (a ArgRef) Placeholder() string {
 // refOf is the ArgRef of a body placeholder's Place (BodyNode).
 func refOf(place string) (ArgRef, bool) {
 	switch place {
-	case "", "key", "keys":
+	case "", KeyPlace, KeysPlace:
 		return ArgRef{}, false
 	}
 	if f, ok := strings.CutPrefix(place, "parent."); ok {
@@ -233,8 +234,8 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 	}
 	for _, fa := range own {
 		switch {
-		case fa.Type.Elem != nil || !isLeaf(schema, fa.Type.Name()):
-			ps.add(schemaPos(fa.Position), "%s(%s: %s): an argument of a field bound with @resource is a scalar or an enum", where, fa.Name, fa.Type.String())
+		case fa.Type.Elem != nil || !isCallValue(schema, fa.Type.Name()):
+			ps.add(schemaPos(fa.Position), "%s(%s: %s): an argument of a field bound with @resource is a built-in scalar (ID, String, Int, Float, Boolean) or an enum", where, fa.Name, fa.Type.String())
 		case !used[fa.Name]:
 			ps.add(schemaPos(fa.Position), "%s(%s): resource %s's call (%s) does not use {args.%s}: the argument would change nothing", where, fa.Name, r.FullName(), r.callPos(), fa.Name)
 		}
@@ -242,9 +243,9 @@ func checkArgs(ps *Problems, schema *ast.Schema, b Binding, f *ast.FieldDefiniti
 }
 
 // checkParentField checks a {parent.<field>} of the call of a field bound
-// on type b.Type: a plain scalar or enum field of that type, not a list,
-// not bound with @resource, taking no arguments (a resolver's), non-null
-// when it is a path segment.
+// on type b.Type: a plain field of that type, of a built-in scalar or an
+// enum (isCallValue), not a list, not bound with @resource, taking no
+// arguments (a resolver's), non-null when it is a path segment.
 func checkParentField(ps *Problems, schema *ast.Schema, b Binding, a ArgRef, r *Resource, where string) {
 	def := schema.Types[b.Type]
 	var pf *ast.FieldDefinition
@@ -256,13 +257,26 @@ func checkParentField(ps *Problems, schema *ast.Schema, b Binding, a ArgRef, r *
 		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s has no field %s", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name)
 	case pf.Directives.ForName(ResourceDirective) != nil || len(pf.Arguments) > 0:
 		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s.%s is a resolver's field (bound, or taking arguments): a call takes a plain field of the parent record", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name)
-	case pf.Type.Elem != nil || !isLeaf(schema, pf.Type.Name()):
-		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s.%s is a %s: a call takes a scalar or enum field of the parent record", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name, pf.Type.String())
+	case pf.Type.Elem != nil || !isCallValue(schema, pf.Type.Name()):
+		ps.add(b.Pos, "%s: resource %s's call (%s) uses {parent.%s}, but %s.%s is a %s: a call takes a field of a built-in scalar (ID, String, Int, Float, Boolean) or an enum", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name, pf.Type.String())
 	case a.InPath && !pf.Type.NonNull:
 		ps.add(b.Pos, "%s: resource %s's call (%s) has {parent.%s} as a path segment, but %s.%s is nullable (%s): a path segment is non-null", where, r.FullName(), r.callPos(), a.Name, b.Type, a.Name, pf.Type.String())
 	default:
 		r.setArgType(ps, b, a, pf.Type, where)
 	}
+}
+
+// isCallValue says a value of type typ goes into a call as its text
+// (loaders.WithArgs writes it with fmt): a built-in scalar or an enum. A
+// custom scalar's Go value is not its GraphQL text (a Date is a time.Time,
+// written "2026-01-20 00:00:00 +0000 UTC"; a GeoJSON a byte list).
+func isCallValue(schema *ast.Schema, typ string) bool {
+	switch typ {
+	case "ID", "String", "Int", "Float", "Boolean":
+		return true
+	}
+	def := schema.Types[typ]
+	return def != nil && def.Kind == ast.Enum
 }
 
 // setArgType notes the schema type of an argument or parent field the call

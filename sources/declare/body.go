@@ -2,7 +2,6 @@ package declare
 
 import (
 	"encoding/json"
-	"math"
 	"regexp"
 	"strings"
 
@@ -16,7 +15,8 @@ import (
 // value, written quoted ("{keys}"): {keys} is a JSON array of the batch's
 // keys (strings), {key} the one form's key (a string), {args.<name>} and
 // {parent.<field>} the value as JSON (a number for an Int or Float, true
-// or false for a Boolean, else a string). A null value leaves its
+// or false for a Boolean, else a string). A number written in the body
+// is sent as written, and must be written as JSON does. A null value leaves its
 // member out of an object and is null in a list. Values are encoded, never
 // spliced into text, so a placeholder inside a text ("a{keys}") is refused.
 // A POST is not retried after a transient failure unless the call says
@@ -26,8 +26,10 @@ import (
 // BodyNode is one value of a POST's body template: exactly one of Place,
 // Literal, Members (an object) or Items (a list, IsList) says what.
 type BodyNode struct {
-	// Place is a whole-value placeholder: "keys", "key", or the ArgRef.Key
-	// of an argument ("fraction") or a parent field ("parent.code").
+	// Place is a whole-value placeholder: KeysPlace, KeyPlace, or the
+	// ArgRef.Key of an argument ("fraction") or a parent field
+	// ("parent.code"). The first two keep their braces, so that an
+	// argument named keys or key ("{args.keys}") is never read as them.
 	Place string `json:",omitempty"`
 	// Literal is a scalar as JSON.
 	Literal json.RawMessage `json:",omitempty"`
@@ -43,6 +45,12 @@ type BodyMember struct {
 	Name  string
 	Value *BodyNode
 }
+
+// KeysPlace and KeyPlace are the Places of "{keys}" and "{key}".
+const (
+	KeysPlace = "{keys}"
+	KeyPlace  = "{key}"
+)
 
 // IsObject says the node is an object (its Members, possibly none).
 func (n *BodyNode) IsObject() bool { return n.Place == "" && n.Literal == nil && !n.IsList }
@@ -84,6 +92,10 @@ func parseBody(ps *Problems, file, what string, n *yaml.Node) *BodyNode {
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
+			if k.Tag == "!!merge" {
+				ps.add(Pos{file, k.Line}, "%s: a YAML merge key (<<) is not accepted in a body: write the members out", what)
+				continue
+			}
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" || strings.ContainsAny(k.Value, "{}") {
 				ps.add(Pos{file, k.Line}, "%s: a member's name is plain text, not %q (a placeholder is a whole value)", what, k.Value)
 				continue
@@ -119,25 +131,32 @@ func parseBodyScalar(ps *Problems, pos Pos, what string, n *yaml.Node) *BodyNode
 	case "!!str", "!!timestamp", "!!binary":
 		// A date is text, as written (yaml would make it a time).
 		if m := bodyPlaceRE.FindStringSubmatch(n.Value); m != nil && n.Tag == "!!str" {
-			return &BodyNode{Place: strings.TrimPrefix(m[1], "args.")}
+			switch {
+			case m[1] == "keys" || m[1] == "key":
+				return &BodyNode{Place: n.Value}
+			case strings.HasPrefix(m[1], "args."):
+				return &BodyNode{Place: strings.TrimPrefix(m[1], "args.")}
+			}
+			return &BodyNode{Place: m[1]} // parent.<field>
 		}
 		if strings.ContainsAny(n.Value, "{}") {
 			ps.add(pos, "%s %q: a placeholder is a whole value (\"{keys}\", \"{args.fraction}\"), never part of a text; braces are not accepted in a body's texts", what, n.Value)
 			return nil
 		}
 		v = n.Value
-	case "!!int", "!!bool", "!!null":
+	case "!!bool", "!!null":
 		if err := n.Decode(&v); err != nil {
 			ps.add(pos, "%s %q: %v", what, n.Value, err)
 			return nil
 		}
-	case "!!float":
-		var f float64
-		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			ps.add(pos, "%s %q: not a number JSON can carry", what, n.Value)
+	case "!!int", "!!float":
+		// Sent as written: YAML's other spellings (0x10, 1_000, +1, .5,
+		// .inf) are not JSON, and a float64 would round long digits.
+		if !isJSONNumber(n.Value) {
+			ps.add(pos, "%s %q: write the number as JSON does (digits, a fraction and an exponent; no 0x, 0o, _, + or .inf)", what, n.Value)
 			return nil
 		}
-		v = f
+		return &BodyNode{Literal: json.RawMessage(n.Value)}
 	default:
 		ps.add(pos, "%s: tag %s is not accepted in a body (want text, numbers, true, false or null)", what, n.Tag)
 		return nil
@@ -148,4 +167,9 @@ func parseBodyScalar(ps *Problems, pos Pos, what string, n *yaml.Node) *BodyNode
 		return nil
 	}
 	return &BodyNode{Literal: raw}
+}
+
+// isJSONNumber says s is one JSON number, as JSON writes it.
+func isJSONNumber(s string) bool {
+	return s != "" && (s[0] == '-' || '0' <= s[0] && s[0] <= '9') && strings.TrimSpace(s) == s && json.Valid([]byte(s))
 }

@@ -1048,7 +1048,7 @@ func parseCall(m *mapping, format string, ps *Problems) *Call {
 	if format == "xml" {
 		ps.add(m.keyPos("post"), "%s.post: a POST's body is JSON; a format: xml resource is asked with get", m.what)
 	}
-	if body == nil {
+	if body == nil || body.Kind == yaml.ScalarNode && body.Tag == "!!null" {
 		ps.add(m.keyPos("post"), "%s: a POST needs its body (body: {ids: \"{keys}\"}, sent as JSON)", m.what)
 		return c
 	}
@@ -1066,8 +1066,8 @@ func checkPost(ps *Problems, m *mapping, c *Call, want, other string) {
 	checkRelative(ps, pos, what, tmpl)
 	inBody := map[string]int{}
 	for _, p := range c.Body.placeholders() {
-		if p == "key" || p == "keys" {
-			inBody["{"+p+"}"]++
+		if p == KeyPlace || p == KeysPlace {
+			inBody[p]++
 		}
 	}
 	inTmpl := strings.Count(tmpl, want)

@@ -78,6 +78,22 @@ func load(t *testing.T, yaml, extraSchema string) error {
 	return err
 }
 
+// wantProblems loads yaml with extraSchema and wants declare.Problems
+// saying each of want.
+func wantProblems(t *testing.T, yaml, extraSchema string, want []string) {
+	t.Helper()
+	err := load(t, yaml, extraSchema)
+	var ps declare.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("error %v, want declare.Problems", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say\n  %s\nit says\n%s", w, err)
+		}
+	}
+}
+
 func TestGoodDeclaration(t *testing.T) {
 	if err := load(t, good, ""); err != nil {
 		t.Fatal(err)
@@ -183,25 +199,7 @@ func TestBadDeclarationsAreLocated(t *testing.T) {
 			want:   []string{"schema/sopor.yaml:6: resource sopor.bins: type Bin has level-3 fields, so its records must be sealed in the cache: set level3: true"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			wantProblems(t, load(t, tc.yaml, tc.schema), tc.want)
-		})
-	}
-}
-
-// wantProblems fails unless err is declare.Problems saying each of want
-// ("file:line: message" in part).
-func wantProblems(t *testing.T, err error, want []string) {
-	t.Helper()
-	var ps declare.Problems
-	if !errors.As(err, &ps) {
-		t.Fatalf("error %v, want declare.Problems", err)
-	}
-	msg := err.Error()
-	for _, w := range want {
-		if !strings.Contains(msg, w) {
-			t.Errorf("error does not say\n  %s\nit says\n%s", w, msg)
-		}
+		t.Run(tc.name, func(t *testing.T) { wantProblems(t, tc.yaml, tc.schema, tc.want) })
 	}
 }
 

@@ -125,7 +125,7 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			if schema == "" {
 				schema = nestedSchema
 			}
-			wantProblems(t, load(t, tc.yaml, schema), tc.want)
+			wantProblems(t, tc.yaml, schema, tc.want)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package declare_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -137,18 +136,7 @@ func TestBadListingsAreLocated(t *testing.T) {
 			want:   []string{"Property.binsPaged(first): resource sopor.bins's call (schema/sopor.yaml:", "does not use {args.first}"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := load(t, tc.yaml, tc.schema)
-			var ps declare.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v, want declare.Problems", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not say\n  %s\nit says\n%s", w, err)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblems(t, tc.yaml, tc.schema, tc.want) })
 	}
 }
 

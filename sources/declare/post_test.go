@@ -2,7 +2,6 @@ package declare_test
 
 import (
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ func TestGoodPost(t *testing.T) {
 		lit, _ := json.Marshal(m.Value)
 		names = append(names, m.Name+"="+string(lit))
 	}
-	want := []string{`ids={"Place":"keys"}`, `size={"Place":"size"}`, `owner={"Place":"parent.objectId"}`, `paged={"Literal":false}`,
+	want := []string{`ids={"Place":"{keys}"}`, `size={"Place":"size"}`, `owner={"Place":"parent.objectId"}`, `paged={"Literal":false}`,
 		`opts={"Items":[{"Literal":1},{"Literal":"a"},{"Literal":null}],"IsList":true}`}
 	if !slices.Equal(names, want) {
 		t.Fatalf("body %q\nwant %q", names, want)
@@ -46,6 +45,28 @@ func TestGoodPost(t *testing.T) {
 	args := set.Resource("sopor.bins").Args()
 	if !slices.Equal(args, []declare.ArgRef{{Name: "size"}, {Name: "objectId", Parent: true}}) {
 		t.Fatalf("args %v", args)
+	}
+}
+
+// TestPostNumbersAsWritten: a number of a body is sent as written, digits
+// JSON can carry beyond a float64's included.
+func TestPostNumbersAsWritten(t *testing.T) {
+	yaml := strings.Replace(strings.Replace(withPost, `size: "{args.size}", `, ``, 1), `paged: false`, `paged: false, big: 99999999999999999999, f: 1.50, e: -2E+3`, 1)
+	if err := load(t, yaml, ""); err != nil {
+		t.Fatal(err)
+	}
+	set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(yaml)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range set.Resource("sopor.bins").HTTP.Batch.Body.Members {
+		got[m.Name] = string(m.Value.Literal)
+	}
+	for name, want := range map[string]string{"big": "99999999999999999999", "f": "1.50", "e": "-2E+3"} {
+		if got[name] != want {
+			t.Errorf("%s sent as %s, want %s as written", name, got[name], want)
+		}
 	}
 }
 
@@ -102,6 +123,16 @@ func TestBadPostsAreLocated(t *testing.T) {
 		{name: "an XML resource",
 			yaml: strings.Replace(noArg, "      records: items", "      records: items\n      format: xml", 1),
 			want: []string{post + `resource sopor.bins.http.batch.post: a POST's body is JSON; a format: xml resource is asked with get`}},
+		{name: "a number JSON does not write",
+			yaml: strings.Replace(noArg, `paged: false`, `paged: 0x10, more: [1_000, +1, .5]`, 1),
+			want: []string{body + `resource sopor.bins.http.batch.body.paged "0x10": write the number as JSON does`,
+				`body.more[] "1_000": write the number`, `body.more[] "+1": write the number`, `body.more[] ".5": write the number`}},
+		{name: "a YAML merge key",
+			yaml: strings.Replace(noArg, `paged: false`, `<<: {a: 1}, paged: false`, 1),
+			want: []string{body + `resource sopor.bins.http.batch.body: a YAML merge key (<<) is not accepted in a body: write the members out`}},
+		{name: "a null body",
+			yaml: strings.Replace(noArg, `body: { ids: "{keys}", owner: "{parent.objectId}", paged: false, opts: [1, "a", null] }`, `body: null`, 1),
+			want: []string{post + `resource sopor.bins.http.batch: a POST needs its body`}},
 		{name: "a YAML alias in the body",
 			yaml: strings.Replace(noArg, `paged: false, opts: [1, "a", null]`, `paged: &p false, opts: [*p]`, 1),
 			want: []string{body + `resource sopor.bins.http.batch.body.opts[]: anchors and aliases are not accepted`}},
@@ -114,7 +145,11 @@ func TestBadPostsAreLocated(t *testing.T) {
 		{name: "a parent field that is a list",
 			yaml:   strings.Replace(noArg, `{parent.objectId}`, `{parent.tags}`, 1),
 			schema: `extend type Property { tags: [String!] }`,
-			want:   []string{binding + `Property.bins: resource sopor.bins's call (` + strings.TrimSuffix(batch, ": ") + `) uses {parent.tags}, but Property.tags is a [String!]: a call takes a scalar or enum field`}},
+			want:   []string{binding + `Property.bins: resource sopor.bins's call (` + strings.TrimSuffix(batch, ": ") + `) uses {parent.tags}, but Property.tags is a [String!]: a call takes a field of a built-in scalar`}},
+		{name: "a parent field of a custom scalar",
+			yaml:   strings.Replace(noArg, `{parent.objectId}`, `{parent.built}`, 1),
+			schema: `extend type Property { built: Date }`,
+			want:   []string{binding + `Property.bins: resource sopor.bins's call (` + strings.TrimSuffix(batch, ": ") + `) uses {parent.built}, but Property.built is a Date: a call takes a field of a built-in scalar (ID, String, Int, Float, Boolean) or an enum`}},
 		{name: "a nullable parent field as a path segment",
 			yaml: strings.Replace(noArg, `post: api/bins/search`, `post: "api/{parent.objectId}/bins"`, 1),
 			want: []string{binding + `Property.bins: resource sopor.bins's call (` + strings.TrimSuffix(batch, ": ") + `) has {parent.objectId} as a path segment, but Property.objectId is nullable (ID)`}},
@@ -123,18 +158,7 @@ func TestBadPostsAreLocated(t *testing.T) {
 			want: []string{binding + `Property.bins: resource sopor.bins's call (schema/sopor.yaml:11) uses {parent.objectID}, but Property has no field objectID`}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := load(t, tc.yaml, tc.schema)
-			var ps declare.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v, want declare.Problems", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not say\n  %s\nit says\n%s", w, err)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblems(t, tc.yaml, tc.schema, tc.want) })
 	}
 }
 
@@ -161,5 +185,29 @@ func TestParentFieldsInSQLAndSOAP(t *testing.T) {
 				t.Errorf("error %v, want it to say\n  %s", err, want)
 			}
 		})
+	}
+}
+
+// TestPostArgumentsNamedKeyAndKeys: an argument named keys or key is an
+// argument in a body, "{args.keys}", never the batch's keys ("{keys}") or
+// the one form's key: a body whose only keys are an argument's lacks them.
+func TestPostArgumentsNamedKeyAndKeys(t *testing.T) {
+	yaml := strings.Replace(withArgs, `batch: { get: "api/{args.year}/bins?ids={keys}&kind={args.kind}" }`,
+		`batch: { post: "api/bins", body: { ids: "{keys}", year: "{args.year}", kind: "{args.kind}", k: "{args.keys}", k1: "{args.key}" } }`, 1)
+	schema := strings.Replace(argsSchema, "year: Int!)", "year: Int!, keys: String, key: String)", 1)
+	if err := load(t, yaml, schema); err != nil {
+		t.Fatal(err)
+	}
+	set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(yaml)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := set.Resource("sopor.binsOf").Args()
+	if !slices.Contains(args, declare.ArgRef{Name: "keys"}) || !slices.Contains(args, declare.ArgRef{Name: "key"}) {
+		t.Fatalf("args %v: want the arguments keys and key", args)
+	}
+	onlyArg := strings.Replace(yaml, `ids: "{keys}"`, `ids: "{args.keys}"`, 1)
+	if err := load(t, strings.Replace(onlyArg, `, k: "{args.keys}"`, ``, 1), schema); err == nil || !strings.Contains(err.Error(), "want {keys} exactly once") {
+		t.Fatalf("a body whose keys are an argument's: error %v, want it refused", err)
 	}
 }

@@ -46,6 +46,8 @@ func TestAvfallSearch(t *testing.T) {
 	for _, tc := range []struct{ name, body, detail string }{
 		{"not JSON", `propertyIds=a`, "invalid pickup search"},
 		{"trailing data", fmt.Sprintf(`{"propertyIds":[%q]} {}`, p0), "trailing data"},
+		{"a trailing bracket", fmt.Sprintf(`{"propertyIds":[%q]}}`, p0), "trailing data"},
+		{"a trailing square bracket", fmt.Sprintf(`{"propertyIds":[%q]}]`, p0), "trailing data"},
 		{"an unknown member", fmt.Sprintf(`{"propertyIds":[%q],"fractions":"MAT"}`, p0), "unknown field"},
 		{"ids as a text", fmt.Sprintf(`{"propertyIds":%q}`, p0), "invalid pickup search"},
 		{"a number as an id", `{"propertyIds":[1]}`, "invalid pickup search"},
@@ -67,8 +69,8 @@ func TestAvfallSearch(t *testing.T) {
 	}
 	// The keys are those the body named, as far as it was read: at least
 	// the answered searches' 12 and the refused 101.
-	if c := stats.Snapshot()["avfall"]["pickups-search"]; c.Calls != 13 || c.Keys < 12+101 {
-		t.Errorf("stats %+v, want 13 searches of at least 113 keys", c)
+	if c := stats.Snapshot()["avfall"]["pickups-search"]; c.Calls != 15 || c.Keys < 12+101 {
+		t.Errorf("stats %+v, want 15 searches of at least 113 keys", c)
 	}
 }
 

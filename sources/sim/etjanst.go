@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -358,15 +359,17 @@ func splitList(s string) []string {
 	return out
 }
 
-// writeJSON answers with a JSON document.
 // readJSON decodes a request's JSON body into v: at most limit bytes, one
-// value, no member v does not have.
+// value, no member v does not have, nothing after it but spaces (Decoder.More
+// would let a closing "}" or "]" pass).
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -375,6 +378,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error 
 	return err
 }
 
+// writeJSON answers with a JSON document.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONAs(w, status, "application/json", v)
 }
