@@ -459,7 +459,13 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 // from (go generate writes the type's RowAttribute from it). A listing of a
 // @row type is refused: the gateway filters rows after the upstream has
 // counted and paged them, so totalCount, hasNextPage and the pages' sizes
-// would still count the rows the caller may not read.
+// would still count the rows the caller may not read. So is a single row
+// (list: false): the upstream chooses it among the key's rows (a person's
+// latest receipt) before the gateway can remove it, and the null left in
+// its place, where without the hidden row the upstream would have chosen a
+// row the caller may read, tells that the hidden one exists. Nothing in a
+// declaration shows that a key names one row only, so a @row type is
+// served as the key's rows, a list.
 func checkRow(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition, d *ast.Directive) {
 	attr := arg(d, "attribute")
 	// A problem of the type itself is reported once, not once per resource.
@@ -485,6 +491,9 @@ func checkRow(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition
 	}
 	if p := r.Paging(); p != nil {
 		ps.add(p.Pos, "resource %s: type %s has @%s, and a listing cannot serve it: the upstream counts and pages the rows before the gateway removes those the caller may not read, so totalCount, hasNextPage and the pages' sizes would reveal them (bind the type by key, or serve it from a resource without a page part)", r.FullName(), def.Name, rowDirective)
+	}
+	if !r.List {
+		ps.add(r.listPos, "resource %s: type %s has @%s, and a single row (list: false) cannot serve it: the upstream chooses the key's row before the gateway removes one the caller may not read, so null where the upstream would otherwise have chosen another row reveals the hidden one (declare list: true and bind a list of the key's rows)", r.FullName(), def.Name, rowDirective)
 	}
 }
 
