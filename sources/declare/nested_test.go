@@ -134,16 +134,8 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 // their paths are part of the records' shape (the cache keys), so a record
 // cached before a nested mapping changed is never read after it.
 func TestShapeFollowsTheNestedParts(t *testing.T) {
-	shape := func(decl string) string {
-		t.Helper()
-		set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(decl)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return set.Resource("sopor.bins").Shape()
-	}
-	base := shape(nestedGood)
-	if base == shape(good) {
+	base := binsShape(t, nestedGood)
+	if base == binsShape(t, good) {
 		t.Fatal("the nested parts left the shape as it was without them")
 	}
 	for name, decl := range map[string]string{
@@ -153,7 +145,7 @@ func TestShapeFollowsTheNestedParts(t *testing.T) {
 		"the path left out":      strings.Replace(nestedGood, "{ path: container, fields:", "{ fields:", 1),
 		"a scalar instead":       strings.Replace(nestedGood, "{ path: container, fields: { litres: sizeLitres, kind: type } }", "container", 1),
 	} {
-		if got := shape(decl); got == base {
+		if got := binsShape(t, decl); got == base {
 			t.Errorf("%s kept the shape %s", name, base)
 		}
 	}

@@ -73,18 +73,9 @@ func TestDeclaredNestedParts(t *testing.T) {
 	if open == nil || protected == nil || organisation == nil {
 		t.Fatal("the demo world has no emptyings invoiced to an open person, a protected one and an organisation")
 	}
-	designationOf := func(pu *sim.Pickup) string {
-		for _, p := range w.Properties {
-			if p.ObjectID == pu.PropertyID {
-				return p.Designation
-			}
-		}
-		t.Fatalf("no property %s", pu.PropertyID)
-		return ""
-	}
 	ask := func(t *testing.T, persona, id string, pu *sim.Pickup) (nestedPage, string) {
 		t.Helper()
-		raw := postAs(t, d, persona, id, nestedQuery(designationOf(pu)))
+		raw := postAs(t, d, persona, id, nestedQuery(designationOf(t, w, pu)))
 		var r nestedPage
 		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatal(err)
