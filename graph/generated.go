@@ -1647,7 +1647,7 @@ type WasteCollection @classification(level: 0) @owner(name: "Avfallshämtning (T
   "The invoice recipient's pseudonymous party id at the e-service platform; absent when an organisation is invoiced."
   invoicePartyId: ID @classification(level: 1) @personal
   "The lines of the emptying's weight-based fee (viktbaserad taxa) to the invoice recipient; absent when an organisation is invoiced."
-  fee: [WasteCollectionFee!]
+  fee: [WasteCollectionFee!] @classification(level: 1) @personal
 }
 
 "A collection vehicle of the waste-collection system."

@@ -8,11 +8,12 @@ import (
 )
 
 // nestedSchema gives Bin a nested object (its container) and a nested list
-// of personal objects (its fee lines, about the payer).
+// of personal objects (its fee lines, about the payer: the list is personal
+// data too).
 const nestedSchema = `
 extend type Bin {
   container: Container
-  lines: [FeeLine!]
+  lines: [FeeLine!] @classification(level: 1) @personal
 }
 type Container @classification(level: 0) @owner(name: "Sopor (Tekniska nämnden)") { litres: Int kind: String }
 type FeeLine @classification(level: 1) @personal @owner(name: "Sopor (Tekniska nämnden)") { text: String amount: Float }
@@ -90,7 +91,7 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			want: []string{"schema/sopor.yaml:6: resource sopor.bins: type Bin holds personal data (@personal) but the declaration has no subjects"}},
 		{name: "a nested personal type with no subject named",
 			yaml: strings.Replace(nestedGood, "    subjects:\n      - partyId: payerId\n", "    subjects: []\n", 1),
-			want: []string{"schema/sopor.yaml:19: resource sopor.bins: type Bin maps personal data (payerId, lines.text, lines.amount) but subjects is empty"}},
+			want: []string{"schema/sopor.yaml:19: resource sopor.bins: type Bin maps personal data (payerId, lines, lines.text, lines.amount) but subjects is empty"}},
 		{name: "a nested type that is a resource's record type",
 			yaml:   strings.Replace(nestedGood, "      size: size\n", "      size: size\n      twin: { path: twin, fields: { propertyId: id, size: size, payerId: p } }\n", 1),
 			schema: nestedSchema + "extend type Bin { twin: Bin }",
@@ -99,6 +100,15 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			yaml:   strings.Replace(nestedGood, "kind: type }", "kind: type, diet: diet }", 1),
 			schema: nestedSchema + "extend type Container { diet: String @classification(level: 3) }",
 			want:   []string{"schema/sopor.yaml:6: resource sopor.bins: type Bin has level-3 fields, so its records must be sealed in the cache: set level3: true"}},
+		// Whether a bin has fee lines, and how many, tells that a person
+		// is invoiced: the list is read under the lines' own rules.
+		{name: "a list of personal objects that is not personal itself", yaml: nestedGood,
+			schema: strings.Replace(nestedSchema, "lines: [FeeLine!] @classification(level: 1) @personal", "lines: [FeeLine!]", 1),
+			want: []string{"schema/sopor.graphqls:20: field Bin.lines holds FeeLine, whose fields hold personal data: mark it @personal and classify it at level 1 or above, " +
+				"or whether it is null and how many it holds is served without the part's rules (resource sopor.bins)"}},
+		{name: "a personal list classified below its objects", yaml: nestedGood,
+			schema: strings.Replace(nestedSchema, "lines: [FeeLine!] @classification(level: 1) @personal", "lines: [FeeLine!] @classification(level: 0) @personal", 1),
+			want:   []string{"schema/sopor.graphqls:20: field Bin.lines holds FeeLine, whose fields hold personal data: mark it @personal and classify it at level 1 or above"}},
 		{name: "nested deeper than the bound",
 			yaml: deep,
 			want: []string{"schema/sopor.yaml:17: resource sopor.bins.fields.a.fields.b.fields.c.fields.d: nested deeper than 4 levels"}},
