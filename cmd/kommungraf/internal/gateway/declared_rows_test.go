@@ -211,7 +211,11 @@ func TestStartRefusesARowTypeOnAListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := strings.Replace(string(good),
-		`      batch: { get: "api/v1/receipts?personalNumbers={keys}", maxKeys: 100 }`,
+		`      batch:
+        post: api/v1/receipts/search
+        body: { personalNumbers: "{keys}" }
+        idempotent: true            # the search only reads
+        maxKeys: 100`,
 		`      one: { get: "api/v1/persons/{key}/receipts" }
       page: { style: limit+page, size: 50, maxPages: 4 }`, 1)
 	if bad == string(good) {
