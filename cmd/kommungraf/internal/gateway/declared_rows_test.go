@@ -1,12 +1,16 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kommungraf/kommungraf/graph/declared"
@@ -155,6 +159,53 @@ func TestDeclaredRowsOutsideThePurposeDoNotExist(t *testing.T) {
 			if want := ofCaseType(all, caseType); !sameReceipts(list, want) {
 				t.Errorf("%s: receipts %+v, want the %s ones %+v of %+v", persona, list, caseType, want, all)
 			}
+		}
+	})
+
+	t.Run("callers of both purposes at once each get their own rows", func(t *testing.T) {
+		// The record cache and the loaders are shared by concurrent
+		// requests; the filtering is each request's own.
+		want := map[string][]receipt{
+			"case-officer":     ofCaseType(rs[mixed], "BYGGLOV"),
+			"social-secretary": ofCaseType(rs[mixed], "EKONOMISKT_BISTAND"),
+		}
+		auth := map[string]string{}
+		for persona := range want {
+			auth[persona] = "Bearer " + d.token(t, persona)
+		}
+		body, _ := json.Marshal(map[string]any{"query": fmt.Sprintf(receiptQuery, mixed)})
+		var wg sync.WaitGroup
+		errs := make(chan string, 32)
+		for i := range 32 {
+			persona := "case-officer"
+			if i%2 == 1 {
+				persona = "social-secretary"
+			}
+			wg.Add(1)
+			go func() { // no t.Fatal off the test's goroutine: errs
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/graphql", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", auth[persona])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				raw, _ := io.ReadAll(resp.Body)
+				var r struct {
+					Data struct{ Person struct{ Receipts []receipt } }
+				}
+				if err := json.Unmarshal(raw, &r); err != nil || !sameReceipts(r.Data.Person.Receipts, want[persona]) {
+					errs <- fmt.Sprintf("%s: %s", persona, raw)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
 		}
 	})
 
