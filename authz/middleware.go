@@ -326,6 +326,12 @@ func (e *Enforcement) guarded(ctx context.Context, st *requestState, fc *graphql
 	if ds, ok := obj.(model.DataSubjects); ok && f.Personal {
 		subjects = ds.DataSubjects()
 	}
+	if f.Personal && unnamed(subjects) {
+		// Counts as protected for a caller not cleared for it (below), and
+		// for a cleared one the access log could not name whose data it
+		// served: refused alike, whoever asks.
+		return nil, deny(st, fc, f.Key)
+	}
 	if f.Personal && !st.decide(a, f, true) {
 		// The row-level rule matters only where it would change the answer.
 		// A field whose value is a person is decided on that person below,
@@ -514,6 +520,18 @@ func (e *Enforcement) personalNumber(ctx context.Context, st *requestState, s mo
 	st.parties[s.PartyID] = pnr
 	st.peopleMu.Unlock()
 	return pnr, nil
+}
+
+// unnamed says subjects hold a person their record does not identify: the
+// generated DataSubjects of a declared record whose subject is null
+// (model.Subject{}, an unknown person).
+func unnamed(subjects model.Subjects) bool {
+	for i := range subjects.Len() {
+		if subjects.At(i) == (model.Subject{}) {
+			return true
+		}
+	}
+	return false
 }
 
 // recordRead notes the persons whose data a served personal field carried:

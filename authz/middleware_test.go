@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/kommungraf/kommungraf/authz"
+	"github.com/kommungraf/kommungraf/graph/gqlmodel"
 	"github.com/kommungraf/kommungraf/sources/model"
 )
 
@@ -133,6 +134,11 @@ func TestRowLevelRuleOnEveryPersonalObject(t *testing.T) {
 		Stakeholders: []*model.Stakeholder{{PartyID: "party-plain"}}}
 	errandUnknownParty := &model.Errand{ErrandNumber: "BYGG-2025-000003", CaseType: "BYGGLOV", Description: "z",
 		Stakeholders: []*model.Stakeholder{{PartyID: "party-nobody"}}}
+	// A declared record whose subject is null names a person it does not
+	// identify (model.Subject{}): the access log could record its data as
+	// no one's only, so it is served to no one, clearance 3 included.
+	ekb := "EKONOMISKT_BISTAND"
+	unnamedReceipt := &gqlmodel.Receipt{CaseType: &ekb}
 	tests := []struct {
 		persona, typ, field string
 		obj                 any
@@ -155,6 +161,9 @@ func TestRowLevelRuleOnEveryPersonalObject(t *testing.T) {
 		{"case-officer", "Errand", "description", errandProt, false, 2},
 		{"case-officer", "Errand", "description", errandPlain, true, 1},
 		{"case-officer", "Errand", "description", errandUnknownParty, false, 0},
+		{"social-secretary", "Receipt", "caseType", unnamedReceipt, false, 0},
+		{"social-secretary", "Receipt", "caseType", &unnamedReceipt, false, 0},
+		{"case-officer", "Receipt", "caseType", unnamedReceipt, false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.persona+" "+tc.typ+"."+tc.field, func(t *testing.T) {

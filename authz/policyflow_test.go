@@ -528,21 +528,7 @@ func TestDryRunAndCatalogShowDeclaredRowPurposes(t *testing.T) {
 	if _, err := fx.flow.DryRun(context.Background(), authz.DefaultPolicy()+"p, *, Receipt(receiptNumber=KV-1), row, bygglov, 0, allow\n"); err == nil {
 		t.Error("a row line on an attribute the schema does not declare was accepted")
 	}
-	for _, fa := range fx.flow.Catalog() {
-		if fa.Field.Key != "Receipt.caseType" {
-			continue
-		}
-		purposes := map[string]string{}
-		for _, r := range fa.Rows {
-			purposes[r.Value] = r.Purpose
-		}
-		want := map[string]string{"BYGGLOV": "bygglov", "FORSKOLEPLATS": "forskoleplacering", "ELEVRESA": "skolskjuts", "EKONOMISKT_BISTAND": "socialtjanst"}
-		if !maps.Equal(purposes, want) {
-			t.Fatalf("catalog rows of Receipt.caseType: %v, want %v", purposes, want)
-		}
-		return
-	}
-	t.Fatal("Receipt.caseType is not in the catalog")
+	catalogShowsRowPurposes(t, fx, "Receipt.caseType")
 }
 
 // TestDryRunAndCatalogShowRowPurposes: a change to the row table is
@@ -582,8 +568,15 @@ func TestDryRunAndCatalogShowRowPurposes(t *testing.T) {
 		t.Error("a row line on an attribute the schema does not declare was accepted")
 	}
 
+	catalogShowsRowPurposes(t, fx, "Errand.description")
+}
+
+// catalogShowsRowPurposes: the field catalog shows, for field (of a type
+// whose rows carry a purpose), the demo policy's purpose of each case type.
+func catalogShowsRowPurposes(t *testing.T, fx *pfFixture, field string) {
+	t.Helper()
 	for _, fa := range fx.flow.Catalog() {
-		if fa.Field.Key != "Errand.description" {
+		if fa.Field.Key != field {
 			continue
 		}
 		purposes := map[string]string{}
@@ -592,9 +585,9 @@ func TestDryRunAndCatalogShowRowPurposes(t *testing.T) {
 		}
 		want := map[string]string{"BYGGLOV": "bygglov", "FORSKOLEPLATS": "forskoleplacering", "ELEVRESA": "skolskjuts", "EKONOMISKT_BISTAND": "socialtjanst"}
 		if !maps.Equal(purposes, want) {
-			t.Fatalf("catalog rows of Errand.description: %v, want %v", purposes, want)
+			t.Fatalf("catalog rows of %s: %v, want %v", field, purposes, want)
 		}
 		return
 	}
-	t.Fatal("no Errand.description in the catalog")
+	t.Fatalf("no %s in the catalog", field)
 }

@@ -100,7 +100,6 @@ type ComplexityRoot struct {
 		Errands                func(childComplexity int) int
 		GivenName              func(childComplexity int) int
 		Guardians              func(childComplexity int) int
-		LatestReceipt          func(childComplexity int) int
 		MiddleName             func(childComplexity int) int
 		PersonalNumber         func(childComplexity int) int
 		Placements             func(childComplexity int) int
@@ -260,7 +259,6 @@ type PersonResolver interface {
 	Placements(ctx context.Context, obj *model.Person) ([]*model.Placement, error)
 	Errands(ctx context.Context, obj *model.Person) ([]*model.Errand, error)
 	Receipts(ctx context.Context, obj *model.Person) ([]*gqlmodel.Receipt, error)
-	LatestReceipt(ctx context.Context, obj *model.Person) (*gqlmodel.Receipt, error)
 }
 type PlacementResolver interface {
 	Child(ctx context.Context, obj *model.Placement) (*model.Person, error)
@@ -526,12 +524,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Person.Guardians(childComplexity), true
-	case "Person.latestReceipt":
-		if e.ComplexityRoot.Person.LatestReceipt == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Person.LatestReceipt(childComplexity), true
 	case "Person.middleName":
 		if e.ComplexityRoot.Person.MiddleName == nil {
 			break
@@ -1500,8 +1492,6 @@ type PropertyOwner @classification(level: 1) @owner(name: "Geodata (Stadsbyggnad
   is read only by a caller acting for its case type's purpose (@row on Receipt).
   """
   receipts: [Receipt!] @classification(level: 2) @resource(name: "etjanst.receipts", key: "personalNumber")
-  "The person's latest receipt; null when there is none, or none the caller may read."
-  latestReceipt: Receipt @classification(level: 2) @resource(name: "etjanst.latestReceipt", key: "personalNumber")
 }
 
 """
@@ -1657,7 +1647,7 @@ type WasteCollection @classification(level: 0) @owner(name: "Avfallshämtning (T
   "The invoice recipient's pseudonymous party id at the e-service platform; absent when an organisation is invoiced."
   invoicePartyId: ID @classification(level: 1) @personal
   "The lines of the emptying's weight-based fee (viktbaserad taxa) to the invoice recipient; absent when an organisation is invoiced."
-  fee: [WasteCollectionFee!]
+  fee: [WasteCollectionFee!] @classification(level: 1) @personal
 }
 
 "A collection vehicle of the waste-collection system."
@@ -1836,8 +1826,6 @@ func (ec *executionContext) childFields_Person(ctx context.Context, field graphq
 		return ec.fieldContext_Person_errands(ctx, field)
 	case "receipts":
 		return ec.fieldContext_Person_receipts(ctx, field)
-	case "latestReceipt":
-		return ec.fieldContext_Person_latestReceipt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Person", field.Name)
 }
@@ -3524,38 +3512,6 @@ func (ec *executionContext) _Person_receipts(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Person_receipts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Person",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Receipt(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Person_latestReceipt(ctx context.Context, field graphql.CollectedField, obj *model.Person) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Person_latestReceipt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Person().LatestReceipt(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.Receipt) graphql.Marshaler {
-			return ec.marshalOReceipt2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceipt(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Person_latestReceipt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Person",
 		Field:      field,
@@ -7342,12 +7298,6 @@ func (ec *executionContext) _Person(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Person_receipts(ctx, field, obj)
 				})
-		case "latestReceipt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Person_latestReceipt(ctx, field, obj)
-				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9511,13 +9461,6 @@ func (ec *executionContext) marshalOReceipt2ᚕᚖgithubᚗcomᚋkommungrafᚋko
 	}
 
 	return ret
-}
-
-func (ec *executionContext) marshalOReceipt2ᚖgithubᚗcomᚋkommungrafᚋkommungrafᚋgraphᚋgqlmodelᚐReceipt(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Receipt) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	return ec._Receipt(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOSchoolForm2githubᚗcomᚋkommungrafᚋkommungrafᚋsourcesᚋmodelᚐSchoolForm(ctx context.Context, v any) (model.SchoolForm, error) {

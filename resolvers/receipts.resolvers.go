@@ -18,7 +18,3 @@ import (
 func (r *personResolver) Receipts(ctx context.Context, obj *model.Person) ([]*gqlmodel.Receipt, error) {
 	return loaders.List[gqlmodel.Receipt](ctx, "etjanst.receipts", obj.PersonalNumber)
 }
-
-func (r *personResolver) LatestReceipt(ctx context.Context, obj *model.Person) (*gqlmodel.Receipt, error) {
-	return loaders.One[gqlmodel.Receipt](ctx, "etjanst.latestReceipt", obj.PersonalNumber)
-}

@@ -157,8 +157,7 @@ func (r *WasteCollection) DecodeRecord(rec map[string]any) error {
 		res := make([]*WasteCollectionFee, 0, len(l))
 		for i, e := range l {
 			if e == nil {
-				res = append(res, nil)
-				continue
+				return fmt.Errorf("fee[%d]: null, where the schema has a non-null WasteCollectionFee", i)
 			}
 			m, ok := e.(map[string]any)
 			if !ok {

@@ -61,6 +61,9 @@ func TestNestedPartsDecode(t *testing.T) {
 		{map[string]any{"vehicle": map[string]any{"route": []any{"x"}}}, "vehicle: route:"},
 		{map[string]any{"fee": "25"}, "fee: want a list of objects"},
 		{map[string]any{"fee": []any{"25"}}, "fee[0]: want an object"},
+		// [WasteCollectionFee!]: a null line does not fit, a bad
+		// response, not an internal error at the element.
+		{map[string]any{"fee": []any{map[string]any{"text": "Tömning"}, nil}}, "fee[1]: null, where the schema has a non-null WasteCollectionFee"},
 		{map[string]any{"fee": []any{map[string]any{}, map[string]any{"amountSek": "many"}}}, "fee[1]: amountSek:"},
 	} {
 		var x WasteCollection

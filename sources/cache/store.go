@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -574,13 +576,31 @@ func (s *Store[V]) decode(ck string, raw []byte, now time.Time) (*entry, string)
 		return nil, ""
 	}
 	if !e.notFound {
-		var v V
-		if err := json.Unmarshal(env.Value, &v); err != nil {
+		v, err := decodeValue[V](env.Value)
+		if err != nil {
 			return nil, rejectMalformed
 		}
 		e.val = v
 	}
 	return e, ""
+}
+
+// decodeValue reads a cached value as json.Unmarshal does, but with its
+// numbers as written (json.Number where V holds an any): a declared
+// record's numbers are the upstream's own, and a float64 would round an ID
+// or a count beyond 2^53 on every replica that reads it from Redis
+// (TestNumbersSurviveRedis).
+func decodeValue[V any](raw []byte) (V, error) {
+	var v V
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return v, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return v, errors.New("cache: data after the value")
+	}
+	return v, nil
 }
 
 // reject counts and logs a value decode rejected. The log names the store

@@ -28,8 +28,8 @@ import (
 // unmarshalers. The rule for numbers is the same in every connector: a
 // number is a json.Number holding a valid JSON number, as the upstream
 // wrote it where that is one (HTTP's JSON, a SOAP xs:decimal, an SQL
-// integer or NUMERIC, exact beyond 2^53), never a float64. (A float64 from
-// a record cached as JSON is read as the number it is written as.)
+// integer or NUMERIC, exact beyond 2^53), never a float64; the record cache
+// reads them back from Redis as written too (cache.TestNumbersSurviveRedis).
 type Record = map[string]any
 
 // MaxKeyBytes is the longest key a connector asks its upstream for, the

@@ -319,6 +319,7 @@ func checkNested(ps *Problems, schema *ast.Schema, r *Resource, bound map[string
 				ps.add(fm.Pos, "resource %s: type %s has @owner(name: %q) but system %s is owned by %q", name, nd.Name, owner, r.System.Name, r.System.Owner)
 			}
 			typePersonal := nd.Directives.ForName(personalDirective) != nil
+			partLevel := -1 // the lowest level of the part's personal fields, -1 for none
 			for _, nf := range nd.Fields {
 				if strings.HasPrefix(nf.Name, "__") {
 					continue
@@ -333,6 +334,9 @@ func checkNested(ps *Problems, schema *ast.Schema, r *Resource, bound map[string
 					// A bound field's too: it is decided on this part's
 					// subjects (authz asks the field's parent object).
 					out.personal = true
+					if l := level(nd, nf); partLevel < 0 || l < partLevel {
+						partLevel = l
+					}
 				}
 				if personal && mapped && isLeaf(schema, nf.Type.Name()) {
 					out.mappedPersonal = append(out.mappedPersonal, prefix+fm.Name+"."+nf.Name)
@@ -346,6 +350,15 @@ func checkNested(ps *Problems, schema *ast.Schema, r *Resource, bound map[string
 				if !mapped && !isBound {
 					ps.add(fm.Pos, "resource %s: field %s.%s is neither mapped in the nested part's fields nor bound with @resource", name, nd.Name, nf.Name)
 				}
+			}
+			holderPersonal := parent.Directives.ForName(personalDirective) != nil || f.Directives.ForName(personalDirective) != nil || f.Directives.ForName(healthDirective) != nil
+			if partLevel >= 0 && (!holderPersonal || level(parent, f) < partLevel) {
+				// Whether the part is null, and how many a list holds, is
+				// its persons' data too (an invoice to a person, not an
+				// organisation): served by the field that holds it, to
+				// callers who may not read the part's fields, without the
+				// protected-identity rule or the access log.
+				ps.add(schemaPos(f.Position), "field %s holds %s, whose fields hold personal data: mark it @personal and classify it at level %d or above, or whether it is null and how many it holds is served without the part's rules (resource %s)", where, nd.Name, partLevel, r.FullName())
 			}
 			checkMapped(ps, schema, r, nd, fm.Fields, bound[nd.Name])
 			walk(nd, fm.Fields, prefix+fm.Name+".")
@@ -459,7 +472,13 @@ func checkResource(ps *Problems, schema *ast.Schema, r *Resource, bound map[stri
 // from (go generate writes the type's RowAttribute from it). A listing of a
 // @row type is refused: the gateway filters rows after the upstream has
 // counted and paged them, so totalCount, hasNextPage and the pages' sizes
-// would still count the rows the caller may not read.
+// would still count the rows the caller may not read. So is a single row
+// (list: false): the upstream chooses it among the key's rows (a person's
+// latest receipt) before the gateway can remove it, and the null left in
+// its place, where without the hidden row the upstream would have chosen a
+// row the caller may read, tells that the hidden one exists. Nothing in a
+// declaration shows that a key names one row only, so a @row type is
+// served as the key's rows, a list.
 func checkRow(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition, d *ast.Directive) {
 	attr := arg(d, "attribute")
 	// A problem of the type itself is reported once, not once per resource.
@@ -485,6 +504,9 @@ func checkRow(ps *Problems, schema *ast.Schema, r *Resource, def *ast.Definition
 	}
 	if p := r.Paging(); p != nil {
 		ps.add(p.Pos, "resource %s: type %s has @%s, and a listing cannot serve it: the upstream counts and pages the rows before the gateway removes those the caller may not read, so totalCount, hasNextPage and the pages' sizes would reveal them (bind the type by key, or serve it from a resource without a page part)", r.FullName(), def.Name, rowDirective)
+	}
+	if !r.List {
+		ps.add(r.listPos, "resource %s: type %s has @%s, and a single row (list: false) cannot serve it: the upstream chooses the key's row before the gateway removes one the caller may not read, so null where the upstream would otherwise have chosen another row reveals the hidden one (declare list: true and bind a list of the key's rows)", r.FullName(), def.Name, rowDirective)
 	}
 }
 

@@ -234,7 +234,7 @@ type Resource struct {
 	SubjectsFromModel bool
 	Pos               Pos
 	// fieldsPos and subjectsPos locate those parts for the schema check.
-	fieldsPos, subjectsPos, typePos, byPos Pos
+	fieldsPos, subjectsPos, typePos, byPos, listPos Pos
 	// node is the resource's mapping as written, for KeyPos and DecodePart.
 	node *yaml.Node
 	// argTypes are the schema types of the arguments and parent fields its
@@ -719,7 +719,7 @@ func parseResource(file string, sys *System, key, val *yaml.Node, ps *Problems) 
 	}
 	r.Type, r.typePos = m.str("type", true), m.keyPos("type")
 	r.By, r.byPos = m.str("by", false), m.keyPos("by")
-	r.List = m.boolean("list", true)
+	r.List, r.listPos = m.boolean("list", true), m.keyPos("list")
 	r.Level3 = m.boolean("level3", false)
 	kinds := 0
 	for _, k := range []string{ConnectorHTTP, ConnectorSOAP, ConnectorSQL} {

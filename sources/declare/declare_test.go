@@ -296,15 +296,7 @@ resources:
 // record cache keys) changes with the mapping, the call, the subjects and
 // the sealing, and not with comments, blank lines or the cache policy.
 func TestShapeFollowsWhatTheRecordsHold(t *testing.T) {
-	shape := func(decl string) string {
-		t.Helper()
-		set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(decl)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return set.Resource("sopor.bins").Shape()
-	}
-	base := shape(good)
+	base := binsShape(t, good)
 	if len(base) != 12 {
 		t.Fatalf("shape %q: want 12 hex digits", base)
 	}
@@ -312,7 +304,7 @@ func TestShapeFollowsWhatTheRecordsHold(t *testing.T) {
 		"comments and blank lines": strings.Replace(good, "resources:\n", "# the bins\n\nresources:\n", 1),
 		"cache policy":             strings.Replace(good, "cache: { ttl: 1h }", "cache: { ttl: 5m, staleIfError: 1h }", 1),
 	} {
-		if got := shape(decl); got != base {
+		if got := binsShape(t, decl); got != base {
 			t.Errorf("%s changed the shape: %s, was %s", name, got, base)
 		}
 	}
@@ -323,8 +315,18 @@ func TestShapeFollowsWhatTheRecordsHold(t *testing.T) {
 		"the records":     strings.Replace(good, "records: items", "records: data.items", 1),
 		"level 3 sealing": strings.Replace(good, "cache: { ttl: 1h }", "cache: { ttl: 1h }\n    level3: true", 1),
 	} {
-		if got := shape(decl); got == base {
+		if got := binsShape(t, decl); got == base {
 			t.Errorf("%s kept the shape %s", name, base)
 		}
 	}
+}
+
+// binsShape is the shape of sopor.bins declared by decl.
+func binsShape(t *testing.T, decl string) string {
+	t.Helper()
+	set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(decl)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set.Resource("sopor.bins").Shape()
 }

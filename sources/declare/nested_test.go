@@ -8,11 +8,12 @@ import (
 )
 
 // nestedSchema gives Bin a nested object (its container) and a nested list
-// of personal objects (its fee lines, about the payer).
+// of personal objects (its fee lines, about the payer: the list is personal
+// data too).
 const nestedSchema = `
 extend type Bin {
   container: Container
-  lines: [FeeLine!]
+  lines: [FeeLine!] @classification(level: 1) @personal
 }
 type Container @classification(level: 0) @owner(name: "Sopor (Tekniska nämnden)") { litres: Int kind: String }
 type FeeLine @classification(level: 1) @personal @owner(name: "Sopor (Tekniska nämnden)") { text: String amount: Float }
@@ -90,7 +91,7 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			want: []string{"schema/sopor.yaml:6: resource sopor.bins: type Bin holds personal data (@personal) but the declaration has no subjects"}},
 		{name: "a nested personal type with no subject named",
 			yaml: strings.Replace(nestedGood, "    subjects:\n      - partyId: payerId\n", "    subjects: []\n", 1),
-			want: []string{"schema/sopor.yaml:19: resource sopor.bins: type Bin maps personal data (payerId, lines.text, lines.amount) but subjects is empty"}},
+			want: []string{"schema/sopor.yaml:19: resource sopor.bins: type Bin maps personal data (payerId, lines, lines.text, lines.amount) but subjects is empty"}},
 		{name: "a nested type that is a resource's record type",
 			yaml:   strings.Replace(nestedGood, "      size: size\n", "      size: size\n      twin: { path: twin, fields: { propertyId: id, size: size, payerId: p } }\n", 1),
 			schema: nestedSchema + "extend type Bin { twin: Bin }",
@@ -99,6 +100,22 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 			yaml:   strings.Replace(nestedGood, "kind: type }", "kind: type, diet: diet }", 1),
 			schema: nestedSchema + "extend type Container { diet: String @classification(level: 3) }",
 			want:   []string{"schema/sopor.yaml:6: resource sopor.bins: type Bin has level-3 fields, so its records must be sealed in the cache: set level3: true"}},
+		// Whether a bin has fee lines, and how many, tells that a person
+		// is invoiced: the list is read under the lines' own rules.
+		{name: "a list of personal objects that is not personal itself", yaml: nestedGood,
+			schema: strings.Replace(nestedSchema, "lines: [FeeLine!] @classification(level: 1) @personal", "lines: [FeeLine!]", 1),
+			want: []string{"schema/sopor.graphqls:20: field Bin.lines holds FeeLine, whose fields hold personal data: mark it @personal and classify it at level 1 or above, " +
+				"or whether it is null and how many it holds is served without the part's rules (resource sopor.bins)"}},
+		{name: "a personal list classified below its objects", yaml: nestedGood,
+			schema: strings.Replace(nestedSchema, "lines: [FeeLine!] @classification(level: 1) @personal", "lines: [FeeLine!] @classification(level: 0) @personal", 1),
+			want:   []string{"schema/sopor.graphqls:20: field Bin.lines holds FeeLine, whose fields hold personal data: mark it @personal and classify it at level 1 or above"}},
+		{name: "a nested type with @row", yaml: nestedGood,
+			schema: nestedSchema + `extend type Container @row(attribute: "kind")`,
+			want:   []string{"schema/sopor.yaml:17: resource sopor.bins (Bin.container): type Container has @row, which a nested part's type does not support"}},
+		{name: "a nested type with health data in an unsealed cache",
+			yaml:   strings.Replace(nestedGood, "amount: amountSek }", "amount: amountSek, diet: diet }", 1),
+			schema: nestedSchema + "extend type FeeLine { diet: String @health }",
+			want:   []string{"schema/sopor.yaml:6: resource sopor.bins: type Bin has health data (@health), so its records must be sealed in the cache: set level3: true"}},
 		{name: "nested deeper than the bound",
 			yaml: deep,
 			want: []string{"schema/sopor.yaml:17: resource sopor.bins.fields.a.fields.b.fields.c.fields.d: nested deeper than 4 levels"}},
@@ -134,16 +151,8 @@ func TestBadNestedPartsAreLocated(t *testing.T) {
 // their paths are part of the records' shape (the cache keys), so a record
 // cached before a nested mapping changed is never read after it.
 func TestShapeFollowsTheNestedParts(t *testing.T) {
-	shape := func(decl string) string {
-		t.Helper()
-		set, err := declare.Parse([]declare.File{{Name: "schema/sopor.yaml", Data: []byte(decl)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return set.Resource("sopor.bins").Shape()
-	}
-	base := shape(nestedGood)
-	if base == shape(good) {
+	base := binsShape(t, nestedGood)
+	if base == binsShape(t, good) {
 		t.Fatal("the nested parts left the shape as it was without them")
 	}
 	for name, decl := range map[string]string{
@@ -153,7 +162,7 @@ func TestShapeFollowsTheNestedParts(t *testing.T) {
 		"the path left out":      strings.Replace(nestedGood, "{ path: container, fields:", "{ fields:", 1),
 		"a scalar instead":       strings.Replace(nestedGood, "{ path: container, fields: { litres: sizeLitres, kind: type } }", "container", 1),
 	} {
-		if got := shape(decl); got == base {
+		if got := binsShape(t, decl); got == base {
 			t.Errorf("%s kept the shape %s", name, base)
 		}
 	}

@@ -60,8 +60,16 @@ func TestRowOnADeclaredType(t *testing.T) {
 		{name: "an attribute bound with @resource", yaml: good,
 			schema: "extend type Bin @row(attribute: \"payerName\") {\n  payerName: String @resource(name: \"folkbokforing.personByParty\", key: \"payerId\")\n}\n",
 			want:   []string{"schema/sopor.graphqls:18: type Bin: its @row attribute payerName is bound with @resource; it must be a field the records carry"}},
-		{name: "a second resource that does not map it", yaml: second, schema: rowSchema,
+		{name: "a second resource that does not map it", yaml: strings.Replace(second, "list: false", "list: true", 1), schema: rowSchema,
 			want: []string{`schema/sopor.yaml:28: resource sopor.bin: type Bin has @row(attribute: "kind") but the resource does not map kind: every resource of the type maps it`}},
+		// A single row is the one the upstream chose among the key's rows
+		// (a property's bin, a person's latest receipt): null in its place
+		// would tell that a hidden row exists, where without it the upstream
+		// would have chosen another. By the row's own ID too: the ID is not
+		// known to be the row's.
+		{name: "a single row", yaml: strings.Replace(second, "      size: size\n      payerId", "      size: size\n      kind: kind\n      payerId", 1), schema: rowSchema,
+			want: []string{"schema/sopor.yaml:24: resource sopor.bin: type Bin has @row, and a single row (list: false) cannot serve it: " +
+				"the upstream chooses the key's row before the gateway removes one the caller may not read, so null where the upstream would otherwise have chosen another row reveals the hidden one"}},
 	}
 	// A problem of the type is reported once, however many resources serve it.
 	tests = append(tests, struct {

@@ -2,14 +2,10 @@ package loaders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"reflect"
-	"slices"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/kommungraf/kommungraf/sources/cache"
@@ -109,7 +105,7 @@ func (r *resource) checked(fetch func(context.Context, []string) (map[string][]c
 		var bad keyErrors
 		for k, recs := range m {
 			for _, rec := range recs {
-				if ferr := (*fits)(numbers(rec)); ferr != nil {
+				if ferr := (*fits)(rec); ferr != nil {
 					if bad == nil {
 						bad = keyErrors{}
 					}
@@ -291,7 +287,7 @@ func decodedWindow[T any](ctx context.Context, l *Loaders, name, key string, win
 		if !ok {
 			return nil, fmt.Errorf("loaders: %T cannot decode the records of %s (run go generate)", v, name)
 		}
-		if err := d.DecodeRecord(numbers(rec)); err != nil {
+		if err := d.DecodeRecord(rec); err != nil {
 			// The upstream's value did not fit the schema's type: a bad
 			// response, named by system, never by its value.
 			return nil, upstream.Errorf(r.def.System, r.def.Name, upstream.BadResponse, "a record does not fit the schema: %v", err)
@@ -363,50 +359,6 @@ func (f *Factory) ResourceNames() []string {
 		out = append(out, n)
 	}
 	return out
-}
-
-// numbers gives a record's numbers as json.Number, the form the scalars'
-// unmarshalers read: a record back from Redis has float64s, in its nested
-// objects and lists too (a declaration's nested parts).
-func numbers(rec connect.Record) connect.Record {
-	out, _ := number(rec)
-	return out.(connect.Record)
-}
-
-// number is v with its float64s as json.Number, copied where one was
-// (changed); v itself is never written to.
-func number(v any) (out any, changed bool) {
-	switch v := v.(type) {
-	case float64:
-		return json.Number(strconv.FormatFloat(v, 'f', -1, 64)), true
-	case map[string]any:
-		var m map[string]any
-		for k, e := range v {
-			if n, ok := number(e); ok {
-				if m == nil {
-					m = maps.Clone(v)
-				}
-				m[k] = n
-			}
-		}
-		if m != nil {
-			return m, true
-		}
-	case []any:
-		var l []any
-		for i, e := range v {
-			if n, ok := number(e); ok {
-				if l == nil {
-					l = slices.Clone(v)
-				}
-				l[i] = n
-			}
-		}
-		if l != nil {
-			return l, true
-		}
-	}
-	return v, false
 }
 
 // WithArgs is the loader key of key asked with a bound field's arguments

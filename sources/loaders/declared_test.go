@@ -33,7 +33,7 @@ func (f *fakeConnector) Fetch(_ context.Context, keys []string) (map[string][]co
 			return nil, upstream.Errorf("fake", "things", upstream.Unavailable, "down")
 		}
 		if k != "missing" {
-			out[k] = []connect.Record{{"n": k, "size": json.Number("3")}, {"n": k + "-2", "size": float64(4)}}
+			out[k] = []connect.Record{{"n": k, "size": json.Number("3")}, {"n": k + "-2", "size": json.Number("4")}}
 		}
 	}
 	return out, nil
@@ -77,8 +77,7 @@ func TestChunksSplitAtMaxKeys(t *testing.T) {
 }
 
 // TestOneAndListDecode: the declared resource's records decode into the
-// field's type, numbers from the upstream (json.Number) and from a cached
-// copy (float64) alike; an unknown key is an empty list, or nil.
+// field's type; an unknown key is an empty list, or nil.
 func TestOneAndListDecode(t *testing.T) {
 	f := NewFactory(Sources{}, Options{Resources: []Resource{{System: "fake", Name: "things", Connector: &fakeConnector{}}}})
 	ctx := NewContext(context.Background(), f.New())

@@ -93,15 +93,13 @@ func NewETjanst(w *World, opts ETjanstOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/errands/{errandNumber}", e.getErrand)
 	mux.HandleFunc("GET /api/v1/errands/{errandNumber}/decisions", e.listDecisions)
 	mux.HandleFunc("POST /api/v1/parties/lookup", e.lookupParties)
-	mux.HandleFunc("GET /api/v1/receipts", e.listReceipts)
-	mux.HandleFunc("GET /api/v1/persons/{personalNumber}/receipts/latest", e.latestReceipt)
+	mux.HandleFunc("POST /api/v1/receipts/search", e.searchReceipts)
 	for path, allow := range map[string]string{
-		"/api/v1/errands":                                  "GET, HEAD",
-		"/api/v1/errands/{errandNumber}":                   "GET, HEAD",
-		"/api/v1/errands/{errandNumber}/decisions":         "GET, HEAD",
-		"/api/v1/parties/lookup":                           "POST",
-		"/api/v1/receipts":                                 "GET, HEAD",
-		"/api/v1/persons/{personalNumber}/receipts/latest": "GET, HEAD",
+		"/api/v1/errands":                          "GET, HEAD",
+		"/api/v1/errands/{errandNumber}":           "GET, HEAD",
+		"/api/v1/errands/{errandNumber}/decisions": "GET, HEAD",
+		"/api/v1/parties/lookup":                   "POST",
+		"/api/v1/receipts/search":                  "POST",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}

@@ -1,16 +1,17 @@
 package sim
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 )
 
-// TestETjanstReceipts: the receipts of persons, in the batch and the
-// one-key form: one per errand the person applied for through the
-// e-service, oldest first; the latest alone, 404 for a person without one;
-// a batch above the limit or naming no one is refused.
+// TestETjanstReceipts: the receipts of persons, asked by a POST with the
+// personnummer in the body (never in a URL): one per errand the person
+// applied for through the e-service, oldest first; a search above the
+// limit, naming no one or not JSON is refused, and a GET is no search.
 func TestETjanstReceipts(t *testing.T) {
 	w := httpTestWorld()
 	srv := httptest.NewServer(NewETjanst(w, ETjanstOptions{}))
@@ -34,8 +35,18 @@ func TestETjanstReceipts(t *testing.T) {
 	if pnr == "" || none == "" {
 		t.Fatal("the world has no person with two receipts, or none without")
 	}
+	search := func(pnrs ...string) []byte {
+		b, err := json.Marshal(receiptSearch{PersonalNumbers: pnrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	status, _, raw := doJSON(t, http.MethodPost, srv.URL+"/api/v1/receipts/search", search(pnr, none))
 	var list struct{ Receipts []receiptDTO }
-	getInto(t, srv.URL+"/api/v1/receipts?personalNumbers="+pnr+","+none, &list)
+	if err := json.Unmarshal(raw, &list); status != http.StatusOK || err != nil {
+		t.Fatalf("search: %d %s (%v)", status, raw, err)
+	}
 	if len(list.Receipts) != len(want[pnr]) {
 		t.Fatalf("%d receipts, want %d", len(list.Receipts), len(want[pnr]))
 	}
@@ -52,15 +63,13 @@ func TestETjanstReceipts(t *testing.T) {
 			t.Fatalf("receipt %s missing", n)
 		}
 	}
-	var latest struct{ Receipt receiptDTO }
-	getInto(t, srv.URL+"/api/v1/persons/"+pnr+"/receipts/latest", &latest)
-	if latest.Receipt != list.Receipts[len(list.Receipts)-1] {
-		t.Fatalf("latest %+v, want %+v", latest.Receipt, list.Receipts[len(list.Receipts)-1])
+	status, h, raw := doJSON(t, http.MethodPost, srv.URL+"/api/v1/receipts/search", search())
+	wantProblem(t, status, h, raw, http.StatusBadRequest)
+	status, h, raw = doJSON(t, http.MethodPost, srv.URL+"/api/v1/receipts/search", search(strings.Split(strings.Repeat("x,", receiptsMaxBatch), ",")...))
+	wantProblem(t, status, h, raw, http.StatusBadRequest)
+	status, h, raw = doJSON(t, http.MethodPost, srv.URL+"/api/v1/receipts/search", []byte(`{"personalNumbers":`))
+	wantProblem(t, status, h, raw, http.StatusBadRequest)
+	if status, _, _ = doJSON(t, http.MethodGet, srv.URL+"/api/v1/receipts/search?personalNumbers="+pnr, nil); status != http.StatusMethodNotAllowed {
+		t.Fatalf("a GET with the personnummer in its URL: %d, want 405", status)
 	}
-	status, h, raw := doJSON(t, http.MethodGet, srv.URL+"/api/v1/persons/"+none+"/receipts/latest", nil)
-	wantProblem(t, status, h, raw, http.StatusNotFound)
-	status, h, raw = doJSON(t, http.MethodGet, srv.URL+"/api/v1/receipts?personalNumbers=", nil)
-	wantProblem(t, status, h, raw, http.StatusBadRequest)
-	status, h, raw = doJSON(t, http.MethodGet, srv.URL+"/api/v1/receipts?personalNumbers="+strings.Repeat("x,", receiptsMaxBatch+1), nil)
-	wantProblem(t, status, h, raw, http.StatusBadRequest)
 }

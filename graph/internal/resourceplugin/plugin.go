@@ -725,7 +725,14 @@ func decodeNested(objs codegen.Objects, o *codegen.Object, fm declare.FieldMap) 
 	fmt.Fprintf(&b, "\t\tl, ok := v.([]any)\n\t\tif m, one := v.(map[string]any); one {\n\t\t\tl, ok = []any{m}, true\n\t\t}\n")
 	fmt.Fprintf(&b, "\t\tif !ok {\n\t\t\treturn fmt.Errorf(\"%s: want a list of objects, not %%T\", v)\n\t\t}\n", fm.Name)
 	fmt.Fprintf(&b, "\t\tres := make(%s, 0, len(l))\n\t\tfor i, e := range l {\n", templates.CurrentImports.LookupType(n.field.TypeReference.GO))
-	if n.ptr {
+	switch gql := n.field.TypeReference.GQL; {
+	case gql.Elem != nil && gql.Elem.NonNull:
+		// A null in a list of non-null objects does not fit the schema:
+		// the record is a bad response (and not cached as good), rather
+		// than gqlgen's null error at the element, an INTERNAL error that
+		// blames the gateway for the upstream's answer.
+		fmt.Fprintf(&b, "\t\t\tif e == nil {\n\t\t\t\treturn fmt.Errorf(\"%s[%%d]: null, where the schema has a non-null %s\", i)\n\t\t\t}\n", fm.Name, gql.Elem.Name())
+	case n.ptr:
 		b.WriteString("\t\t\tif e == nil {\n\t\t\t\tres = append(res, nil)\n\t\t\t\tcontinue\n\t\t\t}\n")
 	}
 	fmt.Fprintf(&b, "\t\t\tm, ok := e.(map[string]any)\n\t\t\tif !ok {\n\t\t\t\treturn fmt.Errorf(\"%s[%%d]: want an object, not %%T\", i, e)\n\t\t\t}\n", fm.Name)
