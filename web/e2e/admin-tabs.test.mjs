@@ -15,7 +15,11 @@ import { skip, scratch, startGateway, launchBrowser, eventually } from './harnes
 const { tmp, artifacts } = scratch('tabs');
 
 // Swedish time as the page must show it: 2026-12-06 15:20:29 CET.
-const stockholm = (iso) => new Date(iso).toLocaleString('sv-SE', { timeZone: 'Europe/Stockholm', timeZoneName: 'short' });
+// Every part spelled out, two-digit hours included (01:15:21, not 1:15:21).
+const stockholm = (iso) => new Date(iso).toLocaleString('sv-SE', {
+  timeZone: 'Europe/Stockholm', timeZoneName: 'short', hourCycle: 'h23',
+  year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
 const SHOWN_TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T$/;
 
 let gw; // the gateway process (startGateway)

@@ -34,10 +34,17 @@ function el(tag, attrs, ...children) {
 
 const $ = (id) => document.getElementById(id);
 
+// TIME_FORMAT spells every part out: with timeZoneName alone, sv-SE writes
+// an hour before ten with one digit (2026-12-07 1:15:21 CET).
+const TIME_FORMAT = new Intl.DateTimeFormat('sv-SE', {
+  timeZone: TIME_ZONE, timeZoneName: 'short', hourCycle: 'h23',
+  year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+
 function when(s) {
   if (!s) return '';
   const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? String(s) : d.toLocaleString('sv-SE', { timeZone: TIME_ZONE, timeZoneName: 'short' });
+  return Number.isNaN(d.getTime()) ? String(s) : TIME_FORMAT.format(d);
 }
 
 // whenEl is a time as a <time> element: Swedish time shown, the API's
