@@ -3,10 +3,20 @@ package connect
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"strconv"
 
 	"github.com/kommungraf/kommungraf/sources/declare"
 )
+
+// payload is a POST's body: XML for a format: xml resource (xmlBody),
+// else JSON.
+func (h *HTTP) payload(keys []string, key string) []byte {
+	if h.xml {
+		return h.xmlBody(keys, key)
+	}
+	return h.jsonBody(keys, key)
+}
 
 // jsonBody is a POST's body (declare.BodyNode): the template with the
 // batch's keys ({keys}, a JSON array), the one form's key ({key}, a
@@ -96,4 +106,72 @@ func (h *HTTP) bodyValue(place string, keys []string, key string) (json.RawMessa
 		return nil, false // strings and lists of strings always marshal
 	}
 	return raw, true
+}
+
+// xmlRooted says a body template can be an XML document: one member, the
+// root element, whose value is an object (declare's checkXMLBody).
+func xmlRooted(n *declare.BodyNode) bool {
+	return n.IsObject() && len(n.Members) == 1 && n.Members[0].Value.IsObject()
+}
+
+// xmlBody is a format: xml resource's POST body: an XML declaration and
+// the template's root element (xmlRooted). Texts are written by an
+// xml.Encoder, escaped, never spliced: a key or value is its element's
+// exact text (but for characters XML cannot carry, such as U+0000, which
+// become U+FFFD).
+func (h *HTTP) xmlBody(keys []string, key string) []byte {
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	e := xml.NewEncoder(&b)
+	root := h.body.Members[0]
+	h.writeElement(e, root.Name, root.Value, keys, key)
+	// Writing to a buffer does not fail, and the names were checked
+	// (declare.isXMLName): the encoder has nothing to report.
+	_ = e.Flush()
+	return b.Bytes()
+}
+
+// writeElement writes the elements of one member of the template: an
+// object is an element of its members' elements, a list its element once
+// per item, {keys} its element once per key, a scalar its element with
+// the text; a null value (literal or argument) no element.
+func (h *HTTP) writeElement(e *xml.Encoder, name string, n *declare.BodyNode, keys []string, key string) {
+	start := xml.StartElement{Name: xml.Name{Local: name}}
+	var texts []string
+	switch {
+	case n.IsList:
+		for _, it := range n.Items {
+			h.writeElement(e, name, it, keys, key)
+		}
+		return
+	case n.IsObject():
+		_ = e.EncodeToken(start)
+		for _, m := range n.Members {
+			h.writeElement(e, m.Name, m.Value, keys, key)
+		}
+		_ = e.EncodeToken(start.End())
+		return
+	case n.Place == declare.KeysPlace:
+		texts = keys
+	case n.Place == declare.KeyPlace:
+		texts = []string{key}
+	case n.Place != "":
+		if h.vals.Has(n.Place) {
+			texts = []string{h.vals.Get(n.Place)}
+		}
+	default:
+		var s string
+		switch {
+		case string(n.Literal) == "null":
+		case json.Unmarshal(n.Literal, &s) == nil:
+			texts = []string{s}
+		default:
+			texts = []string{string(n.Literal)} // a number or true/false, as written
+		}
+	}
+	for _, t := range texts {
+		_ = e.EncodeToken(start)
+		_ = e.EncodeToken(xml.CharData(t))
+		_ = e.EncodeToken(start.End())
+	}
 }

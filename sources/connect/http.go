@@ -91,15 +91,19 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		c, h.batch, h.maxKeys = r.HTTP.Batch, true, r.HTTP.Batch.MaxKeys
 	}
 	if c.Post != "" {
-		if h.xml || c.Body == nil {
+		if c.Body == nil || h.xml && !xmlRooted(c.Body) {
 			form := "one"
 			if h.batch {
 				form = "batch"
 			}
-			return nil, declErr([]string{"http", form, "post"}, "a POST's body is JSON: want format json and a body")
+			return nil, declErr([]string{"http", form, "post"}, "a POST needs a body; a format: xml resource's is a mapping of one root element")
 		}
 		h.post, h.idempotent, h.body = true, c.Idempotent, c.Body
-		h.header.Set("Content-Type", "application/json")
+		if h.xml {
+			h.header.Set("Content-Type", "application/xml; charset=utf-8")
+		} else {
+			h.header.Set("Content-Type", "application/json")
+		}
 	}
 	h.path, h.query, _ = strings.Cut(c.Template(), "?")
 	h.args = r.Args()
@@ -154,7 +158,7 @@ func (h *HTTP) fetchBatch(ctx context.Context, keys []string) (map[string][]Reco
 	var body any
 	var err error
 	if h.post {
-		body, err = h.request(ctx, h.path, h.query, h.jsonBody(keys, ""), true)
+		body, err = h.request(ctx, h.path, h.query, h.payload(keys, ""), true)
 	} else {
 		escaped := make([]string, len(keys))
 		for i, k := range keys {
@@ -280,7 +284,7 @@ func (h *HTTP) fanOut(ctx context.Context, keys []string, fetch func(context.Con
 func (h *HTTP) fetchOne(ctx context.Context, key string) ([]Record, error) {
 	var payload []byte
 	if h.post {
-		payload = h.jsonBody(nil, key)
+		payload = h.payload(nil, key)
 	}
 	body, err := h.request(ctx, strings.Replace(h.path, "{key}", pathSegment(key), 1), h.query, payload, false)
 	if err != nil {
@@ -405,6 +409,9 @@ func problemTitle(r *upstream.Response) string {
 // each record's fields to the schema's names.
 func (h *HTTP) records(body any) ([]Record, error) {
 	v, ok := at(body, h.res.HTTP.Records)
+	if !ok && h.xml && noChildren(body, h.res.HTTP.Records) {
+		return nil, nil // XML has no empty list: <pickups/> holds no pickup
+	}
 	if !ok {
 		return nil, upstream.Errorf(h.up.Name(), h.res.Name, upstream.BadResponse, "no %q in the answer", strings.Join(h.res.HTTP.Records, "."))
 	}
@@ -487,6 +494,27 @@ func at(v any, path []string) (any, bool) {
 		}
 	}
 	return v, true
+}
+
+// noChildren says the element holding an XML body's records (the path
+// but its last step) is there without child elements: empty, or only
+// attributes; its records, never repeated, are none.
+func noChildren(body any, path []string) bool {
+	if len(path) == 0 {
+		return false
+	}
+	switch v, _ := at(body, path[:len(path)-1]); v := v.(type) {
+	case string:
+		return v == ""
+	case map[string]any:
+		for k := range v {
+			if !strings.HasPrefix(k, "@") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // keyOf turns a record's key field into the key it answers: a string, or a

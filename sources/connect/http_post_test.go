@@ -187,18 +187,22 @@ func TestHTTPPostHostileValues(t *testing.T) {
 	}
 }
 
-// TestHTTPPostRetriesOnlyIdempotent: a POST that met a 503 is not tried
-// again unless the declaration says idempotent: true; a GET always is.
+// TestHTTPPostRetriesOnlyIdempotent: a POST, of JSON or XML, that met a
+// 503 is not tried again unless the declaration says idempotent: true; a
+// GET always is.
 func TestHTTPPostRetriesOnlyIdempotent(t *testing.T) {
 	w := sim.NewWorld(sim.WorldOptions{Seed: 5, People: 300})
 	key := w.Properties[0].ObjectID
 	for _, tc := range []struct {
 		name, call string
 		attempts   int
+		xml        bool
 	}{
-		{"post", postBatch, 1},
-		{"idempotent post", postBatch + "\n        idempotent: true", 3},
-		{"get", "      batch: { get: \"api/v1/pickups?propertyIds={keys}\" }", 3},
+		{"post", postBatch, 1, false},
+		{"idempotent post", postBatch + "\n        idempotent: true", 3, false},
+		{"get", "      batch: { get: \"api/v1/pickups?propertyIds={keys}\" }", 3, false},
+		{"xml post", xmlSearch, 1, true},
+		{"idempotent xml post", xmlSearch + "\n        idempotent: true", 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			faults := sim.NewFaults()
@@ -210,7 +214,13 @@ func TestHTTPPostRetriesOnlyIdempotent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := connect.NewHTTP(connect.HTTPOptions{Resource: postPickups(t, tc.call), Client: c})
+			var res *declare.Resource
+			if tc.xml {
+				res = postPickupsXML(t, tc.call)
+			} else {
+				res = postPickups(t, tc.call)
+			}
+			h, err := connect.NewHTTP(connect.HTTPOptions{Resource: res, Client: c})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -244,7 +244,8 @@ func TestHTTPErrorsCarryNoUpstreamText(t *testing.T) {
 
 // TestHTTPXMLBodies: a declared resource with format: xml reads the same
 // records from an XML answer (a single record and repeated ones alike,
-// attributes by @name), and refuses a DOCTYPE.
+// attributes by @name), none from an empty holder, and refuses a DOCTYPE
+// and an answer of other elements.
 func TestHTTPXMLBodies(t *testing.T) {
 	set := declared(t, "schema/avfallxml.yaml", []byte(`
 system: avfallxml
@@ -281,6 +282,12 @@ resources:
 		{name: "one", body: `<pickups><pickup property="p2"><fraction>REST</fraction></pickup></pickups>`,
 			want: map[string][]connect.Record{"p2": {{"propertyId": "p2", "fraction": "REST"}}}},
 		{name: "doctype", body: `<!DOCTYPE x [<!ENTITY a "aaaa">]><pickups/>`, err: true},
+		// XML has no empty list: an empty holder, or one with attributes
+		// only, holds no records; one with other children is no answer.
+		{name: "none", body: `<pickups/>`, want: map[string][]connect.Record{}},
+		{name: "none with attributes", body: `<pickups count="0"></pickups>`, want: map[string][]connect.Record{}},
+		{name: "another answer", body: `<error><message>no</message></error>`, err: true},
+		{name: "text", body: `<pickups>no</pickups>`, err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

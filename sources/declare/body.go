@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,8 +21,14 @@ import (
 // member out of an object and is null in a list. Values are encoded, never
 // spliced into text, so a placeholder inside a text ("a{keys}") is refused.
 // A POST is not retried after a transient failure unless the call says
-// idempotent: true (the upstream only reads). Bodies are JSON only: a
-// POST of a format: xml resource is refused.
+// idempotent: true (the upstream only reads).
+//
+// A format: xml resource's body is the same template sent as XML
+// (Content-Type: application/xml; charset=utf-8), checked by checkXMLBody:
+// a mapping of one key, the root element, whose value is a mapping; a
+// mapping is child elements in the order written, a scalar an element's
+// text, a list its element repeated, "{keys}" its element once per key, a
+// null value no element.
 
 // BodyNode is one value of a POST's body template: exactly one of Place,
 // Literal, Members (an object) or Items (a list, IsList) says what.
@@ -167,6 +174,70 @@ func parseBodyScalar(ps *Problems, pos Pos, what string, n *yaml.Node) *BodyNode
 		return nil
 	}
 	return &BodyNode{Literal: raw}
+}
+
+// checkXMLBody checks the body of a format: xml resource, parsed as a
+// JSON one's (parseBody, which reports the placeholders' and scalars'
+// problems): one root element whose content is a mapping, every name an
+// XML element name (isXMLName), no list directly in a list.
+func checkXMLBody(ps *Problems, file, what string, n *yaml.Node) {
+	if n.Kind == yaml.MappingNode && len(n.Content) > 2 {
+		k := n.Content[2]
+		ps.add(Pos{file, k.Line}, "%s: %q is a second root element: an XML body is a mapping of one key, its root element (body: {search: {propertyId: \"{keys}\"}})", what, k.Value)
+		return
+	}
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		ps.add(Pos{file, n.Line}, "%s: an XML body is a mapping of one key, its root element (body: {search: {propertyId: \"{keys}\"}})", what)
+		return
+	}
+	if v := n.Content[1]; v.Kind != yaml.MappingNode {
+		ps.add(Pos{file, v.Line}, "%s.%s: the root element's value is a mapping of its child elements", what, n.Content[0].Value)
+	}
+	checkXMLElements(ps, file, what, n, false)
+}
+
+// checkXMLElements checks the names of a mapping's elements and, inside,
+// their values; inList says n is an item of a list.
+func checkXMLElements(ps *Problems, file, what string, n *yaml.Node, inList bool) {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		if inList {
+			ps.add(Pos{file, n.Line}, "%s: a list in a list has no XML form (a list repeats its element)", what)
+			return
+		}
+		for _, it := range n.Content {
+			checkXMLElements(ps, file, what+"[]", it, true)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || k.Tag == "!!null" || strings.ContainsAny(k.Value, "{}") {
+				continue // parseBody's to report
+			}
+			if !isXMLName(k.Value) {
+				ps.add(Pos{file, k.Line}, "%s: %q is not an XML element name (a letter or _, then letters, digits, _, - or .; not starting with xml; no : or @)", what, k.Value)
+				continue
+			}
+			checkXMLElements(ps, file, what+"."+k.Value, n.Content[i+1], false)
+		}
+	}
+}
+
+// isXMLName says s is an XML element name without a namespace prefix, not
+// one of the names reserved to XML (xml…, in any case).
+func isXMLName(s string) bool {
+	if s == "" || len(s) >= 3 && strings.EqualFold(s[:3], "xml") {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (r == '-' || r == '.' || unicode.IsDigit(r)):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // isJSONNumber says s is one JSON number, as JSON writes it.

@@ -1023,7 +1023,8 @@ func checkListTemplate(ps *Problems, pos Pos, what, tmpl string, p *Page) {
 }
 
 // parseCall reads a call's method: get, or post with a body (and
-// idempotent). A POST's body is JSON: a format: xml resource has none.
+// idempotent). A POST's body is sent as JSON, or as XML for a format: xml
+// resource (checkXMLBody).
 func parseCall(m *mapping, format string, ps *Problems) *Call {
 	c := &Call{Pos: m.pos()}
 	hasGet, hasPost := m.get("get") != nil, m.get("post") != nil
@@ -1045,14 +1046,14 @@ func parseCall(m *mapping, format string, ps *Problems) *Call {
 		}
 		return c
 	}
-	if format == "xml" {
-		ps.add(m.keyPos("post"), "%s.post: a POST's body is JSON; a format: xml resource is asked with get", m.what)
-	}
 	if body == nil || body.Kind == yaml.ScalarNode && body.Tag == "!!null" {
-		ps.add(m.keyPos("post"), "%s: a POST needs its body (body: {ids: \"{keys}\"}, sent as JSON)", m.what)
+		ps.add(m.keyPos("post"), "%s: a POST needs its body (body: {ids: \"{keys}\"}, sent as JSON; a format: xml resource's body: {search: {id: \"{keys}\"}})", m.what)
 		return c
 	}
 	c.Body = parseBody(ps, m.file, m.what+".body", body)
+	if format == "xml" {
+		checkXMLBody(ps, m.file, m.what+".body", body)
+	}
 	return c
 }
 

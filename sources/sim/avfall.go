@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -119,28 +121,28 @@ func nextWeekday(t time.Time, wd time.Weekday) time.Time {
 
 // PickupDTO is a pickup on the wire.
 type PickupDTO struct {
-	ID         string `json:"id"`
-	PropertyID string `json:"propertyId"`
-	Fraction   string `json:"fraction"`
+	ID         string `json:"id" xml:"id"`
+	PropertyID string `json:"propertyId" xml:"propertyId"`
+	Fraction   string `json:"fraction" xml:"fraction"`
 	// Weekday is MONDAY to FRIDAY.
-	Weekday       string `json:"weekday"`
-	IntervalWeeks int    `json:"intervalWeeks"`
+	Weekday       string `json:"weekday" xml:"weekday"`
+	IntervalWeeks int    `json:"intervalWeeks" xml:"intervalWeeks"`
 	// NextDate is an ISO 8601 date (YYYY-MM-DD).
-	NextDate        string `json:"nextDate"`
-	ContainerLitres int    `json:"containerLitres"`
+	NextDate        string `json:"nextDate" xml:"nextDate"`
+	ContainerLitres int    `json:"containerLitres" xml:"containerLitres"`
 	// InvoicePartyID is the invoice recipient's pseudonymous partyId at the
 	// e-service platform (its party lookup resolves it); empty when an
 	// organisation is invoiced.
-	InvoicePartyID   string              `json:"invoicePartyId,omitempty"`
-	InvoiceRecipient InvoiceRecipientDTO `json:"invoiceRecipient"`
+	InvoicePartyID   string              `json:"invoicePartyId,omitempty" xml:"invoicePartyId,omitempty"`
+	InvoiceRecipient InvoiceRecipientDTO `json:"invoiceRecipient" xml:"invoiceRecipient"`
 }
 
 // InvoiceRecipientDTO is who the fee is invoiced to: a person (personal
 // data) or an organisation; exactly one of the numbers is set.
 type InvoiceRecipientDTO struct {
-	PersonalNumber     string `json:"personalNumber,omitempty"`
-	OrganisationNumber string `json:"organisationNumber,omitempty"`
-	Name               string `json:"name"`
+	PersonalNumber     string `json:"personalNumber,omitempty" xml:"personalNumber,omitempty"`
+	OrganisationNumber string `json:"organisationNumber,omitempty" xml:"organisationNumber,omitempty"`
+	Name               string `json:"name" xml:"name"`
 }
 
 // PickupList is a page of pickups, or the answer of the batch form.
@@ -158,6 +160,22 @@ type PickupSearch struct {
 	PropertyIDs []string `json:"propertyIds"`
 	// Fraction keeps that fraction's pickups only; null or absent, all.
 	Fraction *string `json:"fraction"`
+}
+
+// PickupSearchXML is the body of the XML search form, POST
+// /api/v1/pickups/search.xml: the search form's question as XML,
+// <search><propertyId>a</propertyId>…<fraction>MAT</fraction></search>.
+type PickupSearchXML struct {
+	XMLName     xml.Name `xml:"search"`
+	PropertyIDs []string `xml:"propertyId"`
+	// Fraction keeps that fraction's pickups only; absent, all.
+	Fraction *string `xml:"fraction"`
+}
+
+// PickupListXML is the XML search form's answer, <pickups><pickup>…</pickups>.
+type PickupListXML struct {
+	XMLName xml.Name    `xml:"pickups"`
+	Pickups []PickupDTO `xml:"pickup"`
 }
 
 // HealthDTO is the answer of the health endpoint.
@@ -196,6 +214,10 @@ type avfall struct {
 //	POST /api/v1/pickups/search               search form: the batch form's question as JSON,
 //	                                          {"propertyIds":["a","b"],"fraction":"MAT"} (fraction optional);
 //	                                          a body that is not one is refused with 400
+//	POST /api/v1/pickups/search.xml           the search form in XML: <search><propertyId>a</propertyId>
+//	                                          <propertyId>b</propertyId><fraction>MAT</fraction></search>,
+//	                                          answered <pickups><pickup>…</pickup></pickups>; a body that is
+//	                                          not one, has a DOCTYPE or is too large is refused with 400
 //	GET /api/v1/pickups/{id}                  one pickup
 //	GET /api/v1/health                        {"status":"UP"}: the readiness probe
 //
@@ -221,6 +243,7 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/pickups", a.listPickups)
 	mux.HandleFunc("POST /api/v1/pickups/search", a.searchPickups)
+	mux.HandleFunc("POST /api/v1/pickups/search.xml", a.searchPickupsXML)
 	mux.HandleFunc("GET /api/v1/pickups/{id}", a.getPickup)
 	mux.HandleFunc("GET /api/v1/health", a.health)
 	a.addCollections(mux, w)
@@ -228,15 +251,24 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 		mux.HandleFunc(path, methodNotAllowed("GET, HEAD"))
 	}
 	mux.HandleFunc("GET /api/v1/pickups/search", methodNotAllowed("POST")) // not a pickup id
+	mux.HandleFunc("GET /api/v1/pickups/search.xml", methodNotAllowed("POST"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "no resource at "+r.URL.Path)
 	})
 
-	var h http.Handler = mux
-	if opts.Faults != nil {
-		h = opts.Faults.wrap("avfall", h, BodyJSON, opts.Stats)
+	if opts.Faults == nil {
+		return mux
 	}
-	return h
+	// The XML search form's injected faults look like what it sends.
+	js := opts.Faults.wrap("avfall", mux, BodyJSON, opts.Stats)
+	x := opts.Faults.wrap("avfall", mux, BodyXML, opts.Stats)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".xml") {
+			x.ServeHTTP(w, r)
+			return
+		}
+		js.ServeHTTP(w, r)
+	})
 }
 
 func pickupDTO(w *World, p *Pickup) PickupDTO {
@@ -340,22 +372,54 @@ func deref(s *string) string {
 	return *s
 }
 
+// searchPickupsXML is the search form in XML (PickupSearchXML), counted
+// as pickups-search-xml, answered as a PickupListXML.
+func (a *avfall) searchPickupsXML(w http.ResponseWriter, r *http.Request) {
+	var req PickupSearchXML
+	err := readXML(w, r, pickupSearchMaxBody, &req)
+	a.record(r, "pickups-search-xml", len(req.PropertyIDs))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "Bad Request", "invalid pickup search: "+err.Error())
+		return
+	}
+	pickups, err := a.pickupsFor(req.PropertyIDs, deref(req.Fraction), req.Fraction != nil)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
+		return
+	}
+	writeXML(w, http.StatusOK, PickupListXML{Pickups: pickups})
+}
+
 // pickupsOf answers the batch and search forms: the pickups of each
 // property of ids, of the fraction when filter is set.
 func (a *avfall) pickupsOf(w http.ResponseWriter, r *http.Request, ids []string, fraction string, filter bool) {
-	switch {
-	case len(ids) == 0:
-		writeProblem(w, http.StatusBadRequest, "Bad Request", "propertyIds must name at least one property")
-		return
-	case len(ids) > pickupsMaxBatch:
-		writeProblem(w, http.StatusBadRequest, "Bad Request",
-			fmt.Sprintf("propertyIds names %d properties, at most %d are allowed", len(ids), pickupsMaxBatch))
+	pickups, err := a.pickupsFor(ids, fraction, filter)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
 		return
 	}
 	out := PickupList{
-		Pickups: []PickupDTO{},
+		Pickups: pickups,
 		Links:   []rest.Link{{Href: baseURL(r) + r.URL.RequestURI(), Rel: "self", Type: "application/json"}},
 	}
+	n := len(out.Pickups)
+	out.Meta = rest.PageMeta{Page: 1, Limit: n, Count: n, TotalRecords: n}
+	if n > 0 {
+		out.Meta.TotalPages = 1
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pickupsFor are the pickups of each property of ids (1 to
+// pickupsMaxBatch), of the fraction when filter is set.
+func (a *avfall) pickupsFor(ids []string, fraction string, filter bool) ([]PickupDTO, error) {
+	switch {
+	case len(ids) == 0:
+		return nil, errors.New("propertyIds must name at least one property")
+	case len(ids) > pickupsMaxBatch:
+		return nil, fmt.Errorf("propertyIds names %d properties, at most %d are allowed", len(ids), pickupsMaxBatch)
+	}
+	out := []PickupDTO{}
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if seen[id] {
@@ -366,15 +430,10 @@ func (a *avfall) pickupsOf(w http.ResponseWriter, r *http.Request, ids []string,
 			if filter && a.dtos[i].Fraction != fraction {
 				continue
 			}
-			out.Pickups = append(out.Pickups, a.dtos[i])
+			out = append(out, a.dtos[i])
 		}
 	}
-	n := len(out.Pickups)
-	out.Meta = rest.PageMeta{Page: 1, Limit: n, Count: n, TotalRecords: n}
-	if n > 0 {
-		out.Meta.TotalPages = 1
-	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func (a *avfall) getPickup(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -374,6 +376,47 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error 
 		err = fmt.Errorf("the body is larger than %d bytes", tooBig.Limit)
 	}
 	return err
+}
+
+// readXML reads a request's XML body, of at most limit bytes, into v: a
+// DOCTYPE or other directive is refused before it is decoded (scanXML).
+func readXML(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("the body is larger than %d bytes", tooBig.Limit)
+	case err != nil:
+		return err
+	}
+	directive, err := scanXML(raw)
+	switch {
+	case err != nil:
+		return err
+	case directive:
+		return errors.New("a DOCTYPE or other directive is not accepted")
+	}
+	return xml.Unmarshal(raw, v)
+}
+
+// scanXML reads an XML document to its end, strictly, and says whether it
+// holds a DOCTYPE or other directive (stopping there); err is the first
+// XML error before one.
+func scanXML(raw []byte) (directive bool, err error) {
+	dec := xml.NewDecoder(bytes.NewReader(raw))
+	dec.Strict = true
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if _, ok := tok.(xml.Directive); ok {
+			return true, nil
+		}
+	}
 }
 
 // writeJSON answers with a JSON document.

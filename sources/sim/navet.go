@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -148,19 +147,12 @@ func parsePersonpostRequest(body io.Reader) (*soap.PersonpostRequest, string, er
 		}
 		return nil, "", fmt.Errorf("begäran kunde inte läsas: %w", err)
 	}
-	dec := xml.NewDecoder(bytes.NewReader(raw))
-	dec.Strict = true
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("felaktig XML: %w", err)
-		}
-		if _, ok := tok.(xml.Directive); ok {
-			return nil, "", errors.New("DOCTYPE och andra direktiv är inte tillåtna")
-		}
+	directive, err := scanXML(raw)
+	switch {
+	case err != nil:
+		return nil, "", fmt.Errorf("felaktig XML: %w", err)
+	case directive:
+		return nil, "", errors.New("DOCTYPE och andra direktiv är inte tillåtna")
 	}
 	var env soap.Envelope
 	if err := xml.Unmarshal(raw, &env); err != nil {
