@@ -27,6 +27,13 @@ import (
 // POST api/v1/pickups/search; call is the http part's call.
 func postPickups(t *testing.T, call string) *declare.Resource {
 	t.Helper()
+	return pickupsDeclared(t, call+"\n      records: pickups")
+}
+
+// pickupsDeclared declares the waste system's pickups with http as the
+// resource's http part (its call, records and format).
+func pickupsDeclared(t *testing.T, http string) *declare.Resource {
+	t.Helper()
 	decl := `system: avfall
 owner: Avfallshämtning (Tekniska nämnden)
 connector: http
@@ -37,8 +44,7 @@ resources:
     by: propertyId
     list: true
     http:
-` + call + `
-      records: pickups
+` + http + `
     fields:
       propertyId: propertyId
       fraction: fraction

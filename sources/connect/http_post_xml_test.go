@@ -17,27 +17,12 @@ import (
 // search form, POST api/v1/pickups/search.xml; body is the call's body.
 func postPickupsXML(t *testing.T, body string) *declare.Resource {
 	t.Helper()
-	decl := `system: avfall
-owner: Avfallshämtning (Tekniska nämnden)
-connector: http
-probe: api/v1/health
-resources:
-  pickups:
-    type: WastePickup
-    by: propertyId
-    list: true
-    http:
-      batch:
+	return pickupsDeclared(t, `      batch:
         post: api/v1/pickups/search.xml
-        body: ` + body + `
+        body: `+body+`
         maxKeys: 100
       records: pickup
-      format: xml
-    fields:
-      propertyId: propertyId
-      fraction: fraction
-`
-	return declared(t, "schema/avfall.yaml", []byte(decl)).Resource("avfall.pickups")
+      format: xml`)
 }
 
 const xmlSearch = `{ search: { propertyId: "{keys}", fraction: "{args.fraction}" } }`

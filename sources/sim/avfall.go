@@ -260,15 +260,9 @@ func NewAvfall(w *World, opts AvfallOptions) http.Handler {
 		return mux
 	}
 	// The XML search form's injected faults look like what it sends.
-	js := opts.Faults.wrap("avfall", mux, BodyJSON, opts.Stats)
-	x := opts.Faults.wrap("avfall", mux, BodyXML, opts.Stats)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, ".xml") {
-			x.ServeHTTP(w, r)
-			return
-		}
-		js.ServeHTTP(w, r)
-	})
+	return opts.Faults.wrapSplit("avfall", mux, BodyJSON, BodyXML, func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, ".xml")
+	}, opts.Stats)
 }
 
 func pickupDTO(w *World, p *Pickup) PickupDTO {

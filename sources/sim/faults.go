@@ -258,6 +258,21 @@ func (f *Faults) Wrap(system string, next http.Handler, kind BodyKind) http.Hand
 	return f.wrap(system, next, kind, nil)
 }
 
+// wrapSplit is wrap for a system whose endpoints answer in two body kinds:
+// the requests other says are its (an XML endpoint beside JSON ones) get
+// faults that look like what that endpoint would send, the rest like kind.
+func (f *Faults) wrapSplit(system string, next http.Handler, kind, otherKind BodyKind, other func(*http.Request) bool, stats *Stats) http.Handler {
+	main := f.wrap(system, next, kind, stats)
+	alt := f.wrap(system, next, otherKind, stats)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if other(r) {
+			alt.ServeHTTP(w, r)
+			return
+		}
+		main.ServeHTTP(w, r)
+	})
+}
+
 // wrap is Wrap that also counts injected faults in stats (operation
 // "fault:<kind>"), so that a drill can prove the fault was served.
 func (f *Faults) wrap(system string, next http.Handler, kind BodyKind, stats *Stats) http.Handler {

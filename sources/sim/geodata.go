@@ -127,15 +127,9 @@ func NewGeodata(w *World, opts GeodataOptions) http.Handler {
 	}
 	// The legacy endpoint speaks XML, the rest GeoJSON: injected faults
 	// must look like what each part would send.
-	ogc := opts.Faults.wrap("geodata", mux, BodyGeoJSON, opts.Stats)
-	legacy := opts.Faults.wrap("geodata", mux, BodyXML, opts.Stats)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/legacy/") {
-			legacy.ServeHTTP(w, r)
-			return
-		}
-		ogc.ServeHTTP(w, r)
-	})
+	return opts.Faults.wrapSplit("geodata", mux, BodyGeoJSON, BodyXML, func(r *http.Request) bool {
+		return strings.HasPrefix(r.URL.Path, "/legacy/")
+	}, opts.Stats)
 }
 
 // geometryBox returns the bounding box of a GeoJSON geometry's coordinates,
