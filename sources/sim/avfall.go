@@ -295,14 +295,8 @@ func (a *avfall) listPickups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.record(r, "pickups", 0)
-	limit, err := intParam(q, "limit", pickupsDefaultLimit, 1, pickupsMaxLimit)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
-		return
-	}
-	page, err := intParam(q, "page", 1, 1, 1<<30)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
+	limit, page, ok := limitPage(w, q, pickupsDefaultLimit, pickupsMaxLimit)
+	if !ok {
 		return
 	}
 	total := len(a.dtos)

@@ -174,14 +174,8 @@ func (a *avfall) addCollections(mux *http.ServeMux, w *World) {
 func (a *avfall) listCollections(w http.ResponseWriter, r *http.Request) {
 	a.record(r, "collections", 1)
 	q := r.URL.Query()
-	limit, err := intParam(q, "limit", collectionsDefaultLimit, 1, collectionsMaxLimit)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
-		return
-	}
-	page, err := intParam(q, "page", 1, 1, 1<<30)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
+	limit, page, ok := limitPage(w, q, collectionsDefaultLimit, collectionsMaxLimit)
+	if !ok {
 		return
 	}
 	list, ok := a.collections[r.PathValue("id")]

@@ -151,14 +151,8 @@ func (e *etjanst) listErrands(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.record(r, "listErrands", 0)
-	limit, err := intParam(q, "limit", errandsDefaultLimit, 1, errandsMaxLimit)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
-		return
-	}
-	page, err := intParam(q, "page", 1, 1, 1<<30)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
+	limit, page, ok := limitPage(w, q, errandsDefaultLimit, errandsMaxLimit)
+	if !ok {
 		return
 	}
 	parties := splitList(q.Get("partyId"))
@@ -330,6 +324,20 @@ func (e *etjanst) lookupParties(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// limitPage reads a DIGG-style listing's ?limit (default def, at most
+// most) and ?page (from 1); a bad value is answered 400 and ok is false.
+func limitPage(w http.ResponseWriter, q url.Values, def, most int) (limit, page int, ok bool) {
+	limit, err := intParam(q, "limit", def, 1, most)
+	if err == nil {
+		page, err = intParam(q, "page", 1, 1, 1<<30)
+	}
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "Bad Request", err.Error())
+		return 0, 0, false
+	}
+	return limit, page, true
 }
 
 // intParam reads an integer query parameter in [lo, hi], def when absent.
